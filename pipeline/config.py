@@ -1,0 +1,221 @@
+"""`ledger.yaml`: the one configuration file, validated up front so a typo fails at load, not mid-run.
+
+The keys are part of the contract in DESIGN.md. Unknown keys are errors (a misspelt `cost_centre` silently ignored
+would mean unattributed spend). Relative paths in the file are resolved against the file's own folder, so a
+config works from any working directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV = "LEDGER_CONFIG"
+DEFAULT_START_DATE = "2026-01-01"
+
+APP_PROFILE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):application-inference-profile/(?P<id>[A-Za-z0-9]+)$"
+)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message that names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CloudWatchSource(_Strict):
+    log_group: str
+    region: str | None = None
+
+
+class BillingSource(_Strict):
+    uri: str
+    format: Literal["cur", "cur2", "focus", "auto"] = "auto"
+
+
+class InvocationLogSources(_Strict):
+    s3: list[str] = Field(default_factory=list)
+    cloudwatch: list[CloudWatchSource] = Field(default_factory=list)
+
+
+class Sources(_Strict):
+    invocation_logs: InvocationLogSources = Field(default_factory=InvocationLogSources)
+    billing: list[BillingSource] = Field(default_factory=list)
+
+
+class Pricing(_Strict):
+    overrides: str | None = None
+    default_tier: Literal["standard", "batch", "flex", "priority"] = "standard"
+
+
+class InferenceProfile(_Strict):
+    model_id: str
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class PrincipalRule(_Strict):
+    match: str
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("match")
+    @classmethod
+    def _glob_compiles(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("principal glob is empty")
+        if v.count("[") != v.count("]"):
+            raise ValueError(f"principal glob {v!r} has unbalanced brackets")
+        try:
+            re.compile(fnmatch.translate(v))
+        except re.error as exc:  # pragma: no cover - fnmatch.translate rarely yields bad regexes
+            raise ValueError(f"principal glob {v!r} is not valid: {exc}") from exc
+        return v
+
+
+def _default_metadata_keys() -> dict[str, list[str]]:
+    return {
+        "user": ["userId", "user_id", "user"],
+        "cost_center": ["costCenter", "cost_center", "CostCenter"],
+        "application": ["applicationId", "application", "app"],
+        "environment": ["environment", "env"],
+    }
+
+
+class Attribution(_Strict):
+    request_metadata_keys: dict[Literal["user", "cost_center", "application", "environment"], list[str]] = (
+        Field(default_factory=_default_metadata_keys)
+    )
+    inference_profiles: dict[str, InferenceProfile] = Field(default_factory=dict)
+    principals: list[PrincipalRule] = Field(default_factory=list)
+    lookup_inference_profiles: bool = False
+    """Look application inference profiles up live with boto3 (get_inference_profile, list_tags_for_resource)."""
+
+    @field_validator("inference_profiles")
+    @classmethod
+    def _arns_valid(cls, v: dict[str, InferenceProfile]) -> dict[str, InferenceProfile]:
+        for arn in v:
+            if not APP_PROFILE_ARN.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not an application inference profile ARN "
+                    "(arn:aws:bedrock:<region>:<account>:application-inference-profile/<id>)"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _fill_keys(self) -> Attribution:
+        defaults = _default_metadata_keys()
+        merged = {**defaults, **self.request_metadata_keys}
+        object.__setattr__(self, "request_metadata_keys", merged)
+        return self
+
+
+class Budget(_Strict):
+    cost_center: str
+    monthly_usd: float = Field(gt=0)
+
+
+class Tolerances(_Strict):
+    """How far an estimate may drift from the bill before a row stops being `matched`."""
+
+    cost_pct: float = Field(default=0.02, ge=0)
+    cost_usd: float = Field(default=0.01, ge=0)
+    tokens_pct: float = Field(default=0.01, ge=0)
+    billing_lag_days: int = Field(default=2, ge=0)
+
+
+class Quality(_Strict):
+    max_reject_share: float = Field(default=0.01, ge=0, le=1)
+    max_unpriced_share: float = Field(default=0.0, ge=0, le=1)
+    max_unattributed_share: float = Field(default=0.5, ge=0, le=1)
+
+
+class Schedule(_Strict):
+    daily_hour_utc: int = Field(default=6, ge=0, le=23)
+    billing_refresh_hour_utc: int = Field(default=8, ge=0, le=23)
+    billing_refresh_days: int = Field(default=7, ge=1, le=62)
+
+
+class LedgerConfig(_Strict):
+    warehouse: str = "./warehouse"
+    start_date: dt.date = dt.date.fromisoformat(DEFAULT_START_DATE)
+    sources: Sources = Field(default_factory=Sources)
+    pricing: Pricing = Field(default_factory=Pricing)
+    attribution: Attribution = Field(default_factory=Attribution)
+    budgets: list[Budget] = Field(default_factory=list)
+    reconciliation: Tolerances = Field(default_factory=Tolerances)
+    quality: Quality = Field(default_factory=Quality)
+    schedules: Schedule = Field(default_factory=Schedule)
+    retain_bodies: Literal["none", "redacted"] = "none"
+    """Prompt and response bodies are dropped unless set to `redacted`."""
+
+    @model_validator(mode="after")
+    def _unique_budgets(self) -> LedgerConfig:
+        seen: set[str] = set()
+        for b in self.budgets:
+            if b.cost_center in seen:
+                raise ValueError(f"budget for cost center {b.cost_center!r} is given twice")
+            seen.add(b.cost_center)
+        return self
+
+
+def _resolve(base: Path, value: str) -> str:
+    """Resolve a relative local path against the config's folder; leave URIs and absolute paths alone."""
+    if "://" in value or os.path.isabs(value):
+        return value
+    return str((base / value).resolve())
+
+
+def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, origin: str = "config") -> LedgerConfig:
+    """Validate a config mapping. Errors name the key path and the origin file."""
+    data = dict(data or {})
+    try:
+        cfg = LedgerConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against DESIGN.md / README)"
+            lines.append(f"  {loc}: {msg}")
+        raise ConfigError(f"{origin}: invalid configuration\n" + "\n".join(lines)) from None
+    if base_dir is None:
+        return cfg
+    inv = cfg.sources.invocation_logs
+    updates: dict[str, Any] = {"warehouse": _resolve(base_dir, cfg.warehouse)}
+    new_sources = cfg.sources.model_copy(
+        update={
+            "invocation_logs": inv.model_copy(update={"s3": [_resolve(base_dir, p) for p in inv.s3]}),
+            "billing": [b.model_copy(update={"uri": _resolve(base_dir, b.uri)}) for b in cfg.sources.billing],
+        }
+    )
+    updates["sources"] = new_sources
+    if cfg.pricing.overrides:
+        updates["pricing"] = cfg.pricing.model_copy(update={"overrides": _resolve(base_dir, cfg.pricing.overrides)})
+    return cfg.model_copy(update=updates)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
+    """Load `ledger.yaml` from `path`, else `$LEDGER_CONFIG`, else defaults (an empty pipeline)."""
+    path = path or os.environ.get(CONFIG_ENV)
+    if not path:
+        return LedgerConfig()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: configuration file not found (set --config or {CONFIG_ENV})")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys")
+    return parse_config(data, base_dir=p.resolve().parent, origin=str(p))

@@ -1,0 +1,240 @@
+"""The data contract: column names and polars dtypes of every table the pipeline writes.
+
+Notebooks and other teams read these tables directly (see DESIGN.md), so every writer casts its frame to the
+schema here before writing (`conform`), and tests compare against it. Add columns at the end; never rename.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+UTC_US = pl.Datetime("us", "UTC")
+STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+"""Maps of strings are stored as a list of key/value structs: Parquet's MAP type, readable by DuckDB and polars."""
+
+STATUSES = ("success", "client_error", "server_error", "throttled", "guardrail_intervened")
+ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
+UNATTRIBUTED = "unattributed"
+UNALLOCATED = "unallocated"
+
+INVOCATIONS: dict[str, pl.DataType] = {
+    "request_id": pl.String,
+    "timestamp": UTC_US,
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "inference_region": pl.String,
+    "operation": pl.String,
+    "model_id": pl.String,
+    "base_model_id": pl.String,
+    "routing": pl.String,
+    "inference_profile": pl.String,
+    "identity_arn": pl.String,
+    "principal": pl.String,
+    "session_name": pl.String,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "cache_read_input_tokens": pl.Int64,
+    "cache_write_input_tokens": pl.Int64,
+    "image_count": pl.Int64,
+    "latency_ms": pl.Int64,
+    "first_byte_latency_ms": pl.Int64,
+    "stop_reason": pl.String,
+    "status": pl.String,
+    "error_code": pl.String,
+    "request_metadata": STR_MAP,
+    "source": pl.String,
+    "source_uri": pl.String,
+    "schema_version": pl.String,
+    # Beyond the contract's minimum: what a cost engine also needs.
+    "service_tier": pl.String,
+    "input_body_s3_path": pl.String,
+    "output_body_s3_path": pl.String,
+    "input_body_redacted": pl.String,
+    "output_body_redacted": pl.String,
+}
+
+REJECTED_RECORDS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "source_uri": pl.String,
+    "line": pl.Int64,
+    "reason": pl.String,
+    "raw_excerpt": pl.String,
+}
+
+PRICED_INVOCATIONS: dict[str, pl.DataType] = {
+    **INVOCATIONS,
+    "user": pl.String,
+    "application": pl.String,
+    "cost_center": pl.String,
+    "environment": pl.String,
+    "tags": STR_MAP,
+    "input_cost_usd": pl.Float64,
+    "output_cost_usd": pl.Float64,
+    "cache_read_cost_usd": pl.Float64,
+    "cache_write_cost_usd": pl.Float64,
+    "total_cost_usd": pl.Float64,
+    "priced": pl.Boolean,
+    "price_source": pl.String,
+    # Extra: the routing the price (and the bill) uses, after resolving application profiles.
+    "pricing_routing": pl.String,
+    "pricing_tier": pl.String,
+}
+
+_USAGE_METRICS: dict[str, pl.DataType] = {
+    "invocations": pl.Int64,
+    "successes": pl.Int64,
+    "client_errors": pl.Int64,
+    "server_errors": pl.Int64,
+    "throttles": pl.Int64,
+    "guardrail_interventions": pl.Int64,
+    "error_rate": pl.Float64,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "cache_read_input_tokens": pl.Int64,
+    "cache_write_input_tokens": pl.Int64,
+    "input_cost_usd": pl.Float64,
+    "output_cost_usd": pl.Float64,
+    "cache_cost_usd": pl.Float64,
+    "total_cost_usd": pl.Float64,
+    "avg_cost_per_invocation_usd": pl.Float64,
+    "unpriced_invocations": pl.Int64,
+    "latency_ms_avg": pl.Float64,
+    "latency_ms_p50": pl.Float64,
+    "latency_ms_p95": pl.Float64,
+    "latency_ms_p99": pl.Float64,
+    "unique_users": pl.Int64,
+}
+
+DAILY_USAGE_BY_MODEL: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "base_model_id": pl.String,
+    **_USAGE_METRICS,
+}
+DAILY_USAGE_BY_USER: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "user": pl.String,
+    "cost_center": pl.String,
+    "application": pl.String,
+    **_USAGE_METRICS,
+}
+DAILY_USAGE_BY_COST_CENTER: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "cost_center": pl.String,
+    **_USAGE_METRICS,
+    "avg_cost_per_user_usd": pl.Float64,
+}
+
+BUDGET_STATUS: dict[str, pl.DataType] = {
+    "month": pl.String,
+    "cost_center": pl.String,
+    "budget_usd": pl.Float64,
+    "spend_to_date_usd": pl.Float64,
+    "forecast_month_end_usd": pl.Float64,
+    "pct_used": pl.Float64,
+    "status": pl.String,
+    "date": pl.Date,
+    "days_elapsed": pl.Int64,
+    "days_in_month": pl.Int64,
+}
+
+BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "billing_period": pl.String,
+    "account_id": pl.String,
+    "region": pl.String,
+    "billing_entity": pl.String,
+    "product_code": pl.String,
+    "product_name": pl.String,
+    "usage_type": pl.String,
+    "operation": pl.String,
+    "resource_id": pl.String,
+    "line_item_type": pl.String,
+    "usage_kind": pl.String,
+    "routing": pl.String,
+    "tier": pl.String,
+    "base_model_id": pl.String,
+    "tokens": pl.Int64,
+    "usage_amount": pl.Float64,
+    "pricing_unit": pl.String,
+    "unblended_cost_usd": pl.Float64,
+    "net_cost_usd": pl.Float64,
+    "tags": STR_MAP,
+    "source_format": pl.String,
+    "source_uri": pl.String,
+}
+
+COST_RECONCILIATION: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "base_model_id": pl.String,
+    "usage_kind": pl.String,
+    "routing": pl.String,
+    "tier": pl.String,
+    "logged_tokens": pl.Int64,
+    "billed_tokens": pl.Int64,
+    "estimated_cost_usd": pl.Float64,
+    "billed_cost_usd": pl.Float64,
+    "cost_delta_usd": pl.Float64,
+    "cost_delta_pct": pl.Float64,
+    "volume_variance_usd": pl.Float64,
+    "price_variance_usd": pl.Float64,
+    "status": pl.String,
+    "explanation": pl.String,
+}
+
+CHARGEBACK: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "cost_center": pl.String,
+    "application": pl.String,
+    "user": pl.String,
+    "estimated_cost_usd": pl.Float64,
+    "billed_cost_usd": pl.Float64,
+    "share": pl.Float64,
+}
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "invocations": INVOCATIONS,
+    "rejected_records": REJECTED_RECORDS,
+    "priced_invocations": PRICED_INVOCATIONS,
+    "daily_usage_by_model": DAILY_USAGE_BY_MODEL,
+    "daily_usage_by_user": DAILY_USAGE_BY_USER,
+    "daily_usage_by_cost_center": DAILY_USAGE_BY_COST_CENTER,
+    "budget_status": BUDGET_STATUS,
+    "billing_line_items": BILLING_LINE_ITEMS,
+    "cost_reconciliation": COST_RECONCILIATION,
+    "chargeback": CHARGEBACK,
+}
+
+
+def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """An empty frame with the table's columns, so a day with no data still writes a readable partition."""
+    return pl.DataFrame(schema=schema)
+
+
+def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast the contract columns in contract order; add missing ones as nulls.
+
+    Extra columns are dropped so the written file is exactly the documented table.
+    """
+    exprs = []
+    for name, dtype in schema.items():
+        if name in df.columns:
+            exprs.append(pl.col(name).cast(dtype))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+    return df.select(exprs)
+
+
+def map_to_dict(entries: list[dict[str, str]] | None) -> dict[str, str]:
+    """Turn a stored map (list of key/value structs) back into a dict."""
+    return {e["key"]: e["value"] for e in entries or []}
+
+
+def dict_to_map(d: dict[str, str] | None) -> list[dict[str, str]]:
+    """Store a dict of strings as the list of key/value structs used for map columns (keys sorted)."""
+    return [{"key": str(k), "value": str(v)} for k, v in sorted((d or {}).items())]
