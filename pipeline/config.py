@@ -91,8 +91,8 @@ def _default_metadata_keys() -> dict[str, list[str]]:
 
 
 class Attribution(_Strict):
-    request_metadata_keys: dict[Literal["user", "cost_center", "application", "environment"], list[str]] = (
-        Field(default_factory=_default_metadata_keys)
+    request_metadata_keys: dict[Literal["user", "cost_center", "application", "environment"], list[str]] = Field(
+        default_factory=_default_metadata_keys
     )
     inference_profiles: dict[str, InferenceProfile] = Field(default_factory=dict)
     principals: list[PrincipalRule] = Field(default_factory=list)

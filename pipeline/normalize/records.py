@@ -1,0 +1,310 @@
+"""Turn one Bedrock invocation-log record (a parsed JSON object) into one contract row, or a reason to reject it.
+
+The rules follow `specs/bedrock-invocation-logs.md` §8: log-level token fields first and provider bodies only as
+fallback; latency only where the log has it (Converse `metrics.latencyMs`, the stream's last-chunk
+`amazon-bedrock-invocationMetrics`, nothing for plain InvokeModel); status from `errorCode` and guardrail action.
+Bodies are read for these few fields and then dropped: prompts and responses are not stored by default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.normalize.identity import split_identity
+from pipeline.normalize.model_ids import resolve_model_id
+
+KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
+SCHEMA_TYPE = "ModelInvocationLog"
+
+THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
+SERVER_CODES = frozenset(
+    {
+        "InternalServerException",
+        "ServiceUnavailableException",
+        "ModelTimeoutException",
+        "ModelNotReadyException",
+        "ModelErrorException",
+        "ModelStreamErrorException",
+        "InternalFailure",
+        "ServiceException",
+    }
+)
+
+
+class RecordError(ValueError):
+    """A record that cannot become a row; the message is the reject reason."""
+
+
+def classify_error(code: str) -> str:
+    """Map a runtime error code to the contract's status vocabulary.
+
+    Unknown codes that look like server faults count as server errors; everything else is the caller's (client).
+    """
+    if code in THROTTLE_CODES or "Throttl" in code:
+        return "throttled"
+    if code in SERVER_CODES or "Internal" in code or "Unavailable" in code:
+        return "server_error"
+    return "client_error"
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """Parse the record's ISO 8601 UTC timestamp (`2024-04-18T22:54:57Z`, fractions tolerated); None if invalid."""
+    if not isinstance(value, str) or len(value) < 19:
+        return None
+    try:
+        ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(dt.UTC)
+
+
+def _int(value: Any) -> int | None:
+    """A token count as int; None when absent or not a number (bools are not counts)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _first_int(*values: Any) -> int | None:
+    for v in values:
+        iv = _int(v)
+        if iv is not None:
+            return iv
+    return None
+
+
+def _stream_metrics(body: Any) -> dict[str, Any]:
+    """The `amazon-bedrock-invocationMetrics` of the last stream chunk that has one (scanned from the end)."""
+    if isinstance(body, list):
+        for chunk in reversed(body):
+            if isinstance(chunk, dict):
+                m = chunk.get("amazon-bedrock-invocationMetrics")
+                if isinstance(m, dict):
+                    return m
+    return {}
+
+
+def _stream_stop_reason(body: list[Any]) -> str | None:
+    for chunk in reversed(body):
+        if not isinstance(chunk, dict):
+            continue
+        delta = chunk.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+            return delta["stop_reason"]
+        for key in ("completionReason", "stop_reason", "stopReason", "finish_reason"):
+            if isinstance(chunk.get(key), str):
+                return chunk[key]
+    return None
+
+
+def _guardrail_intervened(stop_reason: str | None, body: Any) -> bool:
+    if stop_reason == "guardrail_intervened":
+        return True
+    if isinstance(body, dict):
+        return body.get("amazon-bedrock-guardrailAction") == "INTERVENED"
+    if isinstance(body, list):
+        return any(isinstance(c, dict) and c.get("amazon-bedrock-guardrailAction") == "INTERVENED" for c in body)
+    return False
+
+
+def _body_usage(body: Any) -> dict[str, int | None]:
+    """Token counts from a provider body, used only when the log-level fields are missing."""
+    out: dict[str, int | None] = {"input": None, "output": None, "cache_read": None, "cache_write": None}
+    if isinstance(body, list):
+        m = _stream_metrics(body)
+        out["input"] = _int(m.get("inputTokenCount"))
+        out["output"] = _int(m.get("outputTokenCount"))
+        out["cache_read"] = _int(m.get("cacheReadInputTokenCount"))
+        out["cache_write"] = _int(m.get("cacheWriteInputTokenCount"))
+        return out
+    if not isinstance(body, dict):
+        return out
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        out["input"] = _first_int(usage.get("inputTokens"), usage.get("input_tokens"), usage.get("prompt_tokens"))
+        out["output"] = _first_int(
+            usage.get("outputTokens"), usage.get("output_tokens"), usage.get("completion_tokens")
+        )
+        out["cache_read"] = _first_int(
+            usage.get("cacheReadInputTokens"),
+            usage.get("cacheReadInputTokenCount"),
+            usage.get("cache_read_input_tokens"),
+        )
+        out["cache_write"] = _first_int(
+            usage.get("cacheWriteInputTokens"),
+            usage.get("cacheWriteInputTokenCount"),
+            usage.get("cache_creation_input_tokens"),
+        )
+        return out
+    out["input"] = _first_int(body.get("prompt_token_count"), body.get("inputTextTokenCount"))
+    out["output"] = _int(body.get("generation_token_count"))
+    if out["output"] is None and isinstance(body.get("results"), list):
+        out["output"] = _first_int(*(r.get("tokenCount") for r in body["results"] if isinstance(r, dict)))
+    return out
+
+
+def _stop_reason(operation: str, body: Any) -> str | None:
+    if isinstance(body, list):
+        return _stream_stop_reason(body)
+    if isinstance(body, dict):
+        for key in ("stopReason", "stop_reason", "completionReason", "finish_reason"):
+            if isinstance(body.get(key), str):
+                return body[key]
+        results = body.get("results")
+        if isinstance(results, list) and results and isinstance(results[0], dict):
+            reason = results[0].get("completionReason")
+            return reason if isinstance(reason, str) else None
+    return None
+
+
+def _service_tier(body: Any) -> str | None:
+    """The requested service tier (`serviceTier` / `service_tier`), if the request body carries one."""
+    if not isinstance(body, dict):
+        return None
+    tier = body.get("serviceTier", body.get("service_tier"))
+    if isinstance(tier, dict):
+        tier = tier.get("type")
+    if not isinstance(tier, str):
+        return None
+    tier = tier.lower()
+    return "standard" if tier == "default" else tier
+
+
+def _image_count(body: Any) -> int | None:
+    if isinstance(body, dict):
+        cfg = body.get("imageGenerationConfig")
+        if isinstance(cfg, dict):
+            return _int(cfg.get("numberOfImages")) or 1
+    return None
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+
+
+def parse_record(
+    record: Any,
+    *,
+    source: str,
+    source_uri: str,
+    fallback_time: dt.datetime | None = None,
+    app_profiles: tuple[tuple[str, str], ...] = (),
+    redact: Callable[[Any], str | None] | None = None,
+) -> dict[str, Any]:
+    """Map one log record to a contract row (without `date`). Raises `RecordError` with the reject reason.
+
+    `fallback_time` (the S3 file-name time or the CloudWatch event time) stands in for an unparseable
+    `timestamp`, as the spec recommends. `redact`, when given, turns a body into stored redacted text.
+    """
+    if not isinstance(record, dict):
+        raise RecordError(f"not_a_record: a JSON {type(record).__name__}, not an object")
+    schema_type = record.get("schemaType")
+    if schema_type is not None and schema_type != SCHEMA_TYPE:
+        raise RecordError(f"unknown_schema_type: {str(schema_type)[:60]}")
+    version = record.get("schemaVersion")
+    if version is not None and str(version) not in KNOWN_SCHEMA_VERSIONS:
+        raise RecordError(f"unknown_schema_version: {str(version)[:30]}")
+    request_id = record.get("requestId")
+    if not isinstance(request_id, str) or not request_id:
+        raise RecordError("missing_field: requestId")
+    model_id = record.get("modelId")
+    if not isinstance(model_id, str) or not model_id:
+        raise RecordError("missing_field: modelId")
+    ts = parse_timestamp(record.get("timestamp"))
+    if ts is None:
+        if fallback_time is None:
+            raise RecordError(f"bad_timestamp: {str(record.get('timestamp'))[:40]}")
+        ts = fallback_time
+
+    inp = record.get("input") if isinstance(record.get("input"), dict) else {}
+    out = record.get("output") if isinstance(record.get("output"), dict) else {}
+    in_body = inp.get("inputBodyJson")
+    out_body = out.get("outputBodyJson")
+    operation = record.get("operation") if isinstance(record.get("operation"), str) else None
+
+    body_usage = _body_usage(out_body)
+    stream_metrics = _stream_metrics(out_body)
+    input_tokens = _first_int(inp.get("inputTokenCount"), body_usage["input"])
+    output_tokens = _first_int(out.get("outputTokenCount"), body_usage["output"])
+    cache_read = _first_int(inp.get("cacheReadInputTokenCount"), body_usage["cache_read"])
+    cache_write = _first_int(inp.get("cacheWriteInputTokenCount"), body_usage["cache_write"])
+    for name, value in (
+        ("inputTokenCount", input_tokens),
+        ("outputTokenCount", output_tokens),
+        ("cacheReadInputTokenCount", cache_read),
+        ("cacheWriteInputTokenCount", cache_write),
+    ):
+        if value is not None and value < 0:
+            raise RecordError(f"negative_tokens: {name}={value}")
+
+    latency = first_byte = None
+    if isinstance(out_body, dict) and isinstance(out_body.get("metrics"), dict):
+        latency = _int(out_body["metrics"].get("latencyMs"))
+    if stream_metrics:
+        latency = _first_int(stream_metrics.get("invocationLatency"), latency)
+        first_byte = _int(stream_metrics.get("firstByteLatency"))
+
+    stop_reason = _stop_reason(operation or "", out_body)
+    error_code = record.get("errorCode")
+    error_code = str(error_code) if error_code not in (None, "") else None
+    if error_code:
+        status = classify_error(error_code)
+    elif _guardrail_intervened(stop_reason, out_body):
+        status = "guardrail_intervened"
+    else:
+        status = "success"
+
+    resolved = resolve_model_id(model_id, app_profiles)
+    identity = record.get("identity")
+    identity_arn = identity.get("arn") if isinstance(identity, dict) else None
+    identity_arn = identity_arn if isinstance(identity_arn, str) else None
+    principal, session = split_identity(identity_arn)
+    inference_region = record.get("inferenceRegion")
+    account = record.get("accountId")
+
+    return {
+        "request_id": request_id,
+        "timestamp": ts,
+        "account_id": str(account) if account is not None else None,
+        "region": record.get("region") if isinstance(record.get("region"), str) else None,
+        "inference_region": inference_region if isinstance(inference_region, str) else None,
+        "operation": operation,
+        "model_id": model_id,
+        "base_model_id": resolved.base_model_id,
+        "routing": resolved.routing,
+        "inference_profile": resolved.inference_profile,
+        "identity_arn": identity_arn,
+        "principal": principal,
+        "session_name": session,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_input_tokens": cache_read,
+        "cache_write_input_tokens": cache_write,
+        "image_count": _image_count(in_body),
+        "latency_ms": latency,
+        "first_byte_latency_ms": first_byte,
+        "stop_reason": stop_reason,
+        "status": status,
+        "error_code": error_code,
+        "request_metadata": _metadata(record.get("requestMetadata")),
+        "source": source,
+        "source_uri": source_uri,
+        "schema_version": str(version) if version is not None else None,
+        "service_tier": _service_tier(in_body),
+        "input_body_s3_path": inp.get("inputBodyS3Path") if isinstance(inp.get("inputBodyS3Path"), str) else None,
+        "output_body_s3_path": (out.get("outputBodyS3Path") if isinstance(out.get("outputBodyS3Path"), str) else None),
+        "input_body_redacted": redact(in_body) if redact and in_body is not None else None,
+        "output_body_redacted": redact(out_body) if redact and out_body is not None else None,
+    }

@@ -1,0 +1,138 @@
+"""Find and read one day's invocation-log objects under an S3 root (or a local folder with the same layout).
+
+Layout (spec §2.1): `<root>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/<file>.json.gz`.
+Folders follow the *delivery* time, so records of the last minutes of a day land in the next day's `00` folder:
+a day reads its own 24 hours plus the next day's first hour, and the caller keeps records by their timestamp.
+Permission-check markers, `data/` sidecars (offloaded bodies), zero-byte and non-`.json.gz` objects are skipped
+and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import fsspec
+
+from pipeline.aws import storage_options_for
+
+LOG_DIR = "BedrockModelInvocationLogs"
+PERMISSION_MARKER = "amazon-bedrock-logs-permission-check"
+_FILE_TIME = re.compile(r"(?P<ts>\d{8}T\d{6})(?P<ms>\d{3})?Z")
+
+
+class SourceError(RuntimeError):
+    """A source that cannot be read at all; the message names it and the likely cause."""
+
+
+@dataclass(frozen=True)
+class LogObject:
+    """One delivered log object to read."""
+
+    uri: str
+    size: int
+    delivered_at: dt.datetime | None
+
+
+@dataclass
+class Listing:
+    """What a day's listing found: the objects to read and what was skipped, by reason."""
+
+    objects: list[LogObject] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def file_time(name: str) -> dt.datetime | None:
+    """The delivery time in a log file name (`20241018T074319996Z_…`), used when a record's timestamp is bad."""
+    m = _FILE_TIME.search(name.rsplit("/", 1)[-1])
+    if not m:
+        return None
+    ts = dt.datetime.strptime(m.group("ts"), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+    return ts + dt.timedelta(milliseconds=int(m.group("ms") or 0))
+
+
+def _explain(uri: str, exc: BaseException) -> SourceError:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, PermissionError) or "AccessDenied" in text or "Forbidden" in text:
+        cause = "access denied: check the credentials in the AWS chain and the bucket policy (s3:ListBucket)"
+    elif "NoSuchBucket" in text or isinstance(exc, FileNotFoundError):
+        cause = "bucket or prefix not found: check the name, the region and AWS_ENDPOINT_URL"
+    elif "Could not connect" in text or "EndpointConnectionError" in text or "ConnectionError" in text:
+        cause = "endpoint unreachable: check the network, the region and AWS_ENDPOINT_URL"
+    elif "credentials" in text.lower():
+        cause = "no AWS credentials found in the standard chain (env, profile, SSO, instance role)"
+    else:
+        cause = "unexpected error"
+    return SourceError(f"cannot list invocation logs under {uri}: {cause} ({text[:300]})")
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def list_day(root: str, day: dt.date) -> Listing:
+    """List the log objects that may hold records of `day` under `root` (every account and region in it)."""
+    root = root.rstrip("/")
+    fs, base = fsspec.core.url_to_fs(root, **storage_options_for(root))
+    scheme = "" if _is_local(root) else root.split("://", 1)[0] + "://"
+    listing = Listing()
+    try:
+        if not fs.exists(f"{base}/AWSLogs"):
+            if _is_local(root) and not fs.exists(base):
+                raise FileNotFoundError(root)
+            # An S3 root with nothing delivered yet is not an error, but the check will show zero objects.
+            fs.ls(base)  # raises for a missing bucket or no access
+            return listing
+        accounts = [p for p in fs.ls(f"{base}/AWSLogs", detail=False)]
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure here means the source is unusable
+        raise _explain(root, exc) from exc
+
+    next_day = day + dt.timedelta(days=1)
+    for account_dir in sorted(accounts):
+        log_dir = f"{account_dir.rstrip('/')}/{LOG_DIR}"
+        try:
+            regions = fs.ls(log_dir, detail=True)
+        except FileNotFoundError:
+            continue
+        for region_info in sorted(regions, key=lambda r: r["name"]):
+            if region_info["type"] != "directory":
+                if region_info["name"].endswith(PERMISSION_MARKER):
+                    listing.skipped["permission_check_marker"] += 1
+                continue
+            region_dir = region_info["name"].rstrip("/")
+            folders = [f"{region_dir}/{day:%Y/%m/%d}", f"{region_dir}/{next_day:%Y/%m/%d}/00"]
+            for folder in folders:
+                try:
+                    found = fs.find(folder, detail=True)
+                except FileNotFoundError:
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    raise _explain(f"{scheme}{folder}", exc) from exc
+                for path in sorted(found):
+                    _classify(path, found[path], scheme, listing)
+    return listing
+
+
+def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
+    name = path.rsplit("/", 1)[-1]
+    size = int(info.get("size") or 0)
+    if name.startswith(PERMISSION_MARKER):
+        listing.skipped["permission_check_marker"] += 1
+    elif "/data/" in path:
+        listing.skipped["data_sidecar"] += 1
+    elif size == 0:
+        listing.skipped["zero_byte"] += 1
+    elif not name.endswith(".json.gz"):
+        listing.skipped["not_json_gz"] += 1
+    else:
+        listing.objects.append(LogObject(f"{scheme}{path}", size, file_time(name)))
+
+
+def read_object(uri: str) -> bytes:
+    """The raw bytes of one object (s3fs retries transient failures and resumes dropped connections)."""
+    with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
+        return f.read()

@@ -1,0 +1,181 @@
+"""The Parquet warehouse: `<warehouse>/<table>/date=YYYY-MM-DD/*.parquet`, local or on S3.
+
+A partition is replaced as a whole, never half-written: the new file is written completely under a temporary
+name first and only then put in place under the partition's one file name.
+Map columns (`request_metadata`, `tags`) are written as Parquet MAP<string,string>, which DuckDB reads as a
+MAP and polars as a list of key/value structs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.aws import storage_options_for
+from pipeline.schemas import STR_MAP, TABLES, conform
+
+STAGING = "_staging"
+PART_NAME = "part-0.parquet"
+
+
+def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri))
+    return fs, path
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+def partition_dir(warehouse: str, table: str, day: dt.date | str) -> str:
+    """The folder (local path or URI) that holds one day of a table."""
+    return _join(warehouse, table, f"date={day}")
+
+
+def to_arrow(df: pl.DataFrame, table: str) -> pa.Table:
+    """The frame as Arrow in the contract's column order, with map columns as real Parquet maps."""
+    df = conform(df, TABLES[table]) if table in TABLES else df
+    at = df.to_arrow()
+    fields = []
+    arrays = []
+    for name, col in zip(at.column_names, at.columns, strict=True):
+        if table in TABLES and TABLES[table].get(name) == STR_MAP:
+            combined = col.combine_chunks()
+            offsets = combined.offsets
+            values = combined.values
+            map_type = pa.map_(pa.string(), pa.string())
+            if len(combined) == 0:
+                arr = pa.array([], type=map_type)
+            else:
+                keys = values.field("key")
+                vals = values.field("value")
+                arr = pa.MapArray.from_arrays(offsets, keys, vals, mask=combined.is_null())
+            arrays.append(arr)
+            fields.append(pa.field(name, map_type))
+        else:
+            arrays.append(col)
+            fields.append(pa.field(name, col.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, table: str, day: dt.date | str) -> str:
+    """Replace one day of `table` with `df` (or a stream of frames), atomically; returns the file written.
+
+    Each partition is one file with a fixed name, so replacing it is a single rename on a local disk and a
+    single PUT (copy) on S3: readers see the old partition or the new one, never a mix or nothing.
+    """
+    frames = [df] if isinstance(df, pl.DataFrame) else df
+    final_dir = partition_dir(warehouse, table, day)
+    target = _join(final_dir, PART_NAME)
+    if _is_local(warehouse):
+        folder = Path(final_dir.removeprefix("file://"))
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{PART_NAME}.{uuid.uuid4().hex}.tmp"
+        try:
+            _write_frames(frames, table, str(tmp), None)
+            os.replace(tmp, folder / PART_NAME)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return str(folder / PART_NAME)
+    fs, _ = _fs(warehouse)
+    staged = _join(warehouse, STAGING, table, f"{uuid.uuid4().hex}.parquet")
+    try:
+        _write_frames(frames, table, staged, fs)
+        fs.copy(staged, target)
+    finally:
+        if fs.exists(staged):
+            fs.rm(staged)
+    return target
+
+
+def _list_parquet(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
+    try:
+        return [p for p in fs.ls(folder, detail=False) if p.endswith(".parquet")]
+    except FileNotFoundError:
+        return []
+
+
+def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fsspec.AbstractFileSystem | None) -> None:
+    writer: pq.ParquetWriter | None = None
+    try:
+        for frame in frames:
+            at = to_arrow(frame, table)
+            if writer is None:
+                writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
+            writer.write_table(at)
+        if writer is None:  # no frames at all: still write an empty, typed partition
+            at = to_arrow(pl.DataFrame(schema=TABLES[table]), table)
+            writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
+            writer.write_table(at)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:
+    """Whether a day of a table has been written."""
+    folder = partition_dir(warehouse, table, day)
+    if _is_local(warehouse):
+        p = Path(folder.removeprefix("file://"))
+        return p.is_dir() and any(p.glob("*.parquet"))
+    fs, _ = _fs(warehouse)
+    return bool(_list_parquet(fs, folder))
+
+
+def partition_files(warehouse: str, table: str, day: dt.date | str) -> list[str]:
+    """The Parquet files of one partition (one, or none if the day was never written)."""
+    folder = partition_dir(warehouse, table, day)
+    if _is_local(warehouse):
+        p = Path(folder.removeprefix("file://"))
+        return sorted(str(f) for f in p.glob("*.parquet")) if p.is_dir() else []
+    fs, _ = _fs(warehouse)
+    return [f"s3://{p}" for p in sorted(_list_parquet(fs, folder))]
+
+
+def read_partition(warehouse: str, table: str, day: dt.date | str) -> pl.DataFrame:
+    """One day of a table as the contract schema (an empty frame if the day was never written)."""
+    files = partition_files(warehouse, table, day)
+    schema = TABLES.get(table)
+    if not files:
+        return pl.DataFrame(schema=schema) if schema else pl.DataFrame()
+    opts: dict[str, Any] = storage_options_for(warehouse)
+    frames = [pl.read_parquet(f, storage_options=_polars_storage(opts) if opts else None) for f in files]
+    df = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    return conform(df, schema) if schema else df
+
+
+def scan_partitions(warehouse: str, table: str, days: Iterable[dt.date | str]) -> pl.LazyFrame:
+    """Several days of a table lazily, for aggregations that must stay in flat memory."""
+    files = [f for d in days for f in partition_files(warehouse, table, d)]
+    schema = TABLES.get(table)
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    opts = storage_options_for(warehouse)
+    lf = pl.scan_parquet(files, storage_options=_polars_storage(opts) if opts else None)
+    return lf.select([pl.col(c).cast(t) for c, t in schema.items()]) if schema else lf
+
+
+def _polars_storage(opts: dict[str, Any]) -> dict[str, str]:
+    """polars' object store takes flat string options; only the endpoint matters beyond the default chain."""
+    out: dict[str, str] = {}
+    if "endpoint_url" in opts:
+        out["aws_endpoint_url"] = opts["endpoint_url"]
+        if opts["endpoint_url"].startswith("http://"):
+            out["aws_allow_http"] = "true"
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        out["aws_region"] = region
+    return out
