@@ -85,7 +85,10 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
                 if not result.success:
                     for event in result.all_events:
                         if event.is_failure and event.step_failure_data:
-                            typer.echo(f"    {event.step_key}: {event.step_failure_data.error.message.strip()}")
+                            error = event.step_failure_data.error
+                            while error.cause is not None:  # the root cause names the source and the reason
+                                error = error.cause
+                            typer.echo(f"    {event.step_key}: {error.message.strip()}")
     if echo:
         typer.echo(f"Runs are recorded in the Dagster instance at {home} (DAGSTER_HOME={home} uv run dagster dev)")
     return ok

@@ -81,6 +81,7 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             AssetCheckSpec("no_negative_tokens", asset="invocations", description="No token count is negative."),
         ],
         can_subset=False,
+        pool="aws_logs",
     )
     def ingest(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         cfg = ledger.config
