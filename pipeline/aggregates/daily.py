@@ -1,0 +1,209 @@
+"""Daily usage tables: `daily_usage_by_model`, `daily_usage_by_user`, `daily_usage_by_cost_center`.
+
+The three tables share one set of metrics (see `schemas._USAGE_METRICS`) and differ only in their keys, so they are
+built by one lazy aggregation (`usage_lazy`) that the streaming engine can run over a day of priced invocations
+without holding it in memory. Definitions, chosen so that the tables add up to each other and to the invocations:
+
+* ``error_rate`` = (client_errors + server_errors + throttles) / invocations. Guardrail interventions are the
+  guardrail doing its job, not a failure of the call, so they are counted on their own and not as errors.
+* Costs sum over *priced* calls only. A call without a price is never counted as $0 of spend in disguise: it shows
+  in ``unpriced_invocations`` and its tokens are still summed, while the cost columns cover what could be priced.
+  A group whose calls are all unpriced therefore has ``total_cost_usd`` 0.0 and ``unpriced_invocations`` > 0.
+* ``cache_cost_usd`` = cache-read cost + cache-write cost.
+* ``avg_cost_per_invocation_usd`` = total cost / priced invocations (null when no call was priced), so unpriced
+  calls do not drag the average down.
+* Latency average and percentiles use the calls with a logged latency only. Percentiles use linear interpolation
+  between closest ranks (position q·(n−1) in the sorted values), the same as numpy's default.
+* ``unique_users`` counts distinct users other than ``unattributed``: an unknown caller is not a person, and
+  counting it as one would inflate adoption figures. A group with only unattributed calls has 0 users.
+* The cost-center table adds ``avg_cost_per_user_usd`` = total cost / unique_users, null when there are no users.
+
+Missing key values become ``unattributed`` (never null) so that group sums add up across tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from pipeline import schemas
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+MODEL_KEYS: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
+USER_KEYS: tuple[str, ...] = ("date", "user", "cost_center", "application")
+COST_CENTER_KEYS: tuple[str, ...] = ("date", "cost_center")
+
+TOKEN_COLUMNS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+)
+PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("latency_ms_p50", 0.50),
+    ("latency_ms_p95", 0.95),
+    ("latency_ms_p99", 0.99),
+)
+ERROR_STATUSES: tuple[str, ...] = ("client_error", "server_error", "throttled")
+"""Statuses counted in ``error_rate``; ``guardrail_intervened`` is deliberately not one of them."""
+
+
+def as_lazy(frame: Frame) -> pl.LazyFrame:
+    """Accept either frame kind, so callers can pass a scan (streaming) or an in-memory frame (tests)."""
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+
+
+def _key_expr(name: str) -> pl.Expr:
+    """A grouping key with nulls turned into ``unattributed``, so no spend falls into a null group.
+
+    The model key falls back to the logged ``model_id`` before ``unattributed``: a model that did not resolve to a
+    foundation model is still worth seeing by name.
+    """
+    if name == "date":
+        return pl.col("date")
+    if name == "base_model_id":
+        return pl.coalesce(pl.col("base_model_id"), pl.col("model_id"), pl.lit(schemas.UNATTRIBUTED)).alias(name)
+    return pl.col(name).fill_null(schemas.UNATTRIBUTED).alias(name)
+
+
+def _priced_sum(column: str) -> pl.Expr:
+    """Sum of a cost column over priced calls only (a null cost on a priced call counts as 0)."""
+    return pl.col(column).filter(pl.col("priced").fill_null(False)).fill_null(0.0).sum().cast(pl.Float64)
+
+
+def _status_count(status: str) -> pl.Expr:
+    return (pl.col("status") == status).fill_null(False).sum().cast(pl.Int64)
+
+
+def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
+    """The shared usage metrics grouped by ``keys``, as a LazyFrame (not yet conformed or sorted).
+
+    Exposed so the Dagster asset can stream a scan of ``priced_invocations`` straight into the aggregation.
+    """
+    lf = as_lazy(priced)
+    priced_flag = pl.col("priced").fill_null(False)
+    has_latency = pl.col("latency_ms").is_not_null()
+    latency = pl.col("latency_ms").filter(has_latency).cast(pl.Float64)
+    real_user = pl.col("user").fill_null(schemas.UNATTRIBUTED)
+    aggs: list[pl.Expr] = [
+        pl.len().cast(pl.Int64).alias("invocations"),
+        _status_count("success").alias("successes"),
+        _status_count("client_error").alias("client_errors"),
+        _status_count("server_error").alias("server_errors"),
+        _status_count("throttled").alias("throttles"),
+        _status_count("guardrail_intervened").alias("guardrail_interventions"),
+        *[pl.col(c).fill_null(0).sum().cast(pl.Int64).alias(c) for c in TOKEN_COLUMNS],
+        _priced_sum("input_cost_usd").alias("input_cost_usd"),
+        _priced_sum("output_cost_usd").alias("output_cost_usd"),
+        (_priced_sum("cache_read_cost_usd") + _priced_sum("cache_write_cost_usd")).alias("cache_cost_usd"),
+        _priced_sum("total_cost_usd").alias("total_cost_usd"),
+        priced_flag.sum().cast(pl.Int64).alias("_priced_invocations"),
+        (~priced_flag).sum().cast(pl.Int64).alias("unpriced_invocations"),
+        latency.mean().alias("latency_ms_avg"),
+        *[latency.quantile(q, interpolation="linear").alias(name) for name, q in PERCENTILES],
+        real_user.filter(real_user != schemas.UNATTRIBUTED).n_unique().cast(pl.Int64).alias("unique_users"),
+    ]
+    errors = pl.col("client_errors") + pl.col("server_errors") + pl.col("throttles")
+    return (
+        lf.with_columns([_key_expr(k) for k in keys])
+        .group_by(list(keys))
+        .agg(aggs)
+        .with_columns(
+            pl.when(pl.col("invocations") > 0).then(errors / pl.col("invocations")).otherwise(None).alias("error_rate"),
+            pl.when(pl.col("_priced_invocations") > 0)
+            .then(pl.col("total_cost_usd") / pl.col("_priced_invocations"))
+            .otherwise(None)
+            .alias("avg_cost_per_invocation_usd"),
+            pl.when(pl.col("unique_users") > 0)
+            .then(pl.col("total_cost_usd") / pl.col("unique_users"))
+            .otherwise(None)
+            .alias("avg_cost_per_user_usd"),
+        )
+    )
+
+
+def _collect(priced: Frame, keys: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    out = usage_lazy(priced, keys).sort(list(keys)).collect(engine="streaming")
+    return schemas.conform(out, schema)
+
+
+def usage_by_model(priced: Frame) -> pl.DataFrame:
+    """``daily_usage_by_model``: keys ``date, account_id, region, base_model_id`` (see module docstring)."""
+    return _collect(priced, MODEL_KEYS, schemas.DAILY_USAGE_BY_MODEL)
+
+
+def usage_by_user(priced: Frame) -> pl.DataFrame:
+    """``daily_usage_by_user``: keys ``date, user, cost_center, application`` (see module docstring)."""
+    return _collect(priced, USER_KEYS, schemas.DAILY_USAGE_BY_USER)
+
+
+def usage_by_cost_center(priced: Frame) -> pl.DataFrame:
+    """``daily_usage_by_cost_center``: key ``date, cost_center``, plus ``avg_cost_per_user_usd``."""
+    return _collect(priced, COST_CENTER_KEYS, schemas.DAILY_USAGE_BY_COST_CENTER)
+
+
+_TOTAL_METRICS: tuple[str, ...] = (
+    "invocations",
+    "unpriced_invocations",
+    *TOKEN_COLUMNS,
+    "total_cost_usd",
+)
+
+
+def _source_totals(priced: Frame) -> dict[str, Any]:
+    row = (
+        as_lazy(priced)
+        .select(
+            pl.len().cast(pl.Int64).alias("invocations"),
+            (~pl.col("priced").fill_null(False)).sum().cast(pl.Int64).alias("unpriced_invocations"),
+            *[pl.col(c).fill_null(0).sum().cast(pl.Int64).alias(c) for c in TOKEN_COLUMNS],
+            _priced_sum("total_cost_usd").alias("total_cost_usd"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return row
+
+
+def _table_totals(table: pl.DataFrame) -> dict[str, Any]:
+    return table.select(pl.col(c).sum() for c in _TOTAL_METRICS).row(0, named=True)
+
+
+def totals_agree(
+    priced: Frame,
+    by_model: pl.DataFrame,
+    by_user: pl.DataFrame,
+    by_cc: pl.DataFrame,
+    tol: float = 1e-6,
+) -> tuple[bool, dict[str, Any]]:
+    """Check that the three daily tables and ``priced_invocations`` report the same totals (an asset check).
+
+    Counts and tokens must agree exactly; cost may differ by float summation order only, so it is compared with
+    ``|a − b| ≤ tol × max(1, |reference|)``. Returns ``(ok, details)`` where details holds, per metric, the value in
+    each table and a list of human-readable ``mismatches`` (empty when ok), ready for Dagster metadata.
+    """
+    tables = {
+        "priced_invocations": _source_totals(priced),
+        "daily_usage_by_model": _table_totals(by_model),
+        "daily_usage_by_user": _table_totals(by_user),
+        "daily_usage_by_cost_center": _table_totals(by_cc),
+    }
+    details: dict[str, Any] = {}
+    mismatches: list[str] = []
+    for metric in _TOTAL_METRICS:
+        values = {name: totals[metric] or 0 for name, totals in tables.items()}
+        details[metric] = values
+        reference = values["priced_invocations"]
+        for name, value in values.items():
+            if metric == "total_cost_usd":
+                ok = math.isclose(value, reference, rel_tol=0.0, abs_tol=tol * max(1.0, abs(reference)))
+            else:
+                ok = value == reference
+            if not ok:
+                mismatches.append(f"{metric}: {name} has {value} but priced_invocations has {reference}")
+    details["mismatches"] = mismatches
+    return not mismatches, details

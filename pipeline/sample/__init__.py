@@ -1,0 +1,1 @@
+"""Realistic, seeded sample data for demos and tests: Bedrock invocation logs exactly as AWS writes them."""

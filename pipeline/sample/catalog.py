@@ -1,0 +1,878 @@
+"""The fixed sample world: accounts, Regions, models, principals, applications and the `ledger.yaml` that fits them.
+
+Everything the generator invents is declared here, in one place, so the demo config (attribution rules, app
+profiles, budgets, the price override for the custom model) cannot drift from the logs it describes. Model ids
+are ones present in the bundled price CSV, except two deliberate gaps: an imported custom model priced only by a
+user override, and an unknown model with no public price (it must show up as unpriced, never as $0).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import fnmatch
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import fsspec
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pipeline.sample.logs import LogGenOptions
+
+ACCOUNTS: tuple[str, ...] = ("111122223333", "444455556666", "777788889999")
+"""111122223333 = product (search, support, sales docs, images, custom model); 444455556666 = research and
+platform experiments; 777788889999 = the EU sales organisation."""
+
+REGIONS: tuple[str, ...] = ("us-east-1", "us-west-2", "eu-central-1")
+
+DEFAULT_START = dt.date(2026, 1, 1)
+DEFAULT_LOG_ROOT = "s3://bedrock-logs/bedrock/invocation-logs"
+DEFAULT_LOG_GROUP = "/aws/bedrock/modelinvocations"
+CLOUDWATCH_STREAM = "aws/bedrock/modelinvocations"
+
+COST_CENTERS: tuple[str, ...] = ("search", "sales", "support", "research", "platform")
+
+CUSTOM_MODEL_ARN = "arn:aws:bedrock:us-east-1:111122223333:imported-model/abcd1234efgh"
+UNKNOWN_MODEL_ID = "acme.mystery-model-v1:0"
+
+DOCS_HELPER_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
+SUPPORT_BOT_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/k7m2x9p4q1rs"
+
+OVERRIDE_COLUMNS: tuple[str, ...] = (
+    "model_id",
+    "region",
+    "routing",
+    "tier",
+    "effective_from",
+    "effective_to",
+    "input_per_1k_usd",
+    "output_per_1k_usd",
+    "cache_read_per_1k_usd",
+    "cache_write_per_1k_usd",
+    "source",
+)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One identifier as a caller passes it, with what the generator needs to fake its calls and price them.
+
+    `model_id` may contain `{region}` / `{account}` placeholders (inference-profile ARNs embed both). Prices are
+    copied from the bundled CSV row for that exact id (they only size the demo budgets; the pipeline prices from
+    its own catalog). `family` selects the provider-native body shape for InvokeModel*.
+    """
+
+    model_id: str
+    base_model_id: str
+    family: str  # anthropic | llama | nova | titan_embed | nova_canvas | imported_llama | generic
+    routing: str  # in_region | geo | global | application_profile
+    input_per_1k: float | None = None
+    output_per_1k: float | None = None
+    cache_read_per_1k: float | None = None
+    cache_write_per_1k: float | None = None
+    image_usd: Mapping[str, float] = field(default_factory=dict)  # quality -> USD per image (<= 1024x1024)
+    response_model: str | None = None  # Anthropic `model` field in responses
+    supports_cache: bool = False
+    ms_per_token: float = 10.0
+    geo: str | None = None  # us | eu | global: where `inferenceRegion` can point
+
+    def logged_id(self, account: str, region: str) -> str:
+        """The `modelId` string as it appears in a log of `account` calling from `region`."""
+        return self.model_id.format(account=account, region=region)
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_1k is not None or bool(self.image_usd)
+
+
+_SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+_HAIKU45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
+
+MODELS: dict[str, ModelSpec] = {
+    "claude-3-haiku": ModelSpec(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "anthropic",
+        "in_region",
+        0.00025,
+        0.00125,
+        response_model="claude-3-haiku-20240307",
+        ms_per_token=6.0,
+    ),
+    "claude-3-5-sonnet": ModelSpec(
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "anthropic",
+        "in_region",
+        0.003,
+        0.015,
+        response_model="claude-3-5-sonnet-20240620",
+        ms_per_token=17.0,
+    ),
+    "claude-haiku-4-5": ModelSpec(
+        _HAIKU45,
+        _HAIKU45,
+        "anthropic",
+        "in_region",
+        0.0011,
+        0.0055,
+        0.00011,
+        0.001375,
+        response_model="claude-haiku-4-5-20251001",
+        supports_cache=True,
+        ms_per_token=7.0,
+    ),
+    "us.claude-haiku-4-5": ModelSpec(
+        "us." + _HAIKU45,
+        _HAIKU45,
+        "anthropic",
+        "geo",
+        0.0011,
+        0.0055,
+        0.00011,
+        0.001375,
+        response_model="claude-haiku-4-5-20251001",
+        supports_cache=True,
+        ms_per_token=7.0,
+        geo="us",
+    ),
+    "arn.us.claude-haiku-4-5": ModelSpec(
+        "arn:aws:bedrock:{region}:{account}:inference-profile/us." + _HAIKU45,
+        _HAIKU45,
+        "anthropic",
+        "geo",
+        0.0011,
+        0.0055,
+        0.00011,
+        0.001375,
+        response_model="claude-haiku-4-5-20251001",
+        supports_cache=True,
+        ms_per_token=7.0,
+        geo="us",
+    ),
+    "us.claude-sonnet-4-5": ModelSpec(
+        "us." + _SONNET45,
+        _SONNET45,
+        "anthropic",
+        "geo",
+        0.0033,
+        0.0165,
+        0.00033,
+        0.004125,
+        response_model="claude-sonnet-4-5-20250929",
+        supports_cache=True,
+        ms_per_token=16.0,
+        geo="us",
+    ),
+    "global.claude-sonnet-4-5": ModelSpec(
+        "global." + _SONNET45,
+        _SONNET45,
+        "anthropic",
+        "global",
+        0.003,
+        0.015,
+        0.0003,
+        0.00375,
+        response_model="claude-sonnet-4-5-20250929",
+        supports_cache=True,
+        ms_per_token=16.0,
+        geo="global",
+    ),
+    "eu.claude-sonnet-4-5": ModelSpec(
+        "eu." + _SONNET45,
+        _SONNET45,
+        "anthropic",
+        "geo",
+        0.0033,
+        0.0165,
+        0.00033,
+        0.004125,
+        response_model="claude-sonnet-4-5-20250929",
+        supports_cache=True,
+        ms_per_token=16.0,
+        geo="eu",
+    ),
+    "app.docs-helper": ModelSpec(
+        DOCS_HELPER_PROFILE,
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "anthropic",
+        "application_profile",
+        0.00025,
+        0.00125,
+        response_model="claude-3-haiku-20240307",
+        ms_per_token=6.0,
+    ),
+    "app.support-bot": ModelSpec(
+        SUPPORT_BOT_PROFILE,
+        _SONNET45,
+        "anthropic",
+        "application_profile",
+        0.0033,
+        0.0165,
+        0.00033,
+        0.004125,
+        response_model="claude-sonnet-4-5-20250929",
+        supports_cache=True,
+        ms_per_token=16.0,
+        geo="us",
+    ),
+    "llama3-1-8b": ModelSpec(
+        "meta.llama3-1-8b-instruct-v1:0",
+        "meta.llama3-1-8b-instruct-v1:0",
+        "llama",
+        "in_region",
+        0.00022,
+        0.00022,
+        ms_per_token=5.0,
+    ),
+    "llama3-1-70b": ModelSpec(
+        "meta.llama3-1-70b-instruct-v1:0",
+        "meta.llama3-1-70b-instruct-v1:0",
+        "llama",
+        "in_region",
+        0.00072,
+        0.00072,
+        ms_per_token=14.0,
+    ),
+    "nova-lite": ModelSpec(
+        "amazon.nova-lite-v1:0",
+        "amazon.nova-lite-v1:0",
+        "nova",
+        "in_region",
+        0.00006,
+        0.00024,
+        0.000015,
+        supports_cache=True,
+        ms_per_token=4.0,
+    ),
+    "us.nova-lite": ModelSpec(
+        "us.amazon.nova-lite-v1:0",
+        "amazon.nova-lite-v1:0",
+        "nova",
+        "geo",
+        0.00006,
+        0.00024,
+        0.000015,
+        supports_cache=True,
+        ms_per_token=4.0,
+        geo="us",
+    ),
+    "eu.nova-lite": ModelSpec(
+        "eu.amazon.nova-lite-v1:0",
+        "amazon.nova-lite-v1:0",
+        "nova",
+        "geo",
+        0.000078,
+        0.000312,
+        ms_per_token=4.0,
+        geo="eu",
+    ),
+    "nova-pro": ModelSpec(
+        "amazon.nova-pro-v1:0",
+        "amazon.nova-pro-v1:0",
+        "nova",
+        "in_region",
+        0.0008,
+        0.0032,
+        0.0002,
+        supports_cache=True,
+        ms_per_token=9.0,
+    ),
+    "us.nova-pro": ModelSpec(
+        "us.amazon.nova-pro-v1:0",
+        "amazon.nova-pro-v1:0",
+        "nova",
+        "geo",
+        0.0008,
+        0.0032,
+        0.0002,
+        supports_cache=True,
+        ms_per_token=9.0,
+        geo="us",
+    ),
+    "titan-embed-v2": ModelSpec(
+        "amazon.titan-embed-text-v2:0",
+        "amazon.titan-embed-text-v2:0",
+        "titan_embed",
+        "in_region",
+        0.00002,
+        0.0,
+        ms_per_token=0.2,
+    ),
+    "nova-canvas": ModelSpec(
+        "amazon.nova-canvas-v1:0",
+        "amazon.nova-canvas-v1:0",
+        "nova_canvas",
+        "in_region",
+        image_usd={"standard": 0.04, "premium": 0.06},
+        ms_per_token=0.0,
+    ),
+    "custom": ModelSpec(
+        CUSTOM_MODEL_ARN,
+        CUSTOM_MODEL_ARN,
+        "imported_llama",
+        "in_region",
+        0.0005,  # the override below; no public price exists
+        0.0015,
+        ms_per_token=9.0,
+    ),
+    "unknown": ModelSpec(UNKNOWN_MODEL_ID, UNKNOWN_MODEL_ID, "generic", "in_region", ms_per_token=11.0),
+}
+
+INFERENCE_REGIONS: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-1", "us-east-2", "us-west-2"),
+    "eu": ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"),
+    "global": ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-southeast-2"),
+}
+"""Where a cross-Region profile may run a call; logged as `inferenceRegion` (the source Region stays `region`)."""
+
+
+@dataclass(frozen=True)
+class AppProfile:
+    """An application inference profile: an opaque ARN, the model it wraps and its cost-allocation tags."""
+
+    arn: str
+    model_id: str
+    tags: Mapping[str, str]
+
+
+APP_PROFILES: tuple[AppProfile, ...] = (
+    AppProfile(
+        DOCS_HELPER_PROFILE,
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        {"costCenter": "sales", "applicationId": "docs-helper", "environment": "production"},
+    ),
+    AppProfile(
+        SUPPORT_BOT_PROFILE,
+        "us." + _SONNET45,
+        {"costCenter": "support", "applicationId": "support-bot", "environment": "production"},
+    ),
+)
+
+PRINCIPAL_RULES: tuple[tuple[str, Mapping[str, str]], ...] = (
+    ("arn:aws:sts::*:assumed-role/search-*/*", {"costCenter": "search", "applicationId": "search-api"}),
+    ("arn:aws:sts::*:assumed-role/support-bot/*", {"costCenter": "support", "applicationId": "support-bot"}),
+    ("arn:aws:sts::*:assumed-role/sales-*/*", {"costCenter": "sales"}),
+    ("arn:aws:sts::*:assumed-role/rag-indexer/*", {"costCenter": "platform", "applicationId": "rag-indexer"}),
+    ("arn:aws:sts::*:assumed-role/platform-*/*", {"costCenter": "platform"}),
+    ("arn:aws:sts::*:assumed-role/research-*/*", {"costCenter": "research"}),
+    ("arn:aws:iam::444455556666:user/*", {"costCenter": "research", "environment": "dev"}),
+)
+"""Identity-ARN globs -> tags. Playground sessions and the image studio's IAM users match none on purpose, so the
+demo shows `unattributed` spend unless their calls carry request metadata."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# Workloads: who calls what, when, how much
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def diurnal(peak_utc: float, width_h: float, floor: float = 0.08) -> tuple[float, ...]:
+    """24 hourly weights: a bump around `peak_utc` (wrapping midnight) over a floor of background traffic."""
+    weights = []
+    for h in range(24):
+        d = abs(h + 0.5 - peak_utc) % 24
+        d = min(d, 24 - d)
+        weights.append(floor + math.exp(-0.5 * (d / width_h) ** 2))
+    return tuple(weights)
+
+
+US_DAY = diurnal(18.5, 4.0)  # 9:30 ET .. 18:00 PT lands on 13..02 UTC
+EU_DAY = diurnal(11.0, 3.5, 0.05)
+NIGHT_BATCH = diurnal(1.5, 2.0, 0.03)
+RESEARCH_DAY = diurnal(20.0, 4.5, 0.12)
+
+
+@dataclass(frozen=True)
+class ModelUse:
+    """One (model, operation) a workload uses, with its share of the workload's calls."""
+
+    model: str  # key of MODELS
+    operation: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An application or group of people, with its identity, models, traffic shape, token profile and tags.
+
+    Token counts are lognormal around the means; `cache_prefix` is the size of a cached system prompt for models
+    that support prompt caching (read on `cache_hit` of calls, written otherwise). `metadata` is what the caller
+    puts in `requestMetadata` on `metadata_share` of calls; `user_pool` fills `userId` there.
+    """
+
+    name: str
+    account: str
+    regions: tuple[tuple[str, float], ...]
+    models: tuple[ModelUse, ...]
+    weight: float
+    hours: tuple[float, ...]
+    domain: str
+    role: str | None = None
+    sessions: tuple[str, ...] = ()
+    iam_users: tuple[str, ...] = ()
+    metadata_share: float = 0.0
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    alt_metadata: Mapping[str, str] = field(default_factory=dict)  # used on alt_share of metadata calls
+    alt_share: float = 0.0
+    user_pool: tuple[str, ...] = ()
+    input_mean: float = 900.0
+    input_sigma: float = 0.6
+    output_mean: float = 250.0
+    output_sigma: float = 0.6
+    max_tokens: int = 1024
+    cache_prefix: int = 0
+    cache_hit: float = 0.85
+    guardrail_rate: float = 0.0
+    oversize_rate: float = 0.0
+    multi_turn: float = 0.2
+
+
+_SUPPORT_AGENTS = tuple(
+    f"{n}@example.com"
+    for n in ("maria.garcia", "tom.becker", "aisha.khan", "li.wei", "jonas.berg", "fatima.ali", "sam.oconnor")
+)
+_SALES_REPS = tuple(f"{n}@example.com" for n in ("chris.lee", "dana.white", "eli.rosen", "grace.kim", "hugo.martin"))
+_EU_REPS = tuple(
+    f"{n}@example.eu" for n in ("lena.schmidt", "pierre.dubois", "sofia.rossi", "jan.novak", "elena.petrova")
+)
+_RESEARCHERS = ("alice.chen", "bob.okafor", "carla.mendes", "dev.patel")
+_PLAYGROUND_PEOPLE = ("priya.nair@example.com", "marco.bianchi@example.com", "yuki.tanaka@example.com")
+_CUSTOMERS = tuple(
+    f"cust-{n:05d}"
+    for n in (
+        10482,
+        10917,
+        11230,
+        11876,
+        12045,
+        12399,
+        12710,
+        13002,
+        13388,
+        13561,
+        14020,
+        14417,
+        14873,
+        15106,
+        15532,
+        15989,
+        16244,
+        16705,
+        17130,
+        17468,
+    )
+)
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload(
+        name="search-api",
+        account="111122223333",
+        regions=(("us-east-1", 0.8), ("us-west-2", 0.2)),
+        models=(
+            ModelUse("claude-haiku-4-5", "Converse", 0.45),
+            ModelUse("claude-3-haiku", "InvokeModel", 0.25),
+            ModelUse("titan-embed-v2", "InvokeModel", 0.30),
+        ),
+        weight=0.22,
+        hours=US_DAY,
+        domain="search",
+        role="search-api",
+        sessions=(
+            "8d2f1c9e4b7a4e6c9d1f0a2b3c4d5e6f",
+            "1f0e2d3c4b5a69788796a5b4c3d2e1f0",
+            "a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1",
+        ),
+        metadata_share=0.8,
+        metadata={"costCenter": "search", "applicationId": "search-api", "environment": "production"},
+        alt_metadata={
+            "costCenter": "sales",
+            "applicationId": "product-search-widget",
+            "environment": "production",
+        },
+        alt_share=0.15,
+        user_pool=_CUSTOMERS,
+        input_mean=1400,
+        output_mean=180,
+        max_tokens=512,
+        guardrail_rate=0.002,
+    ),
+    Workload(
+        name="support-bot",
+        account="111122223333",
+        regions=(("us-east-1", 1.0),),
+        models=(
+            ModelUse("app.support-bot", "Converse", 0.45),
+            ModelUse("app.support-bot", "ConverseStream", 0.35),
+            ModelUse("us.claude-haiku-4-5", "InvokeModelWithResponseStream", 0.20),
+        ),
+        weight=0.18,
+        hours=US_DAY,
+        domain="support",
+        role="support-bot",
+        sessions=(
+            "botocore-session-1767225600",
+            "botocore-session-1767229211",
+            "botocore-session-1767232845",
+        ),
+        metadata_share=0.7,
+        metadata={"costCenter": "support", "applicationId": "support-bot", "environment": "production"},
+        user_pool=_SUPPORT_AGENTS,
+        input_mean=900,
+        output_mean=420,
+        max_tokens=2048,
+        cache_prefix=7800,
+        cache_hit=0.88,
+        guardrail_rate=0.015,
+        oversize_rate=0.01,
+        multi_turn=0.6,
+    ),
+    Workload(
+        name="docs-helper",
+        account="111122223333",
+        regions=(("us-east-1", 1.0),),
+        models=(
+            ModelUse("app.docs-helper", "Converse", 0.6),
+            ModelUse("app.docs-helper", "InvokeModel", 0.4),
+        ),
+        weight=0.10,
+        hours=US_DAY,
+        domain="docs",
+        role="docs-helper",
+        sessions=("docs-helper-prod",),
+        metadata_share=0.6,
+        metadata={"applicationId": "docs-helper", "environment": "production"},
+        user_pool=_SALES_REPS,
+        input_mean=2200,
+        output_mean=350,
+        guardrail_rate=0.004,
+    ),
+    Workload(
+        name="sales-copilot",
+        account="777788889999",
+        regions=(("eu-central-1", 1.0),),
+        models=(
+            ModelUse("eu.nova-lite", "Converse", 0.35),
+            ModelUse("eu.nova-lite", "InvokeModel", 0.15),
+            ModelUse("eu.claude-sonnet-4-5", "ConverseStream", 0.25),
+            ModelUse("eu.claude-sonnet-4-5", "InvokeModelWithResponseStream", 0.10),
+            ModelUse("titan-embed-v2", "InvokeModel", 0.15),
+        ),
+        weight=0.12,
+        hours=EU_DAY,
+        domain="sales",
+        role="sales-copilot",
+        sessions=("sales-copilot-handler",),
+        metadata_share=0.65,
+        metadata={"costCenter": "sales", "applicationId": "sales-copilot", "environment": "production"},
+        user_pool=_EU_REPS,
+        input_mean=1200,
+        output_mean=380,
+        cache_prefix=2400,
+        cache_hit=0.7,
+        guardrail_rate=0.01,
+    ),
+    Workload(
+        name="rag-indexer",
+        account="111122223333",
+        regions=(("us-west-2", 1.0),),
+        models=(
+            ModelUse("titan-embed-v2", "InvokeModel", 0.8),
+            ModelUse("nova-lite", "InvokeModel", 0.1),
+            ModelUse("us.nova-lite", "Converse", 0.1),
+        ),
+        weight=0.15,
+        hours=NIGHT_BATCH,
+        domain="rag",
+        role="rag-indexer",
+        sessions=("ingest-job-4211", "ingest-job-4212", "ingest-job-4213"),
+        metadata_share=0.5,
+        metadata={"applicationId": "rag-indexer", "environment": "production"},
+        input_mean=600,
+        output_mean=220,
+        oversize_rate=0.01,
+        multi_turn=0.0,
+    ),
+    Workload(
+        name="research-notebooks",
+        account="444455556666",
+        regions=(("us-west-2", 0.7), ("us-east-1", 0.3)),
+        models=(
+            ModelUse("global.claude-sonnet-4-5", "ConverseStream", 0.15),
+            ModelUse("global.claude-sonnet-4-5", "InvokeModelWithResponseStream", 0.10),
+            ModelUse("claude-3-5-sonnet", "InvokeModel", 0.15),
+            ModelUse("llama3-1-70b", "InvokeModel", 0.15),
+            ModelUse("llama3-1-70b", "InvokeModelWithResponseStream", 0.05),
+            ModelUse("llama3-1-8b", "InvokeModel", 0.10),
+            ModelUse("llama3-1-8b", "Converse", 0.05),
+            ModelUse("nova-pro", "Converse", 0.10),
+            ModelUse("us.nova-pro", "InvokeModelWithResponseStream", 0.05),
+            ModelUse("us.nova-pro", "InvokeModel", 0.10),
+        ),
+        weight=0.12,
+        hours=RESEARCH_DAY,
+        domain="research",
+        iam_users=_RESEARCHERS,
+        metadata_share=0.6,
+        metadata={"costCenter": "research", "applicationId": "notebooks", "environment": "dev"},
+        input_mean=1800,
+        input_sigma=0.9,
+        output_mean=600,
+        max_tokens=4096,
+        cache_prefix=3000,
+        cache_hit=0.6,
+        multi_turn=0.4,
+    ),
+    Workload(
+        name="playground",
+        account="111122223333",
+        regions=(("us-east-1", 1.0),),
+        models=(
+            ModelUse("arn.us.claude-haiku-4-5", "ConverseStream", 0.4),
+            ModelUse("us.claude-sonnet-4-5", "ConverseStream", 0.3),
+            ModelUse("us.nova-pro", "ConverseStream", 0.15),
+            ModelUse("llama3-1-8b", "ConverseStream", 0.15),
+        ),
+        weight=0.03,
+        hours=US_DAY,
+        domain="playground",
+        role="BEDROCKPLAYGROUNDACCESS",
+        sessions=_PLAYGROUND_PEOPLE,
+        input_mean=250,
+        output_mean=400,
+        guardrail_rate=0.02,
+        multi_turn=0.5,
+    ),
+    Workload(
+        name="playground-research",
+        account="444455556666",
+        regions=(("us-west-2", 1.0),),
+        models=(
+            ModelUse("arn.us.claude-haiku-4-5", "ConverseStream", 0.5),
+            ModelUse("us.nova-pro", "ConverseStream", 0.5),
+        ),
+        weight=0.02,
+        hours=RESEARCH_DAY,
+        domain="playground",
+        role="BEDROCKPLAYGROUNDACCESS",
+        sessions=("alice.chen@example.com", "dev.patel@example.com"),
+        input_mean=250,
+        output_mean=400,
+        guardrail_rate=0.02,
+        multi_turn=0.5,
+    ),
+    Workload(
+        name="brand-studio",
+        account="111122223333",
+        regions=(("us-east-1", 1.0),),
+        models=(ModelUse("nova-canvas", "InvokeModel", 1.0),),
+        weight=0.01,
+        hours=US_DAY,
+        domain="image",
+        iam_users=("designer", "marketing-intern"),
+        metadata_share=0.5,
+        metadata={"costCenter": "sales", "applicationId": "brand-studio", "environment": "production"},
+        user_pool=("designer", "marketing-intern"),
+        multi_turn=0.0,
+    ),
+    Workload(
+        name="custom-model",
+        account="111122223333",
+        regions=(("us-east-1", 1.0),),
+        models=(ModelUse("custom", "InvokeModel", 1.0),),
+        weight=0.03,
+        hours=RESEARCH_DAY,
+        domain="research",
+        role="research-finetune",
+        sessions=("eval-run-0193",),
+        input_mean=700,
+        output_mean=300,
+        multi_turn=0.0,
+    ),
+    Workload(
+        name="platform-eval",
+        account="444455556666",
+        regions=(("us-east-1", 1.0),),
+        models=(
+            ModelUse("unknown", "InvokeModel", 0.6),
+            ModelUse("us.nova-pro", "Converse", 0.4),
+        ),
+        weight=0.02,
+        hours=RESEARCH_DAY,
+        domain="research",
+        role="platform-eval",
+        sessions=("model-bakeoff",),
+        metadata_share=0.2,
+        metadata={"applicationId": "model-bakeoff", "environment": "staging"},
+        input_mean=800,
+        output_mean=350,
+        multi_turn=0.0,
+    ),
+)
+
+OLD_FIELD_ORDER_ACCOUNTS: frozenset[str] = frozenset({"444455556666"})
+"""Accounts whose records use the older field order (`schemaType` first); the others write `timestamp` first."""
+
+METADATA_KEYS: dict[str, list[str]] = {
+    "user": ["userId", "user_id", "user"],
+    "cost_center": ["costCenter", "cost_center"],
+    "application": ["applicationId", "application"],
+    "environment": ["environment", "env"],
+}
+
+BUDGET_FACTORS: dict[str, tuple[float, str]] = {
+    "support": (0.75, "down"),  # ~133 % used: over budget
+    "sales": (1.12, "nearest"),  # ~85-94 % used: warning
+    "search": (2.0, "nearest"),
+    "research": (3.0, "nearest"),
+    "platform": (4.0, "nearest"),
+}
+"""Monthly budget = factor x the cost center's sample spend in the month of the last sample day."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attribution truth (the same precedence the pipeline applies) and the demo config
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def principal_tags(identity_arn: str) -> dict[str, str]:
+    """Tags of the first principal rule whose glob matches the identity ARN (empty when none does)."""
+    for pattern, tags in PRINCIPAL_RULES:
+        if fnmatch.fnmatchcase(identity_arn, pattern):
+            return dict(tags)
+    return {}
+
+
+def expected_cost_center(identity_arn: str, model_id: str, request_metadata: Mapping[str, str] | None) -> str:
+    """The cost center DESIGN.md's precedence gives a call: request metadata, then app profile, then principal."""
+    md = request_metadata or {}
+    for key in METADATA_KEYS["cost_center"]:
+        if md.get(key):
+            return md[key]
+    for profile in APP_PROFILES:
+        if profile.arn == model_id and profile.tags.get("costCenter"):
+            return profile.tags["costCenter"]
+    return principal_tags(identity_arn).get("costCenter", "unattributed")
+
+
+def _two_significant(x: float, mode: str) -> float:
+    """Round to two significant digits (budgets read like budgets), down or to nearest."""
+    if x <= 0:
+        return 0.0
+    exp = math.floor(math.log10(x)) - 1
+    q = 10.0**exp
+    n = math.floor(x / q) if mode == "down" else round(x / q)
+    return round(max(n, 1) * q, max(0, -exp))
+
+
+def sample_budgets(opts: LogGenOptions | None = None) -> list[dict[str, Any]]:
+    """Monthly budgets sized from the sample's own spend so the demo shows one cost center over budget and one
+    past 80 %; a cost center with no sample spend gets a nominal $10."""
+    from pipeline.sample.logs import LogGenOptions, estimate_spend  # late: logs imports this module
+
+    opts = opts or LogGenOptions(start=DEFAULT_START)
+    spend = estimate_spend(opts)
+    last_day = opts.start + dt.timedelta(days=max(opts.days, 1) - 1)
+    month = spend.get(last_day.strftime("%Y-%m"), {})
+    budgets = []
+    for cc in COST_CENTERS:
+        factor, mode = BUDGET_FACTORS[cc]
+        usd = _two_significant(month.get(cc, 0.0) * factor, mode) if month.get(cc, 0.0) > 0 else 10.0
+        budgets.append({"cost_center": cc, "monthly_usd": usd})
+    return budgets
+
+
+def sample_ledger_config(
+    log_root: str,
+    warehouse: str,
+    *,
+    opts: LogGenOptions | None = None,
+    overrides_path: str = "prices.csv",
+    billing: Sequence[Mapping[str, str]] = (),
+    cloudwatch: Sequence[Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The `ledger.yaml` content (DESIGN.md format) that matches the sample world, as a dict.
+
+    `cloudwatch` defaults to one log group per Region the options cover when `opts.cloudwatch_share > 0`, else
+    none. Budgets come from `sample_budgets(opts)`. `overrides_path` should point where `write_price_overrides`
+    wrote the custom model's price (relative paths resolve against the config file's folder).
+    """
+    from pipeline.sample.logs import LogGenOptions  # late: logs imports this module
+
+    opts = opts or LogGenOptions(start=DEFAULT_START)
+    if cloudwatch is None:
+        cloudwatch = (
+            [{"log_group": opts.cloudwatch_log_group, "region": r} for r in opts.regions]
+            if opts.cloudwatch_share > 0
+            else []
+        )
+    return {
+        "warehouse": warehouse,
+        "start_date": opts.start.isoformat(),
+        "sources": {
+            "invocation_logs": {"s3": [log_root], "cloudwatch": [dict(c) for c in cloudwatch]},
+            "billing": [dict(b) for b in billing],
+        },
+        "pricing": {"overrides": overrides_path},
+        "attribution": {
+            "request_metadata_keys": {k: list(v) for k, v in METADATA_KEYS.items()},
+            "inference_profiles": {p.arn: {"model_id": p.model_id, "tags": dict(p.tags)} for p in APP_PROFILES},
+            "principals": [{"match": m, "tags": dict(t)} for m, t in PRINCIPAL_RULES],
+        },
+        "budgets": sample_budgets(opts),
+    }
+
+
+def price_override_rows() -> list[dict[str, str]]:
+    """The user's own price for the imported custom model (no public price exists for imported models)."""
+    spec = MODELS["custom"]
+    return [
+        {
+            "model_id": CUSTOM_MODEL_ARN,
+            "region": "us-east-1",
+            "routing": "in_region",
+            "tier": "standard",
+            "effective_from": "2025-01-01",
+            "effective_to": "",
+            "input_per_1k_usd": f"{spec.input_per_1k}",
+            "output_per_1k_usd": f"{spec.output_per_1k}",
+            "cache_read_per_1k_usd": "",
+            "cache_write_per_1k_usd": "",
+            "source": "internal chargeback rate for the imported fine-tune (sample)",
+        }
+    ]
+
+
+def write_price_overrides(path: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """Write the override CSV (local path or s3://) and return the path, for `pricing.overrides`."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(OVERRIDE_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(price_override_rows())
+    if "://" not in path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with fsspec.open(path, "w", encoding="utf-8", **dict(storage_options or {})) as fh:
+        fh.write(buf.getvalue())
+    return path
+
+
+def world_summary() -> dict[str, Any]:
+    """What the sample world contains, for the demo/CLI to print next to the generated data."""
+    return {
+        "accounts": list(ACCOUNTS),
+        "regions": list(REGIONS),
+        "cost_centers": list(COST_CENTERS),
+        "models": sorted({m.model_id for m in MODELS.values()}),
+        "application_profiles": {p.arn: {"model_id": p.model_id, **dict(p.tags)} for p in APP_PROFILES},
+        "workloads": {
+            w.name: {"account": w.account, "regions": [r for r, _ in w.regions], "share": w.weight} for w in WORKLOADS
+        },
+        "custom_model": CUSTOM_MODEL_ARN,
+        "unknown_model": UNKNOWN_MODEL_ID,
+    }
