@@ -79,6 +79,8 @@ PRICED_INVOCATIONS: dict[str, pl.DataType] = {
     # Extra: the routing the price (and the bill) uses, after resolving application profiles.
     "pricing_routing": pl.String,
     "pricing_tier": pl.String,
+    "image_cost_usd": pl.Float64,
+    "unpriced_reason": pl.String,
 }
 
 _USAGE_METRICS: dict[str, pl.DataType] = {

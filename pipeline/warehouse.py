@@ -145,16 +145,28 @@ def partition_files(warehouse: str, table: str, day: dt.date | str) -> list[str]
     return [f"s3://{p}" for p in sorted(_list_parquet(fs, folder))]
 
 
-def read_partition(warehouse: str, table: str, day: dt.date | str) -> pl.DataFrame:
-    """One day of a table as the contract schema (an empty frame if the day was never written)."""
+def read_partition(warehouse: str, table: str, day: dt.date | str, columns: list[str] | None = None) -> pl.DataFrame:
+    """One day of a table as the contract schema (an empty frame if the day was never written).
+
+    `columns` reads only those columns (metadata and checks rarely need whole rows of a large day).
+    """
     files = partition_files(warehouse, table, day)
     schema = TABLES.get(table)
+    if schema and columns:
+        schema = {c: schema[c] for c in columns}
     if not files:
         return pl.DataFrame(schema=schema) if schema else pl.DataFrame()
     opts: dict[str, Any] = storage_options_for(warehouse)
-    frames = [pl.read_parquet(f, storage_options=_polars_storage(opts) if opts else None) for f in files]
+    frames = [
+        pl.read_parquet(f, columns=columns, storage_options=_polars_storage(opts) if opts else None) for f in files
+    ]
     df = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
     return conform(df, schema) if schema else df
+
+
+def open_input(uri: str) -> Any:
+    """A readable binary file for a local path or `s3://` URI (for streaming a partition in batches)."""
+    return fsspec.open(uri, "rb", **storage_options_for(uri)).open()
 
 
 def scan_partitions(warehouse: str, table: str, days: Iterable[dt.date | str]) -> pl.LazyFrame:

@@ -7,7 +7,9 @@ from dagster import Definitions, define_asset_job
 from pipeline.config import LedgerConfig
 from pipeline.defs.ingest import build_ingest_assets
 from pipeline.defs.partitions import daily_partitions
+from pipeline.defs.pricing import build_pricing_assets
 from pipeline.defs.resources import LedgerResource
+from pipeline.defs.usage import build_usage_assets
 
 ALL_JOB = "ledger_daily_job"
 
@@ -17,6 +19,8 @@ def build_assets(cfg: LedgerConfig) -> list:
     partitions_def = daily_partitions(cfg.start_date)
     assets: list = []
     assets += build_ingest_assets(partitions_def)
+    assets += build_pricing_assets(partitions_def)
+    assets += build_usage_assets(partitions_def)
     return assets
 
 

@@ -5,7 +5,6 @@ warehouse, reports what a person wants to see, and states the checks (rejects un
 `request_id`, no negative tokens).
 """
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -4,7 +4,6 @@ Kept as a `ConfigurableResource` holding only the path, so the UI shows where th
 launched on another machine (Kubernetes, ECS) loads the same file from its own environment.
 """
 
-
 from functools import cached_property
 
 from dagster import ConfigurableResource

@@ -1,0 +1,192 @@
+"""Dagster wiring for `priced_invocations`: each invocation with its price and its attribution.
+
+The day is priced in batches read from the `invocations` partition (pricing and attribution are row-local), so
+memory stays flat as a day grows. The catalog and overrides are validated before anything is written: a bad
+overrides file fails the run with the file, line and reason, and leaves the previous partition as it was.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+
+from pipeline import schemas, warehouse
+from pipeline.attribution import attribute, attribution_gaps
+from pipeline.attribution.profiles import lookup_inference_profiles
+from pipeline.config import LedgerConfig
+from pipeline.defs.ingest import markdown_table
+from pipeline.defs.partitions import partition_day
+from pipeline.defs.resources import LedgerResource
+from pipeline.normalize.model_ids import split_geo
+from pipeline.pricing import load_catalog, price_invocations, profile_models_from_config, unpriced_summary
+
+GROUP = "pricing"
+BATCH_ROWS = 250_000
+METADATA_COLUMNS = [
+    "model_id",
+    "base_model_id",
+    "identity_arn",
+    "inference_profile",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "image_count",
+    "user",
+    "application",
+    "cost_center",
+    "environment",
+    "total_cost_usd",
+    "priced",
+    "unpriced_reason",
+]
+
+
+def _live_profiles(cfg: LedgerConfig, inv_files: list[str]) -> dict[str, dict[str, Any]]:
+    """Application profiles seen today that the config does not describe, looked up live when enabled."""
+    if not cfg.attribution.lookup_inference_profiles or not inv_files:
+        return {}
+    seen = (
+        pl.scan_parquet(inv_files)
+        .filter(pl.col("routing") == "application_profile")
+        .select(pl.col("inference_profile").unique())
+        .collect()["inference_profile"]
+        .drop_nulls()
+        .to_list()
+    )
+    unknown = [a for a in seen if a not in cfg.attribution.inference_profiles]
+    return {arn: dict(info) for arn, info in lookup_inference_profiles(unknown).items()} if unknown else {}
+
+
+def price_and_attribute(
+    batch: pl.DataFrame, cfg: LedgerConfig, catalog: Any, live: dict[str, dict[str, Any]]
+) -> pl.DataFrame:
+    """One batch of invocations, priced and attributed (the asset's unit of work, usable without Dagster)."""
+    profile_models = {a: i["model_id"] for a, i in live.items() if i.get("model_id")}
+    profile_models.update(profile_models_from_config(cfg.attribution))
+    if live:
+        base_for = {a: split_geo(m.split("/")[-1])[1] for a, m in profile_models.items()}
+        batch = batch.with_columns(
+            pl.coalesce(
+                pl.col("base_model_id"), pl.col("inference_profile").replace_strict(base_for, default=None)
+            ).alias("base_model_id")
+        )
+    priced = price_invocations(batch, catalog, cfg.pricing.default_tier, profile_models=profile_models)
+    live_tags = {a: i.get("tags") or {} for a, i in live.items()}
+    return attribute(priced, cfg.attribution, live_profile_tags=live_tags)
+
+
+def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
+    """The `priced_invocations` asset for the given partitioning."""
+
+    @asset(
+        group_name=GROUP,
+        partitions_def=partitions_def,
+        deps=["invocations"],
+        kinds={"parquet"},
+        check_specs=[
+            AssetCheckSpec("unpriced_share", asset="priced_invocations", description="Share of calls without a price."),
+            AssetCheckSpec(
+                "unattributed_share",
+                asset="priced_invocations",
+                description="Share of calls with no cost center (tag governance): which principals and "
+                "profiles carry none.",
+            ),
+        ],
+    )
+    def priced_invocations(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+        """One row per invocation (grain), key `request_id`: `invocations` plus user, application, cost center,
+        environment, tags, and cost per token kind from the effective-dated price catalog (null when unpriced,
+        never $0). Upstream: invocations."""
+        cfg = ledger.config
+        day = partition_day(context.partition_key)
+        catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
+        files = warehouse.partition_files(cfg.warehouse, "invocations", day)
+        live = _live_profiles(cfg, files)
+
+        def batches() -> Iterator[pl.DataFrame]:
+            for f in files:
+                with warehouse.open_input(f) as handle:
+                    for rb in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
+                        yield price_and_attribute(
+                            schemas.conform(pl.from_arrow(rb), schemas.INVOCATIONS), cfg, catalog, live
+                        )
+
+        path = warehouse.write_partition(batches(), cfg.warehouse, "priced_invocations", day)
+        priced = warehouse.read_partition(cfg.warehouse, "priced_invocations", day, columns=METADATA_COLUMNS)
+        yield from priced_results(priced, cfg, path)
+
+    return [priced_invocations]
+
+
+def priced_results(priced: pl.DataFrame, cfg: LedgerConfig, path: str) -> Iterator[Any]:
+    """Metadata and checks for one day of `priced_invocations`."""
+    n = priced.height
+    unpriced = int((~priced["priced"]).sum()) if n else 0
+    total = float(priced["total_cost_usd"].sum() or 0.0)
+    gaps = attribution_gaps(priced)
+    top_unpriced = unpriced_summary(priced, top=10)
+    reasons = Counter(priced.filter(~pl.col("priced"))["unpriced_reason"].fill_null("unknown").to_list())
+    by_cc = (
+        priced.group_by("cost_center")
+        .agg(pl.len().alias("invocations"), pl.col("total_cost_usd").sum().round(4).alias("cost_usd"))
+        .sort("cost_usd", descending=True)
+    )
+    by_model = (
+        priced.group_by("base_model_id")
+        .agg(pl.len().alias("invocations"), pl.col("total_cost_usd").sum().round(4).alias("cost_usd"))
+        .sort("cost_usd", descending=True)
+    )
+    attributed_share = 1.0 - gaps["unattributed_share"].get("cost_center", 0.0) if n else 0.0
+    yield MaterializeResult(
+        asset_key="priced_invocations",
+        metadata={
+            "dagster/row_count": n,
+            "path": MetadataValue.path(path),
+            "total_cost_usd": total,
+            "priced_share": (n - unpriced) / n if n else 1.0,
+            "attributed_share": attributed_share,
+            "unpriced_invocations": unpriced,
+            "top_cost_centers": MetadataValue.md(markdown_table(by_cc)),
+            "top_models": MetadataValue.md(markdown_table(by_model)),
+        },
+    )
+    share = unpriced / n if n else 0.0
+    yield AssetCheckResult(
+        asset_key="priced_invocations",
+        check_name="unpriced_share",
+        passed=share <= cfg.quality.max_unpriced_share,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "unpriced_invocations": unpriced,
+            "unpriced_share": share,
+            "threshold": cfg.quality.max_unpriced_share,
+            "reasons": MetadataValue.json(dict(reasons)),
+            "top_unpriced_models": MetadataValue.md(markdown_table(top_unpriced)),
+        },
+    )
+    cc_share = gaps["unattributed_share"].get("cost_center", 0.0)
+    yield AssetCheckResult(
+        asset_key="priced_invocations",
+        check_name="unattributed_share",
+        passed=cc_share <= cfg.quality.max_unattributed_share,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "unattributed_share": MetadataValue.json(gaps["unattributed_share"]),
+            "unattributed_cost_share": MetadataValue.json(gaps["unattributed_cost_share"]),
+            "top_principals_without_cost_center": MetadataValue.json(gaps["top_principals_without_cost_center"]),
+            "top_profiles_without_cost_center": MetadataValue.json(gaps["top_profiles_without_cost_center"]),
+        },
+    )

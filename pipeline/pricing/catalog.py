@@ -1,0 +1,339 @@
+"""The price catalog: the bundled CSV of Bedrock on-demand prices plus the user's overrides, validated on load.
+
+A wrong price silently multiplies into every cost figure, so the loader refuses anything doubtful (an unknown
+column, a non-numeric or negative price, two rows valid for the same key on the same day) and says which file and
+which line. See `pipeline/pricing/README.md` for the columns and how a row is chosen.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+BUNDLED_PRICES = Path(__file__).with_name("data") / "prices.csv"
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "model_id",
+    "region",
+    "routing",
+    "tier",
+    "effective_from",
+    "effective_to",
+    "input_per_1k_usd",
+    "output_per_1k_usd",
+    "cache_read_per_1k_usd",
+    "cache_write_per_1k_usd",
+    "source",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("image_per_unit_usd",)
+"""Per generated image, for image models whose price does not depend on size or quality."""
+
+PRICE_COLUMNS: tuple[str, ...] = (
+    "input_per_1k_usd",
+    "output_per_1k_usd",
+    "cache_read_per_1k_usd",
+    "cache_write_per_1k_usd",
+    "image_per_unit_usd",
+)
+ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
+TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority")
+ANY_REGION = "*"
+OPEN_START = dt.date(1900, 1, 1)
+"""An empty `effective_from` (allowed in overrides) means valid since forever."""
+
+CATALOG_SCHEMA: dict[str, pl.DataType] = {
+    "model_id": pl.String,
+    "region": pl.String,
+    "routing": pl.String,  # null = any routing
+    "tier": pl.String,
+    "effective_from": pl.Date,
+    "effective_to": pl.Date,  # inclusive; null = open-ended
+    "input_per_1k_usd": pl.Float64,
+    "output_per_1k_usd": pl.Float64,
+    "cache_read_per_1k_usd": pl.Float64,
+    "cache_write_per_1k_usd": pl.Float64,
+    "image_per_unit_usd": pl.Float64,
+    "source": pl.String,
+    "origin": pl.String,  # "catalog" (bundled) or "override"
+    "file": pl.String,
+    "line": pl.Int64,
+    "price_id": pl.String,  # what `price_source` says for a call priced at this row
+}
+
+
+class PriceCatalogError(ValueError):
+    """A price file that cannot be trusted; the message names the file, the line and the reason."""
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One validated row of a price file, before overrides are applied."""
+
+    model_id: str
+    region: str
+    routing: str | None
+    tier: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    prices: dict[str, float | None]
+    source: str
+    origin: str
+    file: str
+    line: int
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str]:
+        return (self.model_id, self.region, self.routing, self.tier)
+
+    @property
+    def price_id(self) -> str:
+        """Stable name of the row: key plus start date identify it uniquely once overlaps are rejected."""
+        where = "catalog" if self.origin == "catalog" else f"override:{Path(self.file).name}"
+        return (
+            f"{where}:{self.model_id}|{self.region}|{self.routing or '*'}|{self.tier}|"
+            f"{self.effective_from.isoformat() if self.effective_from != OPEN_START else '*'}"
+        )
+
+    def overlaps(self, other: PriceRow) -> bool:
+        return _overlap(self.effective_from, self.effective_to, other.effective_from, other.effective_to)
+
+
+def _overlap(a_from: dt.date, a_to: dt.date | None, b_from: dt.date, b_to: dt.date | None) -> bool:
+    a_end = a_to or dt.date.max
+    b_end = b_to or dt.date.max
+    return a_from <= b_end and b_from <= a_end
+
+
+@dataclass
+class PriceCatalog:
+    """Validated price rows (bundled rows already trimmed where an override takes over), as a polars frame.
+
+    `rows` has the columns of `CATALOG_SCHEMA`; `files` lists what was loaded, for run metadata.
+    """
+
+    rows: pl.DataFrame
+    files: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.rows.height
+
+    def models(self) -> set[str]:
+        """Every model id with at least one row (for "is this model known at all" checks)."""
+        return set(self.rows.get_column("model_id").to_list())
+
+
+def _parse_price(raw: str, column: str) -> float | None:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{column} {raw!r} is not a number") from None
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{column} {raw!r} is not a finite number")
+    if value < 0:
+        raise ValueError(f"{column} {raw!r} is negative")
+    return value
+
+
+def _parse_date(raw: str, column: str) -> dt.date | None:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{column} {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_from: bool) -> PriceRow:
+    model_id = rec["model_id"].strip()
+    if not model_id:
+        raise ValueError("model_id is empty")
+    region = rec["region"].strip()
+    if not region:
+        raise ValueError("region is empty (use * for any region)")
+    routing = rec["routing"].strip() or None
+    if routing is not None and routing not in ROUTINGS:
+        raise ValueError(f"routing {routing!r} is not one of {', '.join(ROUTINGS)} (or empty for any)")
+    tier = rec["tier"].strip() or "standard"
+    if tier not in TIERS:
+        raise ValueError(f"tier {tier!r} is not one of {', '.join(TIERS)}")
+    eff_from = _parse_date(rec["effective_from"], "effective_from")
+    if eff_from is None:
+        if not optional_from:
+            raise ValueError("effective_from is empty")
+        eff_from = OPEN_START
+    eff_to = _parse_date(rec["effective_to"], "effective_to")
+    if eff_to is not None and eff_from > eff_to:
+        raise ValueError(f"effective_from {eff_from} is after effective_to {eff_to}")
+    prices = {c: _parse_price(rec.get(c) or "", c) for c in PRICE_COLUMNS}
+    if all(v is None for v in prices.values()):
+        raise ValueError("row has no price at all")
+    return PriceRow(
+        model_id=model_id,
+        region=region,
+        routing=routing,
+        tier=tier,
+        effective_from=eff_from,
+        effective_to=eff_to,
+        prices=prices,
+        source=(rec["source"] or "").strip(),
+        origin=origin,
+        file=file,
+        line=line,
+    )
+
+
+def read_price_file(path: str | os.PathLike[str], origin: str = "override") -> list[PriceRow]:
+    """Read and validate one price CSV; raise `PriceCatalogError` listing every bad line (file, line, reason).
+
+    Lines are counted as in an editor: the header is line 1, the first data row line 2.
+    """
+    p = Path(path)
+    name = str(p)
+    if not p.is_file():
+        raise PriceCatalogError(f"{name}: price file not found")
+    errors: list[str] = []
+    rows: list[PriceRow] = []
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise PriceCatalogError(f"{name}: line 1: file is empty (expected a header)")
+        cols = [h.strip() for h in header]
+        known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+        unknown = [c for c in cols if c not in known]
+        missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+        dupes = sorted({c for c in cols if cols.count(c) > 1})
+        problems = []
+        if unknown:
+            problems.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
+        if missing:
+            problems.append(f"missing column(s) {', '.join(map(repr, missing))}")
+        if dupes:
+            problems.append(f"duplicate column(s) {', '.join(map(repr, dupes))}")
+        if problems:
+            raise PriceCatalogError(
+                f"{name}: line 1: bad header: {'; '.join(problems)} (expected {', '.join(REQUIRED_COLUMNS)}"
+                f" and optionally {', '.join(OPTIONAL_COLUMNS)})"
+            )
+        for values in reader:
+            line = reader.line_num
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(cols):
+                errors.append(f"{name}: line {line}: expected {len(cols)} fields, found {len(values)}")
+                continue
+            rec = dict(zip(cols, values, strict=True))
+            try:
+                rows.append(_parse_row(rec, origin, name, line, optional_from=origin == "override"))
+            except ValueError as exc:
+                errors.append(f"{name}: line {line}: {exc}")
+    errors.extend(_overlap_errors(rows))
+    if errors:
+        shown = errors[:20]
+        more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise PriceCatalogError("invalid price file:\n  " + "\n  ".join(shown) + more)
+    return rows
+
+
+def _overlap_errors(rows: list[PriceRow]) -> list[str]:
+    """Two rows with the same key valid on the same day would make the price ambiguous."""
+    by_key: dict[tuple[str, str, str | None, str], list[PriceRow]] = {}
+    for r in rows:
+        by_key.setdefault(r.key, []).append(r)
+    errors = []
+    for key_rows in by_key.values():
+        key_rows.sort(key=lambda r: r.effective_from)
+        for prev, cur in zip(key_rows, key_rows[1:], strict=False):
+            if prev.overlaps(cur):
+                errors.append(
+                    f"{cur.file}: line {cur.line}: validity overlaps line {prev.line} for the same "
+                    f"model_id/region/routing/tier ({cur.model_id}, {cur.region}, {cur.routing or 'any'}, "
+                    f"{cur.tier})"
+                )
+    return errors
+
+
+def _subtract(row: PriceRow, covers: list[PriceRow]) -> list[PriceRow]:
+    """The parts of `row`'s validity not covered by any of `covers` (an override replaces only the days it names)."""
+    pieces: list[tuple[dt.date, dt.date | None]] = [(row.effective_from, row.effective_to)]
+    for c in covers:
+        nxt: list[tuple[dt.date, dt.date | None]] = []
+        for start, end in pieces:
+            if not _overlap(start, end, c.effective_from, c.effective_to):
+                nxt.append((start, end))
+                continue
+            if start < c.effective_from:
+                nxt.append((start, c.effective_from - dt.timedelta(days=1)))
+            if c.effective_to is not None and (end is None or end > c.effective_to):
+                nxt.append((c.effective_to + dt.timedelta(days=1), end))
+        pieces = nxt
+    return [dataclasses.replace(row, effective_from=start, effective_to=end) for start, end in pieces]
+
+
+def merge_rows(bundled: list[PriceRow], overrides: list[PriceRow]) -> list[tuple[PriceRow, str]]:
+    """Apply overrides: for the same key, an override's days are taken out of the bundled rows.
+
+    Returns (row, price_id) pairs. Overrides for a key the bundle lacks simply add rows (new models, negotiated
+    regional prices, batch tiers). A trimmed bundled row keeps the price_id of its CSV row (its original start
+    date), so `price_source` still names a line a reviewer can find.
+    """
+    by_key: dict[tuple[str, str, str | None, str], list[PriceRow]] = {}
+    for o in overrides:
+        by_key.setdefault(o.key, []).append(o)
+    merged: list[tuple[PriceRow, str]] = []
+    for b in bundled:
+        covers = by_key.get(b.key)
+        merged.extend((piece, b.price_id) for piece in (_subtract(b, covers) if covers else [b]))
+    merged.extend((o, o.price_id) for o in overrides)
+    return merged
+
+
+def _to_frame(rows: list[PriceRow], price_ids: list[str]) -> pl.DataFrame:
+    data: dict[str, list[object]] = {c: [] for c in CATALOG_SCHEMA}
+    for r, pid in zip(rows, price_ids, strict=True):
+        data["model_id"].append(r.model_id)
+        data["region"].append(r.region)
+        data["routing"].append(r.routing)
+        data["tier"].append(r.tier)
+        data["effective_from"].append(r.effective_from)
+        data["effective_to"].append(r.effective_to)
+        for c in PRICE_COLUMNS:
+            data[c].append(r.prices[c])
+        data["source"].append(r.source)
+        data["origin"].append(r.origin)
+        data["file"].append(r.file)
+        data["line"].append(r.line)
+        data["price_id"].append(pid)
+    return pl.DataFrame(data, schema=CATALOG_SCHEMA)
+
+
+def load_catalog(
+    overrides_path: str | os.PathLike[str] | None = None,
+    *,
+    bundled_path: str | os.PathLike[str] | None = None,
+) -> PriceCatalog:
+    """Load the bundled price CSV and, if given, the user's overrides (`pricing.overrides` in ledger.yaml).
+
+    Raises `PriceCatalogError` for any invalid line in either file. `bundled_path` exists for tests.
+    """
+    bundled_file = Path(bundled_path) if bundled_path else BUNDLED_PRICES
+    bundled = read_price_file(bundled_file, origin="catalog")
+    files = [str(bundled_file)]
+    overrides: list[PriceRow] = []
+    if overrides_path:
+        overrides = read_price_file(overrides_path, origin="override")
+        files.append(str(overrides_path))
+    merged = merge_rows(bundled, overrides)
+    frame = _to_frame([r for r, _ in merged], [pid for _, pid in merged])
+    return PriceCatalog(rows=frame, files=files)

@@ -1,0 +1,358 @@
+"""Price each invocation from the catalog: which row applies (model, profile, region, date, tier) and what it costs.
+
+The rules are those of `specs/bedrock-pricing.md` §5. A day can hold millions of calls but only a handful of distinct
+(model, profile, routing, region, date, tier) keys, so the row choice is made once per distinct key with polars joins
+and the costs are then computed column-wise for every call. A call that cannot be priced is `priced = false` with
+null costs and an `unpriced_reason`; it is never $0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import polars as pl
+
+from pipeline import config
+from pipeline.pricing.catalog import ANY_REGION, PRICE_COLUMNS, PriceCatalog
+
+GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
+"""System (cross-region) inference profile prefixes. `us-gov` comes first so it is not read as `us`."""
+
+TIER_MULTIPLIERS: dict[str, float] = {"batch": 0.5, "flex": 0.5, "priority": 1.75}
+"""Spec §3.1/§5.6: applied to the standard row when the catalog has no row for the tier; price_source says so."""
+
+TIER_ALIASES: dict[str, str] = {"default": "standard", "on_demand": "standard", "on-demand": "standard"}
+"""The request field says `default` where the bill and the catalog say `standard`."""
+
+PROVISIONED_SOURCE = "provisioned throughput: billed per model unit hour, not per token"
+
+# unpriced_reason values
+REASON_PROVISIONED = "provisioned"
+REASON_CUSTOM = "custom_model"
+REASON_UNRESOLVED_PROFILE = "unresolved_application_profile"
+REASON_NO_PRICE = "no_price"
+REASON_TIER = "tier_not_priced"
+
+COST_COLUMNS: tuple[str, ...] = (
+    "input_cost_usd",
+    "output_cost_usd",
+    "cache_read_cost_usd",
+    "cache_write_cost_usd",
+    "image_cost_usd",
+    "total_cost_usd",
+)
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    *COST_COLUMNS,
+    "priced",
+    "price_source",
+    "pricing_routing",
+    "pricing_tier",
+    "unpriced_reason",
+)
+_COMBO = ["model_id", "base_model_id", "routing", "inference_profile"]
+_KEY = [*_COMBO, "region", "date", "_tier"]
+_NEEDED = [
+    *_COMBO,
+    "region",
+    "date",
+    "service_tier",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "image_count",
+]
+_BUCKETS = (  # (token column, catalog price column, cost column, per how many units)
+    ("input_tokens", "input_per_1k_usd", "input_cost_usd", 1000.0),
+    ("output_tokens", "output_per_1k_usd", "output_cost_usd", 1000.0),
+    ("cache_read_input_tokens", "cache_read_per_1k_usd", "cache_read_cost_usd", 1000.0),
+    ("cache_write_input_tokens", "cache_write_per_1k_usd", "cache_write_cost_usd", 1000.0),
+)
+
+
+def strip_geo_prefix(model_id: str) -> str:
+    """`us.anthropic.x` -> `anthropic.x`; ids without a profile prefix are returned unchanged."""
+    return GEO_PREFIX.sub("", model_id, count=1)
+
+
+def _arn_resource(value: str) -> tuple[str | None, str]:
+    """Split a Bedrock ARN into (resource type, resource id); a plain id comes back as (None, id)."""
+    if not value.startswith("arn:"):
+        return None, value
+    parts = value.split(":", 5)
+    if len(parts) < 6:
+        return None, value
+    rtype, _, rid = parts[5].partition("/")
+    return rtype, rid
+
+
+def id_variants(model_id: str) -> list[str]:
+    """Spellings of the same model that logs and price tables disagree on (spec §5.4), most faithful first.
+
+    Never a prefix match: `…opus-4-5` must not find `…opus-4-55`, nor `sonnet-5` find `sonnet-5-5`.
+    """
+    out: list[str] = []
+    s = re.sub(r"\[[^\]]*\]$", "", model_id)  # client-side tags such as `[1m]`
+    if s.count(":") >= 2:  # context-length variant `…-v1:0:48k`
+        s = ":".join(s.split(":")[:2])
+    out.append(s)
+    if s.endswith(":0"):
+        out.append(s[:-2])
+    elif ":" not in s:
+        out.append(s + ":0")
+    core = s[:-2] if s.endswith(":0") else s
+    if core.endswith("-v1"):
+        out.append(core[:-3])
+    elif ":" not in core and not re.search(r"-v\d+$", core):
+        out.extend([core + "-v1", core + "-v1:0"])
+    seen = {model_id}
+    return [v for v in out if not (v in seen or seen.add(v))]
+
+
+def _resolve_combo(
+    model_id: str | None,
+    base_model_id: str | None,
+    routing: str | None,
+    inference_profile: str | None,
+    profile_models: Mapping[str, str],
+) -> tuple[str | None, list[str], str | None]:
+    """(pricing routing, candidate catalog ids in lookup order, reason the call cannot be token-priced)."""
+    rtype, mid = _arn_resource(model_id or "")
+    if routing == "provisioned" or rtype == "provisioned-model":
+        return "provisioned", [], REASON_PROVISIONED
+    if rtype in ("custom-model", "imported-model"):
+        # No public price exists for a custom or imported model: only an override keyed by its ARN prices it.
+        return "in_region", [model_id or ""], None
+    if rtype == "custom-model-deployment":
+        return None, [], REASON_CUSTOM
+    profile_type, _ = _arn_resource(inference_profile or "")
+    is_app = (
+        routing == "application_profile"
+        or rtype == "application-inference-profile"
+        or profile_type == "application-inference-profile"
+    )
+    if is_app:
+        wrapped = None
+        for arn in (inference_profile, model_id):
+            if arn and arn in profile_models:
+                wrapped = profile_models[arn]
+                break
+        wrapped = wrapped or base_model_id
+        if not wrapped:
+            return None, [], REASON_UNRESOLVED_PROFILE
+        wtype, mid = _arn_resource(wrapped)
+        if wtype == "application-inference-profile":
+            return None, [], REASON_UNRESOLVED_PROFILE
+        geo = GEO_PREFIX.match(mid)
+        pricing_routing = ("global" if geo.group(1) == "global" else "geo") if geo else "in_region"
+    else:
+        if routing in ("geo", "global") and inference_profile:
+            mid = _arn_resource(inference_profile)[1]
+        geo = GEO_PREFIX.match(mid)
+        if routing in ("in_region", "geo", "global"):
+            pricing_routing = routing
+        else:
+            pricing_routing = ("global" if geo.group(1) == "global" else "geo") if geo else "in_region"
+    if not mid:
+        mid = base_model_id or ""
+    exact = [mid]
+    if GEO_PREFIX.match(mid):
+        exact.append(strip_geo_prefix(mid))
+    if base_model_id:
+        exact.append(_arn_resource(base_model_id)[1])
+    candidates: list[str] = []
+    for c in exact:
+        for v in [c, *id_variants(c)]:
+            if v and v not in candidates:
+                candidates.append(v)
+    return pricing_routing, candidates, None
+
+
+def _tier_expr(default_tier: str) -> pl.Expr:
+    t = pl.col("service_tier").str.strip_chars().str.to_lowercase()
+    t = t.replace(TIER_ALIASES)
+    return pl.when(t.is_null() | (t == "")).then(pl.lit(default_tier)).otherwise(t)
+
+
+def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Mapping[str, str]) -> pl.DataFrame:
+    """One price (or none) per distinct key: the most specific catalog row valid that day."""
+    combos = keys.select(_COMBO).unique()
+    info: dict[str, list[object]] = {c: [] for c in [*_COMBO, "_pricing_routing", "_block"]}
+    cands: dict[str, list[object]] = {c: [] for c in [*_COMBO, "_cand", "_cand_rank"]}
+    for row in combos.iter_rows(named=True):
+        pricing_routing, candidates, reason = _resolve_combo(
+            row["model_id"], row["base_model_id"], row["routing"], row["inference_profile"], profile_models
+        )
+        for c in _COMBO:
+            info[c].append(row[c])
+        info["_pricing_routing"].append(pricing_routing)
+        info["_block"].append(reason)
+        for rank, cand in enumerate(candidates):
+            for c in _COMBO:
+                cands[c].append(row[c])
+            cands["_cand"].append(cand)
+            cands["_cand_rank"].append(rank)
+    schema = keys.select(_COMBO).schema
+    info_df = pl.DataFrame(info, schema={**schema, "_pricing_routing": pl.String, "_block": pl.String})
+    cand_df = pl.DataFrame(cands, schema={**schema, "_cand": pl.String, "_cand_rank": pl.Int64})
+
+    cat = catalog.rows.select(
+        pl.col("model_id").alias("_cand"),
+        pl.col("region").alias("_p_region"),
+        pl.col("routing").alias("_p_routing"),
+        pl.col("tier").alias("_p_tier"),
+        pl.col("effective_from").alias("_p_from"),
+        pl.col("effective_to").alias("_p_to"),
+        *[pl.col(c).alias(f"_p_{c}") for c in PRICE_COLUMNS],
+        pl.col("price_id").alias("_p_id"),
+    )
+    keyed = keys.join(info_df, on=_COMBO, how="left", nulls_equal=True)
+    derivable = list(TIER_MULTIPLIERS)
+    matches = (
+        keyed.filter(pl.col("_block").is_null())
+        .join(cand_df, on=_COMBO, how="inner", nulls_equal=True)
+        .join(cat, on="_cand", how="inner")
+        .filter(
+            (pl.col("_p_from") <= pl.col("date"))
+            & (pl.col("_p_to").is_null() | (pl.col("date") <= pl.col("_p_to")))
+            & ((pl.col("_p_region") == pl.col("region")) | (pl.col("_p_region") == ANY_REGION))
+            & (pl.col("_p_routing").is_null() | (pl.col("_p_routing") == pl.col("_pricing_routing")))
+            & (
+                (pl.col("_p_tier") == pl.col("_tier"))
+                | ((pl.col("_p_tier") == "standard") & pl.col("_tier").is_in(derivable))
+            )
+        )
+        .with_columns(
+            _region_rank=(pl.col("_p_region") == ANY_REGION).cast(pl.Int8),
+            _routing_rank=pl.col("_p_routing").is_null().cast(pl.Int8),
+            _tier_rank=(pl.col("_p_tier") != pl.col("_tier")).cast(pl.Int8),
+        )
+        .sort(["_cand_rank", "_region_rank", "_routing_rank", "_tier_rank"])
+        .unique(subset=_KEY, keep="first", maintain_order=True)
+    )
+    mult = (
+        pl.when(pl.col("_p_tier") == pl.col("_tier"))
+        .then(pl.lit(1.0))
+        .otherwise(pl.col("_tier").replace_strict(TIER_MULTIPLIERS, default=None, return_dtype=pl.Float64))
+    )
+    derived_note = pl.format(
+        " derived:{}={}x standard",
+        pl.col("_tier"),
+        pl.col("_tier").replace_strict(
+            {k: f"{v:g}" for k, v in TIER_MULTIPLIERS.items()}, default="?", return_dtype=pl.String
+        ),
+    )
+    best = matches.select(
+        *_KEY,
+        *[(pl.col(f"_p_{c}") * mult).alias(f"_p_{c}") for c in PRICE_COLUMNS],
+        pl.when(pl.col("_p_tier") == pl.col("_tier"))
+        .then(pl.col("_p_id"))
+        .otherwise(pl.col("_p_id") + derived_note)
+        .alias("_price_source"),
+        pl.lit(True).alias("_matched"),
+    )
+    return keyed.join(best, on=_KEY, how="left", nulls_equal=True)
+
+
+def price_invocations(
+    inv: pl.DataFrame,
+    catalog: PriceCatalog,
+    default_tier: str = "standard",
+    profile_models: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Return `inv` plus cost columns, `priced`, `price_source`, `pricing_routing`, `pricing_tier`, `unpriced_reason`.
+
+    `profile_models` maps application inference profile ARNs to the model (or system profile) they wrap, so a
+    profile copied from `us.X`/`global.X` is priced at that profile's rate; without it `base_model_id` is priced
+    as an in-region call. Each cost is its own token count (null counts as 0) times its own rate; a call with
+    tokens in a bucket whose rate is missing is unpriced rather than priced at another bucket's rate.
+    """
+    missing = [c for c in _NEEDED if c not in inv.columns]
+    if missing:
+        raise ValueError(f"price_invocations: input frame lacks column(s) {', '.join(missing)}")
+    base = inv.drop([c for c in OUTPUT_COLUMNS if c in inv.columns])
+    work = base.with_columns(_tier_expr(default_tier).alias("_tier"))
+    keys = work.select(_KEY).unique()
+    resolved = _select_prices(keys, catalog, dict(profile_models or {}))
+    work = work.join(resolved, on=_KEY, how="left", nulls_equal=True, maintain_order="left")
+
+    image_row = pl.col("_p_image_per_unit_usd").is_not_null()
+    missing_rate: pl.Expr = pl.lit(None, dtype=pl.String)
+    costs: dict[str, pl.Expr] = {}
+    for tok, rate, cost, per in reversed(_BUCKETS):
+        n = pl.col(tok).fill_null(0)
+        p = pl.col(f"_p_{rate}")
+        # An image model's row has no token rates: its token counts (prompt text) are not billed.
+        lacks = (n > 0) & p.is_null() & ~image_row
+        missing_rate = (
+            pl.when(lacks).then(pl.lit(f"no_{rate.removesuffix('_per_1k_usd')}_price")).otherwise(missing_rate)
+        )
+        costs[cost] = pl.when(n == 0).then(pl.lit(0.0)).otherwise(n.cast(pl.Float64) * p.fill_null(0.0) / per)
+    n_img = pl.col("image_count").fill_null(0)
+    costs["image_cost_usd"] = (
+        pl.when(image_row & (n_img > 0))
+        .then(n_img.cast(pl.Float64) * pl.col("_p_image_per_unit_usd"))
+        .otherwise(pl.lit(0.0))
+    )
+    reason = (
+        pl.when(pl.col("_block").is_not_null())
+        .then(pl.col("_block"))
+        .when(pl.col("_matched").is_null() & pl.col("_tier").is_in(["standard", *TIER_MULTIPLIERS]))
+        .then(pl.lit(REASON_NO_PRICE))
+        .when(pl.col("_matched").is_null())
+        .then(pl.lit(REASON_TIER))
+        .otherwise(missing_rate)
+    )
+    work = work.with_columns(reason.alias("unpriced_reason"))
+    priced = pl.col("unpriced_reason").is_null()
+    parts = ["input_cost_usd", "output_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd", "image_cost_usd"]
+    work = work.with_columns(
+        [pl.when(priced).then(costs[c]).otherwise(pl.lit(None, dtype=pl.Float64)).alias(c) for c in parts]
+    ).with_columns(
+        pl.sum_horizontal(parts).alias("total_cost_usd"),
+        priced.alias("priced"),
+    )
+    work = work.with_columns(
+        pl.when(pl.col("priced")).then(pl.col("total_cost_usd")).otherwise(None).alias("total_cost_usd"),
+        pl.when(pl.col("priced"))
+        .then(pl.col("_price_source"))
+        .when(pl.col("unpriced_reason") == REASON_PROVISIONED)
+        .then(pl.lit(PROVISIONED_SOURCE))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("price_source"),
+        pl.col("_pricing_routing").alias("pricing_routing"),
+        pl.col("_tier").alias("pricing_tier"),
+    )
+    return work.select([*base.columns, *OUTPUT_COLUMNS])
+
+
+def profile_models_from_config(attribution: config.Attribution) -> dict[str, str]:
+    """Application profile ARN -> wrapped model id, from `attribution.inference_profiles` in ledger.yaml."""
+    return {arn: p.model_id for arn, p in attribution.inference_profiles.items()}
+
+
+def unpriced_summary(priced: pl.DataFrame, top: int = 10, include_provisioned: bool = False) -> pl.DataFrame:
+    """The models behind unpriced calls, most calls first: what to add to the price overrides.
+
+    Provisioned-throughput calls are left out by default: they are billed by the hour, so no token price
+    would ever fix them, and counting them would fail the unpriced-share check for every PT customer.
+    """
+    df = priced.filter(~pl.col("priced"))
+    if "unpriced_reason" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.String).alias("unpriced_reason"))
+    if not include_provisioned:
+        df = df.filter(pl.col("unpriced_reason").is_null() | (pl.col("unpriced_reason") != REASON_PROVISIONED))
+    tokens = pl.sum_horizontal(
+        [
+            pl.col(c).fill_null(0)
+            for c in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+        ]
+    )
+    return (
+        df.group_by("model_id", "unpriced_reason")
+        .agg(pl.len().cast(pl.Int64).alias("calls"), tokens.sum().cast(pl.Int64).alias("tokens"))
+        .sort(["calls", "tokens", "model_id"], descending=[True, True, False], nulls_last=True)
+        .head(top)
+        .rename({"unpriced_reason": "reason"})
+    )
