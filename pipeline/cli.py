@@ -115,6 +115,107 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def generate(
+    out: Annotated[str, typer.Option(help="local folder or s3://bucket/prefix for the logs")] = "./sample",
+    start: Annotated[str, typer.Option(help="first UTC day, YYYY-MM-DD")] = "2026-11-01",
+    days: Annotated[int, typer.Option(min=1, max=366)] = 3,
+    records_per_day: Annotated[int, typer.Option(min=1)] = 2000,
+    seed: Annotated[int, typer.Option()] = 7,
+    body_kb: Annotated[float, typer.Option(help="average prompt+response text per record, KB")] = 2.0,
+    faults: Annotated[bool, typer.Option(help="inject malformed lines, a truncated gzip, duplicates")] = True,
+    bill: Annotated[bool, typer.Option(help="also write a matching bill (CUR, CUR 2.0, FOCUS) and ledger.yaml")] = True,
+    cloudwatch_group: Annotated[str, typer.Option(help="also put a share of the events into this log group")] = "",
+    cloudwatch_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
+) -> None:
+    """Write realistic sample invocation logs (and by default a matching bill and a ledger.yaml)."""
+    from pipeline.sample.logs import generate_sample
+
+    first = dt.date.fromisoformat(start)
+    if bill and "://" not in out:
+        from pipeline.sample.demo import generate_all
+
+        sample = generate_all(out, first, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb)
+        summary = sample.logs
+        typer.echo(f"config: {sample.config_path}")
+        for fmt, files in sample.bill_files.items():
+            typer.echo(f"bill ({fmt}): {len(files)} files under {Path(out).resolve() / 'billing' / fmt}")
+    else:
+        summary = generate_sample(
+            out,
+            first,
+            days,
+            records_per_day,
+            seed=seed,
+            faults=faults,
+            body_kb=body_kb,
+            cloudwatch_share=cloudwatch_share if cloudwatch_group else 0.0,
+            deliver_to_cloudwatch=bool(cloudwatch_group),
+            **({"cloudwatch_log_group": cloudwatch_group} if cloudwatch_group else {}),
+        )
+    typer.echo(
+        f"logs: {summary.records} invocations in {summary.files} objects ({summary.bytes / 1e6:.1f} MB) under {out}"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[str, typer.Option(help="folder for the sample data, config and warehouse")] = "./demo",
+    days: Annotated[int, typer.Option(min=1, max=31)] = 3,
+    records_per_day: Annotated[int, typer.Option(min=1)] = 2000,
+) -> None:
+    """Generate sample logs and a matching bill, write ledger.yaml, run every asset for every day, summarise."""
+    from pipeline.sample.demo import DEMO_START, generate_all
+
+    typer.echo(f"Generating {days} days of sample logs and a matching bill under {out} ...")
+    sample = generate_all(out, DEMO_START, days, records_per_day)
+    typer.echo(f"Running the pipeline for {sample.days[0]} .. {sample.days[-1]} ({sample.config_path}) ...")
+    ok = run_days(str(sample.config_path), sample.days)
+    _print_summary(str(sample.config_path), sample.days)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _print_summary(config_path: str, days: list[dt.date]) -> None:
+    """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
+    import polars as pl
+
+    from pipeline import warehouse
+
+    cfg = load_config(config_path)
+    wh = cfg.warehouse
+    priced = warehouse.scan_partitions(wh, "priced_invocations", days).collect()
+    rejected = warehouse.scan_partitions(wh, "rejected_records", days).collect()
+    recon = warehouse.scan_partitions(wh, "cost_reconciliation", days).collect()
+    budgets = warehouse.read_partition(wh, "budget_status", days[-1])
+    unpriced = priced.filter(~pl.col("priced"))
+    typer.echo("")
+    typer.echo(f"invocations: {priced.height:,}   rejected records: {rejected.height}")
+    typer.echo(
+        f"estimated cost: ${priced['total_cost_usd'].sum():,.2f}   "
+        f"unpriced calls: {unpriced.height} ({', '.join(sorted(set(unpriced['model_id'].to_list())))})"
+    )
+    by_cc = priced.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).sort("total_cost_usd", descending=True)
+    typer.echo("cost by cost center: " + ", ".join(f"{r[0]} ${r[1]:,.2f}" for r in by_cc.iter_rows()))
+    over = budgets.filter(pl.col("status").is_in(["warning", "over_budget"]))
+    typer.echo(
+        "budgets needing attention: "
+        + (
+            ", ".join(
+                f"{r[0]} {r[1]:.0f}% ({r[2]})" for r in over.select("cost_center", "pct_used", "status").iter_rows()
+            )
+            or "none"
+        )
+    )
+    statuses = recon.group_by("status").len().sort("len", descending=True)
+    typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
+    typer.echo(
+        f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
+        "uv run dagster dev -h 127.0.0.1"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -374,6 +374,12 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
             "against it: hours are reconciled by presence, not tokens"
         )
 
+    if kind == "image" and est is None and (logged or 0) > 0:
+        return "unpriced", (
+            f"{_n(logged)} images of {model} logged but the catalog has no per-image price for them (billed "
+            f"{_usd(cost)} for {_n(billed)} in {r['region']}): image prices depend on size and quality; add a "
+            "per-image override"
+        )
     if r["_unpriced_tokens"] > 0:
         return "unpriced", (
             f"{_n(r['_unpriced_tokens'])} of {_n(logged)} logged {what} of {model} have no catalog price "

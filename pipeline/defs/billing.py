@@ -1,0 +1,312 @@
+"""Dagster wiring for the bill: `billing_line_items`, `cost_reconciliation`, `chargeback`, and a sensor that
+notices a new CUR 2.0 / FOCUS export delivery.
+
+The readers (`pipeline.billing`) and the reconciliation (`pipeline.reconciliation`) are plain functions; these
+assets read and write the warehouse, summarise for the UI, and state the checks: bill rows that could not be
+mapped, gaps over tolerance on days old enough for the bill to be final, and a chargeback that sums to the bill.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    DefaultSensorStatus,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    asset,
+    sensor,
+)
+
+from pipeline import schemas, warehouse
+from pipeline.aws import storage_options_for
+from pipeline.billing import billing_day
+from pipeline.config import LedgerConfig
+from pipeline.defs.ingest import markdown_table
+from pipeline.defs.partitions import partition_day
+from pipeline.defs.resources import LedgerResource
+from pipeline.reconciliation import (
+    chargeback,
+    gaps_over_tolerance,
+    non_usage_summary,
+    reconcile,
+    reconciliation_summary,
+)
+
+GROUP = "billing"
+USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
+    """`billing_line_items`, `cost_reconciliation` and `chargeback` for the given partitioning."""
+
+    @asset(
+        group_name=GROUP,
+        partitions_def=partitions_def,
+        kinds={"parquet", "s3"},
+        pool="aws_billing",
+        check_specs=[
+            AssetCheckSpec(
+                "bill_rows_mapped",
+                asset="billing_line_items",
+                description="Every Bedrock usage row of the bill maps to a model (unmapped rows are kept, not "
+                "guessed: add them to the billing-name map).",
+            )
+        ],
+    )
+    def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+        """One row per Bedrock line item of the bill for the day (grain), whatever the export format (CUR, CUR
+        2.0, FOCUS): usage kind, routing, tier, model, tokens scaled by the pricing unit, cost. Upstream: the
+        billing exports in `sources.billing`."""
+        cfg = ledger.config
+        day = partition_day(context.partition_key)
+        frames, checks, metrics = [], [], {"files_read": 0}
+        for source in cfg.sources.billing:
+            result = billing_day(source, day)
+            frames.append(result.line_items)
+            checks.append(result.checks)
+            metrics["files_read"] += int(result.metrics.get("files_read", 0))
+        items = (
+            pl.concat([schemas.conform(f, schemas.BILLING_LINE_ITEMS) for f in frames])
+            if frames
+            else schemas.empty(schemas.BILLING_LINE_ITEMS)
+        )
+        path = warehouse.write_partition(items, cfg.warehouse, "billing_line_items", day)
+        yield from billing_results(items, checks, metrics, path)
+
+    @asset(
+        group_name=GROUP,
+        partitions_def=partitions_def,
+        deps=["priced_invocations", "billing_line_items"],
+        kinds={"parquet"},
+        check_specs=[
+            AssetCheckSpec(
+                "within_tolerance",
+                asset="cost_reconciliation",
+                description="No gap over tolerance on days older than the billing lag (the bill is final).",
+            )
+        ],
+    )
+    def cost_reconciliation(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+        """Per day × account × region × model × usage kind × routing × tier (grain and key): logged vs billed
+        tokens and cost, volume and price variance, a status and an explanation. Upstream: priced_invocations,
+        billing_line_items."""
+        cfg = ledger.config
+        day = partition_day(context.partition_key)
+        priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
+        billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
+        today = _today()
+        recon = reconcile(priced, billing, cfg.reconciliation, as_of=today)
+        path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
+        yield from reconciliation_results(recon, billing, cfg, path, today)
+
+    @asset(
+        name="chargeback",
+        group_name=GROUP,
+        partitions_def=partitions_def,
+        deps=["priced_invocations", "billing_line_items"],
+        kinds={"parquet"},
+        check_specs=[
+            AssetCheckSpec(
+                "sums_to_bill",
+                asset="chargeback",
+                description="Per day and account the chargeback adds up to the billed Bedrock usage cost.",
+            )
+        ],
+    )
+    def chargeback_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+        """Per day × account × cost center × application × user (grain and key): the billed usage cost allocated
+        in proportion to estimated cost; what no log explains is `unallocated`. Upstream: priced_invocations,
+        billing_line_items."""
+        cfg = ledger.config
+        day = partition_day(context.partition_key)
+        priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
+        billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
+        cb = chargeback(priced, billing)
+        path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
+        yield from chargeback_results(cb, billing, path)
+
+    return [billing_line_items, cost_reconciliation, chargeback_asset]
+
+
+def billing_results(
+    items: pl.DataFrame, checks: list[pl.DataFrame], metrics: dict[str, Any], path: str
+) -> Iterator[Any]:
+    """Metadata and the mapping check for one day of bill rows."""
+    usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+    unmapped = usage.filter(pl.col("base_model_id").is_null() & (pl.col("usage_kind") != "provisioned"))
+    by_type = (
+        items.group_by("line_item_type")
+        .agg(pl.len().alias("rows"), pl.col("unblended_cost_usd").sum().round(4).alias("cost_usd"))
+        .sort("cost_usd", descending=True)
+    )
+    failed_checks = sum(c.height for c in checks)
+    yield MaterializeResult(
+        asset_key="billing_line_items",
+        metadata={
+            "dagster/row_count": items.height,
+            "path": MetadataValue.path(path),
+            "billed_usage_cost_usd": float(usage["unblended_cost_usd"].sum() or 0.0),
+            "billed_total_cost_usd": float(items["unblended_cost_usd"].sum() or 0.0),
+            "unmapped_rows": unmapped.height,
+            "rate_check_failures": failed_checks,
+            "files_read": metrics.get("files_read", 0),
+            "by_line_item_type": MetadataValue.md(markdown_table(by_type)),
+        },
+    )
+    yield AssetCheckResult(
+        asset_key="billing_line_items",
+        check_name="bill_rows_mapped",
+        passed=unmapped.is_empty(),
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "unmapped_rows": unmapped.height,
+            "unmapped_cost_usd": float(unmapped["unblended_cost_usd"].sum() or 0.0),
+            "unmapped_usage_types": MetadataValue.md(
+                markdown_table(unmapped.group_by("usage_type", "product_name").len().sort("len", descending=True))
+            ),
+        },
+    )
+
+
+def reconciliation_results(
+    recon: pl.DataFrame, billing: pl.DataFrame, cfg: LedgerConfig, path: str, today: dt.date
+) -> Iterator[Any]:
+    """Metadata (matched share, largest gaps) and the tolerance check for one day of reconciliation."""
+    summary = reconciliation_summary(recon)
+    gaps = gaps_over_tolerance(recon, today, cfg.reconciliation.billing_lag_days)
+    counts = {k: int(v) for k, v in summary.get("status_counts", {}).items()}
+    others = non_usage_summary(billing)
+    yield MaterializeResult(
+        asset_key="cost_reconciliation",
+        metadata={
+            "dagster/row_count": recon.height,
+            "path": MetadataValue.path(path),
+            "matched_share_of_billed_cost": summary.get("matched_share_of_billed_cost") or 0.0,
+            "estimated_cost_usd": float(recon["estimated_cost_usd"].sum() or 0.0),
+            "billed_cost_usd": float(recon["billed_cost_usd"].sum() or 0.0),
+            **{f"status_{k}": v for k, v in counts.items()},
+            "largest_gaps": MetadataValue.md(markdown_table(pl.DataFrame(summary.get("largest_gaps") or []))),
+            "non_usage_lines": MetadataValue.md(markdown_table(others)),
+        },
+    )
+    yield AssetCheckResult(
+        asset_key="cost_reconciliation",
+        check_name="within_tolerance",
+        passed=gaps.is_empty(),
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "gaps_over_tolerance": gaps.height,
+            "billing_lag_days": cfg.reconciliation.billing_lag_days,
+            "gaps": MetadataValue.md(
+                markdown_table(
+                    gaps.select(
+                        "account_id", "region", "base_model_id", "usage_kind", "status", "cost_delta_usd", "explanation"
+                    )
+                )
+            ),
+        },
+    )
+
+
+def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> Iterator[Any]:
+    """Metadata and the sums-to-bill check for one day of chargeback."""
+    billed = (
+        billing.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+        .group_by("date", "account_id")
+        .agg(pl.col("unblended_cost_usd").sum().alias("bill"))
+    )
+    allocated = cb.group_by("date", "account_id").agg(pl.col("billed_cost_usd").sum().alias("allocated"))
+    joined = billed.join(allocated, on=["date", "account_id"], how="full", coalesce=True).fill_null(0.0)
+    off = joined.filter((pl.col("bill") - pl.col("allocated")).abs() > 0.005)
+    by_cc = (
+        cb.group_by("cost_center")
+        .agg(pl.col("billed_cost_usd").sum().round(4), pl.col("estimated_cost_usd").sum().round(4))
+        .sort("billed_cost_usd", descending=True)
+    )
+    unallocated = cb.filter(pl.col("cost_center") == schemas.UNALLOCATED)["billed_cost_usd"].sum() or 0.0
+    yield MaterializeResult(
+        asset_key="chargeback",
+        metadata={
+            "dagster/row_count": cb.height,
+            "path": MetadataValue.path(path),
+            "billed_cost_usd": float(cb["billed_cost_usd"].sum() or 0.0),
+            "unallocated_cost_usd": float(unallocated),
+            "by_cost_center": MetadataValue.md(markdown_table(by_cc)),
+        },
+    )
+    yield AssetCheckResult(
+        asset_key="chargeback",
+        check_name="sums_to_bill",
+        passed=off.is_empty(),
+        metadata={"accounts_off_by_more_than_half_a_cent": MetadataValue.md(markdown_table(off))},
+    )
+
+
+def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
+    """Data Exports manifests (CUR 2.0 / FOCUS `metadata/…Manifest.json`) under the configured billing sources,
+    with their modification times."""
+    found: dict[str, float] = {}
+    for source in cfg.sources.billing:
+        if source.format not in ("cur2", "focus", "auto"):
+            continue
+        fs, root = fsspec.core.url_to_fs(source.uri, **storage_options_for(source.uri))
+        try:
+            paths = fs.glob(f"{root.rstrip('/')}/**/*Manifest.json")
+        except FileNotFoundError:
+            continue
+        for p in paths:
+            info = fs.info(p)
+            mtime = info.get("LastModified") or info.get("mtime") or 0
+            found[p] = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+    return found
+
+
+def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
+    """Re-run the billing side for a billing period's days when a new export manifest for it appears."""
+
+    @sensor(
+        name="billing_export_sensor",
+        job=job,
+        minimum_interval_seconds=3600,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Watches the billing exports for a new CUR 2.0 / FOCUS manifest and re-runs that month.",
+    )
+    def _sensor(context: SensorEvaluationContext):
+        manifests = export_manifests(cfg)
+        last = float(context.cursor or 0)
+        new = {p: t for p, t in manifests.items() if t > last}
+        if not new:
+            return SkipReason("no new billing export manifest")
+        yesterday = _today() - dt.timedelta(days=1)
+        periods = sorted({_period_of(p) for p in new} - {None})
+        for period in periods:
+            first = dt.date.fromisoformat(f"{period}-01")
+            day = max(first, cfg.start_date)
+            while day.strftime("%Y-%m") == period and day <= yesterday:
+                yield RunRequest(run_key=f"export-{period}-{max(new.values())}-{day}", partition_key=day.isoformat())
+                day += dt.timedelta(days=1)
+        context.update_cursor(str(max(new.values())))
+
+    return _sensor
+
+
+def _period_of(path: str) -> str | None:
+    for part in path.split("/"):
+        if part.startswith("BILLING_PERIOD="):
+            return part.split("=", 1)[1][:7]
+    return None

@@ -1,0 +1,235 @@
+"""Checks that tell an operator the ledger is behind or has holes, before a FinOps analyst finds out.
+
+- `invocations_fresh` (not partitioned): yesterday's `invocations` partition is in the warehouse once the daily
+  schedule's deadline has passed (`schedules.daily_hour_utc` plus `FRESHNESS_GRACE_HOURS`). It looks at the
+  warehouse itself, not at Dagster's run history, so a day written by another deployment counts and a day
+  whose files were deleted does not. Execute it from the asset's Checks tab or on a schedule
+  (`freshness_schedule`).
+- `log_delivery_complete` (per day): an hour with no invocations for an account and region whose neighbouring
+  hours both have traffic usually means a log delivery went missing (a delivery role lost permission, a
+  bucket policy changed, objects were deleted), not that everyone stopped working for an hour.
+- `log_objects_all_read` (per day): every listed log object was read. An object that S3 would not serve after
+  every retry is quarantined in `rejected_records` as `unreadable_object`; its records are missing from the
+  day, so this check fails until the day is run again.
+
+The logic is plain functions over polars frames (`find_delivery_gaps`, `expected_fresh_day`); the checks are
+thin wrappers over them.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    MetadataValue,
+    PartitionsDefinition,
+    ScheduleDefinition,
+    TimeWindowPartitionsDefinition,
+    asset_check,
+)
+
+from pipeline import warehouse
+from pipeline.defs.ingest import markdown_table
+from pipeline.defs.partitions import partition_day
+from pipeline.defs.resources import LedgerResource
+
+FRESHNESS_CHECK = "invocations_fresh"
+GAPS_CHECK = "log_delivery_complete"
+UNREADABLE_CHECK = "log_objects_all_read"
+FRESHNESS_KEY = AssetCheckKey(AssetKey("invocations"), FRESHNESS_CHECK)
+"""Leave this check out of the partitioned daily job (it is about now, not about the run's day)."""
+FRESHNESS_GRACE_HOURS = 3
+"""How long after the daily schedule fires yesterday's partition may still be missing (a long day, a retry)."""
+DEFAULT_MIN_NEIGHBOUR_CALLS = 20
+"""An hour counts as a gap only if the hours on both sides have at least this many calls."""
+UNREADABLE_REASON = "unreadable_object"
+
+
+def expected_fresh_day(now: dt.datetime, daily_hour_utc: int, grace_hours: int = FRESHNESS_GRACE_HOURS) -> dt.date:
+    """The newest UTC day whose `invocations` partition must exist at `now`.
+
+    Yesterday once today's deadline (the schedule's hour plus the grace) has passed, else the day before.
+    """
+    now = now.astimezone(dt.UTC)
+    today = now.date()
+    deadline = dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC) + dt.timedelta(
+        hours=daily_hour_utc + grace_hours
+    )
+    return today - dt.timedelta(days=1 if now >= deadline else 2)
+
+
+def find_delivery_gaps(inv: pl.DataFrame, min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS) -> pl.DataFrame:
+    """Hours with zero calls for an account × region whose previous and next hour both have enough calls.
+
+    `inv` needs `timestamp`, `account_id`, `region`. Returns `account_id, region, hour, calls_before,
+    calls_after`, one row per suspicious hour (hours 1-22 of the day: hour 0 and 23 have a neighbour in
+    another partition, and a day's edge is no evidence of a gap).
+    """
+    schema = {
+        "account_id": pl.String,
+        "region": pl.String,
+        "hour": pl.Int32,
+        "calls_before": pl.UInt32,
+        "calls_after": pl.UInt32,
+    }
+    if inv.is_empty():
+        return pl.DataFrame(schema=schema)
+    counts = (
+        inv.select(
+            pl.col("account_id").fill_null("unknown"),
+            pl.col("region").fill_null("unknown"),
+            pl.col("timestamp").dt.hour().cast(pl.Int32).alias("hour"),
+        )
+        .group_by("account_id", "region", "hour")
+        .agg(pl.len().alias("calls"))
+    )
+    hours = pl.DataFrame({"hour": pl.int_range(0, 24, eager=True).cast(pl.Int32)})
+    grid = counts.select("account_id", "region").unique().join(hours, how="cross")
+    full = (
+        grid.join(counts, on=["account_id", "region", "hour"], how="left")
+        .with_columns(pl.col("calls").fill_null(0).cast(pl.UInt32))
+        .sort("account_id", "region", "hour")
+        .with_columns(
+            pl.col("calls").shift(1).over("account_id", "region").alias("calls_before"),
+            pl.col("calls").shift(-1).over("account_id", "region").alias("calls_after"),
+        )
+    )
+    gaps = full.filter(
+        (pl.col("calls") == 0)
+        & (pl.col("calls_before") >= min_neighbour_calls)
+        & (pl.col("calls_after") >= min_neighbour_calls)
+    )
+    return gaps.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+def build_operability_checks(
+    partitions_def: PartitionsDefinition,
+    min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS,
+    now: Callable[[], dt.datetime] | None = None,
+) -> list[AssetChecksDefinition]:
+    """The freshness, delivery-gap and unreadable-object checks on `invocations` (see the module docstring).
+
+    `now` is for tests (a fixed clock); the partitioned checks share the assets' `partitions_def`.
+    """
+    clock = now or (lambda: dt.datetime.now(dt.UTC))
+    start = _start_day(partitions_def)
+
+    @asset_check(
+        asset="invocations",
+        name=FRESHNESS_CHECK,
+        description=(
+            "Yesterday's (UTC) invocations partition is in the warehouse once the daily schedule's deadline has "
+            f"passed (schedules.daily_hour_utc + {FRESHNESS_GRACE_HOURS} h)."
+        ),
+    )
+    def invocations_fresh(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+        cfg = ledger.config
+        current = clock()
+        day = expected_fresh_day(current, cfg.schedules.daily_hour_utc)
+        meta: dict[str, Any] = {
+            "expected_day": day.isoformat(),
+            "checked_at_utc": current.astimezone(dt.UTC).isoformat(timespec="seconds"),
+            "warehouse": MetadataValue.path(cfg.warehouse),
+        }
+        if start is not None and day < start:
+            return AssetCheckResult(passed=True, metadata={**meta, "note": "before the partitions' start date"})
+        present = warehouse.partition_exists(cfg.warehouse, "invocations", day)
+        if present:
+            return AssetCheckResult(passed=True, metadata=meta)
+        context.log.warning("invocations for %s are not in %s", day, cfg.warehouse)
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                f"invocations for {day} is missing from the warehouse although the deadline has passed: check the "
+                f"daily schedule's last run (ledger_daily_schedule) and materialize partition {day}"
+            ),
+            metadata=meta,
+        )
+
+    @asset_check(
+        asset="invocations",
+        name=GAPS_CHECK,
+        partitions_def=partitions_def,
+        description=(
+            "No account × region has an hour without invocations while both neighbouring hours have at least "
+            f"{min_neighbour_calls} (a log delivery likely went missing)."
+        ),
+    )
+    def log_delivery_complete(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+        cfg = ledger.config
+        day = partition_day(context.partition_key)
+        inv = warehouse.read_partition(cfg.warehouse, "invocations", day, columns=["timestamp", "account_id", "region"])
+        gaps = find_delivery_gaps(inv, min_neighbour_calls)
+        shown = gaps.with_columns(pl.format("{}:00-{}:59 UTC", pl.col("hour"), pl.col("hour")).alias("hours"))
+        return AssetCheckResult(
+            passed=gaps.is_empty(),
+            severity=AssetCheckSeverity.WARN,
+            description=None
+            if gaps.is_empty()
+            else f"{gaps.height} hour(s) of {day} have no invocations between busy hours: check log delivery",
+            metadata={
+                "gaps": gaps.height,
+                "min_neighbour_calls": min_neighbour_calls,
+                "invocations": inv.height,
+                "gap_hours": MetadataValue.md(
+                    markdown_table(shown.select("account_id", "region", "hours", "calls_before", "calls_after"), 50)
+                ),
+            },
+        )
+
+    @asset_check(
+        asset="invocations",
+        name=UNREADABLE_CHECK,
+        partitions_def=partitions_def,
+        description=(
+            "Every delivered log object of the day was read; objects S3 would not serve after every retry are "
+            "quarantined in rejected_records (unreadable_object) and their records are missing until a rerun."
+        ),
+    )
+    def log_objects_all_read(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+        cfg = ledger.config
+        day = partition_day(context.partition_key)
+        rejects = warehouse.read_partition(cfg.warehouse, "rejected_records", day, columns=["source_uri", "reason"])
+        unreadable = rejects.filter(pl.col("reason").str.starts_with(UNREADABLE_REASON))
+        return AssetCheckResult(
+            passed=unreadable.is_empty(),
+            severity=AssetCheckSeverity.ERROR,
+            description=None
+            if unreadable.is_empty()
+            else f"{unreadable.height} log object(s) of {day} could not be read: materialize the day again",
+            metadata={
+                "unreadable_objects": unreadable.height,
+                "objects": MetadataValue.md(markdown_table(unreadable.select("source_uri", "reason"), 50)),
+            },
+        )
+
+    return [invocations_fresh, log_delivery_complete, log_objects_all_read]
+
+
+def freshness_schedule(daily_hour_utc: int, name: str = "invocations_freshness_schedule") -> ScheduleDefinition:
+    """Runs the freshness check every day at the deadline it enforces (stopped until turned on in the UI)."""
+    hour = (daily_hour_utc + FRESHNESS_GRACE_HOURS) % 24
+    return ScheduleDefinition(
+        name=name,
+        cron_schedule=f"5 {hour} * * *",
+        execution_timezone="UTC",
+        target=AssetSelection.checks(FRESHNESS_KEY),
+        default_status=DefaultScheduleStatus.STOPPED,
+        description="Every day after the daily run's deadline: is yesterday's invocations partition there?",
+    )
+
+
+def _start_day(partitions_def: PartitionsDefinition) -> dt.date | None:
+    if isinstance(partitions_def, TimeWindowPartitionsDefinition):
+        return partitions_def.start.date()
+    return None

@@ -1,0 +1,170 @@
+"""Sample data end to end: logs, the user's price overrides, a bill that matches the logs, and `ledger.yaml`.
+
+The bill is computed from the *true* sample records (before any injected delivery fault), priced with the same
+catalog the pipeline uses, so that a reconciliation of the demo shows `matched` wherever nothing was injected and
+each injected discrepancy shows as its own status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from pipeline.normalize.day import rows_to_frame
+from pipeline.normalize.records import RecordError, parse_record
+from pipeline.pricing import load_catalog, price_invocations
+from pipeline.sample.catalog import sample_ledger_config, write_price_overrides
+from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
+
+DEMO_START = dt.date(2026, 11, 1)
+KINDS = (
+    ("input", "input_tokens", "input_cost_usd"),
+    ("output", "output_tokens", "output_cost_usd"),
+    ("cache_read", "cache_read_input_tokens", "cache_read_cost_usd"),
+    ("cache_write", "cache_write_input_tokens", "cache_write_cost_usd"),
+)
+
+
+@dataclass
+class SampleSet:
+    """What `generate_all` wrote."""
+
+    root: Path
+    config_path: Path
+    days: list[dt.date]
+    logs: GenerationSummary
+    bill_files: dict[str, list[str]] = field(default_factory=dict)
+
+
+def true_usage(opts: LogGenOptions, overrides_path: str, app_profiles: dict[str, str]) -> pl.DataFrame:
+    """The sample's real usage per day × account × region × model × token kind × routing × tier, priced.
+
+    This is what AWS would bill for the sample: every true record, none of the delivery faults.
+    """
+    rows = []
+    pairs = tuple(sorted(app_profiles.items()))
+    for rec in iter_records(opts):
+        try:
+            row = parse_record(rec, source="s3", source_uri="sample", app_profiles=pairs)
+        except RecordError:
+            continue
+        row["date"] = row["timestamp"].date()
+        rows.append(row)
+    inv = rows_to_frame(rows)
+    # Unpriced calls are billed too (AWS knows its price even when our catalog does not): their cost is null and
+    # the bill generator uses a fallback rate, so the demo shows them as `unpriced`.
+    priced = price_invocations(inv, load_catalog(overrides_path), profile_models=app_profiles)
+    profile = (
+        pl.when(pl.col("pricing_routing").is_in(["geo", "global"]))
+        .then(
+            pl.coalesce(
+                pl.col("inference_profile").replace_strict(app_profiles, default=pl.col("inference_profile")),
+                pl.col("model_id"),
+            )
+            .str.split("/")
+            .list.last()
+        )
+        .otherwise(None)
+    )
+    frames = [
+        priced.select(
+            "date",
+            "account_id",
+            "region",
+            "base_model_id",
+            pl.lit(kind).alias("usage_kind"),
+            pl.col("pricing_routing").alias("routing"),
+            pl.col("pricing_tier").alias("tier"),
+            pl.col(tokens).fill_null(0).alias("tokens"),
+            pl.col(cost).alias("cost_usd"),
+            profile.alias("profile_id"),
+        )
+        for kind, tokens, cost in KINDS
+    ]
+    frames.append(
+        priced.select(
+            "date",
+            "account_id",
+            "region",
+            "base_model_id",
+            pl.lit("image").alias("usage_kind"),
+            pl.col("pricing_routing").alias("routing"),
+            pl.col("pricing_tier").alias("tier"),
+            pl.col("image_count").fill_null(0).alias("tokens"),
+            pl.col("image_cost_usd").alias("cost_usd"),
+            profile.alias("profile_id"),
+        )
+    )
+    usage = pl.concat(frames).filter((pl.col("tokens") > 0) & pl.col("base_model_id").is_not_null())
+    keys = ["date", "account_id", "region", "base_model_id", "usage_kind", "routing", "tier", "profile_id"]
+    # A bucket with any unpriced call has no known cost (sum of nulls stays null, never $0).
+    cost = pl.when(pl.col("cost_usd").is_null().any()).then(None).otherwise(pl.col("cost_usd").sum())
+    return usage.group_by(keys).agg(pl.col("tokens").sum(), cost.alias("cost_usd")).sort(keys, nulls_last=True)
+
+
+def generate_all(
+    out: str | Path,
+    start: dt.date = DEMO_START,
+    days: int = 3,
+    records_per_day: int = 2000,
+    *,
+    seed: int = 7,
+    faults: bool = True,
+    bill_formats: Sequence[str] = ("cur2", "cur", "focus"),
+    reconcile_format: str = "cur2",
+    body_kb: float = 2.0,
+) -> SampleSet:
+    """Write logs, overrides, bills (one per format) and a `ledger.yaml` under `out`; return what was written.
+
+    The config's billing source is the `reconcile_format` bill only (the others are there to try the readers:
+    pointing the config at several formats of the same bill would count it more than once).
+    """
+    from pipeline.sample.bill import write_bill
+
+    root = Path(out).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    logs_dir = root / "logs"
+    summary = generate_sample(str(logs_dir), start, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb)
+    overrides = root / "prices.csv"
+    write_price_overrides(str(overrides))
+    opts = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
+    base_cfg = sample_ledger_config(str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv")
+    app_profiles = {arn: p["model_id"] for arn, p in base_cfg["attribution"]["inference_profiles"].items()}
+    usage = true_usage(opts, str(overrides), app_profiles)
+    bill_files: dict[str, list[str]] = {}
+    for fmt in bill_formats:
+        bill_files[fmt] = write_bill(str(root / "billing" / fmt), usage, fmt, discrepancies=True, seed=seed)
+    billing = [{"uri": str(root / "billing" / reconcile_format), "format": reconcile_format}]
+    cfg = sample_ledger_config(
+        str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv", billing=billing
+    )
+    cfg = _relative(cfg, root)
+    config_path = root / "ledger.yaml"
+    config_path.write_text(
+        "# Written by `bedrock-ledger demo`: the sample world's configuration (see README for every key).\n"
+        + yaml.safe_dump(cfg, sort_keys=False)
+    )
+    return SampleSet(root, config_path, [start + dt.timedelta(days=i) for i in range(days)], summary, bill_files)
+
+
+def _relative(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Paths under the demo folder written relative to it, so the folder can be moved or shared."""
+
+    def rel(p: str) -> str:
+        try:
+            return "./" + str(Path(p).resolve().relative_to(root))
+        except ValueError:
+            return p
+
+    cfg = dict(cfg)
+    cfg["warehouse"] = rel(cfg["warehouse"])
+    src = cfg["sources"]
+    src["invocation_logs"]["s3"] = [rel(p) for p in src["invocation_logs"]["s3"]]
+    src["billing"] = [{**b, "uri": rel(b["uri"])} for b in src["billing"]]
+    return cfg
