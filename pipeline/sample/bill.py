@@ -390,6 +390,9 @@ def build_lines(
     rng = random.Random(seed)
     mapped_groups = sorted({_group(r) for r in rows if routes[r["base_model_id"]].mapped})
     # (b) one model billed at +20 % of the catalog rate, on every row.
+    # Discrepancies go into buckets the catalog prices, so each shows as its own status (not as `unpriced`).
+    unpriced_groups = {_group(r) for r in rows if r.get("cost_usd") is None}
+    mapped_groups = [g for g in mapped_groups if g not in unpriced_groups]
     price_model = rng.choice(sorted({g[3] for g in mapped_groups})) if mapped_groups else None
     # (a) one day x account x region x model with 10 % more input tokens billed than logged.
     with_input = {_group(r) for r in rows if r["usage_kind"] == "input"}
