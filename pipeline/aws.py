@@ -3,6 +3,12 @@
 No credentials are read from files of ours; boto3/s3fs find them the usual way (env, profile, SSO, instance
 role). `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`) points every client at another
 endpoint: moto in tests, an S3-compatible store, a VPC endpoint.
+
+Retries: botocore's `adaptive` mode by default (exponential backoff with jitter, and a client-side rate limit
+that slows down after throttling, which is what S3 `SlowDown` and CloudWatch `ThrottlingException` ask for).
+`LEDGER_AWS_MAX_ATTEMPTS` and `LEDGER_AWS_RETRY_MODE` tune it; they are read when a client is made, not at
+import, so a test or a run can change them through the environment. s3fs adds its own few retries around
+each S3 call (dropped connections, `SlowDown`), so a persistent S3 fault fails after attempts × s3fs retries.
 """
 
 from __future__ import annotations
@@ -13,11 +19,24 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": int(os.environ.get("LEDGER_AWS_MAX_ATTEMPTS", "8"))},
-    connect_timeout=10,
-    read_timeout=60,
-)
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_RETRY_MODE = "adaptive"
+RETRY_MODES = ("legacy", "standard", "adaptive")
+
+
+def retry_settings() -> dict[str, Any]:
+    """botocore's `retries` setting from the environment (attempts ≥ 1, a known mode), with safe defaults."""
+    try:
+        attempts = max(1, int(os.environ.get("LEDGER_AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)))
+    except ValueError:
+        attempts = DEFAULT_MAX_ATTEMPTS
+    mode = os.environ.get("LEDGER_AWS_RETRY_MODE", DEFAULT_RETRY_MODE)
+    return {"mode": mode if mode in RETRY_MODES else DEFAULT_RETRY_MODE, "max_attempts": attempts}
+
+
+def retry_config() -> Config:
+    """The botocore client config every client of ours uses: retries and bounded timeouts."""
+    return Config(retries=retry_settings(), connect_timeout=10, read_timeout=60)  # type: ignore[arg-type]
 
 
 def endpoint_url(service: str) -> str | None:
@@ -27,16 +46,16 @@ def endpoint_url(service: str) -> str | None:
 
 
 def client(service: str, region: str | None = None) -> Any:
-    """A boto3 client with adaptive retries (throttling backs off) and the endpoint override applied."""
+    """A boto3 client with retries (throttling backs off) and the endpoint override applied."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return boto3.session.Session().client(
-        service, region_name=region, endpoint_url=endpoint_url(service), config=RETRY_CONFIG
+        service, region_name=region, endpoint_url=endpoint_url(service), config=retry_config()
     )
 
 
 def s3_storage_options() -> dict[str, Any]:
     """fsspec/s3fs options: the endpoint override and retries; credentials stay with the default chain."""
-    opts: dict[str, Any] = {"config_kwargs": {"retries": {"mode": "adaptive", "max_attempts": 8}}}
+    opts: dict[str, Any] = {"config_kwargs": {"retries": retry_settings(), "connect_timeout": 10, "read_timeout": 60}}
     url = endpoint_url("s3")
     if url:
         opts["endpoint_url"] = url

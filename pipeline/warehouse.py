@@ -1,7 +1,10 @@
 """The Parquet warehouse: `<warehouse>/<table>/date=YYYY-MM-DD/*.parquet`, local or on S3.
 
 A partition is replaced as a whole, never half-written: the new file is written completely under a temporary
-name first and only then put in place under the partition's one file name.
+name first and only then put in place under the partition's one file name. Temporary names never end in
+`.parquet` (local: a hidden `.part-0.parquet.<id>.tmp` beside the target; S3: `_staging/<table>/<id>.tmp`), so
+no glob a reader uses can pick up a file that is still being written or was left by a crash. Two runs of the
+same partition at once each write their own temporary file; the last to finish wins, whole.
 Map columns (`request_metadata`, `tags`) are written as Parquet MAP<string,string>, which DuckDB reads as a
 MAP and polars as a list of key/value structs.
 """
@@ -91,7 +94,7 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
             tmp.unlink(missing_ok=True)
         return str(folder / PART_NAME)
     fs, _ = _fs(warehouse)
-    staged = _join(warehouse, STAGING, table, f"{uuid.uuid4().hex}.parquet")
+    staged = _join(warehouse, STAGING, table, f"{uuid.uuid4().hex}.tmp")
     try:
         _write_frames(frames, table, staged, fs)
         fs.copy(staged, target)
@@ -102,8 +105,9 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
 
 
 def _list_parquet(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
+    # `refresh=True`: s3fs caches listings per process; another worker may have written the day since.
     try:
-        return [p for p in fs.ls(folder, detail=False) if p.endswith(".parquet")]
+        return [p for p in fs.ls(folder, detail=False, refresh=True) if p.endswith(".parquet")]
     except FileNotFoundError:
         return []
 

@@ -80,21 +80,30 @@ def _split_concatenated(text: str) -> list[Any]:
 def iter_json_lines(payload: bytes) -> Iterator[tuple[int, Any] | BadLine]:
     """Yield (line number, record) per JSON record, or a `BadLine`. Line numbers are 1-based."""
     for number, raw in enumerate(payload.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
+        yield from iter_line(number, raw)
+
+
+def iter_line(number: int, raw: bytes) -> Iterator[tuple[int, Any] | BadLine]:
+    """The records of one line (none for a blank line, several for an array or concatenated objects).
+
+    Split out of `iter_json_lines` so the fast path (`pipeline.normalize.fast`) can hand a single line it does
+    not handle itself to exactly the same tolerant rules.
+    """
+    if not raw.strip():
+        return
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            try:
-                objs = _split_concatenated(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                yield BadLine(number, f"malformed_json: {str(exc)[:120]}", excerpt(raw))
-                continue
-            for o in objs:
-                yield number, o
-            continue
-        if isinstance(obj, list):
-            for o in obj:
-                yield number, o
-        else:
-            yield number, obj
+            objs = _split_concatenated(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield BadLine(number, f"malformed_json: {str(exc)[:120]}", excerpt(raw))
+            return
+        for o in objs:
+            yield number, o
+        return
+    if isinstance(obj, list):
+        for o in obj:
+            yield number, o
+    else:
+        yield number, obj

@@ -2,14 +2,16 @@
 
 Each event's `message` is the same JSON record as in S3 (spec §3), and its timestamp equals the record's, so
 the day's window is exact. Pages are followed to the end; throttling is retried with backoff by botocore's
-adaptive retry mode, plus our own bounded backoff around each page for errors botocore gives up on.
+adaptive retry mode, plus our own bounded backoff around each page for errors botocore gives up on. A page
+that still fails ends the read with a `SourceError` naming the group and the cause: a day is never written
+from part of a log group.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +20,29 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline import aws
 from pipeline.sources.s3_logs import SourceError
 
-RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "InternalFailure", "RequestLimitExceeded"}
+RETRYABLE = {
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+}
 PAGE_ATTEMPTS = 6
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 20.0
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Our wait before page attempt `attempt + 1`: doubling from `BACKOFF_BASE_S`, capped at `BACKOFF_MAX_S`."""
+    return min(BACKOFF_BASE_S * 2**attempt, BACKOFF_MAX_S)
+
+
+def _retryable(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in RETRYABLE or "Throttl" in code or status >= 500
 
 
 @dataclass(frozen=True)
@@ -45,8 +68,14 @@ def _explain(log_group: str, region: str | None, exc: BaseException) -> SourceEr
         cause = "access denied: check the credentials in the AWS chain and logs:FilterLogEvents on the group"
     elif isinstance(exc, BotoCoreError):
         cause = "endpoint unreachable or no credentials: check the network, the region and AWS_ENDPOINT_URL"
+    elif "Throttl" in code or code in ("RequestLimitExceeded", "LimitExceededException"):
+        cause = (
+            f"CloudWatch Logs kept throttling FilterLogEvents after {PAGE_ATTEMPTS} attempts with backoff; its "
+            "request quota is per account and region and shared with other readers: run the day again later or "
+            "lower the `aws_logs` pool in dagster.yaml"
+        )
     else:
-        cause = "the service kept failing after retries"
+        cause = f"the service kept failing ({code or 'server error'}) after {PAGE_ATTEMPTS} attempts with backoff"
     return SourceError(f"cannot read CloudWatch log group {log_group} in {region or 'default region'}: {cause} ({exc})")
 
 
@@ -56,9 +85,13 @@ def iter_day_events(
     region: str | None = None,
     client: Any | None = None,
     page_size: int = 10_000,
-    sleep: Any = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Iterator[list[LogEvent]]:
-    """Yield the day's events page by page (each page a list), following `nextToken` to the end."""
+    """Yield the day's events page by page (each page a list), following `nextToken` to the end.
+
+    `sleep` waits between our page attempts (tests pass a recorder; default `time.sleep`).
+    """
+    sleep = sleep or time.sleep
     client = client or aws.client("logs", region)
     start_ms, end_ms = _window_ms(day)
     kwargs: dict[str, Any] = {
@@ -75,14 +108,13 @@ def iter_day_events(
                 response = client.filter_log_events(**kwargs)
                 break
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code in RETRYABLE and attempt < PAGE_ATTEMPTS - 1:
-                    sleep(min(2**attempt * 0.5, 20))
+                if _retryable(exc) and attempt < PAGE_ATTEMPTS - 1:
+                    sleep(backoff_seconds(attempt))
                     continue
                 raise _explain(log_group, region, exc) from exc
             except BotoCoreError as exc:
                 if attempt < PAGE_ATTEMPTS - 1:
-                    sleep(min(2**attempt * 0.5, 20))
+                    sleep(backoff_seconds(attempt))
                     continue
                 raise _explain(log_group, region, exc) from exc
         assert response is not None

@@ -10,6 +10,7 @@ and counted.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,19 @@ _FILE_TIME = re.compile(r"(?P<ts>\d{8}T\d{6})(?P<ms>\d{3})?Z")
 
 class SourceError(RuntimeError):
     """A source that cannot be read at all; the message names it and the likely cause."""
+
+
+class ServiceUnavailable(SourceError):
+    """S3 kept throttling, failing (5xx) or dropping the connection after every retry.
+
+    Not a property of the object: a later run will read it, so a caller should fail the run (or at least mark
+    the day incomplete) rather than treat the object as bad data.
+    """
+
+
+# What S3 says when it is overloaded or failing; s3fs turns these into OSError(EBUSY / EREMOTEIO).
+_TRANSIENT_TEXT = ("SlowDown", "reduce your request rate", "ServiceUnavailable", "InternalError", "503", "500")
+_TRANSIENT_ERRNO = frozenset({errno.EBUSY, errno.EREMOTEIO, errno.ETIMEDOUT, errno.ECONNRESET})
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,23 @@ def file_time(name: str) -> dt.datetime | None:
     return ts + dt.timedelta(milliseconds=int(m.group("ms") or 0))
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is the service or the network failing (worth a later retry), not the object or the config."""
+    if isinstance(exc, ServiceUnavailable):
+        return True
+    if isinstance(exc, (FileNotFoundError, PermissionError)):
+        return False
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNO:
+        return True
+    name = type(exc).__name__
+    if name in ("ClientPayloadError", "ServerDisconnectedError", "IncompleteRead", "EndpointConnectionError"):
+        return True
+    text = str(exc)
+    return any(t in text for t in _TRANSIENT_TEXT)
+
+
 def _explain(uri: str, exc: BaseException) -> SourceError:
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, PermissionError) or "AccessDenied" in text or "Forbidden" in text:
@@ -63,6 +94,12 @@ def _explain(uri: str, exc: BaseException) -> SourceError:
         cause = "endpoint unreachable: check the network, the region and AWS_ENDPOINT_URL"
     elif "credentials" in text.lower():
         cause = "no AWS credentials found in the standard chain (env, profile, SSO, instance role)"
+    elif is_transient(exc):
+        return ServiceUnavailable(
+            f"cannot list invocation logs under {uri}: S3 kept throttling (503 SlowDown) or failing (5xx) after "
+            f"every retry with backoff; run the day again later, or lower the `aws_logs` pool in dagster.yaml "
+            f"({text[:300]})"
+        )
     else:
         cause = "unexpected error"
     return SourceError(f"cannot list invocation logs under {uri}: {cause} ({text[:300]})")
@@ -78,16 +115,18 @@ def list_day(root: str, day: dt.date) -> Listing:
     fs, base = fsspec.core.url_to_fs(root, **storage_options_for(root))
     scheme = "" if _is_local(root) else root.split("://", 1)[0] + "://"
     listing = Listing()
+    # Every listing bypasses s3fs' directory cache (`refresh=True`): a long-lived process (the CLI over many
+    # days, a code server) would otherwise never see an account or region that started delivering after its
+    # first listing, and those objects would be silently missed.
     try:
-        if not fs.exists(f"{base}/AWSLogs"):
+        try:
+            accounts = list(fs.ls(f"{base}/AWSLogs", detail=False, refresh=True))
+        except FileNotFoundError:
             if _is_local(root) and not fs.exists(base):
-                raise FileNotFoundError(root)
+                raise
             # An S3 root with nothing delivered yet is not an error, but the check will show zero objects.
-            fs.ls(base)  # raises for a missing bucket or no access
+            fs.ls(base, refresh=True)  # raises for a missing bucket or no access
             return listing
-        accounts = [p for p in fs.ls(f"{base}/AWSLogs", detail=False)]
-    except SourceError:
-        raise
     except Exception as exc:  # noqa: BLE001 - every failure here means the source is unusable
         raise _explain(root, exc) from exc
 
@@ -95,9 +134,11 @@ def list_day(root: str, day: dt.date) -> Listing:
     for account_dir in sorted(accounts):
         log_dir = f"{account_dir.rstrip('/')}/{LOG_DIR}"
         try:
-            regions = fs.ls(log_dir, detail=True)
+            regions = fs.ls(log_dir, detail=True, refresh=True)
         except FileNotFoundError:
             continue
+        except Exception as exc:  # noqa: BLE001
+            raise _explain(f"{scheme}{log_dir}", exc) from exc
         for region_info in sorted(regions, key=lambda r: r["name"]):
             if region_info["type"] != "directory":
                 if region_info["name"].endswith(PERMISSION_MARKER):
@@ -133,6 +174,24 @@ def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
 
 
 def read_object(uri: str) -> bytes:
-    """The raw bytes of one object (s3fs retries transient failures and resumes dropped connections)."""
-    with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
-        return f.read()
+    """The raw bytes of one object, whole or not at all.
+
+    s3fs retries throttling, 5xx answers and connections dropped mid-body (the range is fetched again). What
+    still fails after that is raised as `ServiceUnavailable` when the service or network is to blame, or as
+    it came (`FileNotFoundError`, `PermissionError`, …) when the object is. A body shorter than the object's
+    listed size is an error too, never a silently shorter log.
+    """
+    try:
+        with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
+            data = f.read()
+            size = getattr(f, "size", None)
+    except Exception as exc:
+        if is_transient(exc):
+            raise ServiceUnavailable(
+                f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every retry "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            ) from exc
+        raise
+    if isinstance(size, int) and len(data) != size:
+        raise ServiceUnavailable(f"cannot read {uri}: got {len(data)} of {size} bytes (connection cut short)")
+    return data
