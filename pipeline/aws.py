@@ -6,9 +6,10 @@ endpoint: moto in tests, an S3-compatible store, a VPC endpoint.
 
 Retries: botocore's `adaptive` mode by default (exponential backoff with jitter, and a client-side rate limit
 that slows down after throttling, which is what S3 `SlowDown` and CloudWatch `ThrottlingException` ask for).
-`LEDGER_AWS_MAX_ATTEMPTS` and `LEDGER_AWS_RETRY_MODE` tune it; they are read when a client is made, not at
-import, so a test or a run can change them through the environment. s3fs adds its own few retries around
-each S3 call (dropped connections, `SlowDown`), so a persistent S3 fault fails after attempts × s3fs retries.
+`LEDGER_AWS_MAX_ATTEMPTS` (botocore's `max_attempts`: retries after the first try) and `LEDGER_AWS_RETRY_MODE`
+tune it; they are read when a client is made, not at import, so a test or a run can change them through the
+environment. s3fs adds its own few retries around each S3 call (dropped connections, `SlowDown`), so a
+persistent S3 fault fails after botocore's attempts × s3fs' retries.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ RETRY_MODES = ("legacy", "standard", "adaptive")
 
 
 def retry_settings() -> dict[str, Any]:
-    """botocore's `retries` setting from the environment (attempts ≥ 1, a known mode), with safe defaults."""
+    """botocore's `retries` setting from the environment (retries ≥ 0, a known mode), with safe defaults."""
     try:
-        attempts = max(1, int(os.environ.get("LEDGER_AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)))
+        attempts = max(0, int(os.environ.get("LEDGER_AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)))
     except ValueError:
         attempts = DEFAULT_MAX_ATTEMPTS
     mode = os.environ.get("LEDGER_AWS_RETRY_MODE", DEFAULT_RETRY_MODE)

@@ -11,6 +11,7 @@ MAP and polars as a list of key/value structs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -99,8 +100,10 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
         _write_frames(frames, table, staged, fs)
         fs.copy(staged, target)
     finally:
-        if fs.exists(staged):
-            fs.rm(staged)
+        # A plain DELETE (no existence check first): under a least-privilege policy a HEAD of a key that was
+        # never written is a 403, which would hide the error that brought us here.
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(staged)
     return target
 
 

@@ -44,6 +44,9 @@ CHECKS = {
     ("billing_line_items", "bill_rows_mapped"),
     ("cost_reconciliation", "within_tolerance"),
     ("chargeback", "sums_to_bill"),
+    ("invocations", "invocations_fresh"),
+    ("invocations", "log_delivery_complete"),
+    ("invocations", "log_objects_all_read"),
 }
 
 
@@ -62,7 +65,11 @@ def test_definitions_smoke() -> None:
         assert (node.description or "").strip(), key
     for job in (ALL_JOB, BILLING_JOB):
         assert defs.resolve_job_def(job).partitions_def is not None
-    assert {s.name for s in defs.schedules} == {"ledger_daily_schedule", "billing_refresh_schedule"}
+    assert {s.name for s in defs.schedules} == {
+        "ledger_daily_schedule",
+        "billing_refresh_schedule",
+        "invocations_freshness_schedule",
+    }
     assert {s.name for s in defs.sensors} == {"billing_export_sensor"}
 
 
@@ -157,7 +164,7 @@ def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path) -> None:
             'repositoryName: "__repository__"}) { ... on Schedules { results { name cronSchedule } } } }',
         )
         names = {s["name"] for s in schedules["data"]["schedulesOrError"]["results"]}
-        assert names == {"ledger_daily_schedule", "billing_refresh_schedule"}
+        assert names == {"ledger_daily_schedule", "billing_refresh_schedule", "invocations_freshness_schedule"}
     finally:
         proc.terminate()
         try:

@@ -267,10 +267,13 @@ def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
         fs, root = fsspec.core.url_to_fs(source.uri, **storage_options_for(source.uri))
         try:
             paths = fs.glob(f"{root.rstrip('/')}/**/*Manifest.json")
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError):  # nothing delivered yet (a 403 under prefix-limited List)
             continue
         for p in paths:
-            info = fs.info(p)
+            try:
+                info = fs.info(p)
+            except (FileNotFoundError, PermissionError):
+                continue
             mtime = info.get("LastModified") or info.get("mtime") or 0
             found[p] = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
     return found

@@ -5,6 +5,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from pipeline.config import LedgerConfig
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
 from pipeline.defs.ingest import build_ingest_assets
+from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, freshness_schedule
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.pricing import build_pricing_assets
 from pipeline.defs.resources import LedgerResource
@@ -17,13 +18,18 @@ BILLING_ASSETS = ("billing_line_items", "cost_reconciliation", "chargeback")
 
 
 def build_assets(cfg: LedgerConfig) -> list:
-    """Every asset of the pipeline (with its checks) for the config's partitioning."""
+    """Every asset of the pipeline with its day checks, for the config's partitioning.
+
+    The freshness check is about *now*, not about a run's day, so it is registered on its own schedule in
+    `build_definitions` and left out here (and out of the daily job).
+    """
     partitions_def = daily_partitions(cfg.start_date)
     return [
         *build_ingest_assets(partitions_def),
         *build_pricing_assets(partitions_def),
         *build_usage_assets(partitions_def),
         *build_billing_assets(partitions_def),
+        *build_operability_checks(partitions_def, include_freshness=False),
     ]
 
 
@@ -32,7 +38,7 @@ def build_definitions(cfg: LedgerConfig, config_path: str = "") -> Definitions:
     partitions_def = daily_partitions(cfg.start_date)
     daily_job = define_asset_job(
         ALL_JOB,
-        selection=AssetSelection.all(),
+        selection=AssetSelection.all() - AssetSelection.checks(FRESHNESS_KEY),
         partitions_def=partitions_def,
         description="Everything for one UTC day: ingest, price, aggregate, read the bill, reconcile.",
     )
@@ -42,10 +48,16 @@ def build_definitions(cfg: LedgerConfig, config_path: str = "") -> Definitions:
         partitions_def=partitions_def,
         description="The billing side only: re-read the bill and reconcile again (bills change after the fact).",
     )
+    freshness = [c for c in build_operability_checks(partitions_def) if FRESHNESS_KEY in c.check_keys]
     return Definitions(
         assets=build_assets(cfg),
+        asset_checks=freshness,
         jobs=[daily_job, billing_job],
-        schedules=[daily_schedule(daily_job, cfg), billing_refresh_schedule(billing_job, cfg)],
+        schedules=[
+            daily_schedule(daily_job, cfg),
+            billing_refresh_schedule(billing_job, cfg),
+            freshness_schedule(cfg.schedules.daily_hour_utc),
+        ],
         sensors=[billing_export_sensor(billing_job, cfg)],
         resources={"ledger": LedgerResource(config_path=config_path)},
     )

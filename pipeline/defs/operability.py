@@ -57,14 +57,11 @@ UNREADABLE_REASON = "unreadable_object"
 def expected_fresh_day(now: dt.datetime, daily_hour_utc: int, grace_hours: int = FRESHNESS_GRACE_HOURS) -> dt.date:
     """The newest UTC day whose `invocations` partition must exist at `now`.
 
-    Yesterday once today's deadline (the schedule's hour plus the grace) has passed, else the day before.
+    Day P is due at P + 1 day + `daily_hour_utc` + `grace_hours` (the schedule runs P the next day at its
+    hour), so the newest due day is the date `daily_hour_utc + grace_hours` hours ago, minus one.
     """
-    now = now.astimezone(dt.UTC)
-    today = now.date()
-    deadline = dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC) + dt.timedelta(
-        hours=daily_hour_utc + grace_hours
-    )
-    return today - dt.timedelta(days=1 if now >= deadline else 2)
+    shifted = now.astimezone(dt.UTC) - dt.timedelta(hours=daily_hour_utc + grace_hours)
+    return shifted.date() - dt.timedelta(days=1)
 
 
 def find_delivery_gaps(inv: pl.DataFrame, min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS) -> pl.DataFrame:
@@ -115,10 +112,14 @@ def build_operability_checks(
     partitions_def: PartitionsDefinition,
     min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS,
     now: Callable[[], dt.datetime] | None = None,
+    include_freshness: bool = True,
 ) -> list[AssetChecksDefinition]:
     """The freshness, delivery-gap and unreadable-object checks on `invocations` (see the module docstring).
 
-    `now` is for tests (a fixed clock); the partitioned checks share the assets' `partitions_def`.
+    The partitioned checks share the assets' `partitions_def` and run with every day's `invocations`. The
+    freshness check is about now, not about a run's day: leave it out of day runs (`include_freshness=False`
+    where the day's assets are listed, or `AssetSelection.all() - AssetSelection.checks(FRESHNESS_KEY)` for a
+    job) and run it from `freshness_schedule`. `now` is for tests (a fixed clock).
     """
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     start = _start_day(partitions_def)
@@ -213,7 +214,8 @@ def build_operability_checks(
             },
         )
 
-    return [invocations_fresh, log_delivery_complete, log_objects_all_read]
+    day_checks = [log_delivery_complete, log_objects_all_read]
+    return [invocations_fresh, *day_checks] if include_freshness else day_checks
 
 
 def freshness_schedule(daily_hour_utc: int, name: str = "invocations_freshness_schedule") -> ScheduleDefinition:

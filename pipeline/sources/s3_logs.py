@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import re
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import fsspec
@@ -37,7 +39,8 @@ class ServiceUnavailable(SourceError):
 
 
 # What S3 says when it is overloaded or failing; s3fs turns these into OSError(EBUSY / EREMOTEIO).
-_TRANSIENT_TEXT = ("SlowDown", "reduce your request rate", "ServiceUnavailable", "InternalError", "503", "500")
+# Codes only, never bare status numbers: those also occur in key names (`…T150500000Z_…`).
+_TRANSIENT_TEXT = ("SlowDown", "reduce your request rate", "ServiceUnavailable", "InternalError", "RequestTimeout")
 _TRANSIENT_ERRNO = frozenset({errno.EBUSY, errno.EREMOTEIO, errno.ETIMEDOUT, errno.ECONNRESET})
 
 
@@ -148,7 +151,7 @@ def list_day(root: str, day: dt.date) -> Listing:
             folders = [f"{region_dir}/{day:%Y/%m/%d}", f"{region_dir}/{next_day:%Y/%m/%d}/00"]
             for folder in folders:
                 try:
-                    found = fs.find(folder, detail=True)
+                    found = _find(fs, folder, _is_local(root))
                 except FileNotFoundError:
                     continue
                 except Exception as exc:  # noqa: BLE001
@@ -156,6 +159,21 @@ def list_day(root: str, day: dt.date) -> Listing:
                 for path in sorted(found):
                     _classify(path, found[path], scheme, listing)
     return listing
+
+
+def _find(fs: fsspec.AbstractFileSystem, folder: str, local: bool) -> dict[str, dict]:
+    """Every file under `folder`, by path, with its details.
+
+    On S3 this is one `ListObjectsV2` under the folder's prefix and nothing else: s3fs' plain `find` follows an
+    empty listing with a `HeadObject` on the folder's name, which a least-privilege policy (`s3:ListBucket`
+    limited by prefix, `s3:GetObject` on the logs) answers with 403, failing every day that has an hour, a
+    region or a next-day folder without deliveries.
+    """
+    if local:
+        return fs.find(folder, detail=True)
+    parent, _, name = folder.rpartition("/")
+    found = fs.find(parent, prefix=f"{name}/", detail=True)
+    return {p: info for p, info in found.items() if p.startswith(f"{folder}/")}
 
 
 def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
@@ -173,25 +191,45 @@ def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
         listing.objects.append(LogObject(f"{scheme}{path}", size, file_time(name)))
 
 
-def read_object(uri: str) -> bytes:
+READ_ATTEMPTS = 3
+"""Whole-object attempts on top of s3fs' own retries: a connection dropped mid-body is not retried by botocore
+(the response had already arrived), so a flaky network gets a few more, patient, tries before an object is
+given up on."""
+READ_BACKOFF_S = 1.0
+
+
+def _read_whole(uri: str) -> bytes:
+    with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
+        data = f.read()
+        size = getattr(f, "size", None)
+    if isinstance(size, int) and len(data) != size:
+        raise ServiceUnavailable(f"cannot read {uri}: got {len(data)} of {size} bytes (connection cut short)")
+    return data
+
+
+def read_object(uri: str, sleep: Callable[[float], None] | None = None) -> bytes:
     """The raw bytes of one object, whole or not at all.
 
-    s3fs retries throttling, 5xx answers and connections dropped mid-body (the range is fetched again). What
-    still fails after that is raised as `ServiceUnavailable` when the service or network is to blame, or as
-    it came (`FileNotFoundError`, `PermissionError`, …) when the object is. A body shorter than the object's
-    listed size is an error too, never a silently shorter log.
+    s3fs retries throttling, 5xx answers and connections dropped mid-body (the range is fetched again); what
+    still fails is tried again `READ_ATTEMPTS` times with doubling waits. What fails after that is raised as
+    `ServiceUnavailable` when the service or network is to blame, or as it came (`FileNotFoundError`,
+    `PermissionError`, …) when the object is. A body shorter than the object's listed size is an error too,
+    never a silently shorter log.
     """
-    try:
-        with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
-            data = f.read()
-            size = getattr(f, "size", None)
-    except Exception as exc:
-        if is_transient(exc):
+    sleep = sleep or time.sleep
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return _read_whole(uri)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if attempt < READ_ATTEMPTS - 1:
+                sleep(READ_BACKOFF_S * 2**attempt)
+                continue
+            if isinstance(exc, ServiceUnavailable):
+                raise
             raise ServiceUnavailable(
                 f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every retry "
                 f"({type(exc).__name__}: {str(exc)[:200]})"
             ) from exc
-        raise
-    if isinstance(size, int) and len(data) != size:
-        raise ServiceUnavailable(f"cannot read {uri}: got {len(data)} of {size} bytes (connection cut short)")
-    return data
+    raise AssertionError("unreachable")  # pragma: no cover
