@@ -1,0 +1,538 @@
+"""The fast path of normalization: one decompressed log object straight to a typed frame, bodies skipped.
+
+Why: parsing is the expensive step of the pipeline. A record is several KB, almost all of it prompt and response
+text, and the reference path (`orjson.loads` of the whole line, then `records.parse_record` on the dicts) builds a
+Python object for every string of every body only to throw it away. Here msgspec decodes each line into typed
+`Struct`s that name only the fields `parse_record` reads; everything else (messages, answers, embeddings, traces)
+is skipped inside the C decoder without allocating anything. The per-record Python that is left works on a few
+attributes, and columns are built once per group of objects.
+
+Exactness is by construction: the structs are *strict* (an int field rejects a float, a bool or a string; an
+object field rejects an array), so whatever the fast path accepts is a value for which the rules below are the
+rules of `parse_record` restated for that one type. Anything else sends the whole object back to the caller, to
+go through the reference path: a line that does not decode with these types, a line holding an array or several
+objects, a record that `parse_record` would reject (the reference then writes the exact reject, with its line
+number), a timestamp that needs the fallback time when there is none, an object that is not valid UTF-8
+(msgspec does not validate the strings it skips; orjson does). Such objects are rare, so handing back whole
+objects costs nothing measurable and keeps row order and line numbers the reference's own.
+`tests/test_normalize_equivalence.py` checks both paths give the same rows, rejects and counts on generated logs
+of every shape, on the spec's examples, on a table of every rule, and on randomly damaged records.
+
+msgspec is an optional dependency: without it this module does not import, and `day.py` uses the reference path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from itertools import accumulate, chain
+from typing import Annotated, Any
+
+import msgspec
+import polars as pl
+import pyarrow as pa
+
+from pipeline import schemas
+from pipeline.normalize.identity import split_identity
+from pipeline.normalize.model_ids import resolve_model_id
+from pipeline.normalize.records import KNOWN_SCHEMA_VERSIONS, SCHEMA_TYPE, classify_error, parse_timestamp
+
+# Token counts and latencies: JSON integers that fit int64. Larger ones, floats, strings and bools fail the
+# decode and the line goes to the reference path, which has its own rules for them.
+Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_UNSET = msgspec.UNSET
+
+
+class _S(msgspec.Struct, gc=False):
+    """Base of the decode types: no GC tracking (they hold no cycles), which makes allocating them cheaper."""
+
+
+class _Usage(_S):
+    inputTokens: Int | None = None
+    input_tokens: Int | None = None
+    prompt_tokens: Int | None = None
+    outputTokens: Int | None = None
+    output_tokens: Int | None = None
+    completion_tokens: Int | None = None
+    cacheReadInputTokens: Int | None = None
+    cacheReadInputTokenCount: Int | None = None
+    cache_read_input_tokens: Int | None = None
+    cacheWriteInputTokens: Int | None = None
+    cacheWriteInputTokenCount: Int | None = None
+    cache_creation_input_tokens: Int | None = None
+
+
+class _Metrics(_S):
+    latencyMs: Int | None = None
+
+
+class _Result(_S):
+    tokenCount: Int | None = None
+    completionReason: str | None = None
+
+
+class _OutBody(_S):
+    """A response body that is a JSON object (InvokeModel, Converse, ConverseStream)."""
+
+    stopReason: str | None = None
+    stop_reason: str | None = None
+    completionReason: str | None = None
+    finish_reason: str | None = None
+    guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
+    usage: _Usage | None = None
+    metrics: _Metrics | None = None
+    prompt_token_count: Int | None = None
+    inputTextTokenCount: Int | None = None
+    generation_token_count: Int | None = None
+    results: list[_Result] | None = None
+
+
+class _InvocationMetrics(_S):
+    inputTokenCount: Int | None = None
+    outputTokenCount: Int | None = None
+    cacheReadInputTokenCount: Int | None = None
+    cacheWriteInputTokenCount: Int | None = None
+    invocationLatency: Int | None = None
+    firstByteLatency: Int | None = None
+
+
+class _Delta(_S):
+    stop_reason: str | None = None
+
+
+class _Chunk(_S):
+    """One element of an InvokeModelWithResponseStream body (a JSON array of chunk objects)."""
+
+    delta: _Delta | None = None
+    completionReason: str | None = None
+    stop_reason: str | None = None
+    stopReason: str | None = None
+    finish_reason: str | None = None
+    guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
+    metrics: _InvocationMetrics | None = msgspec.field(default=None, name="amazon-bedrock-invocationMetrics")
+
+
+class _Tier(_S):
+    type: str | None = None
+
+
+class _ImageConfig(_S):
+    numberOfImages: Int | None = None
+
+
+class _InBody(_S):
+    imageGenerationConfig: _ImageConfig | None = None
+    # UNSET (absent) and None (JSON null) differ: `body.get("serviceTier", body.get("service_tier"))`.
+    serviceTier: str | _Tier | None | msgspec.UnsetType = _UNSET
+    service_tier: str | _Tier | None | msgspec.UnsetType = _UNSET
+
+
+class _Input(_S):
+    inputTokenCount: Int | None = None
+    cacheReadInputTokenCount: Int | None = None
+    cacheWriteInputTokenCount: Int | None = None
+    inputBodyS3Path: str | None = None
+    inputBodyJson: _InBody | None = None
+
+
+class _Output(_S):
+    outputTokenCount: Int | None = None
+    outputBodyS3Path: str | None = None
+    outputBodyJson: _OutBody | list[_Chunk] | None = None
+
+
+class _Identity(_S):
+    arn: str | None = None
+
+
+class _Record(_S):
+    schemaType: str | None = None
+    schemaVersion: str | None = None
+    timestamp: str | None = None
+    accountId: str | None = None
+    region: str | None = None
+    requestId: str | None = None
+    operation: str | None = None
+    modelId: str | None = None
+    errorCode: str | None = None
+    inferenceRegion: str | None = None
+    identity: _Identity | None = None
+    requestMetadata: dict[str, str] | None = None
+    input: _Input | None = None
+    output: _Output | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Record)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+_TS_CACHE: dict[str, int | None] = {}
+_TS_CACHE_MAX = 500_000
+
+
+def _ts_micros(value: str | None) -> int | None:
+    """`parse_timestamp` as microseconds since the epoch, memoised (a day has at most 86,400 distinct seconds)."""
+    if value is None:
+        return None
+    try:
+        return _TS_CACHE[value]
+    except KeyError:
+        pass
+    ts = parse_timestamp(value)
+    micros = None if ts is None else (ts - _EPOCH) // _MICRO
+    if len(_TS_CACHE) >= _TS_CACHE_MAX:
+        _TS_CACHE.clear()
+    _TS_CACHE[value] = micros
+    return micros
+
+
+def _first(*values: int | None) -> int | None:
+    for v in values:
+        if v is not None:
+            return v
+    return None
+
+
+def _stream_metrics(chunks: list[_Chunk]) -> _InvocationMetrics | None:
+    for chunk in reversed(chunks):
+        if chunk.metrics is not None:
+            return chunk.metrics
+    return None
+
+
+def _stream_stop_reason(chunks: list[_Chunk]) -> str | None:
+    for chunk in reversed(chunks):
+        delta = chunk.delta
+        if delta is not None and delta.stop_reason is not None:
+            return delta.stop_reason
+        for value in (chunk.completionReason, chunk.stop_reason, chunk.stopReason, chunk.finish_reason):
+            if value is not None:
+                return value
+    return None
+
+
+def _body_usage(
+    body: _OutBody, inp: int | None, out: int | None, cr: int | None, cw: int | None
+) -> tuple[int | None, int | None, int | None, int | None]:
+    """Log-level counts completed from an object body, as `records._body_usage` + `_first_int` do."""
+    usage = body.usage
+    if usage is not None:
+        b_in = _first(usage.inputTokens, usage.input_tokens, usage.prompt_tokens)
+        b_out = _first(usage.outputTokens, usage.output_tokens, usage.completion_tokens)
+        b_cr = _first(usage.cacheReadInputTokens, usage.cacheReadInputTokenCount, usage.cache_read_input_tokens)
+        b_cw = _first(usage.cacheWriteInputTokens, usage.cacheWriteInputTokenCount, usage.cache_creation_input_tokens)
+    else:
+        b_in = _first(body.prompt_token_count, body.inputTextTokenCount)
+        b_out = body.generation_token_count
+        if b_out is None and body.results is not None:
+            b_out = _first(*(res.tokenCount for res in body.results))
+        b_cr = b_cw = None
+    return (
+        b_in if inp is None else inp,
+        b_out if out is None else out,
+        b_cr if cr is None else cr,
+        b_cw if cw is None else cw,
+    )
+
+
+def _tier(body: _InBody) -> str | None:
+    tier = body.serviceTier
+    if tier is _UNSET:
+        tier = body.service_tier
+        if tier is _UNSET:
+            return None
+    if isinstance(tier, _Tier):
+        tier = tier.type
+    if not isinstance(tier, str):
+        return None
+    tier = tier.lower()
+    return "standard" if tier == "default" else tier
+
+
+# Column names of the per-record tuples built by `_row`, in order.
+_RAW_COLUMNS = (
+    "source_uri",
+    "request_id",
+    "timestamp",
+    "account_id",
+    "region",
+    "inference_region",
+    "operation",
+    "model_id",
+    "identity_arn",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "image_count",
+    "latency_ms",
+    "first_byte_latency_ms",
+    "stop_reason",
+    "error_code",
+    "_guardrail",
+    "request_metadata",
+    "schema_version",
+    "service_tier",
+    "input_body_s3_path",
+    "output_body_s3_path",
+)
+_RAW_TYPES: dict[str, pl.DataType] = {
+    "timestamp": pl.Int64,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "cache_read_input_tokens": pl.Int64,
+    "cache_write_input_tokens": pl.Int64,
+    "image_count": pl.Int64,
+    "latency_ms": pl.Int64,
+    "first_byte_latency_ms": pl.Int64,
+    "_guardrail": pl.Boolean,
+}
+
+
+def _row(
+    r: _Record, source_uri: str, fallback_us: int | None, day_start: int, day_end: int
+) -> tuple[Any, ...] | bool | None:
+    """One record as a raw tuple (see `_RAW_COLUMNS`); False when it belongs to another day; None when the
+    reference path must decide (a reject, or anything this function does not restate)."""
+    st = r.schemaType
+    if st is not None and st != SCHEMA_TYPE:
+        return None
+    version = r.schemaVersion
+    if version is not None and version not in KNOWN_SCHEMA_VERSIONS:
+        return None
+    request_id = r.requestId
+    model_id = r.modelId
+    if not request_id or not model_id:
+        return None
+    ts = _TS_CACHE.get(r.timestamp)  # type: ignore[arg-type]
+    if ts is None:
+        ts = _ts_micros(r.timestamp)
+    if ts is None:
+        if fallback_us is None:
+            return None
+        ts = fallback_us
+
+    inp = r.input
+    out = r.output
+    if inp is not None:
+        input_tokens = inp.inputTokenCount
+        cache_read = inp.cacheReadInputTokenCount
+        cache_write = inp.cacheWriteInputTokenCount
+        in_body = inp.inputBodyJson
+        in_path = inp.inputBodyS3Path
+    else:
+        input_tokens = cache_read = cache_write = in_body = in_path = None
+    if out is not None:
+        output_tokens = out.outputTokenCount
+        body = out.outputBodyJson
+        out_path = out.outputBodyS3Path
+    else:
+        output_tokens = body = out_path = None
+
+    latency = first_byte = stop_reason = None
+    guardrail = False
+    if body is None:
+        pass
+    elif type(body) is list:
+        metrics = _stream_metrics(body)
+        if metrics is not None:
+            if input_tokens is None:
+                input_tokens = metrics.inputTokenCount
+            if output_tokens is None:
+                output_tokens = metrics.outputTokenCount
+            if cache_read is None:
+                cache_read = metrics.cacheReadInputTokenCount
+            if cache_write is None:
+                cache_write = metrics.cacheWriteInputTokenCount
+            latency = metrics.invocationLatency
+            first_byte = metrics.firstByteLatency
+        stop_reason = _stream_stop_reason(body)
+        if stop_reason != "guardrail_intervened":
+            for chunk in body:
+                if chunk.guardrail_action == "INTERVENED":
+                    guardrail = True
+                    break
+    else:
+        if input_tokens is None or output_tokens is None or cache_read is None or cache_write is None:
+            input_tokens, output_tokens, cache_read, cache_write = _body_usage(
+                body, input_tokens, output_tokens, cache_read, cache_write
+            )
+        if body.metrics is not None:
+            latency = body.metrics.latencyMs
+        stop_reason = body.stopReason
+        if stop_reason is None:
+            stop_reason = _first(body.stop_reason, body.completionReason, body.finish_reason)
+            if stop_reason is None and body.results:
+                stop_reason = body.results[0].completionReason
+        guardrail = body.guardrail_action == "INTERVENED"
+    if (
+        (input_tokens is not None and input_tokens < 0)
+        or (output_tokens is not None and output_tokens < 0)
+        or (cache_read is not None and cache_read < 0)
+        or (cache_write is not None and cache_write < 0)
+    ):
+        return None
+    if ts < day_start or ts >= day_end:
+        return False
+
+    image_count = tier = None
+    if in_body is not None:
+        cfg = in_body.imageGenerationConfig
+        if cfg is not None:
+            image_count = cfg.numberOfImages or 1
+        if in_body.serviceTier is not _UNSET or in_body.service_tier is not _UNSET:
+            tier = _tier(in_body)
+    identity = r.identity
+    return (
+        source_uri,
+        request_id,
+        ts,
+        r.accountId,
+        r.region,
+        r.inferenceRegion,
+        r.operation,
+        model_id,
+        identity.arn if identity is not None else None,
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_write,
+        image_count,
+        latency,
+        first_byte,
+        stop_reason,
+        r.errorCode or None,
+        guardrail or stop_reason == "guardrail_intervened",
+        r.requestMetadata,
+        version,
+        tier,
+        in_path,
+        out_path,
+    )
+
+
+def _decode(payload: bytes) -> list[_Record] | None:
+    """Every record of the object as a `_Record`; None if any line is malformed or of another shape."""
+    # decode_lines skips blank lines as the reference does; line numbers only matter for rejects, and an object
+    # with anything to reject goes to the reference path whole.
+    try:
+        return _DECODER.decode_lines(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _map_column(values: tuple[dict[str, str] | None, ...]) -> pl.Series:
+    """`request_metadata` as the contract's list of key/value structs, keys sorted (as `schemas.dict_to_map`).
+
+    Flattened with C-level iteration and sorted inside each list by polars, not per record in Python.
+    """
+    present = [d for d in values if d]
+    keys = list(chain.from_iterable(present))
+    vals = list(chain.from_iterable(map(dict.values, present)))
+    offsets = [0, *accumulate(len(d) if d else 0 for d in values)]
+    struct = pa.StructArray.from_arrays(
+        [pa.array(keys, type=pa.large_string()), pa.array(vals, type=pa.large_string())], names=["key", "value"]
+    )
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), struct)
+    series = pl.Series("request_metadata", arr).cast(schemas.STR_MAP)
+    return series.list.eval(pl.element().sort_by(pl.element().struct.field("key")))
+
+
+_STATUS_CACHE: dict[str, str] = {}
+
+
+def _derived(frame: pl.DataFrame, app_profiles: tuple[tuple[str, str], ...]) -> list[pl.Expr]:
+    """Status, model resolution and identity split, computed once per distinct value (a day has millions of
+    calls but few distinct model ids, principals and error codes) and mapped back onto the column."""
+    models = frame["model_id"].unique().to_list()
+    resolved = [resolve_model_id(m, app_profiles) for m in models]
+    arns = frame["identity_arn"].drop_nulls().unique().to_list()
+    split = [split_identity(a) for a in arns]
+    codes = frame["error_code"].drop_nulls().unique().to_list()
+    for code in codes:
+        if code not in _STATUS_CACHE:
+            _STATUS_CACHE[code] = classify_error(code)
+
+    def mapped(src: str, keys: list[str], vals: list[str | None]) -> pl.Expr:
+        return pl.col(src).replace_strict(keys, vals, default=None, return_dtype=pl.String)
+
+    return [
+        pl.when(pl.col("error_code").is_not_null())
+        .then(mapped("error_code", codes, [_STATUS_CACHE[c] for c in codes]))
+        .when(pl.col("_guardrail"))
+        .then(pl.lit("guardrail_intervened"))
+        .otherwise(pl.lit("success"))
+        .alias("status"),
+        mapped("model_id", models, [r.base_model_id for r in resolved]).alias("base_model_id"),
+        mapped("model_id", models, [r.routing for r in resolved]).alias("routing"),
+        mapped("model_id", models, [r.inference_profile for r in resolved]).alias("inference_profile"),
+        mapped("identity_arn", arns, [p for p, _ in split]).alias("principal"),
+        mapped("identity_arn", arns, [s for _, s in split]).alias("session_name"),
+    ]
+
+
+@dataclass
+class FastRows:
+    """Rows of one or more objects, as raw tuples (see `_RAW_COLUMNS`), and the counts the day reports."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    records_seen: int = 0
+    records_of_other_days: int = 0
+
+
+def parse_payload(
+    payload: bytes,
+    into: FastRows,
+    *,
+    day: dt.date,
+    source_uri: str,
+    fallback_time: dt.datetime | None,
+) -> bool:
+    """Parse one decompressed S3 object and append its rows to `into`; False (and nothing appended) when the
+    object must take the reference path instead, which happens as soon as one of its lines needs it.
+
+    Whole objects, not lines, go back so that row order, line numbers and rejects are the reference's own.
+    """
+    if not payload.isascii():
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    records = _decode(payload)
+    if records is None:
+        return False
+    day_start = (dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - _EPOCH) // _MICRO
+    day_end = day_start + 86_400_000_000
+    fallback_us = None if fallback_time is None else (fallback_time - _EPOCH) // _MICRO
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    other_days = 0
+    for rec in records:
+        row = _row(rec, source_uri, fallback_us, day_start, day_end)
+        if row is None:
+            return False
+        if row is False:
+            other_days += 1
+        else:
+            append(row)
+    into.rows.extend(rows)
+    into.records_seen += len(rows) + other_days
+    into.records_of_other_days += other_days
+    return True
+
+
+def rows_frame(rows: list[tuple[Any, ...]], day: dt.date, app_profiles: tuple[tuple[str, str], ...]) -> pl.DataFrame:
+    """Raw tuples of any number of objects as one frame in the contract's column order."""
+    columns = dict(zip(_RAW_COLUMNS, zip(*rows, strict=True), strict=True))
+    metadata = _map_column(columns.pop("request_metadata"))
+    frame = pl.DataFrame(
+        [pl.Series(name, values, dtype=_RAW_TYPES.get(name, pl.String)) for name, values in columns.items()]
+    ).with_columns(metadata)
+    frame = frame.with_columns(
+        *_derived(frame, app_profiles),
+        pl.col("timestamp").cast(schemas.UTC_US),
+        pl.lit(day, dtype=pl.Date).alias("date"),
+        pl.lit("s3", dtype=pl.String).alias("source"),
+        pl.lit(None, dtype=pl.String).alias("input_body_redacted"),
+        pl.lit(None, dtype=pl.String).alias("output_body_redacted"),
+    )
+    return frame.select(list(schemas.INVOCATIONS))

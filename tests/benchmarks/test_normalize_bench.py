@@ -1,0 +1,63 @@
+"""The performance issue's targets, as a test that runs the benchmark (`pipeline.bench`) end to end.
+
+Excluded from the default run (`-m 'not benchmark'` in pyproject); run it with
+
+    uv run pytest -m benchmark tests/benchmarks -p no:logging -s
+
+`BENCH_RECORDS` sets the day's size (default 200,000: a couple of minutes, most of it generating the data once;
+the data is cached in `BENCH_DATA_DIR`, default the benchmark's own cache folder). The DuckDB and memory targets
+are asserted; the decompression-floor ratio is only reported, because no Python parser reaches 60% of ISA-L's
+inflate speed on this data (see README, "Performance").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pipeline import bench
+
+pytestmark = pytest.mark.benchmark
+
+RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", str(bench.DEFAULT_DIR)))
+
+
+@pytest.fixture(scope="module")
+def results() -> tuple[bench.Dataset, dict[str, dict]]:
+    pytest.importorskip("msgspec")
+    pytest.importorskip("duckdb")
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    workers = os.cpu_count() or 2
+    ds = bench.ensure_data(DATA_DIR, RECORDS, 2.5, bench.DISTINCT, 7, workers)
+    out: dict[str, dict] = {}
+    for name in ("ours", "duckdb", "floor"):
+        scratch = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=DATA_DIR))
+        try:
+            bench._warm(bench._files(ds))
+            out[name] = bench.measure(name, ds, workers, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print()
+    print(bench.report(ds, workers, out))
+    return ds, out
+
+
+def test_every_contender_sees_every_record(results: tuple[bench.Dataset, dict[str, dict]]) -> None:
+    ds, out = results
+    assert out["ours"]["rows"] == out["duckdb"]["rows"] == ds.records
+    assert out["ours"]["rejected"] == 0 and out["ours"]["checks_passed"]
+
+
+def test_faster_than_duckdb(results: tuple[bench.Dataset, dict[str, dict]]) -> None:
+    _, out = results
+    assert out["duckdb"]["seconds"] / out["ours"]["seconds"] >= 1.2
+
+
+def test_memory_under_one_gib(results: tuple[bench.Dataset, dict[str, dict]]) -> None:
+    _, out = results
+    assert out["ours"]["peak_rss_tree"] < 2**30
