@@ -33,7 +33,9 @@ from pipeline.normalize.model_ids import split_geo
 from pipeline.pricing import load_catalog, price_invocations, profile_models_from_config, unpriced_summary
 
 GROUP = "pricing"
-BATCH_ROWS = 250_000
+BATCH_ROWS = 65_536
+"""Rows priced at once. Pricing and attribution need about 4 KB of working memory per row, so 250K-row batches
+peaked at 1.8 GB on a 4M-call day; 64K rows keep the loop under 0.8 GB for 9% more time (pipeline.bench data)."""
 METADATA_COLUMNS = [
     "model_id",
     "base_model_id",
