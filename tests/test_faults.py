@@ -33,8 +33,7 @@ from dagster import materialize
 from pipeline import schemas, warehouse
 from pipeline.config import load_config
 from pipeline.defs.build import build_assets
-from pipeline.defs.operability import UNREADABLE_CHECK, build_operability_checks
-from pipeline.defs.partitions import daily_partitions
+from pipeline.defs.operability import UNREADABLE_CHECK
 from pipeline.defs.resources import LedgerResource
 from pipeline.sources import cloudwatch_logs, s3_logs
 from tests.conftest import gz_lines, log_key, make_record
@@ -116,10 +115,10 @@ def write_config(tmp_path: Path, **data: Any) -> Path:
 
 
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None, checks: bool = False) -> Any:
+    """Materialize a day; the day checks (`checks`) come with `build_assets`, so nothing extra is needed."""
     cfg = load_config(config_path)
-    extra = build_operability_checks(daily_partitions(cfg.start_date), include_freshness=False) if checks else []
     return materialize(
-        [*build_assets(cfg), *extra],
+        build_assets(cfg),
         partition_key=day,
         resources={"ledger": LedgerResource(config_path=str(config_path))},
         selection=selection or ["invocations", "rejected_records"],
