@@ -231,11 +231,6 @@ def test_redacted_bodies_keep_text_and_mask_identifiers(tmp_path: Path) -> None:
     assert not any("Zebra-Quartz-Prompt" in e for e in rejects["raw_excerpt"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="normalize: decode.excerpt keeps the first 160 characters of a malformed line, which hold a prompt "
-    "when a writer puts `input` first; see the report (cut the excerpt before the first body key)",
-)
 def test_malformed_line_with_the_body_first_keeps_no_prompt() -> None:
     record = {"input": {"inputBodyJson": {"messages": [{"content": [{"text": PROMPT}]}]}}, "requestId": "x"}
     line = json.dumps(record)[:-5].encode()

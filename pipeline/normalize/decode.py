@@ -9,6 +9,7 @@ split (spec §2.2, defensive parsing).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +32,17 @@ class BadLine:
     excerpt: str
 
 
+_BODY_START = re.compile(r'"(?:input|output|inputBodyJson|outputBodyJson)"\s*:')
+
+
 def excerpt(raw: bytes | str, limit: int = EXCERPT_CHARS) -> str:
-    """A short, printable, redacted excerpt of bad input (never the whole line: it may hold a prompt)."""
+    """A short, printable, redacted excerpt of bad input: never the whole line, and nothing from the first body
+    key on (Bedrock writes the envelope first, but a line from another writer may start with the prompt)."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = text[: limit * 4]
+    body = _BODY_START.search(text)
+    if body:
+        text = text[: body.start()]
     return redact_text(text[:limit])
 
 
@@ -96,8 +105,8 @@ def iter_line(number: int, raw: bytes) -> Iterator[tuple[int, Any] | BadLine]:
     except orjson.JSONDecodeError:
         try:
             objs = _split_concatenated(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield BadLine(number, f"malformed_json: {str(exc)[:120]}", excerpt(raw))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            yield BadLine(number, f"malformed_json: {str(exc)[:120] or type(exc).__name__}", excerpt(raw))
             return
         for o in objs:
             yield number, o

@@ -35,7 +35,15 @@ import pyarrow as pa
 from pipeline import schemas
 from pipeline.normalize.identity import split_identity
 from pipeline.normalize.model_ids import resolve_model_id
-from pipeline.normalize.records import KNOWN_SCHEMA_VERSIONS, SCHEMA_TYPE, classify_error, parse_timestamp
+from pipeline.normalize.records import (
+    KNOWN_SCHEMA_VERSIONS,
+    MAX_IMAGES,
+    MAX_LATENCY_MS,
+    MAX_TOKENS,
+    SCHEMA_TYPE,
+    classify_error,
+    parse_timestamp,
+)
 
 # Token counts and latencies: JSON integers that fit int64. Larger ones, floats, strings and bools fail the
 # decode and the line goes to the reference path, which has its own rules for them.
@@ -364,12 +372,10 @@ def _row(
             if stop_reason is None and body.results:
                 stop_reason = body.results[0].completionReason
         guardrail = body.guardrail_action == "INTERVENED"
-    if (
-        (input_tokens is not None and input_tokens < 0)
-        or (output_tokens is not None and output_tokens < 0)
-        or (cache_read is not None and cache_read < 0)
-        or (cache_write is not None and cache_write < 0)
-    ):
+    # Out-of-range values (negative or implausible counts, latencies) are the reference path's to judge.
+    if any(v is not None and not 0 <= v <= MAX_TOKENS for v in (input_tokens, output_tokens, cache_read, cache_write)):
+        return None
+    if any(v is not None and not 0 <= v <= MAX_LATENCY_MS for v in (latency, first_byte)):
         return None
     if ts < day_start or ts >= day_end:
         return False
@@ -378,7 +384,9 @@ def _row(
     if in_body is not None:
         cfg = in_body.imageGenerationConfig
         if cfg is not None:
-            image_count = cfg.numberOfImages or 1
+            image_count = 1 if cfg.numberOfImages is None else cfg.numberOfImages
+            if not 0 <= image_count <= MAX_IMAGES:
+                return None
         if in_body.serviceTier is not _UNSET or in_body.service_tier is not _UNSET:
             tier = _tier(in_body)
     identity = r.identity

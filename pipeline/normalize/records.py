@@ -16,6 +16,10 @@ from pipeline.normalize.identity import split_identity
 from pipeline.normalize.model_ids import resolve_model_id
 
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
+# Bounds of plausible values: a count past these is a corrupt record, not usage (and would overflow Int64 sums).
+MAX_TOKENS = 10**12
+MAX_LATENCY_MS = 10**9
+MAX_IMAGES = 10_000
 SCHEMA_TYPE = "ModelInvocationLog"
 
 THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
@@ -55,11 +59,11 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         return None
     try:
         ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=dt.UTC)
+        return ts.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or an offset that moves it past year 1 or 9999
         return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.UTC)
-    return ts.astimezone(dt.UTC)
 
 
 def _int(value: Any) -> int | None:
@@ -70,8 +74,11 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # isdecimal, not isdigit: '²' is a digit int() refuses; the length cap keeps int() away from huge strings.
+        if text.isdecimal() and len(text) <= 19:
+            return int(text)
     return None
 
 
@@ -184,7 +191,10 @@ def _image_count(body: Any) -> int | None:
     if isinstance(body, dict):
         cfg = body.get("imageGenerationConfig")
         if isinstance(cfg, dict):
-            return _int(cfg.get("numberOfImages")) or 1
+            n = _int(cfg.get("numberOfImages"))
+            if n is None:
+                return 1  # Bedrock's default when the request names no count
+            return n if 0 <= n <= MAX_IMAGES else None
     return None
 
 
@@ -248,6 +258,8 @@ def parse_record(
     ):
         if value is not None and value < 0:
             raise RecordError(f"negative_tokens: {name}={value}")
+        if value is not None and value > MAX_TOKENS:
+            raise RecordError(f"implausible_tokens: {name}={str(value)[:30]}")
 
     latency = first_byte = None
     if isinstance(out_body, dict) and isinstance(out_body.get("metrics"), dict):
@@ -255,6 +267,8 @@ def parse_record(
     if stream_metrics:
         latency = _first_int(stream_metrics.get("invocationLatency"), latency)
         first_byte = _int(stream_metrics.get("firstByteLatency"))
+    latency = latency if latency is None or 0 <= latency <= MAX_LATENCY_MS else None
+    first_byte = first_byte if first_byte is None or 0 <= first_byte <= MAX_LATENCY_MS else None
 
     stop_reason = _stop_reason(operation or "", out_body)
     error_code = record.get("errorCode")
