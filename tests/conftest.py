@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto.server import ThreadedMotoServer
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "examples"
@@ -104,3 +105,30 @@ def make_record(request_id: str, timestamp: str, **overrides: Any) -> dict[str, 
     }
     rec.update(overrides)
     return rec
+
+
+def write_config(tmp_path: Path, **data: Any) -> Path:
+    """A `ledger.yaml` in `tmp_path` (warehouse `tmp_path/wh`, partitions from 2026-01-01 unless given)."""
+    data.setdefault("start_date", "2026-01-01")
+    data.setdefault("warehouse", str(tmp_path / "wh"))
+    path = tmp_path / "ledger.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_day(config_path: Path, day: str, selection: list[str] | None = None) -> Any:
+    """Materialize one day of the ingestion assets (with their checks), or `selection`, against real files."""
+    from dagster import materialize
+
+    from pipeline.config import load_config
+    from pipeline.defs.build import build_assets
+    from pipeline.defs.resources import LedgerResource
+
+    cfg = load_config(config_path)
+    return materialize(
+        build_assets(cfg),
+        partition_key=day,
+        resources={"ledger": LedgerResource(config_path=str(config_path))},
+        selection=selection or ["invocations", "rejected_records"],
+        raise_on_error=False,
+    )

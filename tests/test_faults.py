@@ -26,17 +26,14 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import s3fs
-import yaml
 from botocore.retries.standard import ExponentialBackoff
-from dagster import materialize
 
 from pipeline import schemas, warehouse
 from pipeline.config import load_config
-from pipeline.defs.build import build_assets
 from pipeline.defs.operability import UNREADABLE_CHECK
-from pipeline.defs.resources import LedgerResource
 from pipeline.sources import cloudwatch_logs, s3_logs
-from tests.conftest import gz_lines, log_key, make_record
+from tests import conftest
+from tests.conftest import gz_lines, log_key, make_record, write_config
 from tests.faultproxy import FaultProxy
 
 DAY = "2026-03-10"
@@ -106,24 +103,9 @@ def seed_day(s3: Any, bucket: str) -> set[str]:
     return ids
 
 
-def write_config(tmp_path: Path, **data: Any) -> Path:
-    data.setdefault("start_date", "2026-01-01")
-    data.setdefault("warehouse", str(tmp_path / "wh"))
-    path = tmp_path / "ledger.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None, checks: bool = False) -> Any:
     """Materialize a day; the day checks (`checks`) come with `build_assets`, so nothing extra is needed."""
-    cfg = load_config(config_path)
-    return materialize(
-        build_assets(cfg),
-        partition_key=day,
-        resources={"ledger": LedgerResource(config_path=str(config_path))},
-        selection=selection or ["invocations", "rejected_records"],
-        raise_on_error=False,
-    )
+    return conftest.run_day(config_path, day, selection)
 
 
 def read(config_path: Path, table: str, day: str = DAY) -> pl.DataFrame:

@@ -11,37 +11,19 @@ from typing import Any
 import boto3
 import polars as pl
 import pytest
-import yaml
-from dagster import materialize
 
 from pipeline import warehouse
 from pipeline.config import load_config
-from pipeline.defs.build import build_assets
-from pipeline.defs.resources import LedgerResource
 from pipeline.sources import cloudwatch_logs
-from tests.conftest import gz_lines, log_key, make_record
+from tests import conftest
+from tests.conftest import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"
 
 
-def write_config(tmp_path: Path, **data: Any) -> Path:
-    data.setdefault("start_date", "2026-01-01")
-    data.setdefault("warehouse", str(tmp_path / "wh"))
-    path = tmp_path / "ledger.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None) -> Any:
-    cfg = load_config(config_path)
-    return materialize(
-        build_assets(cfg),
-        partition_key=day,
-        resources={"ledger": LedgerResource(config_path=str(config_path))},
-        selection=selection or ["invocations", "rejected_records"],
-        raise_on_error=False,
-    )
+    return conftest.run_day(config_path, day, selection)
 
 
 def put(s3: Any, bucket: str, key: str, body: bytes) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 from dagster import AssetSelection, Definitions, materialize
 
 from pipeline import schemas, warehouse
@@ -27,18 +26,10 @@ from pipeline.defs.operability import (
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.resources import LedgerResource
 from pipeline.sources import s3_logs
-from tests.conftest import gz_lines, log_key, make_record
+from tests.conftest import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"
-
-
-def _config(tmp_path: Path, **data: Any) -> Path:
-    data.setdefault("start_date", "2026-01-01")
-    data.setdefault("warehouse", str(tmp_path / "wh"))
-    path = tmp_path / "ledger.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def _calls(hours: dict[int, int], account: str = ACCOUNT, region: str = "us-east-1") -> pl.DataFrame:
@@ -96,7 +87,7 @@ def test_day_checks_flag_a_missing_hour_and_an_unreadable_object(
         return listing
 
     monkeypatch.setattr(s3_logs, "list_day", list_with_a_vanished_object)
-    cfg_path = _config(tmp_path, sources={"invocation_logs": {"s3": [str(logs)]}})
+    cfg_path = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(logs)]}})
     cfg = load_config(cfg_path)
     result = materialize(
         build_assets(cfg),  # the day checks come with the assets
@@ -121,7 +112,7 @@ def test_day_checks_flag_a_missing_hour_and_an_unreadable_object(
 
 @pytest.mark.parametrize("present", [True, False])
 def test_freshness_check_reads_the_warehouse(tmp_path: Path, present: bool) -> None:
-    cfg_path = _config(tmp_path)
+    cfg_path = write_config(tmp_path)
     cfg = load_config(cfg_path)
     if present:
         warehouse.write_partition(schemas.empty(schemas.INVOCATIONS), cfg.warehouse, "invocations", DAY)

@@ -10,10 +10,8 @@ import hashlib
 import json
 import re
 import shutil
-import socket
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -403,33 +401,7 @@ def test_options_are_validated() -> None:
 # --- S3 and CloudWatch against moto ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def _moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def _aws(_moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    return _moto_server
-
-
-def test_write_to_s3(_aws: str, tmp_path: Path) -> None:
+def test_write_to_s3(aws: str, tmp_path: Path) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="bedrock-logs")
     opts = LogGenOptions(start=START, days=1, records_per_day=60, duplicate_deliveries=1)
@@ -449,7 +421,7 @@ def test_write_to_s3(_aws: str, tmp_path: Path) -> None:
     assert s3.get_object(Bucket="bedrock-logs", Key=prefix + key)["Body"].read() == (tmp_path / key).read_bytes()
 
 
-def test_cloudwatch_delivery(_aws: str, tmp_path: Path) -> None:
+def test_cloudwatch_delivery(aws: str, tmp_path: Path) -> None:
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)  # CloudWatch rejects events older than 14 days
     opts = LogGenOptions(start=start, days=1, records_per_day=300, cloudwatch_share=0.3, cloudwatch_overlap=0.1)
     summary = write_logs(str(tmp_path), opts)
