@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import fsspec
 
+from pipeline.pricing.catalog import REQUIRED_COLUMNS
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pipeline.sample.logs import LogGenOptions
 
@@ -42,19 +44,7 @@ UNKNOWN_MODEL_ID = "acme.mystery-model-v1:0"
 DOCS_HELPER_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
 SUPPORT_BOT_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/k7m2x9p4q1rs"
 
-OVERRIDE_COLUMNS: tuple[str, ...] = (
-    "model_id",
-    "region",
-    "routing",
-    "tier",
-    "effective_from",
-    "effective_to",
-    "input_per_1k_usd",
-    "output_per_1k_usd",
-    "cache_read_per_1k_usd",
-    "cache_write_per_1k_usd",
-    "source",
-)
+OVERRIDE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS  # the override file has the catalog's columns
 
 # ---------------------------------------------------------------------------------------------------------------
 # Models
