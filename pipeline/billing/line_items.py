@@ -88,10 +88,7 @@ def _with_models(df: pl.DataFrame, name_map: BillingNameMap) -> pl.DataFrame:
         .then(pl.lit("mantle_model"))
         .otherwise(pl.lit("usage_type_model"))
         .alias("_name_kind"),
-        pl.when(marketplace)
-        .then(pl.col("product_name"))
-        .otherwise(pl.col("model_name"))
-        .alias("_billing_name"),
+        pl.when(marketplace).then(pl.col("product_name")).otherwise(pl.col("model_name")).alias("_billing_name"),
     )
     names = name_map.frame().rename({"name_kind": "_name_kind", "billing_name": "_billing_name"})
     return keyed.join(names, on=["_name_kind", "_billing_name"], how="left")
@@ -129,9 +126,7 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
     ).rename({"unblended_cost": "unblended_cost_usd", "net_cost": "net_cost_usd"})
 
     checks = _checks(df)
-    out = df.sort(
-        "date", "account_id", "region", "usage_type", "resource_id", "line_item_type", nulls_last=True
-    )
+    out = df.sort("date", "account_id", "region", "usage_type", "resource_id", "line_item_type", nulls_last=True)
     line_items = conform(out, BILLING_LINE_ITEMS)
     return BillingDay(line_items=line_items, checks=checks, metrics=_metrics(df, checks, read))
 
@@ -140,9 +135,7 @@ def _checks(df: pl.DataFrame) -> pl.DataFrame:
     """Rows whose cost disagrees with rate × amount, whose $/token is implausible, or whose usage-type prefix
     names another region than the product region."""
     expected = pl.col("rate") * pl.col("usage_amount")
-    tol = pl.max_horizontal(
-        pl.lit(RATE_TOLERANCE_USD), pl.col("unblended_cost_usd").abs() * RATE_TOLERANCE_REL
-    )
+    tol = pl.max_horizontal(pl.lit(RATE_TOLERANCE_USD), pl.col("unblended_cost_usd").abs() * RATE_TOLERANCE_REL)
     per_token = pl.col("unblended_cost_usd") / pl.col("tokens")
     lo, hi = PLAUSIBLE_USD_PER_TOKEN
     flagged = df.with_columns(

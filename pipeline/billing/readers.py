@@ -322,9 +322,7 @@ def _data_export_files(
     if fmt is None:
         found = {k for k in kinds.values() if k}
         if len(found) > 1:
-            raise BillingFormatError(
-                f"{uri}: holds both CUR 2.0 and FOCUS exports; set `format` or a narrower uri"
-            )
+            raise BillingFormatError(f"{uri}: holds both CUR 2.0 and FOCUS exports; set `format` or a narrower uri")
         if not found:
             raise BillingFormatError(
                 f"{roots[0]}: a Data Exports layout whose files have neither `line_item_usage_type` "
@@ -393,9 +391,7 @@ def _manifest_keys(fs: fsspec.AbstractFileSystem, manifest: str, range_dir: str)
             doc = json.load(f)
         keys = doc["reportKeys"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BillingFormatError(
-            f"{_uri(fs, manifest)}: not a readable CUR manifest (reportKeys): {exc}"
-        ) from exc
+        raise BillingFormatError(f"{_uri(fs, manifest)}: not a readable CUR manifest (reportKeys): {exc}") from exc
     marker = f"/{posixpath.basename(range_dir)}/"
     bucket = "" if _is_local(fs) else str(doc.get("bucket") or "")
     out = []
@@ -428,9 +424,7 @@ def discover(
     has_data_export = any(_DATA_EXPORT.search(p) for p in paths)
     has_legacy = any(_ATHENA.search(p) or _RANGE.search(p) for p in paths)
     if fmt is None and has_data_export and has_legacy:
-        raise BillingFormatError(
-            f"{source.uri}: holds both legacy CUR and Data Exports layouts; set `format`"
-        )
+        raise BillingFormatError(f"{source.uri}: holds both legacy CUR and Data Exports layouts; set `format`")
     if fmt in ("cur2", "focus") or (fmt is None and has_data_export):
         fmt, files = _data_export_files(fs, paths, wanted, fmt, source.uri)
         return fmt, files, fs
@@ -576,9 +570,7 @@ def _prefilter(r: _Resolved, fmt: Format) -> pl.Expr:
     bedrock = code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False)
     if fmt == "focus":
         return bedrock | code.is_null() | (code == "")
-    return bedrock | (pl.col(r.sources["billing_entity"][0]).cast(pl.String) == MARKETPLACE_ENTITY).fill_null(
-        False
-    )
+    return bedrock | (pl.col(r.sources["billing_entity"][0]).cast(pl.String) == MARKETPLACE_ENTITY).fill_null(False)
 
 
 def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period: str) -> pl.DataFrame:
@@ -590,9 +582,7 @@ def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period:
         parts = [_source_expr(s) for s in srcs]
         first_dtype = schema.get(srcs[0].split("[", 1)[0])
         if canonical in _TIME_COLUMNS:
-            e = pl.coalesce(
-                [_as_utc(p, schema[s.split("[", 1)[0]]) for p, s in zip(parts, srcs, strict=True)]
-            )
+            e = pl.coalesce([_as_utc(p, schema[s.split("[", 1)[0]]) for p, s in zip(parts, srcs, strict=True)])
             raw = pl.coalesce([_as_string(p) for p in parts])
             exprs += [e.alias(canonical), raw.alias(f"_raw_{canonical}")]
         elif canonical in _FLOAT_COLUMNS and first_dtype is not None and first_dtype.is_numeric():
@@ -620,9 +610,7 @@ def _focus_fixups(df: pl.DataFrame) -> pl.DataFrame:
     A `ChargeClass` of `Correction` (a fix to an already invoiced period) becomes line type `Correction`, so
     it stays out of the usage match like any other adjustment.
     """
-    entity = (
-        pl.when(pl.col("product_code").is_null()).then(pl.lit(MARKETPLACE_ENTITY)).otherwise(pl.lit("AWS"))
-    )
+    entity = pl.when(pl.col("product_code").is_null()).then(pl.lit(MARKETPLACE_ENTITY)).otherwise(pl.lit("AWS"))
     cols = [entity.alias("billing_entity")]
     if "charge_class" in df.columns:
         cols.append(
@@ -636,10 +624,7 @@ def _focus_fixups(df: pl.DataFrame) -> pl.DataFrame:
 
 def _normalize_key(e: pl.Expr) -> pl.Expr:
     return (
-        e.str.replace_all(r"([A-Z])", "_$1")
-        .str.to_lowercase()
-        .str.replace_all(r"[^a-z0-9]+", "_")
-        .str.strip_chars("_")
+        e.str.replace_all(r"([A-Z])", "_$1").str.to_lowercase().str.replace_all(r"[^a-z0-9]+", "_").str.strip_chars("_")
     )
 
 
@@ -665,9 +650,7 @@ def _tags_expr(r: _Resolved) -> pl.Expr:
                 .struct.with_fields(_normalize_key(pl.field("key").str.strip_prefix(prefix)).alias("key"))
             )
         elif r.tag_map == "Tags":
-            listed = listed.list.eval(
-                pl.element().struct.with_fields(_normalize_key(pl.field("key")).alias("key"))
-            )
+            listed = listed.list.eval(pl.element().struct.with_fields(_normalize_key(pl.field("key")).alias("key")))
     else:
         return empty
     value = pl.element().struct.field("value")
@@ -752,9 +735,7 @@ def _csv_header(fs: fsspec.AbstractFileSystem, f: ExportFile) -> list[str]:
         return next(csv.reader(text))
 
 
-def _csv_batches(
-    fs: fsspec.AbstractFileSystem, f: ExportFile, fmt: Format
-) -> tuple[_Resolved, Iterator[pl.DataFrame]]:
+def _csv_batches(fs: fsspec.AbstractFileSystem, f: ExportFile, fmt: Format) -> tuple[_Resolved, Iterator[pl.DataFrame]]:
     try:
         header = _csv_header(fs, f)
     except (OSError, EOFError, StopIteration, UnicodeDecodeError, zipfile.BadZipFile, csv.Error) as exc:
@@ -795,8 +776,7 @@ def _check_times(df: pl.DataFrame, r: _Resolved, uri: str) -> None:
         bad = df.filter(pl.col(raw).is_not_null() & pl.col(canonical).is_null())
         if bad.height:
             raise BillingFormatError(
-                f"{uri}: column {r.display[canonical]!r} has a timestamp that cannot be parsed: "
-                f"{bad[raw][0]!r}"
+                f"{uri}: column {r.display[canonical]!r} has a timestamp that cannot be parsed: {bad[raw][0]!r}"
             )
 
 

@@ -113,7 +113,7 @@ def ingest_results(
         inv.select(
             pl.len().alias("n"),
             # 64-bit hashes: a third of the memory of the ids themselves at 4M rows (a collision is ~1e-6 likely)
-        pl.col("request_id").hash().n_unique().alias("unique_ids"),
+            pl.col("request_id").hash().n_unique().alias("unique_ids"),
             pl.col("status").is_in(["client_error", "server_error", "throttled"]).sum().alias("errors"),
             pl.col("account_id").n_unique().alias("accounts"),
             pl.col("region").n_unique().alias("regions"),
