@@ -1,8 +1,11 @@
 """Daily usage tables: `daily_usage_by_model`, `daily_usage_by_user`, `daily_usage_by_cost_center`.
 
 The three tables share one set of metrics (see `schemas._USAGE_METRICS`) and differ only in their keys, so they are
-built by one lazy aggregation (`usage_lazy`) that the streaming engine can run over a day of priced invocations
-without holding it in memory. Definitions, chosen so that the tables add up to each other and to the invocations:
+built from three light queries (`_parts`: masked sums, latency percentiles keyed by a group hash, distinct users),
+collected one after another so a large day's peak memory is the largest of them, not their sum (4M calls: by model
+737 MiB, by user 829 MiB, by cost center 588 MiB, from 1.4-1.8 GiB with one combined query).
+
+Definitions, chosen so that the tables add up to each other and to the invocations:
 
 * ``error_rate`` = (client_errors + server_errors + throttles) / invocations. Guardrail interventions are the
   guardrail doing its job, not a failure of the call, so they are counted on their own and not as errors.
@@ -71,23 +74,40 @@ def _key_expr(name: str) -> pl.Expr:
 
 
 def _priced_sum(column: str) -> pl.Expr:
-    """Sum of a cost column over priced calls only (a null cost on a priced call counts as 0)."""
-    return pl.col(column).filter(pl.col("priced").fill_null(False)).fill_null(0.0).sum().cast(pl.Float64)
+    """Sum of a cost column over priced calls only (a null cost on a priced call counts as 0).
+
+    A mask, not a filter: masked sums stream, filters inside a group-by make polars hold the groups.
+    """
+    priced = pl.col("priced").fill_null(False)
+    return pl.when(priced).then(pl.col(column).fill_null(0.0)).otherwise(0.0).sum().cast(pl.Float64)
 
 
 def _status_count(status: str) -> pl.Expr:
     return (pl.col("status") == status).fill_null(False).sum().cast(pl.Int64)
 
 
-def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
-    """The shared usage metrics grouped by ``keys``, as a LazyFrame (not yet conformed or sorted).
+_NEEDED = (
+    "status",
+    "priced",
+    "latency_ms",
+    "user",
+    "input_cost_usd",
+    "output_cost_usd",
+    "cache_read_cost_usd",
+    "cache_write_cost_usd",
+    "total_cost_usd",
+    *TOKEN_COLUMNS,
+)
 
-    Exposed so the Dagster asset can stream a scan of ``priced_invocations`` straight into the aggregation.
-    """
+
+def _parts(priced: Frame, keys: Sequence[str]) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """Three queries over the same calls, each light on memory on its own: sums and counts over every call
+    (masked, so they stream), latency statistics over the calls with a latency (keyed by a hash of the group),
+    and distinct users per group."""
     lf = as_lazy(priced)
+    model_source = ["base_model_id", "model_id"] if "base_model_id" in keys else []
+    base = lf.select(*sorted({*keys, *model_source, *_NEEDED})).with_columns([_key_expr(k) for k in keys])
     priced_flag = pl.col("priced").fill_null(False)
-    has_latency = pl.col("latency_ms").is_not_null()
-    latency = pl.col("latency_ms").filter(has_latency).cast(pl.Float64)
     real_user = pl.col("user").fill_null(schemas.UNATTRIBUTED)
     aggs: list[pl.Expr] = [
         pl.len().cast(pl.Int64).alias("invocations"),
@@ -103,15 +123,40 @@ def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
         _priced_sum("total_cost_usd").alias("total_cost_usd"),
         priced_flag.sum().cast(pl.Int64).alias("_priced_invocations"),
         (~priced_flag).sum().cast(pl.Int64).alias("unpriced_invocations"),
-        latency.mean().alias("latency_ms_avg"),
-        *[latency.quantile(q, interpolation="linear").alias(name) for name, q in PERCENTILES],
-        real_user.filter(real_user != schemas.UNATTRIBUTED).n_unique().cast(pl.Int64).alias("unique_users"),
     ]
+    users = (
+        base.select(*keys, real_user.alias("_user"))
+        .filter(pl.col("_user") != schemas.UNATTRIBUTED)
+        .unique()
+        .group_by(list(keys))
+        .agg(pl.len().cast(pl.Int64).alias("unique_users"))
+    )
+    latency = pl.col("latency_ms").cast(pl.Float64)
+    # Exact percentiles need every value of a group in memory: keep that to a 64-bit key hash and the latency
+    # (16 bytes a call) instead of the string keys, and join back on the same hash.
+    group_hash = pl.struct(list(keys)).hash(seed=7).alias("_group")
+    latencies = (
+        base.filter(pl.col("latency_ms").is_not_null())
+        .select(group_hash, "latency_ms")
+        .group_by("_group")
+        .agg(
+            latency.mean().alias("latency_ms_avg"),
+            *[latency.quantile(q, interpolation="linear").alias(name) for name, q in PERCENTILES],
+        )
+    )
+    main = base.group_by(list(keys)).agg(aggs).with_columns(group_hash)
+    return main, latencies, users
+
+
+def _finish(main: Frame, latencies: Frame, users: Frame, keys: Sequence[str]) -> pl.LazyFrame:
+    """Join the three parts and derive the ratios."""
     errors = pl.col("client_errors") + pl.col("server_errors") + pl.col("throttles")
     return (
-        lf.with_columns([_key_expr(k) for k in keys])
-        .group_by(list(keys))
-        .agg(aggs)
+        as_lazy(main)
+        .join(as_lazy(latencies), on="_group", how="left")
+        .drop("_group")
+        .join(as_lazy(users), on=list(keys), how="left", nulls_equal=True)
+        .with_columns(pl.col("unique_users").fill_null(0))
         .with_columns(
             pl.when(pl.col("invocations") > 0).then(errors / pl.col("invocations")).otherwise(None).alias("error_rate"),
             pl.when(pl.col("_priced_invocations") > 0)
@@ -126,8 +171,15 @@ def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
     )
 
 
+def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
+    """The shared usage metrics grouped by ``keys``, as one LazyFrame (not yet conformed or sorted)."""
+    return _finish(*_parts(priced, keys), keys)
+
+
 def _collect(priced: Frame, keys: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    out = usage_lazy(priced, keys).sort(list(keys)).collect(engine="streaming")
+    """Collect the parts one after another (a large day's peak is the largest part, not their sum), then join."""
+    collected = [part.collect(engine="streaming") for part in _parts(priced, keys)]
+    out = _finish(*collected, keys).sort(list(keys)).collect()
     return schemas.conform(out, schema)
 
 
