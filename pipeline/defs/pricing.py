@@ -36,6 +36,15 @@ GROUP = "pricing"
 BATCH_ROWS = 65_536
 """Rows priced at once. Pricing and attribution need about 4 KB of working memory per row, so 250K-row batches
 peaked at 1.8 GB on a 4M-call day; 64K rows keep the loop under 0.8 GB for 9% more time (pipeline.bench data)."""
+GAP_COLUMNS = [
+    "user",
+    "application",
+    "cost_center",
+    "environment",
+    "identity_arn",
+    "inference_profile",
+    "total_cost_usd",
+]
 METADATA_COLUMNS = [
     "model_id",
     "base_model_id",
@@ -127,30 +136,37 @@ def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                         )
 
         path = warehouse.write_partition(batches(), cfg.warehouse, "priced_invocations", day)
-        priced = warehouse.read_partition(cfg.warehouse, "priced_invocations", day, columns=METADATA_COLUMNS)
-        yield from priced_results(priced, cfg, path)
+        yield from priced_results(warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day]), cfg, path)
 
     return [priced_invocations]
 
 
-def priced_results(priced: pl.DataFrame, cfg: LedgerConfig, path: str) -> Iterator[Any]:
-    """Metadata and checks for one day of `priced_invocations`."""
-    n = priced.height
-    unpriced = int((~priced["priced"]).sum()) if n else 0
-    total = float(priced["total_cost_usd"].sum() or 0.0)
-    gaps = attribution_gaps(priced)
-    top_unpriced = unpriced_summary(priced, top=10)
-    reasons = Counter(priced.filter(~pl.col("priced"))["unpriced_reason"].fill_null("unknown").to_list())
-    by_cc = (
-        priced.group_by("cost_center")
-        .agg(pl.len().alias("invocations"), pl.col("total_cost_usd").sum().round(4).alias("cost_usd"))
-        .sort("cost_usd", descending=True)
-    )
-    by_model = (
-        priced.group_by("base_model_id")
-        .agg(pl.len().alias("invocations"), pl.col("total_cost_usd").sum().round(4).alias("cost_usd"))
-        .sort("cost_usd", descending=True)
-    )
+def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator[Any]:
+    """Metadata and checks for one day of `priced_invocations`.
+
+    Summaries are computed from the scan, each reading only what it needs: totals and top tables stream; the
+    unpriced summary sees only unpriced calls; the attribution gaps read the attribution columns alone.
+    """
+    totals = scan.select(
+        pl.len().alias("n"),
+        (~pl.col("priced")).sum().alias("unpriced"),
+        pl.col("total_cost_usd").sum().alias("total"),
+    ).collect(engine="streaming")
+    n, unpriced, total = int(totals["n"][0]), int(totals["unpriced"][0] or 0), float(totals["total"][0] or 0.0)
+    gaps = attribution_gaps(scan.select(GAP_COLUMNS).collect(engine="streaming"))
+    unpriced_rows = scan.filter(~pl.col("priced")).select(METADATA_COLUMNS).collect(engine="streaming")
+    top_unpriced = unpriced_summary(unpriced_rows, top=10)
+    reasons = Counter(unpriced_rows["unpriced_reason"].fill_null("unknown").to_list())
+
+    def top(key: str) -> pl.DataFrame:
+        return (
+            scan.group_by(key)
+            .agg(pl.len().alias("invocations"), pl.col("total_cost_usd").sum().round(4).alias("cost_usd"))
+            .sort("cost_usd", descending=True)
+            .collect(engine="streaming")
+        )
+
+    by_cc, by_model = top("cost_center"), top("base_model_id")
     attributed_share = 1.0 - gaps["unattributed_share"].get("cost_center", 0.0) if n else 0.0
     yield MaterializeResult(
         asset_key="priced_invocations",
