@@ -16,23 +16,13 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, build_schedule_context
 
+from pipeline import schemas
 from pipeline.config import parse_config
 from pipeline.defs.build import ALL_JOB, BILLING_JOB, build_definitions
 from pipeline.defs.schedules import refresh_days
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = {
-    "invocations",
-    "rejected_records",
-    "priced_invocations",
-    "daily_usage_by_model",
-    "daily_usage_by_user",
-    "daily_usage_by_cost_center",
-    "budget_status",
-    "billing_line_items",
-    "cost_reconciliation",
-    "chargeback",
-}
+ASSETS = set(schemas.TABLES)  # one asset per table of the data contract
 CHECKS = {
     ("invocations", "rejects_within_threshold"),
     ("invocations", "request_id_unique"),

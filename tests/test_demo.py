@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline import warehouse
+from pipeline import schemas, warehouse
 from pipeline.cli import run_days
 from pipeline.config import load_config
 from pipeline.sample.demo import generate_all
@@ -46,18 +46,7 @@ def _wh(demo: Path) -> str:
 
 def test_every_table_exists_for_every_day(demo: Path) -> None:
     wh = _wh(demo)
-    for table in [
-        "invocations",
-        "rejected_records",
-        "priced_invocations",
-        "daily_usage_by_model",
-        "daily_usage_by_user",
-        "daily_usage_by_cost_center",
-        "budget_status",
-        "billing_line_items",
-        "cost_reconciliation",
-        "chargeback",
-    ]:
+    for table in schemas.TABLES:  # every table of the data contract
         for day in (START, START + dt.timedelta(days=1)):
             assert warehouse.partition_exists(wh, table, day), (table, day)
 
