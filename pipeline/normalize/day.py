@@ -114,7 +114,10 @@ def _record_excerpt(record: Any) -> str:
     only; an object keeps only its envelope fields (no `input`/`output`), and excerpts stop at any body key.
     """
     if isinstance(record, dict):
-        slim = {k: v for k, v in record.items() if k not in ("input", "output")}
+        # What finds the record first (the excerpt is short): its id, time and model, then the rest of the envelope.
+        first = [k for k in ("requestId", "timestamp", "modelId", "operation") if k in record]
+        rest = [k for k in record if k not in first and k not in ("input", "output")]
+        slim = {k: record[k] for k in (*first, *rest)}
         try:
             return excerpt(orjson.dumps(slim))
         except Exception:  # noqa: BLE001 - unserialisable (too deep, huge int): the keys still help find it
@@ -244,12 +247,15 @@ class DayParser:
     def _elsewhere(self, result: ChunkResult, owner: dt.date) -> None:
         """A record that is a reject of another day (the one it was delivered to), which reads it too; unless that
         day is before `start_date`, where no partition will ever hold it."""
+        self._elsewhere_many(result, owner, 1)
+
+    def _elsewhere_many(self, result: ChunkResult, owner: dt.date, n: int) -> None:
         first = self.window.first_day
         if first is not None and owner < first:
-            result.counts["records_unplaced"] += 1
+            result.counts["records_unplaced"] += n
         else:
-            result.counts["rejects_of_other_days"] += 1
-            result.counts["records_rejected_elsewhere"] += 1
+            result.counts["rejects_of_other_days"] += n
+            result.counts["records_rejected_elsewhere"] += n
 
     # ------------------------------------------------------------------------------------------ S3 objects
 
@@ -325,13 +331,27 @@ class DayParser:
             items = _GENERIC.decode_lines(rest)
         except Exception:  # noqa: BLE001 - a malformed line: go on line by line
             return False
+        others = 0  # values that are not objects: rejects without a time, counted in bulk
+        if b"{" not in rest and b"[" not in rest:  # no object or array anywhere: a flood of scalars, no Python per line
+            others, items = len(items), []
         for item in items:
-            for record in item if type(item) is list else (item,):
-                if type(record) is dict:
-                    self._add(result, record, d, 0)
-                else:
-                    result.counts["records_seen"] += 1
-                    self._reject_delivered(result, d, 0, "not_a_record", "")
+            if type(item) is dict:
+                self._add(result, item, d, 0)
+            elif type(item) is list:
+                for record in item:
+                    if type(record) is dict:
+                        self._add(result, record, d, 0)
+                    else:
+                        others += 1
+            else:
+                others += 1
+        if others:
+            result.counts["records_seen"] += others
+            if d.at.date() == self.day:
+                result.counts["records_rejected"] += others
+                d.over += others  # the object is past its limit: counted, not kept
+            else:
+                self._elsewhere_many(result, d.at.date(), others)
         return True
 
     def parse_objects(self, objects: Iterable[s3_logs.LogObject]) -> tuple[list[pl.DataFrame], ChunkResult]:
@@ -361,6 +381,8 @@ class DayParser:
                 for item in self._batches(data, one):
                     if isinstance(item, BadLine):
                         self._reject_delivered(one, d, item.line, item.reason, item.excerpt)
+                        continue
+                    if item.data.isspace():  # blank lines only (400 MiB of newlines): nothing to decode
                         continue
                     if pending is not None and not d.over and self._fast(item, pending, d, kept):
                         if len(pending.rows) >= OUTPUT_BATCH_ROWS:

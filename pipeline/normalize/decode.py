@@ -68,7 +68,9 @@ class DecompressError:
 
 
 IN_CHUNK = 1 << 20
-"""Compressed bytes handed to the decompressor at a time."""
+"""Most compressed bytes handed to the decompressor at a time."""
+FIRST_FEED = 4096
+"""Compressed bytes first handed over for each gzip member (doubling up to `IN_CHUNK`)."""
 OUT_CHUNK = 4 << 20
 """Most decompressed bytes produced per call: the decompressor never holds more than this however large the
 object or its ratio (a 1 MB object of spaces inflates to 1 GB)."""
@@ -91,7 +93,10 @@ def iter_decompressed(data: bytes, out_chunk: int = OUT_CHUNK) -> Iterator[bytes
                 yield DecompressError("corrupt_gzip: trailing bytes after the last gzip member")
             return
         d = isal_zlib.decompressobj(31)
-        buf = bytes(view[pos : pos + IN_CHUNK])
+        # Slices start small and double while the member goes on: a member's leftover input (`unused_data`, a
+        # copy) is then at most about its own size, so 20,000 tiny members cost as much as one large one.
+        feed = FIRST_FEED
+        buf = bytes(view[pos : pos + feed])
         pos += len(buf)
         while True:
             try:
@@ -109,7 +114,8 @@ def iter_decompressed(data: bytes, out_chunk: int = OUT_CHUNK) -> Iterator[bytes
                 if pos >= len(data):
                     yield DecompressError("truncated_gzip: the object ends before the gzip stream does")
                     return
-                buf = bytes(view[pos : pos + IN_CHUNK])
+                feed = min(feed * 2, IN_CHUNK)
+                buf = bytes(view[pos : pos + feed])
                 pos += len(buf)
 
 
