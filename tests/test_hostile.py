@@ -583,3 +583,116 @@ def test_listing_reads_the_window_around_the_day(tmp_path: Path) -> None:
         "2026-03-11T00",
         "2026-03-11T01",
     ]
+
+
+# ---------------------------------------------------------------------------------------------------- money
+
+
+def _bill(tmp_path: Path, fmt: str = "cur2") -> Path:
+    from pipeline.sample.bill import write_bill
+    from tests.test_billing import usage_frame
+
+    write_bill(str(tmp_path), usage_frame(), fmt)  # type: ignore[arg-type]
+    return tmp_path
+
+
+def _edit_cur2(root: Path, edit: Any) -> Path:
+    import pyarrow.parquet as pq
+
+    (f,) = root.glob("bedrock-ledger-cur2/data/BILLING_PERIOD=2026-05/*.parquet")
+    pq.write_table(edit(pq.read_table(f)), f)
+    return f
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e300])
+def test_bad_money_is_quarantined_with_file_and_row(tmp_path: Path, bad: float) -> None:
+    import pyarrow as pa
+
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+    from pipeline.defs.billing import quarantine_result
+
+    root = _bill(tmp_path)
+    column = "line_item_unblended_cost" if bad != 1e300 else "line_item_usage_amount"
+    d1 = dt.date(2026, 5, 14)
+    before = billing_day(BillingSource(uri=str(root), format="cur2"), d1).line_items.height
+
+    def poison(table: pa.Table) -> pa.Table:
+        starts = table.column("line_item_usage_start_date").to_pylist()
+        first = next(i for i, s in enumerate(starts) if str(s).startswith("2026-05-14"))
+        values = table.column(column).to_pylist()
+        values[first] = bad
+        i = table.schema.get_field_index(column)
+        return table.set_column(i, column, pa.array(values, type=table.schema.field(column).type))
+
+    f = _edit_cur2(root, poison)
+    day = billing_day(BillingSource(uri=str(root), format="cur2"), d1)
+    bad_rows = day.metrics["quarantined"]
+    assert bad_rows.height == 1 and bad_rows["source_uri"][0] == str(f)
+    assert bad_rows["row"][0] >= 1 and column in bad_rows["reason"][0]
+    assert day.line_items.height == before - 1
+    assert day.line_items["unblended_cost_usd"].is_finite().all()
+    check = quarantine_result([bad_rows])
+    assert not check.passed and check.check_name == "bill_numbers_valid"
+
+
+def test_product_map_stored_as_text_reads(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path)
+    src = BillingSource(uri=str(root), format="cur2")
+    expected = billing_day(src, dt.date(2026, 5, 14)).line_items
+
+    def as_text(table: pa.Table) -> pa.Table:
+        products = table.column("product").to_pylist()
+        as_json = [json.dumps(dict(p)) for p in products]
+        i = table.schema.get_field_index("product")
+        return table.set_column(i, "product", pa.array(as_json, type=pa.string()))
+
+    _edit_cur2(root, as_text)
+    got = billing_day(src, dt.date(2026, 5, 14)).line_items
+    assert got.drop("source_uri").equals(expected.drop("source_uri"))
+
+
+def test_legacy_manifest_keys_stay_inside_the_export(tmp_path: Path) -> None:
+    from pipeline.billing import BillingFormatError, billing_line_items_for_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path, "cur")
+    (manifest,) = root.glob("bedrock-ledger-cur/20260501-20260601/*-Manifest.json")
+    doc = json.loads(manifest.read_text())
+    for key in ("other-bucket-prefix/secret.csv.gz", "bedrock-ledger-cur/20260501-20260601/../../../etc/x.csv.gz"):
+        doc["reportKeys"] = [key]
+        doc["bucket"] = "someone-elses-bucket"
+        manifest.write_text(json.dumps(doc))
+        with pytest.raises(BillingFormatError, match="outside the export's folder"):
+            billing_line_items_for_day(BillingSource(uri=str(root), format="cur"), dt.date(2026, 5, 14))
+
+
+def test_sensor_ignores_unknown_billing_period_folders(tmp_path: Path) -> None:
+    from dagster import DagsterInstance, build_sensor_context
+
+    from pipeline.defs.build import build_definitions
+
+    today = dt.datetime.now(dt.UTC).date()
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    for period in ("latest", f"{last_month:%Y-%m}"):
+        folder = tmp_path / "my-export" / "metadata" / f"BILLING_PERIOD={period}"
+        folder.mkdir(parents=True)
+        (folder / "my-export-Manifest.json").write_text("{}")
+    cfg = parse_config(
+        {
+            "start_date": last_month.isoformat(),
+            "sources": {"billing": [{"uri": str(tmp_path / "my-export"), "format": "cur2"}]},
+        }
+    )
+    defs = build_definitions(cfg)
+    sensor = defs.resolve_sensor_def("billing_export_sensor")
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        result = sensor.evaluate_tick(ctx)
+    keys = {r.partition_key for r in result.run_requests}
+    assert keys and all(k.startswith(f"{last_month:%Y-%m}") for k in keys)
