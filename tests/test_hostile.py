@@ -250,7 +250,9 @@ def _peak(code: str, tmp_path: Path, timeout: float = 120) -> dict[str, Any]:
         [sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"peak RSS {out['peak_rss_bytes'] / 2**20:.0f} MiB")  # shown with `pytest -s`
+    return out
 
 
 def _gzip_stream(piece: bytes, times: int, path: Path) -> None:
