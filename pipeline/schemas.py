@@ -147,6 +147,12 @@ BUDGET_STATUS: dict[str, pl.DataType] = {
     "date": pl.Date,
     "days_elapsed": pl.Int64,
     "days_in_month": pl.Int64,
+    # Issue #10: the run rate counts the days with data; the unpriced share of calls sits beside the forecast.
+    "first_data_date": pl.Date,
+    "days_with_data": pl.Int64,
+    "invocations": pl.Int64,
+    "unpriced_invocations": pl.Int64,
+    "unpriced_share": pl.Float64,
 }
 
 BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
