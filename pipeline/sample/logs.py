@@ -271,7 +271,7 @@ def _plan_day(opts: LogGenOptions, day: dt.date) -> list[_Call]:
 LONG_CONTEXT_MODELS = frozenset(
     {"anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic.claude-sonnet-4-20250514-v1:0"}
 )
-LONG_CONTEXT_SHARE = 0.02
+LONG_CONTEXT_SHARE = 0.005
 """Share of Sonnet 4/4.5 calls whose prompt exceeds 200K tokens (priced at the long-context tier)."""
 CACHE_1H_SHARE = 0.25
 """Share of Claude cache writes made with the 1-hour TTL."""
