@@ -282,3 +282,71 @@ def test_bare_id_override_covers_geo_ids_by_its_routing(tmp_path: Path, routing:
     # 1000 tokens * rate / 1000 = rate
     in_region_rate = 0.0033 if routing == "geo" else 0.002
     assert [r["total_cost_usd"] for r in rows] == pytest.approx([in_region_rate, geo_rate], abs=1e-12)
+
+
+# --- End to end: log records on S3 (moto) -> invocations -> priced_invocations ------------------------------------
+
+
+def test_issue_cases_through_the_assets(tmp_path: Path, aws: str, bucket: str) -> None:
+    import boto3
+
+    from pipeline import warehouse
+    from pipeline.config import load_config
+    from tests.conftest import gz_lines, log_key, make_record, run_day, write_config
+
+    long_call = make_record(
+        "r-long",
+        "2026-03-10T10:00:00Z",
+        operation="InvokeModel",
+        modelId=SONNET45,
+        input={"inputTokenCount": 250_000, "inputBodyJson": {"anthropic_version": "bedrock-2023-05-31"}},
+        output={
+            "outputTokenCount": 2_000,
+            "outputBodyJson": {"usage": {"input_tokens": 250_000, "output_tokens": 2_000}, "stop_reason": "end_turn"},
+        },
+    )
+    ttl_call = make_record(
+        "r-ttl",
+        "2026-03-10T10:01:00Z",
+        modelId="global." + SONNET45,
+        input={"inputTokenCount": 1_000, "cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 50_000},
+        output={
+            "outputTokenCount": 320,
+            "outputBodyJson": {
+                "stopReason": "end_turn",
+                "usage": {
+                    "inputTokens": 1_000,
+                    "outputTokens": 320,
+                    "cacheWriteInputTokens": 50_000,
+                    "cacheDetails": [{"ttl": "5m", "inputTokens": 20_000}, {"ttl": "1h", "inputTokens": 30_000}],
+                },
+            },
+        },
+    )
+    fast_call = make_record(
+        "r-fast",
+        "2026-03-10T10:02:00Z",
+        region="us-east-2",
+        modelId="us.amazon.nova-pro-v1:0",
+        input={"inputTokenCount": 1_000, "inputBodyJson": {"performanceConfig": {"latency": "optimized"}}},
+        output={"outputTokenCount": 500, "outputBodyJson": {"stopReason": "end_turn"}},
+    )
+    s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
+    s3.put_object(
+        Bucket=bucket,
+        Key="bedrock/" + log_key("111122223333", "us-east-1", "2026-03-10T10:05:00"),
+        Body=gz_lines([long_call, ttl_call, fast_call]),
+    )
+    cfg = write_config(tmp_path, sources={"invocation_logs": {"s3": [f"s3://{bucket}/bedrock"]}})
+    assert run_day(cfg, "2026-03-10", ["invocations", "rejected_records", "priced_invocations"]).success
+    priced = warehouse.read_partition(load_config(cfg).warehouse, "priced_invocations", "2026-03-10")
+    rows = {r["request_id"]: r for r in priced.to_dicts()}
+    # 250000*0.0066/1000 + 2000*0.02475/1000 = 1.6995 (long tier; standard would be 0.858)
+    assert (rows["r-long"]["context_tier"], rows["r-long"]["total_cost_usd"]) == ("long", pytest.approx(1.6995))
+    # 0.003 + 0.0048 + 0.075 + 0.18 = 0.2628 (all writes at the 5-minute rate would be 0.1953)
+    assert rows["r-ttl"]["cache_write_1h_input_tokens"] == 30_000
+    assert rows["r-ttl"]["total_cost_usd"] == pytest.approx(0.2628)
+    assert rows["r-ttl"]["cache_write_1h_cost_usd"] == pytest.approx(0.18)
+    # latency-optimized Nova Pro 0.001/0.004: 1000*0.001/1000 + 500*0.004/1000 = 0.001 + 0.002 = 0.003
+    assert rows["r-fast"]["pricing_tier"] == "latency_optimized"
+    assert rows["r-fast"]["total_cost_usd"] == pytest.approx(0.003)
