@@ -536,12 +536,13 @@ def test_waiting_run_says_why_and_stops_on_sigterm(tmp_path: Path) -> None:
         instance.event_log_storage.set_concurrency_slots("aws_logs", 2)
         held = [_started_run(instance, os.getpid()) for _ in range(2)]  # alive: not freed
         said: list[str] = []
+        before = signal.getsignal(signal.SIGTERM)
         with pytest.raises(recovery.Interrupted, match="SIGTERM"):
             recovery.wait_for_pools(
                 instance, said.append, poll_s=0, sleep=lambda _s: os.kill(os.getpid(), signal.SIGTERM)
             )
         assert said and "pool aws_logs" in said[0] and held[0].run_id[:8] in said[0]
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
 
 
 # ------------------------------------------------------------------------------------------------ small ones
