@@ -27,6 +27,17 @@ TOP_N = 10
 TOP_SHARE = 0.01
 
 
+def _usd(cost: pl.Expr) -> pl.Expr:
+    """Dollars as text for the human-readable `top_users`: "12.30", or "0.0042" below a dollar."""
+
+    def fixed(decimals: int) -> pl.Expr:
+        scale = 10**decimals
+        units = (cost * scale).round().cast(pl.Int64)
+        return pl.format("{}.{}", units // scale, (units % scale).cast(pl.String).str.zfill(decimals))
+
+    return pl.when(cost >= 1).then(fixed(2)).otherwise(fixed(4))
+
+
 def _per_user(priced: Frame) -> pl.LazyFrame:
     lf = priced.lazy() if isinstance(priced, pl.DataFrame) else priced
     ok = pl.col("priced").fill_null(False)
@@ -40,6 +51,12 @@ def _per_user(priced: Frame) -> pl.LazyFrame:
             pl.col("total_cost_usd").filter(ok).fill_null(0.0).sum().cast(pl.Float64).alias("cost"),
         )
     )
+
+
+def _share(top: pl.Expr) -> pl.Expr:
+    """Cost share of the users selected by `top` within the group (null when the group's cost is 0)."""
+    total = pl.col("_sum").first()
+    return pl.when(total > 0).then(pl.col("cost").filter(top).sum() / total)
 
 
 def user_cost_distribution(priced: Frame) -> pl.DataFrame:
@@ -65,7 +82,6 @@ def user_cost_distribution(priced: Frame) -> pl.DataFrame:
             (pl.col("_n").cast(pl.Float64) * TOP_SHARE).ceil().clip(lower_bound=1).cast(pl.Int64).alias("_top_k")
         )
     )
-    share = pl.when(pl.col("_sum").first() > 0)
     dist = ranked.group_by(grain).agg(
         pl.col("cost").mean().alias("mean_cost_per_user_usd"),
         pl.col("cost").quantile(0.5, "linear").alias("p50_cost_per_user_usd"),
@@ -73,15 +89,11 @@ def user_cost_distribution(priced: Frame) -> pl.DataFrame:
         pl.col("cost").quantile(0.99, "linear").alias("p99_cost_per_user_usd"),
         pl.col("cost").max().alias("max_cost_per_user_usd"),
         pl.col("_top_k").first().alias("top_1pct_users"),
-        share.then(pl.col("cost").filter(pl.col("_rank") <= pl.col("_top_k")).sum() / pl.col("_sum").first()).alias(
-            "top_1pct_share"
-        ),
-        share.then(pl.col("cost").filter(pl.col("_rank") <= TOP_N).sum() / pl.col("_sum").first()).alias(
-            "top_10_share"
-        ),
+        _share(pl.col("_rank") <= pl.col("_top_k")).alias("top_1pct_share"),
+        _share(pl.col("_rank") <= TOP_N).alias("top_10_share"),
         pl.col("user").first().alias("top_user"),
         pl.col("cost").first().alias("top_user_cost_usd"),
-        pl.format("{} ${}", pl.col("user"), pl.col("cost").round(2))
+        pl.format("{} ${}", pl.col("user"), _usd(pl.col("cost")))
         .filter(pl.col("_rank") <= TOP_NAMES)
         .str.join("; ")
         .alias("top_users"),

@@ -5,8 +5,6 @@ The logic is in `pipeline.exports` and `pipeline.aggregates`; these assets read 
 warehouse, call one function per output, write it, and report numbers that Dagster plots across partitions.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import Any
 
