@@ -435,3 +435,49 @@ def test_focus_export_of_an_empty_day_is_empty_and_valid() -> None:
     focus = focus_chargeback(schemas.empty(schemas.PRICED_INVOCATIONS), schemas.empty(schemas.BILLING_LINE_ITEMS))
     assert focus.is_empty() and focus_problems(focus) == []
     assert math.isclose(float(focus["BilledCost"].sum() or 0.0), 0.0)
+
+
+def test_focus_export_follows_chargeback_where_chargeback_allocates_otherwise() -> None:
+    """Chargeback may allocate beyond the shared weights (provisioned models per ARN, principals named on the bill,
+    rounding to cents): each owner's FOCUS rows then take its chargeback total, spread as the weights spread it."""
+    priced, billing = _focus_inputs()
+    plain = chargeback(priced, billing)
+    same = focus_chargeback(priced, billing, plain)
+    assert same.drop("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "PricingQuantity").equals(
+        focus_chargeback(priced, billing).drop(
+            "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "PricingQuantity"
+        )
+    )
+    # Another chargeback: alice gets 0.01 less, the unallocated row 0.05 less, and carol (no logged call) the rest.
+    key = ["cost_center", "application", "user"]
+    changed = plain.with_columns(
+        pl.when(pl.col("user") == "alice")
+        .then(pl.col("billed_cost_usd") - 0.01)
+        .when(pl.col("user") == "unallocated")
+        .then(pl.col("billed_cost_usd") - 0.05)
+        .otherwise(pl.col("billed_cost_usd"))
+        .alias("billed_cost_usd")
+    )
+    carol = pl.DataFrame(
+        {"date": [DAY], "account_id": [ACCOUNT], "cost_center": ["cc3"], "application": ["ops"], "user": ["carol"]}
+    ).with_columns(pl.lit(0.0).alias("estimated_cost_usd"), pl.lit(0.06).alias("billed_cost_usd"))
+    changed = pl.concat([changed, schemas.conform(carol, schemas.CHARGEBACK)])
+    focus = focus_chargeback(priced, billing, changed)
+    assert focus_problems(focus) == []
+    assert focus_conservation(focus, changed).is_empty()
+    got = focus.group_by(
+        pl.col("x_CostCenter").alias("cost_center"),
+        pl.col("x_Application").alias("application"),
+        pl.col("x_User").alias("user"),
+    ).agg(pl.col("BilledCost").sum())
+    want = changed.group_by(key).agg(pl.col("billed_cost_usd").sum())
+    joined = want.join(got, on=key, how="full", coalesce=True).fill_null(0.0)
+    assert (joined["billed_cost_usd"] - joined["BilledCost"]).abs().max() < 1e-12
+    carol_rows = focus.filter(pl.col("x_User") == "carol")
+    bill_total = 0.006 + 0.0015 + 0.006 + 0.5 + 0.25 + 0.08
+    llama = carol_rows.filter(pl.col("x_BaseModelId") == "meta.llama3-1-8b-instruct-v1:0").row(0, named=True)
+    assert llama["BilledCost"] == pytest.approx(0.06 * 0.5 / bill_total)  # spread like the day's bill
+    assert carol_rows.height == 6 and set(carol_rows["x_AllocationStatus"]) == {"allocated"}
+    alice_in = focus.filter((pl.col("x_User") == "alice") & (pl.col("x_UsageKind") == "input")).row(0, named=True)
+    alice_total = 0.75 * (0.006 + 0.0015 + 0.006 + 0.08)
+    assert alice_in["BilledCost"] == pytest.approx(0.0045 * (alice_total - 0.01) / alice_total)

@@ -79,7 +79,8 @@ def build_output_assets(partitions_def: PartitionsDefinition, cfg: LedgerConfig)
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
         billing = warehouse.read_partition(wh, "billing_line_items", day)
-        focus = focus_chargeback(priced, billing)
+        cb = warehouse.read_partition(wh, "chargeback", day)
+        focus = focus_chargeback(priced, billing, cb if warehouse.partition_exists(wh, "chargeback", day) else None)
         path = warehouse.write_partition(focus, wh, "focus_chargeback", day)
         by_kind = (
             focus.group_by("x_UsageKind", "x_AllocationStatus")
@@ -108,7 +109,7 @@ def build_output_assets(partitions_def: PartitionsDefinition, cfg: LedgerConfig)
             passed=not problems,
             metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_")},
         )
-        off = focus_conservation(focus, warehouse.read_partition(wh, "chargeback", day))
+        off = focus_conservation(focus, cb)
         yield AssetCheckResult(
             asset_key="focus_chargeback",
             check_name="sums_to_chargeback",

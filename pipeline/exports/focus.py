@@ -6,7 +6,9 @@ Per allocation bucket (date × account × region × model, as in `pipeline.recon
 gets its bucket weight times each billed usage kind of that bucket, so per day, account, cost center, application
 and user the rows' ``BilledCost`` adds up to ``chargeback.billed_cost_usd`` (float error only). Bill rows that no log
 explains keep the ``unallocated`` owner; logged usage with nothing billed is a row with ``BilledCost`` 0 and its
-estimate in ``x_EstimatedCost`` (``x_AllocationStatus`` says which case a row is).
+estimate in ``x_EstimatedCost`` (``x_AllocationStatus`` says which case a row is). Given the day's `chargeback`, the
+rows of each owner are scaled to its chargeback total, so the two agree even where chargeback applies rules beyond
+the shared weights (see `_conform_to_chargeback`).
 
 Values (README has the full column dictionary; the FOCUS specification is the authority on meanings):
 
@@ -282,9 +284,78 @@ def _publisher() -> pl.Expr:
     )
 
 
-def focus_chargeback(priced: Frame, billing: Frame) -> pl.DataFrame:
-    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring)."""
+def _conform_to_chargeback(rows: pl.LazyFrame, allocated: Frame, billing: Frame) -> pl.LazyFrame:
+    """Scale each owner's rows so that they sum to the owner's `chargeback.billed_cost_usd`, exactly.
+
+    With chargeback's plain weights the factor is 1. Where chargeback applies rules beyond them (Provisioned
+    Throughput charged per ARN, bill rows that name their IAM principal, rounding to cents) the owner keeps the
+    total chargeback gave it, spread over region × model × usage kind as the weights spread it. An owner that the
+    weights gave nothing but chargeback did (say the owner of an idle provisioned model) gets its total spread
+    over the day and account's billed cells in proportion to their cost.
+    """
+    owner = ["date", "account_id", *PARTIES]
+    scaled = ["_billed", "_effective", "_tokens", "_amount"]
+    target = (
+        as_lazy(allocated)
+        .group_by(owner)
+        .agg(pl.col("billed_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_target"))
+    )
+    mine = rows.group_by(owner).agg(pl.col("_billed").sum().alias("_mine"))
+    factor = mine.join(target, on=owner, how="left", nulls_equal=True).select(
+        *owner,
+        pl.when(pl.col("_mine") != 0)
+        .then(pl.col("_target").fill_null(0.0) / pl.col("_mine"))
+        .otherwise(pl.lit(1.0))
+        .alias("_factor"),
+    )
+    kept = (
+        rows.join(factor, on=owner, how="left", nulls_equal=True)
+        .with_columns(*[pl.col(c) * pl.col("_factor") for c in scaled])
+        .drop("_factor")
+    )
+    covered = mine.filter(pl.col("_mine") != 0).select(owner)
+    missing = target.join(covered, on=owner, how="anti", nulls_equal=True).filter(pl.col("_target") != 0)
+    cells = _billed_by_kind(billing).with_columns(pl.col("_billed").sum().over("date", "account_id").alias("_total"))
+    spread = (
+        missing.join(cells.filter(pl.col("_total") != 0), on=["date", "account_id"], how="inner", nulls_equal=True)
+        .with_columns((pl.col("_target") / pl.col("_total")).alias("_weight"))
+        .with_columns(*[pl.col(c) * pl.col("_weight") for c in scaled])
+    )
+    # A day and account whose billed cells sum to 0 cannot spread a non-zero total: one row of kind `other`.
+    lone = missing.join(spread.select("date", "account_id").unique(), on=["date", "account_id"], how="anti").select(
+        *owner,
+        pl.lit("other").alias("usage_kind"),
+        pl.col("_target").alias("_billed"),
+        pl.col("_target").alias("_effective"),
+        pl.lit(0.0).alias("_tokens"),
+        pl.lit(0.0).alias("_amount"),
+        pl.lit(1.0).alias("_weight"),
+        pl.lit(False).alias("_marketplace"),
+    )
+    extra = pl.concat([spread.drop("_target", "_total"), lone], how="diagonal_relaxed").with_columns(
+        pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
+        .then(pl.lit(schemas.UNALLOCATED))
+        .otherwise(pl.lit(schemas.UNATTRIBUTED))
+        .alias("environment"),
+        pl.lit(0, dtype=pl.Int64).alias("x_LoggedTokens"),
+        pl.lit(0.0).alias("x_EstimatedCost"),
+        pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
+        .then(pl.lit(UNALLOCATED_STATUS))
+        .otherwise(pl.lit(ALLOCATED))
+        .alias("x_AllocationStatus"),
+    )
+    return pl.concat([kept, extra], how="diagonal_relaxed")
+
+
+def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = None) -> pl.DataFrame:
+    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring).
+
+    `allocated` is the day's `chargeback`; when given, each owner's rows are scaled to its chargeback total
+    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights.
+    """
     rows = _allocate(priced, billing)
+    if allocated is not None:
+        rows = _conform_to_chargeback(rows, allocated, billing)
     kind = pl.col("usage_kind")
     is_tokens = kind.is_in(list(TOKEN_KINDS))
     day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
