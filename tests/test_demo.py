@@ -137,6 +137,8 @@ def test_demo_writes_the_outputs_for_other_tools(demo: Path) -> None:
     econ = warehouse.scan_partitions(wh, "daily_cache_economics", days).collect()
     assert econ.filter(pl.col("recommendation").is_not_null()).height > 0
     assert econ["hit_rate"].drop_nulls().is_between(0, 1).all()
+    assert econ["cache_write_1h_input_tokens"].sum() > 0  # the demo's 1-hour writes, priced at the 1-hour rate
+    assert econ.filter(pl.col("cache_write_1h_input_tokens") > 0)["break_even_reads_1h"].drop_nulls().len() > 0
     dist = (
         warehouse.scan_partitions(wh, "daily_user_cost_distribution", days)
         .collect()

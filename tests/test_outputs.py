@@ -165,7 +165,7 @@ def test_cache_economics_golden_arithmetic() -> None:
     assert chat["break_even_reads_5m"] == pytest.approx(0.25 / 0.9)
     assert chat["break_even_reads_1h"] == pytest.approx(1.0 / 0.9)
     assert chat["input_per_1k_usd"] == pytest.approx(RATES["input"])
-    assert chat["recommendation"] == "Caching pays back: 2.00 reads per write, $0.05 net saving"
+    assert chat["recommendation"] == "Caching pays back: 2.00 reads per write, $0.0465 net saving"
 
     agent = rows["agent"]
     assert (agent["cache_write_5m_input_tokens"], agent["cache_write_1h_input_tokens"]) == (0, 20_000)
@@ -186,6 +186,32 @@ def test_cache_economics_golden_arithmetic() -> None:
     assert batch["recommendation"].startswith("5-minute writes not paying back: 0.00 reads per write")
 
 
+def test_cache_economics_mixed_ttls_flag_the_1h_writes_that_do_not_pay_back() -> None:
+    s = {"base_model_id": SONNET, "price_source": SONNET_ROW, "application": "mixed"}
+    calls = _priced(
+        [
+            {
+                **s,
+                "cache_write_input_tokens": 3000,
+                "cache_write_1h_input_tokens": 1000,
+                "cache_write_cost_usd": _cost(2000, RATES["w5"]) + _cost(1000, RATES["w1h"]),
+                "cache_write_1h_cost_usd": _cost(1000, RATES["w1h"]),
+            },
+            {**s, "cache_read_input_tokens": 2400, "cache_read_cost_usd": _cost(2400, RATES["read"])},
+        ]
+    )
+    row = cache_economics(calls, _catalog()).row(0, named=True)
+    assert (row["cache_write_5m_input_tokens"], row["cache_write_1h_input_tokens"]) == (2000, 1000)
+    assert row["reads_per_write"] == pytest.approx(0.8)
+    assert row["write_premium_5m_usd"] == pytest.approx(2000 * (RATES["w5"] - RATES["input"]) / 1000)
+    assert row["write_premium_1h_usd"] == pytest.approx(1000 * (RATES["w1h"] - RATES["input"]) / 1000)
+    assert row["net_saving_usd"] == pytest.approx(2400 * 0.0027 / 1000 - 0.0015 - 0.003)
+    assert row["recommendation"] == (
+        "Caching pays back overall ($0.0020 net saving), but at 0.80 reads per write the 1-hour writes do not "
+        "(break-even 1.11): prefer 5-minute writes"
+    )
+
+
 def test_cache_economics_without_the_1h_columns_counts_every_write_as_5_minutes() -> None:
     calls = _cache_calls().drop("cache_write_1h_input_tokens", "cache_write_1h_cost_usd")
     econ = cache_economics(calls, _catalog(with_1h=False))
@@ -195,7 +221,7 @@ def test_cache_economics_without_the_1h_columns_counts_every_write_as_5_minutes(
     assert agent["break_even_reads_1h"] is None and agent["cache_write_1h_per_1k_usd"] is None
     assert agent["net_saving_usd"] == pytest.approx(0.0216 - 0.06)
     # Reads per write beat the 5-minute break-even, but these writes cost the 1-hour price: the money decides.
-    assert agent["recommendation"] == "Caching costs more than it saves ($0.04 net): 0.40 reads per write"
+    assert agent["recommendation"] == "Caching costs more than it saves ($0.0384 net): 0.40 reads per write"
 
 
 def test_cache_economics_unpriced_group_has_no_money_and_no_recommendation() -> None:

@@ -16,8 +16,9 @@ Per group (token counts over all calls; money over priced calls only, unpriced c
 * ``break_even_reads_5m`` / ``_1h`` = (write rate − input rate) / (input rate − read rate): the reads per written
   token at which a write pays for itself (Anthropic: 0.28 for 5-minute, 1.11 for 1-hour writes).
 * The ``*_per_1k_usd`` rates are the catalog rates used, averaged over the group's priced calls.
-* ``recommendation``: a sentence where the numbers say something (writes not paying back, caching losing money,
-  or paying back); null when the group has no cache writes or no prices.
+* ``recommendation``: a sentence where the numbers say something (writes of one TTL not paying back, caching
+  losing money, 1-hour writes in a mixed group below their break-even, or paying back); null when the group has no
+  cache writes or no prices.
 
 The 1-hour part of cache writes (`cache_write_1h_input_tokens`, `cache_write_1h_cost_usd`) is read when the
 invocation tables carry it; otherwise every write counts as a 5-minute write.
@@ -107,6 +108,11 @@ def _n(x: float) -> str:
     return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
 
 
+def _usd(x: float) -> str:
+    """Dollars for a sentence: cents from a dollar up, four decimals below (a day's saving is often cents)."""
+    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:.4f}"
+
+
 def recommendation(r: dict[str, Any]) -> str | None:
     """One sentence on whether caching pays in this group, or None when the numbers cannot say."""
     w5, w1h = r["cache_write_5m_input_tokens"] or 0, r["cache_write_1h_input_tokens"] or 0
@@ -125,8 +131,13 @@ def recommendation(r: dict[str, Any]) -> str | None:
             "the cached prefix is rarely reused, consider not caching it"
         )
     if net < 0:
-        return f"Caching costs more than it saves (${_n(-net)} net): {_n(rpw)} reads per write"
-    return f"Caching pays back: {_n(rpw)} reads per write, ${_n(net)} net saving"
+        return f"Caching costs more than it saves ({_usd(-net)} net): {_n(rpw)} reads per write"
+    if w1h and w5 and be1h is not None and rpw < be1h:
+        return (
+            f"Caching pays back overall ({_usd(net)} net saving), but at {_n(rpw)} reads per write the 1-hour writes "
+            f"do not (break-even {_n(be1h)}): prefer 5-minute writes"
+        )
+    return f"Caching pays back: {_n(rpw)} reads per write, {_usd(net)} net saving"
 
 
 def cache_economics(priced: Frame, catalog: PriceCatalog) -> pl.DataFrame:
