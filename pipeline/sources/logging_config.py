@@ -94,8 +94,11 @@ def discovered_sources(config_rows: pl.DataFrame, access: AwsAccess | None = Non
     on = config_rows.filter(pl.col("logging_enabled").fill_null(False))
     s3 = sorted({u for u in on["s3_uri"].to_list() if u})
     roots = [access.log_root(u) if access else u for u in s3]
+    # A log group of another account would be read with the pipeline's own credentials, which cannot see it: only
+    # the pipeline's own accounts' groups are added (other accounts: S3 delivery, or list the group explicitly).
+    own = on.filter(pl.col("role_arn").is_null()) if "role_arn" in on.columns else on
     groups = sorted(
-        {(g, r) for g, r in zip(on["cloudwatch_log_group"].to_list(), on["region"].to_list(), strict=True) if g}
+        {(g, r) for g, r in zip(own["cloudwatch_log_group"].to_list(), own["region"].to_list(), strict=True) if g}
     )
     return roots, [{"log_group": g, "region": r} for g, r in groups]
 
