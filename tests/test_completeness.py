@@ -543,6 +543,26 @@ def test_config_names_only_regions_and_accounts(aws: str, bucket: str, tmp_path:
     assert checks["logging_unchanged_since_previous_day"].passed  # nothing recorded the day before
 
 
+def test_ingestion_alone_asks_bedrock_live(aws: str, bucket: str, tmp_path: Path) -> None:
+    """Run without `logging_configuration`, ingestion still finds the discovered bucket (asked live)."""
+    region = "sa-east-1"
+    _put_logging(_client(aws, "bedrock", region), bucket)
+    rec = make_record("solo-1", "2026-11-12T08:00:00Z", accountId=DEFAULT_ACCOUNT, region=region)
+    _client(aws, "s3").put_object(
+        Bucket=bucket, Key=log_key(DEFAULT_ACCOUNT, region, "2026-11-12T08:01:00"), Body=gz_lines([rec])
+    )
+    config = write_config(
+        tmp_path,
+        start_date="2026-11-01",
+        sources={"invocation_logs": {"discover": {"regions": [region], "accounts": [{"account_id": DEFAULT_ACCOUNT}]}}},
+    )
+    result = _materialize(config, dt.date(2026, 11, 12), ["invocations", "rejected_records"])
+    assert result.success
+    got = warehouse.read_partition(str(tmp_path / "wh"), "invocations", dt.date(2026, 11, 12))["request_id"]
+    assert got.to_list() == ["solo-1"]
+    assert not warehouse.partition_exists(str(tmp_path / "wh"), "logging_configuration", dt.date(2026, 11, 12))
+
+
 def test_drift_check_in_materialization(aws: str, tmp_path: Path) -> None:
     region = "ca-central-1"
     bedrock = _client(aws, "bedrock", region)

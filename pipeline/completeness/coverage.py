@@ -325,3 +325,30 @@ def apply_metric_throttles(
         )
     )
     return out.select(by_model.columns)
+
+
+def summary_lines(df: pl.DataFrame) -> list[str]:
+    """A small text table of `log_completeness` by status (rows, calls the metrics counted, calls logged), plus
+    each day's coverage, for the CLI's demo summary."""
+    if df.is_empty():
+        return ["log completeness: no rows (set sources.invocation_logs.discover to compare logs with metrics)"]
+    by = (
+        df.group_by("status")
+        .agg(
+            pl.len().alias("rows"),
+            pl.col("metric_invocations").fill_null(0).sum().alias("metric_calls"),
+            pl.col("logged_invocations").sum().alias("logged_calls"),
+        )
+        .sort("rows", descending=True)
+    )
+    lines = [
+        "log completeness (logs vs AWS/Bedrock metrics):",
+        f"  {'status':<17}{'rows':>6}{'metric':>9}{'logged':>9}",
+    ]
+    lines += [f"  {s:<17}{r:>6}{m:>9}{lg:>9}" for s, r, m, lg in by.iter_rows()]
+    days = []
+    for (day,), part in df.group_by(["date"], maintain_order=True):
+        cov = day_coverage(part, 1.0)["coverage"]
+        days.append(f"{day} {cov:.1%}" if cov is not None else f"{day} n/a")
+    lines.append("  coverage by day: " + ", ".join(sorted(days)))
+    return lines

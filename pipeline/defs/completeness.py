@@ -77,12 +77,17 @@ def _all_observed(wh: str) -> pl.DataFrame:
 
 def with_discovered_sources(cfg: LedgerConfig, day: dt.date) -> LedgerConfig:
     """`cfg` with the S3 roots and log groups the day's recorded logging configuration names added to the
-    explicit lists (unchanged without `discover`, or when the day's configuration was not recorded)."""
+    explicit lists (unchanged without `discover`; asked live when the day's configuration was not recorded)."""
     d = cfg.sources.invocation_logs.discover
     if d is None:
         return cfg
-    rows = warehouse.read_partition(cfg.warehouse, "logging_configuration", day)
-    roots, groups = discovered_sources(rows, access_for(d.snapshot, day))
+    access = access_for(d.snapshot, day)
+    if warehouse.partition_exists(cfg.warehouse, "logging_configuration", day):
+        rows = warehouse.read_partition(cfg.warehouse, "logging_configuration", day)
+    else:  # ingestion run on its own: ask now rather than miss a destination (not recorded: that is the asset's job)
+        found = discover_logging(access, d)
+        rows = pl.DataFrame(found, schema=schemas.LOGGING_CONFIGURATION) if found else pl.DataFrame()
+    roots, groups = discovered_sources(rows, access)
     inv = with_discovered(cfg.sources.invocation_logs, roots, groups)
     return cfg.model_copy(update={"sources": cfg.sources.model_copy(update={"invocation_logs": inv})})
 
@@ -90,8 +95,8 @@ def with_discovered_sources(cfg: LedgerConfig, day: dt.date) -> LedgerConfig:
 def metric_throttles(cfg: LedgerConfig, day: dt.date, by_model: pl.DataFrame) -> pl.DataFrame:
     """`daily_usage_by_model` with `throttles` from the day's `bedrock_metrics` where metrics are read."""
     pairs = read_pairs(cfg)
-    if not pairs:
-        return by_model
+    if not pairs or not warehouse.partition_exists(cfg.warehouse, "bedrock_metrics", day):
+        return by_model  # metrics not read for this day: the logged counts stay
     metrics = warehouse.read_partition(cfg.warehouse, "bedrock_metrics", day)
     return apply_metric_throttles(by_model, metrics, pairs)
 
