@@ -532,6 +532,8 @@ def test_config_names_only_regions_and_accounts(aws: str, bucket: str, tmp_path:
     assert by[(region, HAIKU, 6)] == "logs_missing"
     assert by[(region, SONNET, 9)] == "logs_missing"
     assert by[(dark, HAIKU, 14)] == "logging_disabled"
+    dark_row = lc.filter((pl.col("region") == dark) & (pl.col("hour") == 14)).row(0, named=True)
+    assert "assumed: the earliest known configuration, observed" in dark_row["explanation"]
     usage = warehouse.read_partition(wh, "daily_usage_by_model", day)
     assert usage.filter(pl.col("base_model_id") == HAIKU)["throttles"].to_list() == [5]
     checks = _checks(result)

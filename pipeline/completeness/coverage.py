@@ -129,9 +129,14 @@ def _explain(r: dict[str, Any], late_hours: int, window_closes: dt.datetime | No
         )
     gap = (metric or 0) - logged
     if status == "logging_disabled":
+        source = {
+            "observed": "as observed that day",
+            "carried_forward": f"carried forward from {r.get('observed_on')}",
+            "earliest_known": f"assumed: the earliest known configuration, observed {r.get('observed_on')}",
+        }.get(r.get("config_source") or "", "configuration source unknown")
         return (
-            f"{where}: model invocation logging is off here (configuration {r['config_source']}), so the {metric} "
-            f"calls CloudWatch counted are in no log; turn logging on to attribute and price them."
+            f"{where}: model invocation logging is off here ({source}), so the {metric} calls CloudWatch counted "
+            "are in no log; turn logging on to attribute and price them."
         )
     if status == "delivery_late":
         closes = f" at {window_closes:%Y-%m-%d %H:%M} UTC" if window_closes else ""
@@ -176,9 +181,10 @@ def build_log_completeness(
         {"account_id": [a for a, _ in read_pairs], "region": [r for _, r in read_pairs], "_read": True},
         schema={"account_id": pl.String, "region": pl.String, "_read": pl.Boolean},
     )
-    cfg = config.select("account_id", "region", "logging_enabled", "config_source").unique(
-        subset=["account_id", "region"], keep="first"
-    )
+    observed_on = pl.col("observed_on") if "observed_on" in config.columns else pl.lit(None, dtype=pl.Date)
+    cfg = config.select(
+        "account_id", "region", "logging_enabled", "config_source", observed_on.cast(pl.Date).alias("observed_on")
+    ).unique(subset=["account_id", "region"], keep="first")
     df = (
         joined.join(pairs, on=["account_id", "region"], how="left")
         .join(cfg, on=["account_id", "region"], how="left")
