@@ -70,9 +70,9 @@ class Alert:
 
 @dataclass
 class AlertState:
-    """The sensor's cursor: the last event storage id seen and the open (failing) cases."""
+    """The sensor's cursor: per check, the last execution handled; and the open (failing) cases."""
 
-    after: int | None = None
+    after: dict[str, int] = field(default_factory=dict)
     open: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -80,7 +80,8 @@ class AlertState:
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        return cls(after=data.get("after"), open=dict(data.get("open") or {}))
+        after = data.get("after")
+        return cls(after=dict(after) if isinstance(after, dict) else {}, open=dict(data.get("open") or {}))
 
     def dump(self) -> str:
         return json.dumps({"after": self.after, "open": self.open}, sort_keys=True, separators=(",", ":"))
@@ -218,14 +219,12 @@ def process(
 ) -> TickResult:
     """Send what the new outcomes call for (see the module docstring) and return the next state."""
     latest: dict[str, CheckOutcome] = {}
-    after = state.after
     for o in outcomes:
-        after = max(after or 0, o.storage_id)
         if not matters(o.asset, o.check, cfg.checks):
             continue
         if o.key not in latest or o.storage_id > latest[o.key].storage_id:
             latest[o.key] = o
-    result = TickResult(state=AlertState(after=after, open=dict(state.open)))
+    result = TickResult(state=AlertState(after=dict(state.after), open=dict(state.open)))
     open_cases = result.state.open
     for key, o in latest.items():
         if o.passed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -37,7 +38,8 @@ def report_link(uri: str, base_url: str | None = None, warehouse: str | None = N
         rel = uri[len(warehouse.rstrip("/")) :].lstrip("/")
         return f"{base_url.rstrip('/')}/{rel}"
     if _is_local(uri):
-        return Path(uri.removeprefix("file://")).resolve().as_uri()
+        # Quoted like `Path.as_uri`, but keeping `=` readable (`date=…` folders) — it is legal in a URL path.
+        return "file://" + urllib.parse.quote(str(Path(uri.removeprefix("file://")).resolve()), safe="/=")
     return uri
 
 
