@@ -23,7 +23,7 @@ from dagster import (
     asset_check,
 )
 
-from pipeline import warehouse
+from pipeline import schemas, warehouse
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -37,10 +37,9 @@ REPORT_UPSTREAMS = [
     "cost_reconciliation",
     "billing_line_items",
     "rejected_records",
-    # Written by other stages when configured; the report reads them only if their partitions exist.
-    "log_completeness",
-    "daily_cache_economics",
 ]
+OPTIONAL_UPSTREAMS = ["log_completeness", "daily_cache_economics"]
+"""Read only where their partitions exist; a dependency once the data contract (`schemas.TABLES`) has them."""
 
 
 def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
@@ -50,7 +49,7 @@ def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         name="cost_report",
         group_name=GROUP,
         partitions_def=partitions_def,
-        deps=REPORT_UPSTREAMS,
+        deps=[*REPORT_UPSTREAMS, *(t for t in OPTIONAL_UPSTREAMS if t in schemas.TABLES)],
         kinds={"html"},
     )
     def cost_report(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
