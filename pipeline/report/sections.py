@@ -350,7 +350,8 @@ def bill_bridge(inputs: ReportInputs) -> Section:
         )
     )
     fig.update_layout(**_layout(440, showlegend=False, yaxis={"title": "USD", "tickprefix": "$"}))
-    fig.update_layout(margin={"l": 60, "r": 20, "t": 30, "b": 60})
+    fig.update_layout(margin={"l": 60, "r": 20, "t": 30, "b": 20})
+    fig.update_xaxes(automargin=True)  # room for the parts' labels when a narrow window tilts them
     _grid(fig)
     statuses = status_table(inputs.recon)
     span = f"on {inputs.day}" if inputs.kind == "daily" else f"from {inputs.window[0]} to {inputs.day}"
@@ -367,7 +368,8 @@ def bill_bridge(inputs: ReportInputs) -> Section:
     else:
         vol = float(parts.filter(pl.col("step") == "volume variance")["usd"].sum() or 0.0)
         biggest = parts.sort(pl.col("usd").abs(), descending=True).row(0, named=True)
-        rel = f" ({'+' if delta >= 0 else ''}{pct(delta / estimate, 1)})" if estimate else ""
+        ratio = delta / estimate if estimate else None
+        rel = f" ({'+' if delta >= 0 else ''}{pct(ratio, 1)})" if ratio is not None and abs(ratio) < 10 else ""
         finding = (
             f"The bill is {usd(abs(delta))} {'above' if delta > 0 else 'below'} the estimate {span}{rel}: "
             f"volume {signed_usd(vol)}, price {signed_usd(delta - vol)}; the largest part is "
