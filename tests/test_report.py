@@ -302,3 +302,21 @@ def test_report_renders_in_headless_chromium_without_console_errors(demo: Path, 
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
     assert dom.count('class="main-svg"') >= 2 * len(CORE_SECTIONS)  # every chart was drawn, offline
+
+
+def test_reports_are_written_to_an_s3_warehouse_as_html(bucket: str, aws: str) -> None:
+    import boto3
+
+    wh = f"s3://{bucket}/ledger"
+    day = dt.date(2026, 11, 5)
+    usage = pl.DataFrame(
+        {"date": [day, day], "cost_center": ["support", "sales"], "invocations": [10, 5], "total_cost_usd": [3.0, 1.0]}
+    )
+    warehouse.write_partition(usage, wh, "daily_usage_by_cost_center", day)
+    files = build_reports(wh, day)
+    assert files.daily == f"{wh}/reports/date={day}/daily.html"
+    s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
+    obj = s3.get_object(Bucket=bucket, Key=f"ledger/reports/date={day}/month_to_date.html")
+    assert obj["ContentType"].startswith("text/html")
+    body = obj["Body"].read().decode()
+    assert "support spent the most of any cost center: $3.00 of $4.00" in body
