@@ -514,6 +514,9 @@ def budget_burndown(inputs: ReportInputs) -> Section:
             f"; {f['cost_center']} is forecast to end the month at "
             f"{f['forecast_month_end_usd'] / f['budget_usd'] * 100:.0f}% ({usd(f['forecast_month_end_usd'])})"
         )
+        if forecast_over.height > 1:
+            more = forecast_over.height - 1
+            finding += f" and {more} more cost center{'s are' if more > 1 else ' is'} forecast over budget"
     over = budgets.filter(pl.col("pct_used") >= 100).height
     finding += f". {over} of {budgets.height} budgeted cost centers {'is' if over == 1 else 'are'} over budget."
     unbudgeted = inputs.budgets.filter(pl.col("budget_usd").is_null() & (pl.col("spend_to_date_usd") > 0))
@@ -632,7 +635,8 @@ def model_health(inputs: ReportInputs) -> Section:
         figure=_figure_dict(fig),
         data=table,
         note="Latency percentiles across accounts and regions (and days, month to date) are call-weighted means of "
-        "the daily percentiles; throttles are the logged ones (and CloudWatch's where metrics are configured).",
+        "the daily percentiles; a model without latency bars logged no latency. Throttles are the logged ones (and "
+        "CloudWatch's where metrics are configured).",
     )
 
 
