@@ -78,7 +78,15 @@ def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 
 def _spend(wh: str, day: str, spend: dict[str, float]) -> None:
-    """One day of `daily_usage_by_cost_center` with the given spend per cost center."""
+    """One day of `daily_usage_by_cost_center` with the given spend per cost center (and the 1st of the month with
+    calls but no cost, so the run rate counts every day of the month so far)."""
+    first = dt.date.fromisoformat(day).replace(day=1)
+    warehouse.write_partition(
+        pl.DataFrame({"date": [first], "cost_center": ["support"], "invocations": [1], "total_cost_usd": [0.0]}),
+        wh,
+        "daily_usage_by_cost_center",
+        first,
+    )
     df = pl.DataFrame(
         {
             "date": [dt.date.fromisoformat(day)] * len(spend),
