@@ -651,7 +651,13 @@ def coverage_heatmap(inputs: ReportInputs) -> Section | None:
     logged = next((c for c in ("logged_invocations", "log_invocations") if c in df.columns), None)
     metric = next((c for c in ("metric_invocations", "metrics_invocations") if c in df.columns), None)
     if logged and metric:
-        agg = [pl.col(logged).sum().alias("logged"), pl.col(metric).sum().alias("counted")]
+        # Like the completeness check's day coverage: an hour logging more than the metrics counted (late
+        # deliveries) cannot make up for another hour's hole.
+        has_metric = pl.col(metric).is_not_null()
+        agg = [
+            pl.min_horizontal(pl.col(logged).fill_null(0), pl.col(metric)).filter(has_metric).sum().alias("logged"),
+            pl.col(metric).filter(has_metric).sum().alias("counted"),
+        ]
         cov = (
             pl.when(pl.col("counted") > 0)
             .then(pl.min_horizontal(pl.col("logged") / pl.col("counted"), pl.lit(1.0)))
