@@ -37,7 +37,7 @@ def retry_settings() -> dict[str, Any]:
 
 def retry_config() -> Config:
     """The botocore client config every client of ours uses: retries and bounded timeouts."""
-    return Config(retries=retry_settings(), connect_timeout=10, read_timeout=60)  # type: ignore[arg-type]
+    return Config(retries=retry_settings(), connect_timeout=10, read_timeout=60)
 
 
 def endpoint_url(service: str) -> str | None:
