@@ -23,7 +23,7 @@ from pipeline.defs.alerts import alert_check_keys, alert_sensor, check_outcomes
 from pipeline.defs.build import build_assets
 from pipeline.defs.resources import LedgerResource
 from pipeline.report.alerts import Alert, AlertDeliveryError, AlertState, CheckOutcome, matters, process
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 DAY = "2026-11-10"
 

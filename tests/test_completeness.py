@@ -28,7 +28,7 @@ from pipeline.config import Discover, load_config
 from pipeline.sources import bedrock_metrics
 from pipeline.sources.aws_accounts import SNAPSHOT_FORMAT, LiveAws, SnapshotAws
 from pipeline.sources.logging_config import discover_logging, discovered_sources, parse_logging_config
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for the "testing" credentials
 OTHER_ACCOUNT = "222233334444"

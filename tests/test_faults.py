@@ -32,9 +32,9 @@ from pipeline import schemas, warehouse
 from pipeline.config import load_config
 from pipeline.defs.operability import UNREADABLE_CHECK
 from pipeline.sources import cloudwatch_logs, s3_logs
-from tests import conftest
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests import helpers
 from tests.faultproxy import FaultProxy
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"
@@ -105,7 +105,7 @@ def seed_day(s3: Any, bucket: str) -> set[str]:
 
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None, checks: bool = False) -> Any:
     """Materialize a day; the day checks (`checks`) come with `build_assets`, so nothing extra is needed."""
-    return conftest.run_day(config_path, day, selection)
+    return helpers.run_day(config_path, day, selection)
 
 
 def read(config_path: Path, table: str, day: str = DAY) -> pl.DataFrame:

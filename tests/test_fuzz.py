@@ -40,7 +40,7 @@ from pipeline.normalize.records import RecordError, parse_record, parse_timestam
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.privacy import redact_body
 from pipeline.sources.s3_logs import LogObject
-from tests.conftest import EXAMPLES, gz_lines, log_key, make_record
+from tests.helpers import EXAMPLES, gz_lines, log_key, make_record
 
 DAY = dt.date(2026, 3, 10)
 FALLBACK = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)

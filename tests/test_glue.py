@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from pipeline import schemas
 from pipeline.cli import app
 from pipeline.exports.glue import CatalogError, hive_type, register_tables
-from tests.conftest import run_day, write_config
+from tests.helpers import run_day, write_config
 
 START = dt.date(2026, 1, 1)
 

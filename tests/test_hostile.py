@@ -26,7 +26,7 @@ from pipeline.config import ConfigError, load_config, parse_config
 from pipeline.normalize import day as day_mod
 from pipeline.normalize.decode import gunzip_tolerant, iter_line_batches
 from pipeline.sources import s3_logs
-from tests.conftest import gz_lines, log_key, make_record
+from tests.helpers import gz_lines, log_key, make_record
 
 DAY = dt.date(2026, 3, 10)
 ACCOUNT = "111122223333"

@@ -15,15 +15,15 @@ import pytest
 from pipeline import warehouse
 from pipeline.config import load_config
 from pipeline.sources import cloudwatch_logs
-from tests import conftest
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests import helpers
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"
 
 
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None) -> Any:
-    return conftest.run_day(config_path, day, selection)
+    return helpers.run_day(config_path, day, selection)
 
 
 def put(s3: Any, bucket: str, key: str, body: bytes) -> None:

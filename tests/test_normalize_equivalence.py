@@ -32,7 +32,7 @@ from pipeline.normalize.records import parse_timestamp  # noqa: E402
 from pipeline.sample.catalog import DOCS_HELPER_PROFILE, SUPPORT_BOT_PROFILE  # noqa: E402
 from pipeline.sample.logs import LogGenOptions, write_logs  # noqa: E402
 from pipeline.sources import s3_logs  # noqa: E402
-from tests.conftest import EXAMPLES  # noqa: E402
+from tests.helpers import EXAMPLES  # noqa: E402
 
 START = dt.date(2026, 2, 10)
 PROFILES = {
@@ -196,7 +196,7 @@ def test_worker_processes_change_nothing(generated: Path, tmp_path: Path, monkey
 
 def test_dedup_first_delivery_wins_across_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same request id in three objects (so three spill parts): the first object's row is kept."""
-    from tests.conftest import gz_lines, log_key, make_record
+    from tests.helpers import gz_lines, log_key, make_record
 
     root = tmp_path / "logs"
     keys = [
