@@ -29,8 +29,8 @@ from pipeline.config import LedgerConfig  # noqa: E402
 from pipeline.normalize import day as day_mod  # noqa: E402
 from pipeline.normalize import fast  # noqa: E402
 from pipeline.normalize.records import parse_timestamp  # noqa: E402
-from pipeline.sample.catalog import DOCS_HELPER_PROFILE, SUPPORT_BOT_PROFILE  # noqa: E402
 from pipeline.sample.logs import LogGenOptions, write_logs  # noqa: E402
+from pipeline.sample.world import DOCS_HELPER_PROFILE, SUPPORT_BOT_PROFILE  # noqa: E402
 from pipeline.sources import s3_logs  # noqa: E402
 from tests.helpers import EXAMPLES  # noqa: E402
 

@@ -20,7 +20,7 @@ from pipeline.normalize.day import rows_to_frame
 from pipeline.normalize.records import RecordError, parse_record
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.sample.aws_state import discover_config, plan_undelivered, write_aws_state
-from pipeline.sample.catalog import sample_ledger_config, write_price_overrides
+from pipeline.sample.ledger_config import sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
 
 DEMO_START = dt.date(2026, 11, 1)
