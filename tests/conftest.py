@@ -15,6 +15,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the `demo` fixture runs the whole pipeline once per session: slow by definition."""
+    for item in items:
+        if "demo" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -110,6 +110,7 @@ class Tick:
         self.cursor = data.cursor
 
 
+@pytest.mark.slow
 def test_one_message_per_failed_check_and_partition_none_on_reruns(
     tmp_path: Path, topic_and_queue: tuple[str, Any, str], webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:

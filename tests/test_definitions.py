@@ -115,6 +115,7 @@ def _graphql(url: str, query: str) -> dict:
         return json.loads(resp.read())
 
 
+@pytest.mark.slow
 def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path) -> None:
     """The real `dagster-webserver` on a free loopback port, against a temporary DAGSTER_HOME."""
     port = _free_port()

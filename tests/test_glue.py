@@ -90,6 +90,7 @@ def test_local_warehouse_is_refused_in_one_line() -> None:
     assert "\n" not in str(err.value) and "--location" in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_catalog_registers_and_says_so(aws: str, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, warehouse="s3://lake/wh")
     runner = CliRunner()

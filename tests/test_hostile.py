@@ -443,6 +443,7 @@ def test_stray_tmp_files_are_removed_by_the_next_write(tmp_path: Path) -> None:
     assert not dead.exists() and not legacy.exists() and live.exists()
 
 
+@pytest.mark.slow
 def test_workers_die_with_the_run(tmp_path: Path) -> None:
     """A run killed with SIGKILL leaves no worker process behind."""
     code = textwrap.dedent(
@@ -511,6 +512,7 @@ def _started_run(instance: Any, pid: int) -> Any:
     return run
 
 
+@pytest.mark.slow
 def test_dead_runs_free_their_pool_slots(tmp_path: Path) -> None:
     from dagster import DagsterRunStatus
 
@@ -527,6 +529,7 @@ def test_dead_runs_free_their_pool_slots(tmp_path: Path) -> None:
         assert sum("marked failed" in s for s in said) == 2
 
 
+@pytest.mark.slow
 def test_waiting_run_says_why_and_stops_on_sigterm(tmp_path: Path) -> None:
     import signal
 

@@ -142,6 +142,7 @@ def test_next_day_owns_its_records_and_rejects_once(tmp_path: Path, s3: Any, buc
     assert read(cfg, "rejected_records", "2026-03-11").height == 0
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent_and_failed_run_keeps_previous_partition(tmp_path: Path, s3: Any, bucket: str) -> None:
     seed_bucket(s3, bucket)
     cfg = write_config(tmp_path, sources={"invocation_logs": {"s3": [f"s3://{bucket}/bedrock"]}})
