@@ -266,8 +266,8 @@ TAG_KEYS: tuple[str, ...] = ("application", "cost_center", "environment", "user"
 def _tags(df: pl.DataFrame) -> pl.Series:
     """FOCUS ``Tags``: who the cost is allocated to, as user-defined tags (keys sorted, like every map we write).
 
-    Built as one Arrow list array (fixed four entries per row): `pl.concat_list` of structs is orders of magnitude
-    slower on a large day.
+    Built as one Arrow list array (fixed four entries per row): `pl.concat_list` of structs is much slower on a
+    large day.
     """
     n = df.height
     values = df.select(pl.concat_list([pl.col(k).cast(pl.String) for k in TAG_KEYS]).alias("v"))["v"].explode()
