@@ -189,8 +189,8 @@ def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
 
 def _collect(priced: Frame, keys: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Collect the parts one after another (a large day's peak is the largest part, not their sum), then join."""
-    collected = [part.collect(engine="streaming") for part in _parts(priced, keys)]
-    out = _finish(*collected, keys).sort(list(keys)).collect()
+    main, latencies, users = (part.collect(engine="streaming") for part in _parts(priced, keys))
+    out = _finish(main, latencies, users, keys).sort(list(keys)).collect()
     return schemas.conform(out, schema)
 
 
