@@ -466,6 +466,7 @@ def test_workers_die_with_the_run(tmp_path: Path) -> None:
     assert len(workers) == 2
     proc.kill()
     proc.wait()
+    proc.stdout.close()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and any(_running(p) for p in workers):
         time.sleep(0.2)
