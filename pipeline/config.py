@@ -1,8 +1,8 @@
 """`ledger.yaml`: the one configuration file, validated up front so a typo fails at load, not mid-run.
 
-The keys are part of the contract (README.md, Configuration). Unknown keys are errors (a misspelt `cost_centre` silently ignored
-would mean unattributed spend). Relative paths in the file are resolved against the file's own folder, so a
-config works from any working directory.
+The keys are part of the contract (README.md, Configuration). Unknown keys are errors (a misspelt `cost_centre`
+silently ignored would mean unattributed spend). Relative paths in the file are resolved against the file's own
+folder, so a config works from any working directory.
 """
 
 from __future__ import annotations
