@@ -98,6 +98,7 @@ def run_days(
     from dagster import AssetKey, DagsterInstance
 
     from pipeline.defs.build import ALL_JOB, BILLING_ASSETS, BILLING_JOB, build_definitions
+    from pipeline.defs.runs import run_partition
     from pipeline.preflight import resolve_selection
 
     config_path = str(Path(config_path).resolve())
@@ -118,10 +119,10 @@ def run_days(
     ok = True
     with DagsterInstance.get() as instance:
         for day in days:
-            result = job.execute_in_process(
-                partition_key=day.isoformat(),
-                instance=instance,
-                raise_on_error=False,
+            result = run_partition(
+                job,
+                day.isoformat(),
+                instance,
                 tags={"bedrock-ledger/cli": "run"},
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )

@@ -263,7 +263,7 @@ def test_verbose_adds_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_cli_run_is_a_ledger_daily_job_run_of_its_partition(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], dagster_home: Path
 ) -> None:
-    from dagster import DagsterInstance
+    from dagster import AssetKey, DagsterInstance, RunsFilter
 
     config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(logs_folder(tmp_path))]}})
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY, "--select", "invocations")
@@ -273,7 +273,12 @@ def test_cli_run_is_a_ledger_daily_job_run_of_its_partition(
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert [(r.job_name, r.tags.get("dagster/partition")) for r in runs] == [("ledger_daily_job", DAY)]
-        materialized = instance.get_latest_materialization_event(__import__("dagster").AssetKey("rejected_records"))
+        # filed under the code location, like the UI's own runs: the job's page and the timeline list it
+        assert runs[0].remote_job_origin.location_name == "bedrock-ledger"
+        by_label = instance.get_runs(RunsFilter(tags={".dagster/repository": "__repository__@bedrock-ledger"}))
+        assert [r.run_id for r in by_label] == [runs[0].run_id]
+        assert runs[0].asset_selection == {AssetKey("invocations"), AssetKey("rejected_records")}
+        materialized = instance.get_latest_materialization_event(AssetKey("rejected_records"))
         assert materialized is not None and materialized.run_id == runs[0].run_id
 
 
