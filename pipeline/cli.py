@@ -88,6 +88,7 @@ def run_days(
     select: list[str] | None = None,
     echo: bool = True,
     expected: dict[str, str] | None = None,
+    footer: bool = True,
 ) -> bool:
     """Run the daily job (or the billing job, for a billing-only `select`) once per day, as that day's partition.
 
@@ -129,10 +130,10 @@ def run_days(
             ok = ok and result.success
             if echo:
                 _echo_run(day, job_name, result, expected or {})
-    if echo:
+    if echo and footer:
         typer.echo(
             f"Runs are in the Dagster instance at {home}; to see them: "
-            f"DAGSTER_HOME={home} {CONFIG_ENV}={config_path} uv run dagster dev -h 127.0.0.1"
+            f"DAGSTER_HOME={home} {CONFIG_ENV}={config_path} uv run dg dev --host 127.0.0.1"
         )
     return ok
 
@@ -259,7 +260,7 @@ def demo(
     typer.echo(f"Generating {days} days of sample logs and a matching bill under {out} ...")
     sample = generate_all(out, DEMO_START, days, records_per_day)
     typer.echo(f"Running the pipeline for {sample.days[0]} .. {sample.days[-1]} ({sample.config_path}) ...")
-    ok = run_days(str(sample.config_path), sample.days, expected=EXPECTED_CHECK_FAILURES)
+    ok = run_days(str(sample.config_path), sample.days, expected=EXPECTED_CHECK_FAILURES, footer=False)
     _print_summary(str(sample.config_path), sample.days)
     if not ok:
         raise typer.Exit(EXIT_RUN_FAILED)
@@ -301,7 +302,7 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
     typer.echo(
         f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
-        "uv run dagster dev -h 127.0.0.1"
+        "uv run dg dev --host 127.0.0.1"
     )
 
 
