@@ -266,6 +266,30 @@ def demo(
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
+@app.command()
+def catalog(
+    database: Annotated[str, typer.Option(help="Glue database (created if missing), e.g. bedrock_ledger")],
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+    location: Annotated[str, typer.Option(help="s3:// location of the warehouse, if not the config's")] = "",
+) -> None:
+    """Register every table in the AWS Glue Data Catalog, with partition projection on `date` (for Athena)."""
+    from pipeline.exports.glue import CatalogError, register_tables
+
+    try:
+        cfg = load_config(config)
+        result = register_tables(database, location or cfg.warehouse, cfg.start_date)
+    except (ConfigError, CatalogError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # boto3/botocore raise many types; a person needs the one line, not the traceback
+        typer.echo(f"catalog: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"Glue database {result.database} at {result.location}: {len(result.created)} created, "
+        f"{len(result.updated)} updated, {len(result.unchanged)} unchanged ({', '.join(result.tables)})"
+    )
+
+
 def _print_summary(config_path: str, days: list[dt.date]) -> None:
     """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
     import polars as pl
@@ -299,6 +323,9 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     )
     statuses = recon.group_by("status").len().sort("len", descending=True)
     typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    from pipeline.completeness.coverage import summary_lines
+
+    typer.echo("\n".join(summary_lines(warehouse.scan_partitions(wh, "log_completeness", days).collect())))
     typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
     typer.echo(
         f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "

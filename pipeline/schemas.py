@@ -52,6 +52,9 @@ INVOCATIONS: dict[str, pl.DataType] = {
     "output_body_s3_path": pl.String,
     "input_body_redacted": pl.String,
     "output_body_redacted": pl.String,
+    # The 1-hour part of cache_write_input_tokens (Anthropic `cache_creation.ephemeral_1h_input_tokens`, Converse
+    # `cacheDetails` with ttl 1h); 0 when the log shows none or does not split writes by TTL.
+    "cache_write_1h_input_tokens": pl.Int64,
 }
 
 REJECTED_RECORDS: dict[str, pl.DataType] = {
@@ -81,6 +84,10 @@ PRICED_INVOCATIONS: dict[str, pl.DataType] = {
     "pricing_tier": pl.String,
     "image_cost_usd": pl.Float64,
     "unpriced_reason": pl.String,
+    # The context tier that priced the call (`long` above the row's threshold) and the 1-hour-write part of
+    # cache_write_cost_usd (which stays the total of both TTLs).
+    "context_tier": pl.String,
+    "cache_write_1h_cost_usd": pl.Float64,
 }
 
 _USAGE_METRICS: dict[str, pl.DataType] = {
@@ -140,6 +147,12 @@ BUDGET_STATUS: dict[str, pl.DataType] = {
     "date": pl.Date,
     "days_elapsed": pl.Int64,
     "days_in_month": pl.Int64,
+    # Issue #10: the run rate counts the days with data; the unpriced share of calls sits beside the forecast.
+    "first_data_date": pl.Date,
+    "days_with_data": pl.Int64,
+    "invocations": pl.Int64,
+    "unpriced_invocations": pl.Int64,
+    "unpriced_share": pl.Float64,
 }
 
 BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
@@ -199,6 +212,182 @@ CHARGEBACK: dict[str, pl.DataType] = {
     "share": pl.Float64,
 }
 
+# --- Outputs for other tools (issue #13): FOCUS export, cache economics, cost per user ---------------------------
+
+FOCUS_CHARGEBACK: dict[str, pl.DataType] = {
+    # FOCUS 1.2 columns (names and meanings from the FOCUS specification; README explains each value).
+    "BilledCost": pl.Float64,
+    "BillingAccountId": pl.String,
+    "BillingAccountName": pl.String,
+    "BillingCurrency": pl.String,
+    "BillingPeriodEnd": UTC_US,
+    "BillingPeriodStart": UTC_US,
+    "ChargeCategory": pl.String,
+    "ChargeClass": pl.String,
+    "ChargeDescription": pl.String,
+    "ChargeFrequency": pl.String,
+    "ChargePeriodEnd": UTC_US,
+    "ChargePeriodStart": UTC_US,
+    "ConsumedQuantity": pl.Float64,
+    "ConsumedUnit": pl.String,
+    "ContractedCost": pl.Float64,
+    "ContractedUnitPrice": pl.Float64,
+    "EffectiveCost": pl.Float64,
+    "InvoiceIssuerName": pl.String,
+    "ListCost": pl.Float64,
+    "ListUnitPrice": pl.Float64,
+    "PricingQuantity": pl.Float64,
+    "PricingUnit": pl.String,
+    "ProviderName": pl.String,
+    "PublisherName": pl.String,
+    "RegionId": pl.String,
+    "ResourceId": pl.String,
+    "ServiceCategory": pl.String,
+    "ServiceName": pl.String,
+    "ServiceSubcategory": pl.String,
+    "SkuId": pl.String,
+    "SkuMeter": pl.String,
+    "SubAccountId": pl.String,
+    "Tags": STR_MAP,
+    # What FOCUS has no column for (x_ prefix, as the specification asks of custom columns).
+    "x_BaseModelId": pl.String,
+    "x_UsageKind": pl.String,
+    "x_BilledTokens": pl.Float64,
+    "x_LoggedTokens": pl.Int64,
+    "x_EstimatedCost": pl.Float64,
+    "x_AllocationShare": pl.Float64,
+    "x_AllocationStatus": pl.String,
+    "x_CostCenter": pl.String,
+    "x_Application": pl.String,
+    "x_User": pl.String,
+    "date": pl.Date,
+}
+
+DAILY_CACHE_ECONOMICS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "base_model_id": pl.String,
+    "application": pl.String,
+    "invocations": pl.Int64,
+    "invocations_with_cache_read": pl.Int64,
+    "invocations_with_cache_write": pl.Int64,
+    "unpriced_invocations": pl.Int64,
+    "input_tokens": pl.Int64,
+    "cache_read_input_tokens": pl.Int64,
+    "cache_write_input_tokens": pl.Int64,
+    "cache_write_5m_input_tokens": pl.Int64,
+    "cache_write_1h_input_tokens": pl.Int64,
+    "hit_rate": pl.Float64,
+    "reads_per_write": pl.Float64,
+    "cache_read_cost_usd": pl.Float64,
+    "cache_read_uncached_cost_usd": pl.Float64,
+    "read_saving_usd": pl.Float64,
+    "cache_write_5m_cost_usd": pl.Float64,
+    "cache_write_1h_cost_usd": pl.Float64,
+    "write_premium_5m_usd": pl.Float64,
+    "write_premium_1h_usd": pl.Float64,
+    "write_premium_usd": pl.Float64,
+    "net_saving_usd": pl.Float64,
+    "input_per_1k_usd": pl.Float64,
+    "cache_read_per_1k_usd": pl.Float64,
+    "cache_write_per_1k_usd": pl.Float64,
+    "cache_write_1h_per_1k_usd": pl.Float64,
+    "break_even_reads_5m": pl.Float64,
+    "break_even_reads_1h": pl.Float64,
+    "recommendation": pl.String,
+}
+
+DAILY_USER_COST_DISTRIBUTION: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "cost_center": pl.String,
+    "application": pl.String,
+    "users": pl.Int64,
+    "invocations": pl.Int64,
+    "unpriced_invocations": pl.Int64,
+    "total_cost_usd": pl.Float64,
+    "unattributed_cost_usd": pl.Float64,
+    "mean_cost_per_user_usd": pl.Float64,
+    "p50_cost_per_user_usd": pl.Float64,
+    "p90_cost_per_user_usd": pl.Float64,
+    "p99_cost_per_user_usd": pl.Float64,
+    "max_cost_per_user_usd": pl.Float64,
+    "top_1pct_users": pl.Int64,
+    "top_1pct_share": pl.Float64,
+    "top_10_share": pl.Float64,
+    "top_user": pl.String,
+    "top_user_cost_usd": pl.Float64,
+    "top_users": pl.String,
+}
+
+# Completeness (issue #12): Bedrock's logging configuration per day, hourly `AWS/Bedrock` metrics, and the
+# three-way comparison of logs, metrics and bill.
+LOGGING_CONFIGURATION: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "logging_enabled": pl.Boolean,
+    "s3_uri": pl.String,
+    "cloudwatch_log_group": pl.String,
+    "cloudwatch_role_arn": pl.String,
+    "large_data_s3_uri": pl.String,
+    "text_data_delivery": pl.Boolean,
+    "image_data_delivery": pl.Boolean,
+    "embedding_data_delivery": pl.Boolean,
+    "video_data_delivery": pl.Boolean,
+    "audio_data_delivery": pl.Boolean,
+    "config_source": pl.String,
+    "observed_on": pl.Date,
+    "observed_at": UTC_US,
+    "role_arn": pl.String,
+    "error": pl.String,
+}
+
+_METRIC_COUNTS = (
+    "invocations",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "throttles",
+    "client_errors",
+    "server_errors",
+)
+BEDROCK_METRICS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "model_id": pl.String,
+    "base_model_id": pl.String,
+    "hour": pl.Int64,
+    **{c: pl.Int64 for c in _METRIC_COUNTS},
+    "read_at": UTC_US,
+}
+
+_COMPARED = ("invocations", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+LOG_COMPLETENESS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "base_model_id": pl.String,
+    "hour": pl.Int64,
+    **{f"{side}_{c}": pl.Int64 for c in _COMPARED for side in ("logged", "metric")},
+    "metric_throttles": pl.Int64,
+    "metric_client_errors": pl.Int64,
+    "metric_server_errors": pl.Int64,
+    "day_logged_tokens": pl.Int64,
+    "day_metric_tokens": pl.Int64,
+    "day_billed_tokens": pl.Int64,
+    "coverage": pl.Float64,
+    "token_coverage": pl.Float64,
+    "status": pl.String,
+    "explanation": pl.String,
+    "logging_enabled": pl.Boolean,
+    "config_source": pl.String,
+    "metric_model_ids": pl.String,
+    "checked_at": UTC_US,
+}
+COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "invocations": INVOCATIONS,
     "rejected_records": REJECTED_RECORDS,
@@ -210,6 +399,12 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "billing_line_items": BILLING_LINE_ITEMS,
     "cost_reconciliation": COST_RECONCILIATION,
     "chargeback": CHARGEBACK,
+    "focus_chargeback": FOCUS_CHARGEBACK,
+    "daily_cache_economics": DAILY_CACHE_ECONOMICS,
+    "daily_user_cost_distribution": DAILY_USER_COST_DISTRIBUTION,
+    "logging_configuration": LOGGING_CONFIGURATION,
+    "bedrock_metrics": BEDROCK_METRICS,
+    "log_completeness": LOG_COMPLETENESS,
 }
 
 

@@ -38,10 +38,15 @@ CHECKS = {
     ("billing_line_items", "bill_rows_mapped"),
     ("cost_reconciliation", "within_tolerance"),
     ("chargeback", "sums_to_bill"),
+    ("focus_chargeback", "focus_valid"),
+    ("focus_chargeback", "sums_to_chargeback"),
     ("invocations", "invocations_fresh"),
     ("invocations", "log_delivery_complete"),
     ("invocations", "log_objects_all_read"),
     ("invocations", "log_objects_found"),
+    ("logging_configuration", "logging_unchanged_since_previous_day"),
+    ("logging_configuration", "logging_on_in_every_region"),
+    ("log_completeness", "logs_cover_metrics"),
 }
 
 
@@ -69,7 +74,7 @@ def test_definitions_smoke(config_env: Path) -> None:
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def is not None, key
-        assert node.group_name in {"ingest", "pricing", "usage", "billing"}, key
+        assert node.group_name in {"ingest", "pricing", "usage", "billing", "outputs", "completeness"}, key
         assert (node.description or "").strip(), key
     for job in (ALL_JOB, BILLING_JOB):
         assert defs.resolve_job_def(job).partitions_def is not None
@@ -249,3 +254,12 @@ def test_readme_and_messages_point_to_files_that_exist() -> None:
         assert (ROOT / target).exists(), target
     for path in (ROOT / "pipeline").rglob("*.py"):
         assert "DESIGN.md" not in path.read_text(), f"{path.name} mentions DESIGN.md, which is not in the repository"
+
+
+def test_glue_catalog_asset_only_with_glue_config() -> None:
+    plain = build_definitions(parse_config({"start_date": "2026-01-01"}))
+    assert "glue_catalog" not in {k.to_user_string() for k in plain.resolve_asset_graph().get_all_asset_keys()}
+    cfg = parse_config({"start_date": "2026-01-01", "glue": {"database": "bedrock_ledger", "location": "s3://b/w"}})
+    defs = build_definitions(cfg)
+    job = defs.resolve_job_def(ALL_JOB)
+    assert "glue_catalog" in {k.to_user_string() for k in job.asset_layer.executable_asset_keys}

@@ -6,9 +6,11 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from pipeline.config import LedgerConfig
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
+from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.contract import present, preview_allowed
 from pipeline.defs.ingest import build_ingest_assets
 from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, freshness_schedule
+from pipeline.defs.outputs import build_output_assets
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.pricing import build_pricing_assets
 from pipeline.defs.resources import LedgerResource
@@ -17,7 +19,7 @@ from pipeline.defs.usage import build_usage_assets
 
 ALL_JOB = "ledger_daily_job"
 BILLING_JOB = "billing_refresh_job"
-BILLING_ASSETS = ("billing_line_items", "cost_reconciliation", "chargeback")
+BILLING_ASSETS = ("billing_line_items", "cost_reconciliation", "chargeback", "focus_chargeback")
 EXECUTOR = in_process_executor
 """Every step of a run in the run's own process, one after another. A day's steps mostly wait on each other, and
 the multiprocess executor paid a fresh Python + Dagster + definitions start (about 5 s here) for each of them:
@@ -29,20 +31,23 @@ def build_assets(cfg: LedgerConfig) -> list:
     """Every asset of the pipeline with its day checks, for the config's partitioning.
 
     The freshness check is about *now*, not about a run's day, so it is registered on its own schedule in
-    `build_definitions` and left out here (and out of the daily job).
+    `build_definitions` and left out here (and out of the daily job). Every asset gets its contract column schema
+    and day-partitioned checks (`pipeline.defs.contract.present`).
     """
     partitions_def = daily_partitions(cfg.start_date)
     with preview_allowed():
-        return present(_day_assets(partitions_def))
+        return present(_day_assets(partitions_def, cfg))
 
 
-def _day_assets(partitions_def: Any) -> list[Any]:
+def _day_assets(partitions_def: Any, cfg: LedgerConfig) -> list[Any]:
     return [
         *build_ingest_assets(partitions_def),
         *build_pricing_assets(partitions_def),
         *build_usage_assets(partitions_def),
         *build_billing_assets(partitions_def),
+        *build_output_assets(partitions_def, cfg),
         *build_operability_checks(partitions_def, include_freshness=False),
+        *build_completeness_assets(partitions_def),
     ]
 
 

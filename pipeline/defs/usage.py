@@ -24,6 +24,7 @@ from dagster import (
 
 from pipeline import warehouse
 from pipeline.aggregates import budget_status, totals_agree, usage_by_cost_center, usage_by_model, usage_by_user
+from pipeline.defs.completeness import metric_throttles
 from pipeline.defs.figures import for_people
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
@@ -60,10 +61,11 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                 "daily_usage_by_model",
                 group_name=GROUP,
                 partitions_def=partitions_def,
-                deps=["priced_invocations"],
+                deps=["priced_invocations", "bedrock_metrics"],
                 kinds={"parquet"},
                 description="Per day × account × region × base model (grain and key): calls, status counts, "
-                "error rate, tokens and cost per kind, latency p50/p95/p99. Upstream: priced_invocations.",
+                "error rate, tokens and cost per kind, latency p50/p95/p99. Upstream: priced_invocations; `throttles` "
+                "from the AWS/Bedrock InvocationThrottles metric where metrics are read (bedrock_metrics).",
             ),
             AssetSpec(
                 "daily_usage_by_user",
@@ -99,7 +101,7 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         tables = {
-            "daily_usage_by_model": (usage_by_model(priced), "base_model_id"),
+            "daily_usage_by_model": (metric_throttles(cfg, day, usage_by_model(priced)), "base_model_id"),
             "daily_usage_by_user": (usage_by_user(priced), "user"),
             "daily_usage_by_cost_center": (usage_by_cost_center(priced), "cost_center"),
         }
@@ -137,8 +139,8 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     @for_people
     def budget_status_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per month × cost center (grain and key), as of this day: budget, spend to date, a run-rate month-end
-        forecast (spend ÷ days elapsed × days in month) and the share used. Upstream: daily_usage_by_cost_center
-        for the month to date."""
+        forecast (spend + spend ÷ days with data × days left), the share used and the unpriced share of calls.
+        Upstream: daily_usage_by_cost_center for the month to date."""
         cfg = ledger.config
         day = partition_day(context.partition_key)
         month_days = [day.replace(day=d) for d in range(1, day.day + 1)]
