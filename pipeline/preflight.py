@@ -216,7 +216,7 @@ def explain_aws(exc: BaseException, what: str, action: str) -> str:
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return (
             f"cannot {action} {what}: no AWS credentials found (environment, profile, SSO, instance role): "
-            "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            "set AWS_PROFILE, sign in (aws sso login) or export an access key in the environment"
         )
     if isinstance(exc, EndpointConnectionError):
         return (
