@@ -5,6 +5,7 @@ from typing import Any
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from pipeline.config import LedgerConfig
+from pipeline.defs.alerts import alert_sensor
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
 from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.contract import present, preview_allowed
@@ -13,6 +14,7 @@ from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, f
 from pipeline.defs.outputs import build_output_assets
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.pricing import build_pricing_assets
+from pipeline.defs.report import build_report_assets
 from pipeline.defs.resources import LedgerResource
 from pipeline.defs.schedules import billing_refresh_schedule, daily_schedule
 from pipeline.defs.usage import build_usage_assets
@@ -48,6 +50,7 @@ def _day_assets(partitions_def: Any, cfg: LedgerConfig) -> list[Any]:
         *build_output_assets(partitions_def, cfg),
         *build_operability_checks(partitions_def, include_freshness=False),
         *build_completeness_assets(partitions_def),
+        *build_report_assets(partitions_def),
     ]
 
 
@@ -77,7 +80,7 @@ def build_definitions(cfg: LedgerConfig, config_path: str = "") -> Definitions:
             billing_refresh_schedule(billing_job, cfg),
             freshness_schedule(cfg.schedules.daily_hour_utc),
         ],
-        sensors=[billing_export_sensor(billing_job, cfg)],
+        sensors=[billing_export_sensor(billing_job, cfg), alert_sensor(cfg)],
         resources={"ledger": LedgerResource(config_path=config_path)},
         executor=EXECUTOR,  # also for materializations started from an asset page
     )
