@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pipeline import recovery
 from pipeline.config import CONFIG_ENV, ConfigError, load_config
 from pipeline.preflight import InputError, UnreachableError
 
@@ -120,11 +121,13 @@ def run_days(
     ok = True
     with DagsterInstance.get() as instance:
         for day in days:
+            if not _ready(instance, echo):
+                return False
             result = run_partition(
                 job,
                 day.isoformat(),
                 instance,
-                tags={"bedrock-ledger/cli": "run"},
+                tags={"bedrock-ledger/cli": "run", **recovery.run_tags()},
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             ok = ok and result.success
@@ -136,6 +139,17 @@ def run_days(
             f"DAGSTER_HOME={home} {CONFIG_ENV}={config_path} uv run dg dev --host 127.0.0.1"
         )
     return ok
+
+
+def _ready(instance: object, echo: bool) -> bool:
+    """Free what dead runs hold and wait for pool slots (see `pipeline.recovery`); False when stopped."""
+    say = typer.echo if echo else (lambda _line: None)
+    try:
+        recovery.wait_for_pools(instance, say)
+    except recovery.Interrupted as exc:
+        typer.echo(str(exc), err=True)
+        return False
+    return True
 
 
 def _echo_run(day: dt.date, job_name: str, result: Any, expected: dict[str, str]) -> None:
