@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,13 @@ import yaml
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def load_example(prefix: str) -> dict[str, Any]:

@@ -755,7 +755,7 @@ def principal_tags(identity_arn: str) -> dict[str, str]:
 
 
 def expected_cost_center(identity_arn: str, model_id: str, request_metadata: Mapping[str, str] | None) -> str:
-    """The cost center DESIGN.md's precedence gives a call: request metadata, then app profile, then principal."""
+    """The cost center the attribution precedence gives a call: request metadata, then app profile, then principal."""
     md = request_metadata or {}
     for key in METADATA_KEYS["cost_center"]:
         if md.get(key):
