@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import polars as pl
 from polars.datatypes import DataTypeClass
 
+from pipeline.vocabulary import STATUSES  # noqa: F401  (the contract names the statuses; defined once there)
+
 DType = pl.DataType | DataTypeClass
 """A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
 type is polars' `DataTypeClass`); polars' own name for this union is private (`polars._typing.PolarsDataType`)."""
@@ -19,7 +21,6 @@ UTC_US = pl.Datetime("us", "UTC")
 STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 """Maps of strings are stored as a list of key/value structs: Parquet's MAP type, readable by DuckDB and polars."""
 
-STATUSES = ("success", "client_error", "server_error", "throttled", "guardrail_intervened")
 ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
 UNALLOCATED = "unallocated"

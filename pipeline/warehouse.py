@@ -26,6 +26,7 @@ import polars as pl
 
 from pipeline.aws import storage_options_for
 from pipeline.schemas import STR_MAP, TABLES, conform
+from pipeline.vocabulary import is_local
 
 if TYPE_CHECKING:  # imported where used: loading the definitions must not pay for Arrow and fsspec
     import fsspec
@@ -40,10 +41,6 @@ def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
     fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri))
     return fs, path
-
-
-def _is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
 
 
 def _join(*parts: str) -> str:
@@ -92,7 +89,7 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
     frames = [df] if isinstance(df, pl.DataFrame) else df
     final_dir = partition_dir(warehouse, table, day)
     target = _join(final_dir, PART_NAME)
-    if _is_local(warehouse):
+    if is_local(warehouse):
         folder = Path(final_dir.removeprefix("file://"))
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(folder)
@@ -175,7 +172,7 @@ def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fss
 def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:
     """Whether a day of a table has been written."""
     folder = partition_dir(warehouse, table, day)
-    if _is_local(warehouse):
+    if is_local(warehouse):
         p = Path(folder.removeprefix("file://"))
         return p.is_dir() and any(p.glob("*.parquet"))
     fs, _ = _fs(warehouse)
@@ -185,7 +182,7 @@ def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:
 def partition_files(warehouse: str, table: str, day: dt.date | str) -> list[str]:
     """The Parquet files of one partition (one, or none if the day was never written)."""
     folder = partition_dir(warehouse, table, day)
-    if _is_local(warehouse):
+    if is_local(warehouse):
         p = Path(folder.removeprefix("file://"))
         return sorted(str(f) for f in p.glob("*.parquet")) if p.is_dir() else []
     fs, _ = _fs(warehouse)

@@ -16,11 +16,24 @@ from moto.server import ThreadedMotoServer
 from tests.helpers import free_port
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the `demo` fixture runs the whole pipeline once per session: slow by definition."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that needs the `demo` fixture runs the whole pipeline once per session: slow by definition.
+
+    Benchmarks run only when asked for by name (`-m benchmark`): a `-m` on the command line replaces the one in
+    `addopts`, so `pytest -m "not slow"` would otherwise pull them into the fast tier.
+    """
+    want_benchmarks = "benchmark" in (config.getoption("markexpr") or "")
+    kept, dropped = [], []
     for item in items:
         if "demo" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("benchmark") and not want_benchmarks:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

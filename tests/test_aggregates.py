@@ -334,3 +334,19 @@ def test_budget_unpriced_share_beside_the_forecast() -> None:
     assert r["unpriced_share"] == pytest.approx(0.25)
     # one day of data on the as-of day: 3 + 3 / 1 × 20 = 63
     assert r["forecast_month_end_usd"] == pytest.approx(63.0)
+
+
+def test_forecasts_over_budget_largest_first_with_one_sentence() -> None:
+    from pipeline.aggregates.budgets import forecasts_over_budget
+
+    status = pl.DataFrame(
+        {
+            "cost_center": ["search", "sales", "legal", "ops"],
+            "budget_usd": [1000.0, 100.0, None, 50.0],
+            "forecast_month_end_usd": [900.0, 150.0, 70.0, 60.0],
+        }
+    )
+    over, words = forecasts_over_budget(status)
+    assert over["cost_center"].to_list() == ["sales", "ops"]  # no budget (legal) is never "over"
+    assert words == "sales forecast $150 = 150% of its $100 budget; ops forecast $60 = 120% of its $50 budget"
+    assert forecasts_over_budget(status.head(1))[1] == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from pipeline.config import parse_config
@@ -17,6 +18,7 @@ def _manifest(root: Path, period: str) -> None:
     (folder / "my-export-Manifest.json").write_text("{}")
 
 
+@pytest.mark.slow
 def test_new_manifest_requests_its_month_once(tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
     last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)

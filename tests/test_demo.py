@@ -108,8 +108,7 @@ def test_injected_discrepancies_are_listed(demo: Path) -> None:
 
 
 def test_demo_writes_the_outputs_for_other_tools(demo: Path) -> None:
-    from pipeline.defs.outputs import focus_conservation
-    from pipeline.exports.focus import focus_problems
+    from pipeline.exports.focus import focus_conservation, focus_problems
 
     wh = _wh(demo)
     days = [START, START + dt.timedelta(days=1)]

@@ -457,6 +457,7 @@ def seed_local(root: Path) -> set[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_day_at_once_equal_a_single_run(tmp_path: Path) -> None:
     ids = seed_local(tmp_path / "logs")
     cfg = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(tmp_path / "logs")]}})

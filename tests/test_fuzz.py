@@ -341,6 +341,7 @@ RESOURCES = st.one_of(st.sampled_from(RESOURCE_IDS), st.text(max_size=80))
 GRAMMARS = {"first_party", "mantle", "marketplace", "unknown"}
 
 
+@pytest.mark.slow
 @FUZZ
 @given(usage_type=USAGE_TYPES, resource_id=RESOURCES)
 def test_usage_type_parser_always_classifies(usage_type: str | None, resource_id: str | None) -> None:

@@ -39,6 +39,7 @@ def test_hive_types_of_the_contract() -> None:
             assert hive_type(dtype), (table, name)
 
 
+@pytest.mark.slow
 def test_register_round_trip_on_moto(aws: str) -> None:
     glue = _glue(aws)
     first = register_tables("ledger_rt", "s3://lake/bedrock/", START)

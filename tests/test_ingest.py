@@ -133,6 +133,7 @@ def test_s3_day_with_faults_late_records_and_duplicates(tmp_path: Path, s3: Any,
     assert checks["rejects_within_threshold"] is False  # 3 rejects of ~45 records is over the 1% default
 
 
+@pytest.mark.slow
 def test_next_day_owns_its_records_and_rejects_once(tmp_path: Path, s3: Any, bucket: str) -> None:
     seed_bucket(s3, bucket)
     cfg = write_config(tmp_path, sources={"invocation_logs": {"s3": [f"s3://{bucket}/bedrock"]}})
@@ -246,6 +247,7 @@ def test_missing_log_group_names_it(logs: Any) -> None:
         list(cloudwatch_logs.iter_day_events("/does/not/exist", dt.date(2026, 3, 10), region="us-east-1"))
 
 
+@pytest.mark.slow
 def test_warehouse_on_s3(tmp_path: Path, s3: Any, bucket: str) -> None:
     put(
         s3,

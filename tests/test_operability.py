@@ -11,6 +11,7 @@ import pytest
 from dagster import AssetSelection, Definitions, materialize
 
 from pipeline import schemas, warehouse
+from pipeline.completeness.freshness import expected_fresh_day, find_delivery_gaps
 from pipeline.config import load_config
 from pipeline.defs.build import build_assets
 from pipeline.defs.operability import (
@@ -19,8 +20,6 @@ from pipeline.defs.operability import (
     GAPS_CHECK,
     UNREADABLE_CHECK,
     build_operability_checks,
-    expected_fresh_day,
-    find_delivery_gaps,
     freshness_schedule,
 )
 from pipeline.defs.partitions import daily_partitions
@@ -72,6 +71,7 @@ def _check_results(result: Any) -> dict[str, Any]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
+@pytest.mark.slow
 def test_day_checks_flag_a_missing_hour_and_an_unreadable_object(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

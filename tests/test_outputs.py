@@ -13,8 +13,7 @@ import pytest
 from pipeline import schemas
 from pipeline.aggregates.cache_economics import cache_economics
 from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
-from pipeline.defs.outputs import focus_conservation
-from pipeline.exports.focus import focus_chargeback, focus_problems
+from pipeline.exports.focus import focus_chargeback, focus_conservation, focus_problems
 from pipeline.pricing import PriceCatalog
 from pipeline.reconciliation import chargeback
 

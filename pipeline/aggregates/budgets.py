@@ -126,3 +126,17 @@ def budget_status(
         .sort("cost_center")
     )
     return schemas.conform(out, schemas.BUDGET_STATUS)
+
+
+def forecasts_over_budget(status: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The cost centers of one day's `budget_status` whose month-end forecast exceeds their budget, largest first,
+    and one sentence naming each (empty when none): what the forecast check and its alert say."""
+    over = status.filter(
+        pl.col("budget_usd").is_not_null() & (pl.col("forecast_month_end_usd") > pl.col("budget_usd"))
+    ).sort("forecast_month_end_usd", descending=True)
+    words = "; ".join(
+        f"{r['cost_center']} forecast ${r['forecast_month_end_usd']:,.0f} = "
+        f"{r['forecast_month_end_usd'] / r['budget_usd'] * 100:.0f}% of its ${r['budget_usd']:,.0f} budget"
+        for r in over.iter_rows(named=True)
+    )
+    return over, words

@@ -32,8 +32,7 @@ import polars as pl
 
 from pipeline import schemas
 from pipeline.pricing import PriceCatalog
-
-Frame = pl.DataFrame | pl.LazyFrame
+from pipeline.vocabulary import Frame
 
 GRAIN: tuple[str, ...] = ("date", "account_id", "base_model_id", "application")
 RATE_COLUMNS: dict[str, str] = {

@@ -33,8 +33,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import schemas
-
-Frame = pl.DataFrame | pl.LazyFrame
+from pipeline.vocabulary import Frame, as_lazy
 
 MODEL_KEYS: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 USER_KEYS: tuple[str, ...] = ("date", "user", "cost_center", "application")
@@ -51,13 +50,6 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
     ("latency_ms_p95", 0.95),
     ("latency_ms_p99", 0.99),
 )
-ERROR_STATUSES: tuple[str, ...] = ("client_error", "server_error", "throttled")
-"""Statuses counted in ``error_rate``; ``guardrail_intervened`` is deliberately not one of them."""
-
-
-def as_lazy(frame: Frame) -> pl.LazyFrame:
-    """Accept either frame kind, so callers can pass a scan (streaming) or an in-memory frame (tests)."""
-    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
 
 
 def _key_expr(name: str) -> pl.Expr:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import schemas
-
-Frame = pl.DataFrame | pl.LazyFrame
+from pipeline.vocabulary import Frame
 
 GRAIN: tuple[str, ...] = ("date", "cost_center", "application")
 TOP_NAMES = 5

@@ -34,7 +34,7 @@ from pipeline.completeness import (
 )
 from pipeline.completeness.history import FAILING_DRIFT
 from pipeline.config import LedgerConfig
-from pipeline.defs.ingest import markdown_table
+from pipeline.defs.figures import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 

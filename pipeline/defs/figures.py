@@ -3,7 +3,8 @@
 Dagster shows a float metadata value with every digit (`0.013333333333333334`) and plots a numeric value across
 partitions only when it is a plain number, not a JSON blob. `for_people` on an asset's body rounds the metadata of
 every materialization and check result it yields; `flat_numbers` turns `{"cost_center": 0.12}` into
-`share_cost_center` entries that plot.
+`share_cost_center` entries that plot; `markdown_table` shows a small frame (top models, reasons) as a table.
+This is the one home of the metadata helpers every module under `defs/` uses.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
+
+if TYPE_CHECKING:
+    import polars as pl
 
 P = ParamSpec("P")
 
@@ -41,6 +45,20 @@ def flat_numbers(prefix: str, values: Mapping[str, Any], decimals: int = DECIMAL
             continue
         out[f"{prefix}_{key}"] = round(value, decimals) if isinstance(value, float) else value
     return out
+
+
+def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
+    """A small markdown table for asset metadata: the first `max_rows` rows, floats to four decimals."""
+    if df.is_empty():
+        return "_none_"
+    df = df.head(max_rows)
+    header = "| " + " | ".join(df.columns) + " |"
+    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
+    rows = []
+    for row in df.iter_rows():
+        cells = [f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join([header, sep, *rows])
 
 
 def _polished(item: Any) -> Any:

@@ -12,8 +12,8 @@
   every retry is quarantined in `rejected_records` as `unreadable_object`; its records are missing from the
   day, so this check fails until the day is run again.
 
-The logic is plain functions over polars frames (`find_delivery_gaps`, `expected_fresh_day`); the checks are
-thin wrappers over them.
+The logic is plain functions in `pipeline.completeness.freshness` (`find_delivery_gaps`, `expected_fresh_day`);
+the checks are thin wrappers over them.
 """
 
 import datetime as dt
@@ -38,8 +38,14 @@ from dagster import (
 )
 
 from pipeline import warehouse
+from pipeline.completeness.freshness import (
+    DEFAULT_MIN_NEIGHBOUR_CALLS,
+    FRESHNESS_GRACE_HOURS,
+    expected_fresh_day,
+    find_delivery_gaps,
+)
 from pipeline.defs.contract import preview_allowed
-from pipeline.defs.ingest import markdown_table
+from pipeline.defs.figures import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 
@@ -48,65 +54,7 @@ GAPS_CHECK = "log_delivery_complete"
 UNREADABLE_CHECK = "log_objects_all_read"
 FRESHNESS_KEY = AssetCheckKey(AssetKey("invocations"), FRESHNESS_CHECK)
 """Leave this check out of the partitioned daily job (it is about now, not about the run's day)."""
-FRESHNESS_GRACE_HOURS = 3
-"""How long after the daily schedule fires yesterday's partition may still be missing (a long day, a retry)."""
-DEFAULT_MIN_NEIGHBOUR_CALLS = 20
-"""An hour counts as a gap only if the hours on both sides have at least this many calls."""
 UNREADABLE_REASON = "unreadable_object"
-
-
-def expected_fresh_day(now: dt.datetime, daily_hour_utc: int, grace_hours: int = FRESHNESS_GRACE_HOURS) -> dt.date:
-    """The newest UTC day whose `invocations` partition must exist at `now`.
-
-    Day P is due at P + 1 day + `daily_hour_utc` + `grace_hours` (the schedule runs P the next day at its
-    hour), so the newest due day is the date `daily_hour_utc + grace_hours` hours ago, minus one.
-    """
-    shifted = now.astimezone(dt.UTC) - dt.timedelta(hours=daily_hour_utc + grace_hours)
-    return shifted.date() - dt.timedelta(days=1)
-
-
-def find_delivery_gaps(inv: pl.DataFrame, min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS) -> pl.DataFrame:
-    """Hours with zero calls for an account × region whose previous and next hour both have enough calls.
-
-    `inv` needs `timestamp`, `account_id`, `region`. Returns `account_id, region, hour, calls_before,
-    calls_after`, one row per suspicious hour (hours 1-22 of the day: hour 0 and 23 have a neighbour in
-    another partition, and a day's edge is no evidence of a gap).
-    """
-    schema = {
-        "account_id": pl.String,
-        "region": pl.String,
-        "hour": pl.Int32,
-        "calls_before": pl.UInt32,
-        "calls_after": pl.UInt32,
-    }
-    if inv.is_empty():
-        return pl.DataFrame(schema=schema)
-    counts = (
-        inv.select(
-            pl.col("account_id").fill_null("unknown"),
-            pl.col("region").fill_null("unknown"),
-            pl.col("timestamp").dt.hour().cast(pl.Int32).alias("hour"),
-        )
-        .group_by("account_id", "region", "hour")
-        .agg(pl.len().alias("calls"))
-    )
-    hours = pl.DataFrame({"hour": pl.int_range(0, 24, eager=True).cast(pl.Int32)})
-    grid = counts.select("account_id", "region").unique().join(hours, how="cross")
-    full = (
-        grid.join(counts, on=["account_id", "region", "hour"], how="left")
-        .with_columns(pl.col("calls").fill_null(0).cast(pl.UInt32))
-        .sort("account_id", "region", "hour")
-        .with_columns(
-            pl.col("calls").shift(1).over("account_id", "region").alias("calls_before"),
-            pl.col("calls").shift(-1).over("account_id", "region").alias("calls_after"),
-        )
-    )
-    gaps = full.filter(
-        (pl.col("calls") == 0)
-        & (pl.col("calls_before") >= min_neighbour_calls)
-        & (pl.col("calls_after") >= min_neighbour_calls)
-    )
-    return gaps.select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 @preview_allowed()  # its day checks are partitioned, a Dagster preview

@@ -23,28 +23,12 @@ from pipeline import warehouse
 from pipeline.aggregates.cache_economics import cache_economics
 from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
 from pipeline.config import LedgerConfig
-from pipeline.defs.ingest import markdown_table
+from pipeline.defs.figures import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 from pipeline.pricing import load_catalog
 
 GROUP = "outputs"
-SUM_TOLERANCE_USD = 0.005
-
-
-def focus_conservation(focus: pl.DataFrame, cb: pl.DataFrame) -> pl.DataFrame:
-    """Rows of (date, account, cost center, application, user) where FOCUS and chargeback differ by > ½ cent."""
-    keys = ["date", "account_id", "cost_center", "application", "user"]
-    exported = focus.group_by(
-        pl.col("date"),
-        pl.col("SubAccountId").alias("account_id"),
-        pl.col("x_CostCenter").alias("cost_center"),
-        pl.col("x_Application").alias("application"),
-        pl.col("x_User").alias("user"),
-    ).agg(pl.col("BilledCost").sum().alias("focus_billed_cost"))
-    allocated = cb.group_by(keys).agg(pl.col("billed_cost_usd").sum().alias("chargeback_billed_cost"))
-    joined = allocated.join(exported, on=keys, how="full", coalesce=True, nulls_equal=True).fill_null(0.0)
-    return joined.filter((pl.col("focus_billed_cost") - pl.col("chargeback_billed_cost")).abs() > SUM_TOLERANCE_USD)
 
 
 def build_output_assets(partitions_def: PartitionsDefinition, cfg: LedgerConfig) -> list[Any]:
@@ -73,7 +57,7 @@ def build_output_assets(partitions_def: PartitionsDefinition, cfg: LedgerConfig)
         """Per day × account × cost center × application × user × region × model × usage kind (grain): the billed
         Bedrock usage cost as FOCUS 1.2 cost rows, allocated with chargeback's weights. Upstream:
         priced_invocations, billing_line_items (chargeback for the sum check)."""
-        from pipeline.exports.focus import focus_chargeback, focus_problems  # step-only (Arrow)
+        from pipeline.exports.focus import focus_chargeback, focus_conservation, focus_problems  # step-only (Arrow)
 
         wh = ledger.config.warehouse
         day = partition_day(context.partition_key)

@@ -22,19 +22,18 @@ from dagster import (
 )
 
 from pipeline import schemas, warehouse
-from pipeline.attribution import attribute, attribution_gaps
+from pipeline.attribution import attribution_gaps
 from pipeline.config import LedgerConfig
-from pipeline.defs.figures import flat_numbers, for_people
-from pipeline.defs.ingest import markdown_table
+from pipeline.defs.figures import flat_numbers, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
-from pipeline.normalize.model_ids import split_geo
-from pipeline.pricing import load_catalog, price_invocations, profile_models_from_config, unpriced_summary
+from pipeline.pricing import load_catalog, unpriced_summary
+from pipeline.pricing.priced import live_profiles, price_and_attribute
 
 GROUP = "pricing"
 BATCH_ROWS = 65_536
-"""Rows priced at once. Pricing and attribution need about 4 KB of working memory per row, so 250K-row batches
-peaked at 1.8 GB on a 4M-call day; 64K rows keep the loop under 0.8 GB for 9% more time (pipeline.bench data)."""
+"""Rows priced at once. Pricing and attribution need a few KB of working memory per row, so the batch size bounds
+the step's memory whatever the day's size; larger batches save little time (README, Performance)."""
 GAP_COLUMNS = [
     "user",
     "application",
@@ -62,42 +61,6 @@ METADATA_COLUMNS = [
     "priced",
     "unpriced_reason",
 ]
-
-
-def _live_profiles(cfg: LedgerConfig, inv_files: list[str]) -> dict[str, dict[str, Any]]:
-    """Application profiles seen today that the config does not describe, looked up live when enabled."""
-    from pipeline.attribution.profiles import lookup_inference_profiles  # step-only (boto3)
-
-    if not cfg.attribution.lookup_inference_profiles or not inv_files:
-        return {}
-    seen = (
-        pl.scan_parquet(inv_files)
-        .filter(pl.col("routing") == "application_profile")
-        .select(pl.col("inference_profile").unique())
-        .collect()["inference_profile"]
-        .drop_nulls()
-        .to_list()
-    )
-    unknown = [a for a in seen if a not in cfg.attribution.inference_profiles]
-    return {arn: dict(info) for arn, info in lookup_inference_profiles(unknown).items()} if unknown else {}
-
-
-def price_and_attribute(
-    batch: pl.DataFrame, cfg: LedgerConfig, catalog: Any, live: dict[str, dict[str, Any]]
-) -> pl.DataFrame:
-    """One batch of invocations, priced and attributed (the asset's unit of work, usable without Dagster)."""
-    profile_models = {a: i["model_id"] for a, i in live.items() if i.get("model_id")}
-    profile_models.update(profile_models_from_config(cfg.attribution))
-    if live:
-        base_for = {a: split_geo(m.split("/")[-1])[1] for a, m in profile_models.items()}
-        batch = batch.with_columns(
-            pl.coalesce(
-                pl.col("base_model_id"), pl.col("inference_profile").replace_strict(base_for, default=None)
-            ).alias("base_model_id")
-        )
-    priced = price_invocations(batch, catalog, cfg.pricing.default_tier, profile_models=profile_models)
-    live_tags = {a: i.get("tags") or {} for a, i in live.items()}
-    return attribute(priced, cfg.attribution, live_profile_tags=live_tags)
 
 
 def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
@@ -129,7 +92,7 @@ def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
 
         catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
         files = warehouse.partition_files(cfg.warehouse, "invocations", day)
-        live = _live_profiles(cfg, files)
+        live = live_profiles(cfg, files)
 
         def batches() -> Iterator[pl.DataFrame]:
             for f in files:

@@ -24,7 +24,8 @@ from dagster import (
 )
 
 from pipeline import schemas, warehouse
-from pipeline.defs.ingest import markdown_table
+from pipeline.aggregates.budgets import forecasts_over_budget
+from pipeline.defs.figures import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 
@@ -100,14 +101,7 @@ def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
 
 def forecast_result(status: pl.DataFrame) -> AssetCheckResult:
     """The forecast check for one day's budget status: fails (warn) when any forecast exceeds its budget."""
-    over = status.filter(
-        pl.col("budget_usd").is_not_null() & (pl.col("forecast_month_end_usd") > pl.col("budget_usd"))
-    ).sort("forecast_month_end_usd", descending=True)
-    words = "; ".join(
-        f"{r['cost_center']} forecast ${r['forecast_month_end_usd']:,.0f} = "
-        f"{r['forecast_month_end_usd'] / r['budget_usd'] * 100:.0f}% of its ${r['budget_usd']:,.0f} budget"
-        for r in over.iter_rows(named=True)
-    )
+    over, words = forecasts_over_budget(status)
     return AssetCheckResult(
         passed=over.is_empty(),
         severity=AssetCheckSeverity.WARN,

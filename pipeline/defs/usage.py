@@ -25,8 +25,7 @@ from dagster import (
 from pipeline import warehouse
 from pipeline.aggregates import budget_status, totals_agree, usage_by_cost_center, usage_by_model, usage_by_user
 from pipeline.defs.completeness import metric_throttles
-from pipeline.defs.figures import for_people
-from pipeline.defs.ingest import markdown_table
+from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 

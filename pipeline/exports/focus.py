@@ -30,8 +30,7 @@ import pyarrow as pa
 from pipeline import schemas
 from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, _callers
 from pipeline.reconciliation.reconcile import as_lazy, logged_model_key, usage_rows
-
-Frame = pl.DataFrame | pl.LazyFrame
+from pipeline.vocabulary import Frame
 
 BILLING_CURRENCY = "USD"
 PROVIDER_NAME = "AWS"
@@ -472,3 +471,22 @@ def focus_problems(df: pl.DataFrame) -> list[str]:
     if df.filter(pl.col("ServiceCategory") != SERVICE_CATEGORY).height:
         problems.append(f"ServiceCategory is not {SERVICE_CATEGORY!r}")
     return problems
+
+
+SUM_TOLERANCE_USD = 0.005
+"""A group may differ from the chargeback by less than half a cent (rounding); more is money lost or invented."""
+
+
+def focus_conservation(focus: pl.DataFrame, cb: pl.DataFrame) -> pl.DataFrame:
+    """Rows of (date, account, cost center, application, user) where FOCUS and chargeback differ by > ½ cent."""
+    keys = ["date", "account_id", "cost_center", "application", "user"]
+    exported = focus.group_by(
+        pl.col("date"),
+        pl.col("SubAccountId").alias("account_id"),
+        pl.col("x_CostCenter").alias("cost_center"),
+        pl.col("x_Application").alias("application"),
+        pl.col("x_User").alias("user"),
+    ).agg(pl.col("BilledCost").sum().alias("focus_billed_cost"))
+    allocated = cb.group_by(keys).agg(pl.col("billed_cost_usd").sum().alias("chargeback_billed_cost"))
+    joined = allocated.join(exported, on=keys, how="full", coalesce=True, nulls_equal=True).fill_null(0.0)
+    return joined.filter((pl.col("focus_billed_cost") - pl.col("chargeback_billed_cost")).abs() > SUM_TOLERANCE_USD)

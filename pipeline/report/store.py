@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.aws import storage_options_for
+from pipeline.vocabulary import is_local
 
 ReportKind = Literal["daily", "month_to_date"]
 REPORTS = "reports"
-
-
-def _is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
 
 
 def report_uri(warehouse: str, day: dt.date | str, kind: ReportKind) -> str:
@@ -35,7 +32,7 @@ def report_link(uri: str, base_url: str | None = None, warehouse: str | None = N
     if base_url and warehouse and uri.startswith(warehouse.rstrip("/")):
         rel = uri[len(warehouse.rstrip("/")) :].lstrip("/")
         return f"{base_url.rstrip('/')}/{rel}"
-    if _is_local(uri):
+    if is_local(uri):
         # Quoted like `Path.as_uri`, but keeping `=` readable (`date=…` folders) — it is legal in a URL path.
         return "file://" + urllib.parse.quote(str(Path(uri.removeprefix("file://")).resolve()), safe="/=")
     return uri
@@ -44,7 +41,7 @@ def report_link(uri: str, base_url: str | None = None, warehouse: str | None = N
 def write_report(html: str, uri: str) -> str:
     """Write one report file (replacing it whole) and return where it went."""
     data = html.encode("utf-8")
-    if _is_local(uri):
+    if is_local(uri):
         target = Path(uri.removeprefix("file://"))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
@@ -64,7 +61,7 @@ def write_report(html: str, uri: str) -> str:
 
 def report_exists(uri: str) -> bool:
     """Whether a report file is there (local or S3)."""
-    if _is_local(uri):
+    if is_local(uri):
         return Path(uri.removeprefix("file://")).is_file()
     import fsspec  # when used: loading the definitions must not pay for it
 

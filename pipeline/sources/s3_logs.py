@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import fsspec
 
 from pipeline.aws import storage_options_for
+from pipeline.vocabulary import is_local
 
 LOG_DIR = "BedrockModelInvocationLogs"
 PERMISSION_MARKER = "amazon-bedrock-logs-permission-check"
@@ -134,16 +135,12 @@ def _explain(uri: str, exc: BaseException) -> SourceError:
     return SourceError(f"cannot list invocation logs under {uri}: {cause} ({text[:300]})")
 
 
-def _is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
-
-
 def list_day(root: str, day: dt.date, late_hours: int = 2, early_hours: int = 1) -> Listing:
     """List the log objects that may hold records of `day` under `root` (every account and region in it): the
     day's folders and the neighbouring hours of its window (`day_folders`)."""
     root = root.rstrip("/")
     fs, base = fsspec.core.url_to_fs(root, **storage_options_for(root))
-    scheme = "" if _is_local(root) else root.split("://", 1)[0] + "://"
+    scheme = "" if is_local(root) else root.split("://", 1)[0] + "://"
     listing = Listing()
     # Every listing bypasses s3fs' directory cache (`refresh=True`): a long-lived process (the CLI over many
     # days, a code server) would otherwise never see an account or region that started delivering after its
@@ -152,7 +149,7 @@ def list_day(root: str, day: dt.date, late_hours: int = 2, early_hours: int = 1)
         try:
             accounts = list(fs.ls(f"{base}/AWSLogs", detail=False, refresh=True))
         except FileNotFoundError:
-            if _is_local(root) and not fs.exists(base):
+            if is_local(root) and not fs.exists(base):
                 raise
             # An S3 root with nothing delivered yet is not an error, but the check will show zero objects.
             fs.ls(base, refresh=True)  # raises for a missing bucket or no access
@@ -177,7 +174,7 @@ def list_day(root: str, day: dt.date, late_hours: int = 2, early_hours: int = 1)
             folders = [f"{region_dir}/{f}" for f in day_folders(day, late_hours, early_hours)]
             for folder in folders:
                 try:
-                    found = _find(fs, folder, _is_local(root))
+                    found = _find(fs, folder, is_local(root))
                 except FileNotFoundError:
                     continue
                 except Exception as exc:  # noqa: BLE001

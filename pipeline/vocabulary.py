@@ -1,0 +1,42 @@
+"""The words every stage shares, defined once, and the two helpers every stage needs.
+
+A call's status, a bill line's type and a usage kind mean the same thing in normalization, pricing, aggregation,
+billing, reconciliation and the report; when each kept its own list, the lists drifted apart (one copy of the usage
+line-item types lacked `FlatRateSubscription`). Import them from here. `tests/test_vocabulary.py` fails when a
+module under `pipeline/` defines its own copy.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+STATUSES: tuple[str, ...] = ("success", "client_error", "server_error", "throttled", "guardrail_intervened")
+"""`invocations.status`: how a call ended."""
+
+ERROR_STATUSES: tuple[str, ...] = ("client_error", "server_error", "throttled")
+"""The statuses counted as errors (`error_rate`). A guardrail intervention is the guardrail doing its job, not a
+failed call, so `guardrail_intervened` is deliberately not one of them."""
+
+USAGE_LINE_TYPES: tuple[str, ...] = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
+"""Bill line-item types that are usage the logs can explain (`FlatRateSubscription`: Provisioned Throughput
+commitments). Every other type (fees, credits, refunds, taxes, Savings Plan negation) is an adjustment."""
+
+TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write")
+"""Usage kinds counted in tokens. 1-hour cache writes are billed under `cache_write` and told apart by
+`billing_line_items.cache_ttl`."""
+
+USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", "other")
+"""`billing_line_items.usage_kind`: what a bill line is for."""
+
+Frame = pl.DataFrame | pl.LazyFrame
+"""What a plain function of ours accepts: a scan (streaming, a large day) or an in-memory frame (tests)."""
+
+
+def as_lazy(frame: Frame) -> pl.LazyFrame:
+    """Accept either frame kind, so callers can pass a scan (streaming) or an in-memory frame (tests)."""
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+
+
+def is_local(uri: str) -> bool:
+    """A local path (or `file://` URL), as opposed to an object-store URL such as `s3://bucket/prefix`."""
+    return "://" not in uri or uri.startswith("file://")
