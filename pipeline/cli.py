@@ -244,6 +244,7 @@ def generate(
         for fmt, files in sample.bill_files.items():
             typer.echo(f"bill ({fmt}): {len(files)} files under {Path(out).resolve() / 'billing' / fmt}")
     else:
+        cloudwatch_options: dict[str, Any] = {"cloudwatch_log_group": cloudwatch_group} if cloudwatch_group else {}
         summary = generate_sample(
             out,
             first,
@@ -254,7 +255,7 @@ def generate(
             body_kb=body_kb,
             cloudwatch_share=cloudwatch_share if cloudwatch_group else 0.0,
             deliver_to_cloudwatch=bool(cloudwatch_group),
-            **({"cloudwatch_log_group": cloudwatch_group} if cloudwatch_group else {}),
+            **cloudwatch_options,
         )
     typer.echo(
         f"logs: {summary.records} invocations in {summary.files} objects ({summary.bytes / 1e6:.1f} MB) under {out}"
@@ -350,9 +351,13 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
 
 def _print_reports(wh: str, day: dt.date) -> None:
     """Where the last day's cost reports are (written by the `cost_report` asset): open them in a browser."""
-    from pipeline.report.store import report_exists, report_uri
+    from pipeline.report.store import ReportKind, report_exists, report_uri
 
-    for kind, label in (("daily", "Cost report for"), ("month_to_date", "Month-to-date cost report to")):
+    reports: tuple[tuple[ReportKind, str], ...] = (
+        ("daily", "Cost report for"),
+        ("month_to_date", "Month-to-date cost report to"),
+    )
+    for kind, label in reports:
         uri = report_uri(wh, day, kind)
         if report_exists(uri):
             typer.echo(f"{label} {day}: {uri}")

@@ -25,7 +25,7 @@ ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
 UNALLOCATED = "unallocated"
 
-INVOCATIONS: dict[str, pl.DataType] = {
+INVOCATIONS: dict[str, DType] = {
     "request_id": pl.String,
     "timestamp": UTC_US,
     "date": pl.Date,
@@ -65,7 +65,7 @@ INVOCATIONS: dict[str, pl.DataType] = {
     "cache_write_1h_input_tokens": pl.Int64,
 }
 
-REJECTED_RECORDS: dict[str, pl.DataType] = {
+REJECTED_RECORDS: dict[str, DType] = {
     "date": pl.Date,
     "source_uri": pl.String,
     "line": pl.Int64,
@@ -73,7 +73,7 @@ REJECTED_RECORDS: dict[str, pl.DataType] = {
     "raw_excerpt": pl.String,
 }
 
-PRICED_INVOCATIONS: dict[str, pl.DataType] = {
+PRICED_INVOCATIONS: dict[str, DType] = {
     **INVOCATIONS,
     "user": pl.String,
     "application": pl.String,
@@ -98,7 +98,7 @@ PRICED_INVOCATIONS: dict[str, pl.DataType] = {
     "cache_write_1h_cost_usd": pl.Float64,
 }
 
-_USAGE_METRICS: dict[str, pl.DataType] = {
+_USAGE_METRICS: dict[str, DType] = {
     "invocations": pl.Int64,
     "successes": pl.Int64,
     "client_errors": pl.Int64,
@@ -123,28 +123,28 @@ _USAGE_METRICS: dict[str, pl.DataType] = {
     "unique_users": pl.Int64,
 }
 
-DAILY_USAGE_BY_MODEL: dict[str, pl.DataType] = {
+DAILY_USAGE_BY_MODEL: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "region": pl.String,
     "base_model_id": pl.String,
     **_USAGE_METRICS,
 }
-DAILY_USAGE_BY_USER: dict[str, pl.DataType] = {
+DAILY_USAGE_BY_USER: dict[str, DType] = {
     "date": pl.Date,
     "user": pl.String,
     "cost_center": pl.String,
     "application": pl.String,
     **_USAGE_METRICS,
 }
-DAILY_USAGE_BY_COST_CENTER: dict[str, pl.DataType] = {
+DAILY_USAGE_BY_COST_CENTER: dict[str, DType] = {
     "date": pl.Date,
     "cost_center": pl.String,
     **_USAGE_METRICS,
     "avg_cost_per_user_usd": pl.Float64,
 }
 
-BUDGET_STATUS: dict[str, pl.DataType] = {
+BUDGET_STATUS: dict[str, DType] = {
     "month": pl.String,
     "cost_center": pl.String,
     "budget_usd": pl.Float64,
@@ -163,7 +163,7 @@ BUDGET_STATUS: dict[str, pl.DataType] = {
     "unpriced_share": pl.Float64,
 }
 
-BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
+BILLING_LINE_ITEMS: dict[str, DType] = {
     "date": pl.Date,
     "billing_period": pl.String,
     "account_id": pl.String,
@@ -189,7 +189,7 @@ BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
     "source_uri": pl.String,
 }
 
-COST_RECONCILIATION: dict[str, pl.DataType] = {
+COST_RECONCILIATION: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "region": pl.String,
@@ -209,7 +209,7 @@ COST_RECONCILIATION: dict[str, pl.DataType] = {
     "explanation": pl.String,
 }
 
-CHARGEBACK: dict[str, pl.DataType] = {
+CHARGEBACK: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "cost_center": pl.String,
@@ -222,7 +222,7 @@ CHARGEBACK: dict[str, pl.DataType] = {
 
 # --- Outputs for other tools (issue #13): FOCUS export, cache economics, cost per user ---------------------------
 
-FOCUS_CHARGEBACK: dict[str, pl.DataType] = {
+FOCUS_CHARGEBACK: dict[str, DType] = {
     # FOCUS 1.2 columns (names and meanings from the FOCUS specification; README explains each value).
     "BilledCost": pl.Float64,
     "BillingAccountId": pl.String,
@@ -271,7 +271,7 @@ FOCUS_CHARGEBACK: dict[str, pl.DataType] = {
     "date": pl.Date,
 }
 
-DAILY_CACHE_ECONOMICS: dict[str, pl.DataType] = {
+DAILY_CACHE_ECONOMICS: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "base_model_id": pl.String,
@@ -305,7 +305,7 @@ DAILY_CACHE_ECONOMICS: dict[str, pl.DataType] = {
     "recommendation": pl.String,
 }
 
-DAILY_USER_COST_DISTRIBUTION: dict[str, pl.DataType] = {
+DAILY_USER_COST_DISTRIBUTION: dict[str, DType] = {
     "date": pl.Date,
     "cost_center": pl.String,
     "application": pl.String,
@@ -329,7 +329,7 @@ DAILY_USER_COST_DISTRIBUTION: dict[str, pl.DataType] = {
 
 # Completeness (issue #12): Bedrock's logging configuration per day, hourly `AWS/Bedrock` metrics, and the
 # three-way comparison of logs, metrics and bill.
-LOGGING_CONFIGURATION: dict[str, pl.DataType] = {
+LOGGING_CONFIGURATION: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "region": pl.String,
@@ -360,19 +360,19 @@ _METRIC_COUNTS = (
     "client_errors",
     "server_errors",
 )
-BEDROCK_METRICS: dict[str, pl.DataType] = {
+BEDROCK_METRICS: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "region": pl.String,
     "model_id": pl.String,
     "base_model_id": pl.String,
     "hour": pl.Int64,
-    **{c: pl.Int64 for c in _METRIC_COUNTS},
+    **dict.fromkeys(_METRIC_COUNTS, pl.Int64),
     "read_at": UTC_US,
 }
 
 _COMPARED = ("invocations", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
-LOG_COMPLETENESS: dict[str, pl.DataType] = {
+LOG_COMPLETENESS: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "region": pl.String,
@@ -396,7 +396,7 @@ LOG_COMPLETENESS: dict[str, pl.DataType] = {
 }
 COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
-TABLES: dict[str, dict[str, pl.DataType]] = {
+TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,
     "rejected_records": REJECTED_RECORDS,
     "priced_invocations": PRICED_INVOCATIONS,
@@ -416,7 +416,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
 }
 
 
-def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def empty(schema: dict[str, DType]) -> pl.DataFrame:
     """An empty frame with the table's columns, so a day with no data still writes a readable partition."""
     return pl.DataFrame(schema=schema)
 

@@ -179,7 +179,7 @@ def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
     return _finish(*_parts(priced, keys), keys)
 
 
-def _collect(priced: Frame, keys: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _collect(priced: Frame, keys: Sequence[str], schema: dict[str, schemas.DType]) -> pl.DataFrame:
     """Collect the parts one after another (a large day's peak is the largest part, not their sum), then join."""
     main, latencies, users = (part.collect(engine="streaming") for part in _parts(priced, keys))
     out = _finish(main, latencies, users, keys).sort(list(keys)).collect()

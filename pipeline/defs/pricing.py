@@ -7,7 +7,7 @@ overrides file fails the run with the file, line and reason, and leaves the prev
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from dagster import (
@@ -98,9 +98,8 @@ def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             for f in files:
                 with warehouse.open_input(f) as handle:
                     for rb in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
-                        yield price_and_attribute(
-                            schemas.conform(pl.from_arrow(rb), schemas.INVOCATIONS), cfg, catalog, live
-                        )
+                        frame = cast(pl.DataFrame, pl.from_arrow(rb))  # a record batch is always a frame
+                        yield price_and_attribute(schemas.conform(frame, schemas.INVOCATIONS), cfg, catalog, live)
 
         path = warehouse.write_partition(batches(), cfg.warehouse, "priced_invocations", day)
         yield from priced_results(warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day]), cfg, path)

@@ -102,7 +102,7 @@ def require_s3(location: str) -> str:
 
 
 def glue_table_input(
-    table: str, schema: Mapping[str, pl.DataType], location: str, start_date: dt.date
+    table: str, schema: Mapping[str, schemas.DType], location: str, start_date: dt.date
 ) -> dict[str, Any]:
     """The Glue `TableInput` of one table: columns without `date`, `date` as the projected partition key."""
     where = table_location(location, table)
@@ -156,7 +156,7 @@ def register_tables(
     database: str,
     location: str,
     start_date: dt.date,
-    tables: Mapping[str, Mapping[str, pl.DataType]] | None = None,
+    tables: Mapping[str, Mapping[str, schemas.DType]] | None = None,
     client: Any | None = None,
 ) -> RegistrationResult:
     """Create or update one Glue table per contract table in `database` (created if missing); idempotent.
