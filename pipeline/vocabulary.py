@@ -21,9 +21,9 @@ USAGE_LINE_TYPES: tuple[str, ...] = ("Usage", "DiscountedUsage", "SavingsPlanCov
 """Bill line-item types that are usage the logs can explain (`FlatRateSubscription`: Provisioned Throughput
 commitments). Every other type (fees, credits, refunds, taxes, Savings Plan negation) is an adjustment."""
 
-TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write")
-"""Usage kinds counted in tokens. 1-hour cache writes are billed under `cache_write` and told apart by
-`billing_line_items.cache_ttl`."""
+TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+"""Usage kinds counted in tokens. `cache_write_1h` is the 1-hour-TTL part of cache writes, which costs more than
+5-minute writes (`billing_line_items.cache_ttl` says which TTL a bill row is)."""
 
 USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", "other")
 """`billing_line_items.usage_kind`: what a bill line is for."""

@@ -30,13 +30,13 @@ from typing import Any
 import polars as pl
 
 from pipeline import schemas
-from pipeline.vocabulary import Frame
+from pipeline.vocabulary import TOKEN_KINDS, Frame
 
 KEYS = ["date", "account_id", "region", "base_model_id", "hour"]
 DAY_KEYS = ["date", "account_id", "region", "base_model_id"]
 TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
 COMPARED = ("invocations", *TOKENS)
-BILLED_KINDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+BILLED_KINDS = TOKEN_KINDS
 
 
 def _lazy(f: Frame) -> pl.LazyFrame:

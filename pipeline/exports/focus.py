@@ -30,7 +30,7 @@ import pyarrow as pa
 from pipeline import schemas
 from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, _callers
 from pipeline.reconciliation.reconcile import as_lazy, logged_model_key, usage_rows
-from pipeline.vocabulary import Frame
+from pipeline.vocabulary import TOKEN_KINDS, Frame
 
 BILLING_CURRENCY = "USD"
 PROVIDER_NAME = "AWS"
@@ -42,7 +42,6 @@ CHARGE_CATEGORY = "Usage"
 CHARGE_FREQUENCY = "Usage-Based"
 MARKETPLACE = "AWS Marketplace"
 
-TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 TOKENS_PER_PRICING_UNIT = 1000.0
 PRICING_UNIT_TOKENS = "1000 Tokens"
 KIND_UNITS: dict[str, str] = {"image": "Images", "provisioned": "Hours"}
