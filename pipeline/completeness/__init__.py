@@ -5,6 +5,7 @@ from pipeline.completeness.coverage import (
     build_log_completeness,
     day_coverage,
     logged_model_ids,
+    metric_pairs,
 )
 from pipeline.completeness.history import config_drift, config_for_day
 
@@ -15,4 +16,5 @@ __all__ = [
     "config_for_day",
     "day_coverage",
     "logged_model_ids",
+    "metric_pairs",
 ]

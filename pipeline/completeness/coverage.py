@@ -30,6 +30,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import schemas
+from pipeline.config import Discover
 from pipeline.vocabulary import TOKEN_KINDS, Frame
 
 KEYS = ["date", "account_id", "region", "base_model_id", "hour"]
@@ -357,3 +358,11 @@ def summary_lines(df: pl.DataFrame) -> list[str]:
         days.append(f"{day} {cov:.1%}" if cov is not None else f"{day} n/a")
     lines.append("  coverage by day: " + ", ".join(sorted(days)))
     return lines
+
+
+def metric_pairs(discover: Discover | None) -> set[tuple[str, str]]:
+    """Account × Region pairs whose `AWS/Bedrock` metrics are read (none without `discover` or with metrics off):
+    where a metric row is missing there, the count is zero, not unknown."""
+    if discover is None or not discover.metrics:
+        return set()
+    return {(a.account_id, r) for a in discover.accounts for r in discover.regions}

@@ -31,6 +31,7 @@ from pipeline.completeness import (
     config_for_day,
     day_coverage,
     logged_model_ids,
+    metric_pairs,
 )
 from pipeline.completeness.history import FAILING_DRIFT
 from pipeline.config import LedgerConfig
@@ -39,14 +40,6 @@ from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 
 GROUP = "completeness"
-
-
-def read_pairs(cfg: LedgerConfig) -> set[tuple[str, str]]:
-    """Account × region pairs whose `AWS/Bedrock` metrics are read (empty without `discover` or with metrics off)."""
-    d = cfg.sources.invocation_logs.discover
-    if d is None or not d.metrics:
-        return set()
-    return {(a.account_id, r) for a in d.accounts for r in d.regions}
 
 
 def late_hours(cfg: LedgerConfig) -> int:
@@ -95,7 +88,7 @@ def with_discovered_sources(cfg: LedgerConfig, day: dt.date) -> LedgerConfig:
 
 def metric_throttles(cfg: LedgerConfig, day: dt.date, by_model: pl.DataFrame) -> pl.DataFrame:
     """`daily_usage_by_model` with `throttles` from the day's `bedrock_metrics` where metrics are read."""
-    pairs = read_pairs(cfg)
+    pairs = metric_pairs(cfg.sources.invocation_logs.discover)
     if not pairs or not warehouse.partition_exists(cfg.warehouse, "bedrock_metrics", day):
         return by_model  # metrics not read for this day: the logged counts stay
     metrics = warehouse.read_partition(cfg.warehouse, "bedrock_metrics", day)
@@ -196,7 +189,7 @@ def build_completeness_assets(partitions_def: PartitionsDefinition) -> list[Any]
                 "dagster/row_count": df.height,
                 "path": MetadataValue.path(path),
                 "metrics_read": d is not None and d.metrics,
-                "account_regions": len(read_pairs(cfg)),
+                "account_regions": len(metric_pairs(cfg.sources.invocation_logs.discover)),
                 "invocations": int(df["invocations"].sum() or 0),
                 "throttles": int(df["throttles"].sum() or 0),
                 "top_models": MetadataValue.md(markdown_table(top)),
@@ -236,12 +229,12 @@ def build_completeness_assets(partitions_def: PartitionsDefinition) -> list[Any]
             warehouse.read_partition(cfg.warehouse, "billing_line_items", day),
             day=day,
             checked_at=checked_at,
-            read_pairs=read_pairs(cfg),
+            read_pairs=metric_pairs(d),
             late_hours=late_hours(cfg),
             min_coverage=min_cov,
         )
         path = warehouse.write_partition(df, cfg.warehouse, "log_completeness", day)
-        yield from completeness_results(df, path, min_cov, metrics_read=bool(read_pairs(cfg)))
+        yield from completeness_results(df, path, min_cov, metrics_read=bool(metric_pairs(d)))
 
     return [logging_configuration, bedrock_metrics, log_completeness]
 
