@@ -135,6 +135,7 @@ def test_unreachable_warehouse_fails_fast(
     assert_short(out, "s3://ledger-warehouse/wh", "unreachable", "AWS_ENDPOINT_URL")
 
 
+@pytest.mark.slow
 def test_unreachable_endpoint_fails_fast_inside_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the CLI's probe (a UI run): a refused connection is tried twice, not for minutes of backoff."""
     from pipeline import warehouse
@@ -237,6 +238,7 @@ def test_no_credentials_are_named(
 # --- a run fails: exit code 1, one line per failed step -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_failed_step_names_the_step_and_the_cause(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A billing export folder without any export in it: the billing step fails with the reader's message."""
     empty_export = tmp_path / "billing"
@@ -260,6 +262,7 @@ def test_verbose_adds_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixtur
 # --- a run is a job run of its partition ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_run_is_a_ledger_daily_job_run_of_its_partition(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], dagster_home: Path
 ) -> None:
@@ -282,6 +285,7 @@ def test_cli_run_is_a_ledger_daily_job_run_of_its_partition(
         assert materialized is not None and materialized.run_id == runs[0].run_id
 
 
+@pytest.mark.slow
 def test_yesterday_runs_the_last_complete_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dagster import DagsterInstance
 
@@ -296,6 +300,7 @@ def test_yesterday_runs_the_last_complete_day(tmp_path: Path, capsys: pytest.Cap
         ]
 
 
+@pytest.mark.slow
 def test_a_day_without_log_objects_fails_a_check_naming_the_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -308,6 +313,7 @@ def test_a_day_without_log_objects_fails_a_check_naming_the_source(
     assert str(empty) in out and "logging is on" in out
 
 
+@pytest.mark.slow
 def test_the_installed_command_prints_one_line(tmp_path: Path) -> None:
     """The real console script in a fresh process: no rich traceback, no Dagster log, one line on stderr."""
     config = write_config(tmp_path)

@@ -180,6 +180,7 @@ def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path, config_env: 
             proc.kill()
 
 
+@pytest.mark.slow
 def test_location_refuses_to_load_without_a_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LEDGER_CONFIG", raising=False)
     env = {k: v for k, v in os.environ.items() if k != "LEDGER_CONFIG"}
@@ -220,6 +221,7 @@ def test_jobs_run_in_process(config_env: Path) -> None:
         assert defs.resolve_job_def(job).executor_def.name == "in_process"
 
 
+@pytest.mark.slow
 def test_loading_definitions_leaves_step_libraries_alone(config_env: Path) -> None:
     """Loading the code location (every `dagster` command, every run worker) costs within a second of
     `import dagster` itself: no AWS SDK, Arrow, fsspec or parser imports until a step needs them. Move such an

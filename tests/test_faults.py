@@ -478,6 +478,7 @@ def test_two_runs_of_one_day_at_once_equal_a_single_run(tmp_path: Path) -> None:
     assert len(visible_parquet(str(tmp_path / "wh"), None)) == 3
 
 
+@pytest.mark.slow
 def test_rerun_is_row_identical(tmp_path: Path) -> None:
     seed_local(tmp_path / "logs")
     cfg = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(tmp_path / "logs")]}})

@@ -354,6 +354,7 @@ def test_usage_type_parser_always_classifies(usage_type: str | None, resource_id
     assert parsed.cache_ttl is None or parsed.usage_kind == "cache_write"
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None, database=None)
 @given(rows=st.lists(st.tuples(USAGE_TYPES, RESOURCES), min_size=1, max_size=20))
 def test_usage_type_frame_parser_keeps_every_row(rows: list[tuple[str | None, str | None]]) -> None:
