@@ -101,7 +101,7 @@ def iter_decompressed(data: bytes, out_chunk: int = OUT_CHUNK) -> Iterator[bytes
         while True:
             try:
                 out = d.decompress(buf, out_chunk)
-            except isal_zlib.error as exc:
+            except isal_zlib.error as exc:  # type: ignore[misc]  # isal's stub declares `error` as an instance
                 yield DecompressError(f"corrupt_gzip: {exc}")
                 return
             if out:

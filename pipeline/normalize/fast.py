@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import polars as pl
@@ -220,7 +220,10 @@ def _ts_micros(value: str | None) -> int | None:
     return micros
 
 
-def _first(*values: int | None) -> int | None:
+_T = TypeVar("_T")
+
+
+def _first(*values: _T | None) -> _T | None:
     for v in values:
         if v is not None:
             return v
@@ -349,7 +352,7 @@ _RAW_COLUMNS = (
     "output_body_s3_path",
     "cache_write_1h_input_tokens",
 )
-_RAW_TYPES: dict[str, pl.DataType] = {
+_RAW_TYPES: dict[str, schemas.DType] = {
     "timestamp": pl.Int64,
     "input_tokens": pl.Int64,
     "output_tokens": pl.Int64,

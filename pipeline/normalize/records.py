@@ -266,8 +266,8 @@ def _image_count(body: Any) -> int | None:
         if isinstance(cfg, dict):
             if cfg.get("numberOfImages") is None:
                 return 1  # Bedrock's default when the request names no count
-            n = _count(cfg.get("numberOfImages"), "numberOfImages")
-            return n if 0 <= n <= MAX_IMAGES else None
+            n = _count(cfg.get("numberOfImages"), "numberOfImages")  # not None: the value is present
+            return n if n is not None and 0 <= n <= MAX_IMAGES else None
     return None
 
 
@@ -311,8 +311,9 @@ def parse_record(
             raise RecordError(f"bad_timestamp: {str(record.get('timestamp'))[:40]}")
         ts = fallback_time
 
-    inp = record.get("input") if isinstance(record.get("input"), dict) else {}
-    out = record.get("output") if isinstance(record.get("output"), dict) else {}
+    raw_input, raw_output = record.get("input"), record.get("output")
+    inp: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
+    out: dict[str, Any] = raw_output if isinstance(raw_output, dict) else {}
     in_body = inp.get("inputBodyJson")
     out_body = out.get("outputBodyJson")
     operation = record.get("operation") if isinstance(record.get("operation"), str) else None
