@@ -31,6 +31,7 @@ from dagster import (
 from pipeline import schemas, warehouse
 from pipeline.aws import storage_options_for
 from pipeline.billing import billing_day
+from pipeline.billing.principals import principal_coverage
 from pipeline.config import LedgerConfig
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
@@ -65,7 +66,13 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                 asset="billing_line_items",
                 description="Every Bedrock usage row of the bill maps to a model (unmapped rows are kept, not "
                 "guessed: add them to the billing-name map).",
-            )
+            ),
+            AssetCheckSpec(
+                "principal_coverage",
+                asset="billing_line_items",
+                description="Share of the Bedrock usage cost whose bill row names its IAM principal (CUR 2.0 with "
+                "INCLUDE_IAM_PRINCIPAL_DATA); chargeback follows the bill for those rows and estimates the rest.",
+            ),
         ],
     )
     def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
@@ -87,6 +94,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         )
         path = warehouse.write_partition(items, cfg.warehouse, "billing_line_items", day)
         yield from billing_results(items, checks, metrics, path)
+        yield principal_coverage_result(items)
 
     @asset(
         group_name=GROUP,
@@ -136,7 +144,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-        cb = chargeback(priced, billing)
+        cb = chargeback(priced, billing, cfg.attribution)
         path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
         yield from chargeback_results(cb, billing, path)
 
@@ -179,6 +187,29 @@ def billing_results(
             "unmapped_usage_types": MetadataValue.md(
                 markdown_table(unmapped.group_by("usage_type", "product_name").len().sort("len", descending=True))
             ),
+        },
+    )
+
+
+def principal_coverage_result(items: pl.DataFrame) -> AssetCheckResult:
+    """The share of usage cost that names its principal; a warning when the bill names some rows but not all."""
+    cov = principal_coverage(items)
+    share = cov["principal_cost_share"]
+    return AssetCheckResult(
+        asset_key="billing_line_items",
+        check_name="principal_coverage",
+        passed=not cov["enabled"] or cov["rows_without_principal"] == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "iam_principal_data": cov["enabled"],
+            "principal_cost_share": share if share is not None else 0.0,
+            "principal_cost_usd": cov["principal_cost_usd"],
+            "usage_cost_usd": cov["usage_cost_usd"],
+            "principals": cov["principals"],
+            "largest_without_principal": MetadataValue.md(markdown_table(cov["largest_without_principal"])),
+            "note": "rows with a principal are charged to it; the rest by estimate"
+            if cov["enabled"]
+            else "no row names a principal: enable INCLUDE_IAM_PRINCIPAL_DATA on a CUR 2.0 export (see README)",
         },
     )
 
