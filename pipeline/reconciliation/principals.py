@@ -180,8 +180,8 @@ def explain(row: dict[str, Any], status: str, explanation: str, lag_pending: boo
         est_txt = f" ({_usd(est)} estimated)" if est is not None else ""
         return (
             f"principal {principal} logged {_n(row['_logged_qty'])} {_what(kind)} of {row['base_model_id']}{est_txt} "
-            f"in {where} but the bill charges this principal nothing for them: AWS may bill these calls to "
-            "another principal (the role that was chained from, or the IAM user behind an API key), or the "
-            "bill's principal data is incomplete for this day; compare the day's totals without the principal"
+            f"in {where} but the bill charges this principal nothing for them: look for an unmapped bill row of "
+            "this principal; else AWS bills these calls to another principal (the role that was chained from, or "
+            "the IAM user behind an API key) or the bill's principal data is incomplete for this day"
         )
     return f"principal {principal}: {explanation}"
