@@ -377,3 +377,17 @@ def test_legacy_cur_and_focus_read_a_null_principal(tmp_path: Path) -> None:
         got = billing_line_items_for_day(BillingSource(uri=str(tmp_path / fmt)), D1)
         assert got.height == 2 and got["iam_principal"].null_count() == 2
         assert principal_coverage(got)["enabled"] is False
+
+
+def test_principal_summary_puts_each_principals_bill_beside_its_estimate() -> None:
+    from pipeline.reconciliation.principals import principal_summary
+
+    logs = [inv(identity_arn=ALICE_LOG, input_tokens=1_000, cost=0.003)]
+    bills = [
+        bill(iam_principal=ALICE_BILL, tokens=1_000, unblended_cost_usd=0.003),
+        bill(iam_principal=GHOST_BILL, tokens=40_000, unblended_cost_usd=0.12),
+    ]
+    summary = principal_summary(_recon(logs, bills))
+    assert summary["iam_principal"].to_list() == [GHOST_BILL, ALICE_BILL]
+    assert summary.row(0, named=True)["gaps"] == "missing_in_logs" and summary.row(1, named=True)["gaps"] == ""
+    assert principal_summary(_recon(logs, [bill(tokens=1_000, unblended_cost_usd=0.003)])).is_empty()

@@ -43,6 +43,7 @@ from pipeline.reconciliation import (
     reconcile,
     reconciliation_summary,
 )
+from pipeline.reconciliation.principals import principal_summary
 
 GROUP = "billing"
 USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage")
@@ -233,6 +234,7 @@ def reconciliation_results(
             **{f"status_{k}": v for k, v in counts.items()},
             "largest_gaps": MetadataValue.md(markdown_table(pl.DataFrame(summary.get("largest_gaps") or []))),
             "non_usage_lines": MetadataValue.md(markdown_table(others)),
+            "by_principal": MetadataValue.md(markdown_table(principal_summary(recon))),
         },
     )
     yield AssetCheckResult(

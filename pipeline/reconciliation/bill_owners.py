@@ -7,8 +7,9 @@ Round-2 decisions, "Where bill-side attribution applies"):
 * The owner of a billed principal is the attribution of its logged calls, with the bill's `iamPrincipal/` tags
   ranked between application profiles and principal rules (`attribution.bill_tags`). When one principal's calls
   carry several owners (request metadata naming the end user, two applications behind one role), the row's cost
-  splits between them by the usual weights within the principal: estimated cost when every call is priced, else
-  tokens, else calls.
+  splits between them by the usual weights within the principal: value (estimated cost, with unpriced tokens at
+  the principal's mean priced rate), else tokens, else calls. Calls on Provisioned Throughput are left out: their
+  hours are charged to the ARN's callers.
 * The principal's calls in the row's own bucket (day × account × Region × model) decide first; a principal
   billed for a model it has no logged call of is charged to its owners of the day (all its calls); a principal
   with no logged call at all that day goes to its bill tags, then principal rules, then its session or user name.
@@ -26,7 +27,7 @@ from pipeline import config, schemas
 from pipeline.attribution.bill_tags import PARTIES, owner_of_call, owner_of_principal, principal_tags, tag_values
 from pipeline.attribution.rules import _metadata_value
 from pipeline.reconciliation.principals import COLUMN, with_principal_key
-from pipeline.reconciliation.reconcile import TOKEN_KINDS, as_lazy, logged_model_key, usage_rows
+from pipeline.reconciliation.reconcile import PROVISIONED, TOKEN_KINDS, as_lazy, logged_model_key, usage_rows
 
 Frame = pl.DataFrame | pl.LazyFrame
 BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
@@ -36,10 +37,13 @@ _CALL_COLUMNS = ("identity_arn", "principal", "session_name", "inference_profile
 
 
 def split_bill(billing: Frame) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """The bill's usage rows without a principal (for the estimate) and those with one (key normalized)."""
+    """The bill's usage rows left to the estimate, and those charged to their principal (key normalized).
+
+    Provisioned Throughput rows always stay with the estimate side: their hours go to the ARN's callers.
+    """
     usage = with_principal_key(usage_rows(billing), COLUMN).collect()
-    named = usage.filter(pl.col(COLUMN).is_not_null())
-    return usage.filter(pl.col(COLUMN).is_null()).lazy(), named
+    decided = pl.col(COLUMN).is_not_null() & (pl.col("usage_kind") != PROVISIONED).fill_null(True)
+    return usage.filter(~decided).lazy(), usage.filter(decided)
 
 
 def _bill_tag_values(named: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
@@ -63,14 +67,15 @@ def _calls_of(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl
     md = {p: _metadata_value(cfg.request_metadata_keys.get(p, [])).is_not_null() for p in PARTIES}
     return (
         with_principal_key(as_lazy(priced), "identity_arn")
+        .filter(~((pl.col("routing") == PROVISIONED) | (pl.col("pricing_routing") == PROVISIONED)).fill_null(False))
         .join(principals.lazy(), on=list(PRINCIPAL_DAY), how="semi", nulls_equal=True)
         .with_columns(logged_model_key().alias("base_model_id"), *[e.alias(f"_md_{p}") for p, e in md.items()])
         .group_by(*BUCKET, COLUMN, *_CALL_COLUMNS, *PARTIES, *[f"_md_{p}" for p in PARTIES])
         .agg(
             pl.col("total_cost_usd").filter(priced_flag).fill_null(0.0).sum().cast(pl.Float64).alias("_est"),
             tokens.sum().cast(pl.Float64).alias("_tokens"),
+            tokens.filter(~priced_flag).sum().cast(pl.Float64).alias("_unpriced"),
             pl.len().cast(pl.Float64).alias("_calls"),
-            (~priced_flag).sum().alias("_unpriced"),
         )
         .collect(engine="streaming")
     )
@@ -92,16 +97,23 @@ def _owners(calls: pl.DataFrame, values: pl.DataFrame, cfg: config.Attribution) 
 
 
 def _weights(frame: pl.DataFrame, over: list[str]) -> pl.DataFrame:
-    """`_weight` per owner within `over`: estimated cost if all priced and > 0, else tokens, else calls."""
+    """`_weight` per owner within `over`: by value (estimated cost, unpriced tokens at the group's mean priced
+    rate), else tokens, else calls; with every call priced, value is the estimated cost."""
     est, tok = pl.col("_est").sum().over(over), pl.col("_tokens").sum().over(over)
-    all_priced = pl.col("_unpriced").sum().over(over) == 0
-    return frame.with_columns(
-        pl.when(all_priced & (est > 0))
-        .then(pl.col("_est") / est)
-        .when(tok > 0)
-        .then(pl.col("_tokens") / tok)
-        .otherwise(pl.col("_calls") / pl.col("_calls").sum().over(over))
-        .alias("_weight")
+    priced_tokens = (pl.col("_tokens") - pl.col("_unpriced")).sum().over(over)
+    rate = pl.when(priced_tokens > 0).then(est / priced_tokens).otherwise(0.0)
+    value = pl.col("_est") + pl.col("_unpriced") * rate
+    return (
+        frame.with_columns(value.alias("_value"))
+        .with_columns(
+            pl.when(pl.col("_value").sum().over(over) > 0)
+            .then(pl.col("_value") / pl.col("_value").sum().over(over))
+            .when(tok > 0)
+            .then(pl.col("_tokens") / tok)
+            .otherwise(pl.col("_calls") / pl.col("_calls").sum().over(over))
+            .alias("_weight")
+        )
+        .drop("_value")
     )
 
 

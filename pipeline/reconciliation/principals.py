@@ -185,3 +185,26 @@ def explain(row: dict[str, Any], status: str, explanation: str, lag_pending: boo
             "the IAM user behind an API key) or the bill's principal data is incomplete for this day"
         )
     return f"principal {principal}: {explanation}"
+
+
+def principal_summary(recon: pl.DataFrame, top: int = 10) -> pl.DataFrame:
+    """Per principal (largest gap first): billed and estimated cost, the gap, and its non-matched statuses.
+
+    For the materialization's metadata: one principal's bill beside what its logged calls should have cost.
+    """
+    if COLUMN not in recon.columns:
+        return pl.DataFrame()
+    rows = recon.filter(pl.col(COLUMN).is_not_null())
+    if rows.is_empty():
+        return pl.DataFrame()
+    return (
+        rows.group_by(COLUMN)
+        .agg(
+            pl.col("billed_cost_usd").fill_null(0.0).sum().alias("billed_cost_usd"),
+            pl.col("estimated_cost_usd").fill_null(0.0).sum().alias("estimated_cost_usd"),
+            pl.col("status").filter(pl.col("status") != "matched").unique().sort().str.join(", ").alias("gaps"),
+        )
+        .with_columns((pl.col("billed_cost_usd") - pl.col("estimated_cost_usd")).alias("cost_delta_usd"))
+        .sort(pl.col("cost_delta_usd").abs(), COLUMN, descending=[True, False])
+        .head(top)
+    )
