@@ -173,7 +173,7 @@ def test_exports_without_principal_data_give_todays_tables() -> None:
 
 
 def _cb(logs: list[dict[str, Any]], bills: list[dict[str, Any]], cfg: config.Attribution | None = None) -> dict:
-    cb = chargeback(priced_df(logs), billing_df(bills), cfg)
+    cb = chargeback(priced_df(logs), billing_df(bills), attribution=cfg)
     assert cb.schema == pl.Schema(schemas.CHARGEBACK)
     total = sum(b["unblended_cost_usd"] for b in bills if b["line_item_type"] == "Usage")
     assert cb["billed_cost_usd"].sum() == pytest.approx(total, abs=1e-9)  # still sums to the invoice

@@ -27,12 +27,14 @@ from pipeline import config, schemas
 from pipeline.attribution.bill_tags import PARTIES, owner_of_call, owner_of_principal, principal_tags, tag_values
 from pipeline.attribution.rules import _metadata_value
 from pipeline.reconciliation.principals import COLUMN, with_principal_key
-from pipeline.reconciliation.reconcile import PROVISIONED, TOKEN_KINDS, as_lazy, logged_model_key, usage_rows
+from pipeline.reconciliation.reconcile import PROVISIONED, as_lazy, logged_model_key, usage_rows
 
 Frame = pl.DataFrame | pl.LazyFrame
 BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PRINCIPAL_DAY: tuple[str, ...] = ("date", "account_id", COLUMN)
 KEYS: tuple[str, ...] = ("date", "account_id", *PARTIES)
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+"""A call's tokens (1-hour cache writes are inside `cache_write_input_tokens`)."""
 _CALL_COLUMNS = ("identity_arn", "principal", "session_name", "inference_profile", "model_id")
 
 
@@ -63,7 +65,7 @@ def _calls_of(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl
     """The billed principals' logged calls, summed per bucket and distinct attribution inputs."""
     principals = named.select(PRINCIPAL_DAY).unique()
     priced_flag = pl.col("priced").fill_null(False)
-    tokens = pl.sum_horizontal([pl.col(tok).fill_null(0) for tok, _ in TOKEN_KINDS.values()])
+    tokens = pl.sum_horizontal([pl.col(tok).fill_null(0) for tok in TOKEN_COLUMNS])
     md = {p: _metadata_value(cfg.request_metadata_keys.get(p, [])).is_not_null() for p in PARTIES}
     return (
         with_principal_key(as_lazy(priced), "identity_arn")
