@@ -15,6 +15,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline import config, schemas
 from pipeline.billing import billing_line_items_for_day
@@ -391,3 +393,69 @@ def test_principal_summary_puts_each_principals_bill_beside_its_estimate() -> No
     assert summary["iam_principal"].to_list() == [GHOST_BILL, ALICE_BILL]
     assert summary.row(0, named=True)["gaps"] == "missing_in_logs" and summary.row(1, named=True)["gaps"] == ""
     assert principal_summary(_recon(logs, [bill(tokens=1_000, unblended_cost_usd=0.003)])).is_empty()
+
+
+# --- properties ----------------------------------------------------------------------------------------------------
+
+_IDENTITIES = st.sampled_from([ALICE_LOG, SESSION_LOG, FED_LOG, APIKEY_LOG, None])
+_BILLED = st.sampled_from([ALICE_BILL, SESSION_BILL, FED_BILL, GHOST_BILL, None])
+_DAY = st.sampled_from([dt.date(2026, 1, 10), dt.date(2026, 1, 11)])
+_MODEL = st.sampled_from([M1, M2])
+_MONEY = st.integers(min_value=0, max_value=5_000_000).map(lambda c: c / 1_000_000)
+_principal_call = st.builds(
+    lambda who, model, day, tokens, cost, priced, user: inv(
+        identity_arn=who,
+        model_id=model,
+        base_model_id=model,
+        date=day,
+        user=user,
+        input_tokens=tokens,
+        priced=priced,
+        **({"cost": cost} if priced else {}),
+    ),
+    _IDENTITIES,
+    _MODEL,
+    _DAY,
+    st.integers(0, 20_000),
+    _MONEY,
+    st.booleans(),
+    st.sampled_from(["u1", "u2", schemas.UNATTRIBUTED]),
+)
+_principal_bill = st.builds(
+    lambda who, model, day, cost, kind: bill(
+        iam_principal=who, base_model_id=model, date=day, tokens=1, unblended_cost_usd=cost, line_item_type=kind
+    ),
+    _BILLED,
+    st.one_of(_MODEL, st.none()),
+    _DAY,
+    _MONEY,
+    st.sampled_from(["Usage", "Usage", "Usage", "Credit"]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=st.lists(_principal_call, max_size=15), bills=st.lists(_principal_bill, max_size=10))
+def test_principal_chargeback_always_sums_to_the_bill(calls: list[dict[str, Any]], bills: list[dict[str, Any]]) -> None:
+    cb = chargeback(priced_df(calls), billing_df(bills))
+    usage = [b for b in bills if b["line_item_type"] == "Usage"]
+    for day in {b["date"] for b in usage}:
+        billed = sum(b["unblended_cost_usd"] for b in usage if b["date"] == day)
+        assert cb.filter(pl.col("date") == day)["billed_cost_usd"].sum() == pytest.approx(billed, abs=1e-9)
+    assert cb["billed_cost_usd"].min() is None or cb["billed_cost_usd"].min() >= 0.0
+    est = sum(c["total_cost_usd"] for c in calls if c["priced"])
+    assert cb["estimated_cost_usd"].sum() == pytest.approx(est, abs=1e-9)
+    # Billed principals are never `unallocated`: only rows without a principal can be.
+    named = sum(b["unblended_cost_usd"] for b in usage if b["iam_principal"])
+    unallocated = cb.filter(pl.col("cost_center") == schemas.UNALLOCATED)["billed_cost_usd"].sum()
+    assert unallocated <= sum(b["unblended_cost_usd"] for b in usage) - named + 1e-9
+
+
+def test_principal_coverage_check_result() -> None:
+    from pipeline.defs.billing import principal_coverage_result
+
+    named = billing_df([bill(iam_principal=ALICE_BILL, unblended_cost_usd=3.0), bill(unblended_cost_usd=1.0)])
+    result = principal_coverage_result(named)
+    assert result.passed is False and result.metadata["principal_cost_share"].value == pytest.approx(0.75)
+    result = principal_coverage_result(billing_df([bill(unblended_cost_usd=1.0)]).drop("iam_principal"))
+    assert result.passed is True and result.metadata["iam_principal_data"].value is False
+    assert "INCLUDE_IAM_PRINCIPAL_DATA" in result.metadata["note"].value
