@@ -40,7 +40,6 @@ from pipeline.reconciliation.reconcile import (
 
 Frame = pl.DataFrame | pl.LazyFrame
 COLUMN = "iam_principal"
-_STS_KINDS = ("assumed-role", "federated-user")
 
 
 @lru_cache(maxsize=65536)
