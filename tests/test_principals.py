@@ -389,9 +389,11 @@ def test_principal_summary_puts_each_principals_bill_beside_its_estimate() -> No
         bill(iam_principal=ALICE_BILL, tokens=1_000, unblended_cost_usd=0.003),
         bill(iam_principal=GHOST_BILL, tokens=40_000, unblended_cost_usd=0.12),
     ]
-    summary = principal_summary(_recon(logs, bills))
+    summary = principal_summary(_recon(logs, bills), priced_df([{**logs[0], "latency_ms": 420}]))
     assert summary["iam_principal"].to_list() == [GHOST_BILL, ALICE_BILL]
-    assert summary.row(0, named=True)["gaps"] == "missing_in_logs" and summary.row(1, named=True)["gaps"] == ""
+    ghost, alice = summary.rows(named=True)
+    assert ghost["gaps"] == "missing_in_logs" and ghost["calls"] is None
+    assert (alice["gaps"], alice["calls"], alice["tokens"], alice["latency_ms_p50"]) == ("", 1, 1_000, 420.0)
     assert principal_summary(_recon(logs, [bill(tokens=1_000, unblended_cost_usd=0.003)])).is_empty()
 
 

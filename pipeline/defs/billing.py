@@ -121,7 +121,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         today = _today()
         recon = reconcile(priced, billing, cfg.reconciliation, as_of=today)
         path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
-        yield from reconciliation_results(recon, billing, cfg, path, today)
+        yield from reconciliation_results(recon, billing, cfg, path, today, priced=priced)
 
     @asset(
         name="chargeback",
@@ -216,7 +216,12 @@ def principal_coverage_result(items: pl.DataFrame) -> AssetCheckResult:
 
 
 def reconciliation_results(
-    recon: pl.DataFrame, billing: pl.DataFrame, cfg: LedgerConfig, path: str, today: dt.date
+    recon: pl.DataFrame,
+    billing: pl.DataFrame,
+    cfg: LedgerConfig,
+    path: str,
+    today: dt.date,
+    priced: pl.LazyFrame | None = None,
 ) -> Iterator[Any]:
     """Metadata (matched share, largest gaps) and the tolerance check for one day of reconciliation."""
     summary = reconciliation_summary(recon)
@@ -234,7 +239,7 @@ def reconciliation_results(
             **{f"status_{k}": v for k, v in counts.items()},
             "largest_gaps": MetadataValue.md(markdown_table(pl.DataFrame(summary.get("largest_gaps") or []))),
             "non_usage_lines": MetadataValue.md(markdown_table(others)),
-            "by_principal": MetadataValue.md(markdown_table(principal_summary(recon))),
+            "by_principal": MetadataValue.md(markdown_table(principal_summary(recon, priced))),
         },
     )
     yield AssetCheckResult(

@@ -40,6 +40,13 @@ from pipeline.reconciliation.reconcile import (
 
 Frame = pl.DataFrame | pl.LazyFrame
 COLUMN = "iam_principal"
+_ACTIVITY_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "latency_ms",
+)
 
 
 @lru_cache(maxsize=65536)
@@ -186,17 +193,16 @@ def explain(row: dict[str, Any], status: str, explanation: str, lag_pending: boo
     return f"principal {principal}: {explanation}"
 
 
-def principal_summary(recon: pl.DataFrame, top: int = 10) -> pl.DataFrame:
-    """Per principal (largest gap first): billed and estimated cost, the gap, and its non-matched statuses.
-
-    For the materialization's metadata: one principal's bill beside what its logged calls should have cost.
-    """
+def principal_summary(recon: pl.DataFrame, priced: Frame | None = None, top: int = 10) -> pl.DataFrame:
+    """Per principal (largest gap first): billed and estimated cost, the gap and its non-matched statuses, and
+    with `priced` its logged calls, tokens and latency: one principal's bill beside what its calls should have
+    cost. For the materialization's metadata; empty when the bill names no principal."""
     if COLUMN not in recon.columns:
         return pl.DataFrame()
     rows = recon.filter(pl.col(COLUMN).is_not_null())
     if rows.is_empty():
         return pl.DataFrame()
-    return (
+    summary = (
         rows.group_by(COLUMN)
         .agg(
             pl.col("billed_cost_usd").fill_null(0.0).sum().alias("billed_cost_usd"),
@@ -207,3 +213,22 @@ def principal_summary(recon: pl.DataFrame, top: int = 10) -> pl.DataFrame:
         .sort(pl.col("cost_delta_usd").abs(), COLUMN, descending=[True, False])
         .head(top)
     )
+    if priced is None:
+        return summary
+    tokens = pl.sum_horizontal(
+        pl.col(c).fill_null(0)
+        for c in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+    )
+    activity = (
+        with_principal_key(as_lazy(priced).select("identity_arn", "account_id", *_ACTIVITY_COLUMNS), "identity_arn")
+        .filter(pl.col(COLUMN).is_in(summary[COLUMN].implode()))
+        .group_by(COLUMN)
+        .agg(
+            pl.len().cast(pl.Int64).alias("calls"),
+            tokens.sum().cast(pl.Int64).alias("tokens"),
+            pl.col("latency_ms").median().alias("latency_ms_p50"),
+            pl.col("latency_ms").quantile(0.95).alias("latency_ms_p95"),
+        )
+        .collect()
+    )
+    return summary.join(activity, on=COLUMN, how="left", maintain_order="left")
