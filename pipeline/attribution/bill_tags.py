@@ -23,7 +23,7 @@ from pipeline.attribution.rules import _first_key, _user_fallback, app_profile_a
 from pipeline.normalize.identity import split_identity
 
 PREFIX = "iamPrincipal/"
-PARTIES: tuple[str, ...] = ("cost_center", "application", "user")
+PARTIES: tuple[config.AttributionDimension, ...] = ("cost_center", "application", "user")
 
 
 def _fold(key: str) -> str:

@@ -57,7 +57,12 @@ def _bill_tag_values(named: pl.DataFrame, cfg: config.Attribution) -> pl.DataFra
             for k, v in principal_tags(schemas.map_to_dict(entries)).items():
                 tags.setdefault(k, v)
         rows.append({"date": date, "account_id": account, COLUMN: principal, **tag_values(tags, cfg)})
-    schema = {"date": pl.Date, "account_id": pl.String, COLUMN: pl.String, **{p: pl.String for p in PARTIES}}
+    schema: dict[str, schemas.DType] = {
+        "date": pl.Date,
+        "account_id": pl.String,
+        COLUMN: pl.String,
+        **{p: pl.String for p in PARTIES},
+    }
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
@@ -124,7 +129,7 @@ def principal_chargeback(priced: Frame, named: pl.DataFrame, cfg: config.Attribu
 
     `named` is `split_bill`'s second frame. Sums exactly (up to float error) to `named`'s unblended cost.
     """
-    out_schema = {**{k: schemas.CHARGEBACK[k] for k in KEYS}, "billed_cost_usd": pl.Float64}
+    out_schema: dict[str, schemas.DType] = {**{k: schemas.CHARGEBACK[k] for k in KEYS}, "billed_cost_usd": pl.Float64}
     if named.is_empty():
         return pl.DataFrame(schema=out_schema).with_columns(pl.lit(0.0).alias("estimated_cost_usd"))
     values = _bill_tag_values(named, cfg)
