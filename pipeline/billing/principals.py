@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
+from pipeline.vocabulary import USAGE_LINE_TYPES
 
 
 def principal_coverage(items: pl.DataFrame, top: int = 10) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from pipeline import config, schemas
 from pipeline.attribution.bill_tags import PARTIES, owner_of_call, owner_of_principal, principal_tags, tag_values
 from pipeline.attribution.rules import _metadata_value
 from pipeline.reconciliation.principals import COLUMN, with_principal_key
-from pipeline.reconciliation.reconcile import PROVISIONED, as_lazy, logged_model_key, usage_rows
+from pipeline.reconciliation.reconcile import PROVISIONED, logged_model_key, usage_rows
+from pipeline.vocabulary import Frame, as_lazy
 
-Frame = pl.DataFrame | pl.LazyFrame
 BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PRINCIPAL_DAY: tuple[str, ...] = ("date", "account_id", COLUMN)
 KEYS: tuple[str, ...] = ("date", "account_id", *PARTIES)

@@ -34,11 +34,10 @@ from pipeline.reconciliation.reconcile import (
     _n,
     _usd,
     _what,
-    as_lazy,
     logged_model_key,
 )
+from pipeline.vocabulary import Frame, as_lazy
 
-Frame = pl.DataFrame | pl.LazyFrame
 COLUMN = "iam_principal"
 _ACTIVITY_COLUMNS = (
     "input_tokens",
