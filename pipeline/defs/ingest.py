@@ -25,6 +25,7 @@ from pipeline import warehouse
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 from pipeline.normalize.day import normalize_day
+from pipeline.normalize.summary import InvocationSummary, SummaryAccumulator, summarize
 from pipeline.privacy import redact_body
 
 GROUP = "ingest"
@@ -86,50 +87,34 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         cfg = ledger.config
         day = partition_day(context.partition_key)
         batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
+        # The metadata and checks come from the batches on their way to the writer: no second pass over the day.
+        summary = SummaryAccumulator()
         try:
-            path = warehouse.write_partition(batches, cfg.warehouse, "invocations", day)
+            path = warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
         finally:
             cleanup()
         reject_path = warehouse.write_partition(rejects, cfg.warehouse, "rejected_records", day)
-        written = warehouse.scan_partitions(cfg.warehouse, "invocations", [day])
         yield from ingest_results(
-            written, rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
+            summary.result(), rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
         )
 
     return [ingest]
 
 
 def ingest_results(
-    inv: pl.LazyFrame,
+    inv: InvocationSummary | pl.LazyFrame,
     rejects: pl.DataFrame,
     counts: dict[str, int],
     max_reject_share: float,
     path: str,
     reject_path: str,
 ) -> Iterator[Any]:
-    """Materialization metadata and check results for one ingested day."""
-    token_cols = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens"]
-    summary = (
-        inv.select(
-            pl.len().alias("n"),
-            # 64-bit hashes: a third of the memory of the ids themselves at 4M rows (a collision is ~1e-6 likely)
-            pl.col("request_id").hash().n_unique().alias("unique_ids"),
-            pl.col("status").is_in(["client_error", "server_error", "throttled"]).sum().alias("errors"),
-            pl.col("account_id").n_unique().alias("accounts"),
-            pl.col("region").n_unique().alias("regions"),
-            pl.col("input_tokens").sum().alias("input_tokens"),
-            pl.col("output_tokens").sum().alias("output_tokens"),
-            pl.any_horizontal([pl.col(c) < 0 for c in token_cols]).sum().alias("negative"),
-        )
-        .collect()
-        .row(0, named=True)
-    )
-    n = summary["n"]
-    by_status = inv.group_by("status").len().sort("len", descending=True).collect()
-    top_models = (
-        inv.group_by("base_model_id").agg(pl.len().alias("invocations")).sort("invocations", descending=True)
-    ).collect()
-    errors = summary["errors"]
+    """Materialization metadata and check results for one ingested day (`inv`: its summary, or the written day)."""
+    summary = inv if isinstance(inv, InvocationSummary) else summarize(inv)
+    n = summary.rows
+    by_status = summary.by_status
+    top_models = summary.top_models
+    errors = summary.errors
     seen = n + rejects.height
     reject_share = rejects.height / seen if seen else 0.0
     reasons = (
@@ -144,10 +129,10 @@ def ingest_results(
             "path": MetadataValue.path(path),
             "invocations": n,
             "error_rate": errors / n if n else 0.0,
-            "accounts": summary["accounts"],
-            "regions": summary["regions"],
-            "input_tokens": int(summary["input_tokens"] or 0),
-            "output_tokens": int(summary["output_tokens"] or 0),
+            "accounts": summary.accounts,
+            "regions": summary.regions,
+            "input_tokens": summary.input_tokens,
+            "output_tokens": summary.output_tokens,
             "rejected": rejects.height,
             **{k: v for k, v in counts.items() if k not in ("invocations", "rejected")},
             "by_status": MetadataValue.md(markdown_table(by_status)),
@@ -175,11 +160,11 @@ def ingest_results(
             "by_reason": MetadataValue.md(markdown_table(reasons)),
         },
     )
-    dupes = n - summary["unique_ids"]
+    dupes = n - summary.unique_ids
     yield AssetCheckResult(
         asset_key="invocations", check_name="request_id_unique", passed=dupes == 0, metadata={"duplicates": dupes}
     )
-    negative = summary["negative"]
+    negative = summary.negative
     yield AssetCheckResult(
         asset_key="invocations",
         check_name="no_negative_tokens",
