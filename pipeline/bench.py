@@ -232,6 +232,7 @@ def run_ours(ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     summary = SummaryAccumulator()  # as the asset does: figures from the stream, no re-read of the partition
     try:
         path = warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
+        rejects = rejects.collect()
     finally:
         cleanup()
     reject_path = warehouse.write_partition(rejects, cfg.warehouse, "rejected_records", day)

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline import recovery
 from pipeline.config import CONFIG_ENV, ConfigError, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -61,6 +62,8 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
     ok = True
     with DagsterInstance.get() as instance:
         for day in days:
+            if not _ready(instance, echo):
+                return False
             result = materialize(
                 assets,
                 partition_key=day.isoformat(),
@@ -68,7 +71,7 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
                 resources={"ledger": LedgerResource(config_path=config_path)},
                 selection=selection,
                 raise_on_error=False,
-                tags={"bedrock-ledger/cli": "run"},
+                tags={"bedrock-ledger/cli": "run", **recovery.run_tags()},
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             failed_checks = [
@@ -92,6 +95,17 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
     if echo:
         typer.echo(f"Runs are recorded in the Dagster instance at {home} (DAGSTER_HOME={home} uv run dagster dev)")
     return ok
+
+
+def _ready(instance: object, echo: bool) -> bool:
+    """Free what dead runs hold and wait for pool slots (see `pipeline.recovery`); False when stopped."""
+    say = typer.echo if echo else (lambda _line: None)
+    try:
+        recovery.wait_for_pools(instance, say)
+    except recovery.Interrupted as exc:
+        typer.echo(str(exc), err=True)
+        return False
+    return True
 
 
 @app.command()
@@ -176,6 +190,30 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command()
+def catalog(
+    database: Annotated[str, typer.Option(help="Glue database (created if missing), e.g. bedrock_ledger")],
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+    location: Annotated[str, typer.Option(help="s3:// location of the warehouse, if not the config's")] = "",
+) -> None:
+    """Register every table in the AWS Glue Data Catalog, with partition projection on `date` (for Athena)."""
+    from pipeline.exports.glue import CatalogError, register_tables
+
+    try:
+        cfg = load_config(config)
+        result = register_tables(database, location or cfg.warehouse, cfg.start_date)
+    except (ConfigError, CatalogError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # boto3/botocore raise many types; a person needs the one line, not the traceback
+        typer.echo(f"catalog: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"Glue database {result.database} at {result.location}: {len(result.created)} created, "
+        f"{len(result.updated)} updated, {len(result.unchanged)} unchanged ({', '.join(result.tables)})"
+    )
+
+
 def _print_summary(config_path: str, days: list[dt.date]) -> None:
     """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
     import polars as pl
@@ -209,11 +247,25 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     )
     statuses = recon.group_by("status").len().sort("len", descending=True)
     typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    from pipeline.completeness.coverage import summary_lines
+
+    typer.echo("\n".join(summary_lines(warehouse.scan_partitions(wh, "log_completeness", days).collect())))
     typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
     typer.echo(
         f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
         "uv run dagster dev -h 127.0.0.1"
     )
+    _print_reports(wh, days[-1])
+
+
+def _print_reports(wh: str, day: dt.date) -> None:
+    """Where the last day's cost reports are (written by the `cost_report` asset): open them in a browser."""
+    from pipeline.report.store import report_exists, report_uri
+
+    for kind, label in (("daily", "Cost report for"), ("month_to_date", "Month-to-date cost report to")):
+        uri = report_uri(wh, day, kind)
+        if report_exists(uri):
+            typer.echo(f"{label} {day}: {uri}")
 
 
 def main() -> None:

@@ -43,9 +43,39 @@ class BillingSource(_Strict):
     format: Literal["cur", "cur2", "focus", "auto"] = "auto"
 
 
+class DiscoverAccount(_Strict):
+    account_id: str = Field(pattern=r"^\d{12}$")
+    role_arn: str | None = None
+    """Assumed through STS for the Bedrock and CloudWatch calls of this account; none = the pipeline's own role."""
+
+
+class Discover(_Strict):
+    """Find invocation-log destinations from Bedrock's own logging configuration, and read `AWS/Bedrock` metrics.
+
+    For every account × region: `bedrock:GetModelInvocationLoggingConfiguration` (the S3 bucket/prefix and the
+    CloudWatch log group become sources, beside the explicit lists) and, with `metrics`, CloudWatch
+    `GetMetricData` for `log_completeness` and the throttle counts of `daily_usage_by_model`.
+    """
+
+    regions: list[str] = Field(min_length=1)
+    accounts: list[DiscoverAccount] = Field(min_length=1)
+    metrics: bool = True
+    min_coverage: float = Field(default=0.99, ge=0, le=1)
+    """The `log_completeness` check fails when a day's logs cover less than this share of the metric invocations."""
+    snapshot: str | None = None
+    """A folder of recorded AWS answers (the demo writes one) read instead of AWS, through the same calls."""
+
+
 class InvocationLogSources(_Strict):
     s3: list[str] = Field(default_factory=list)
     cloudwatch: list[CloudWatchSource] = Field(default_factory=list)
+    late_hours: int = Field(default=2, ge=0, le=24)
+    """A day also reads the next day's first `late_hours` hour folders (and CloudWatch events that late): records
+    of the last minutes of a day are delivered after midnight."""
+    early_hours: int = Field(default=1, ge=0, le=24)
+    """A day also reads the previous day's last `early_hours` hour folders (records stamped with an offset or a
+    clock slightly ahead)."""
+    discover: Discover | None = None
 
 
 class Sources(_Strict):
@@ -136,12 +166,60 @@ class Quality(_Strict):
     max_reject_share: float = Field(default=0.01, ge=0, le=1)
     max_unpriced_share: float = Field(default=0.0, ge=0, le=1)
     max_unattributed_share: float = Field(default=0.5, ge=0, le=1)
+    max_object_bytes: int = Field(default=2 * 2**30, ge=1)
+    """Decompressed bytes read from one log object; the rest is one `object_too_large` reject."""
+    max_line_bytes: int = Field(default=64 * 2**20, ge=1)
+    """Bytes of one line (one record); a longer line is skipped as a `line_too_long` reject."""
+    max_rejects_per_object: int = Field(default=1000, ge=0)
+    """Rejects kept per object; the rest are counted in one `too_many_rejects` reject."""
 
 
 class Schedule(_Strict):
     daily_hour_utc: int = Field(default=6, ge=0, le=23)
     billing_refresh_hour_utc: int = Field(default=8, ge=0, le=23)
     billing_refresh_days: int = Field(default=7, ge=1, le=62)
+
+
+DEFAULT_ALERT_CHECKS = (
+    "budget_status:within_budget",
+    "budget_status:forecast_within_budget",
+    "cost_reconciliation:within_tolerance",
+    "log_completeness:*",
+    "invocations:rejects_within_threshold",
+)
+
+
+class Alerts(_Strict):
+    """Failed checks that matter, sent to people (off by default). See README "Alerts"."""
+
+    enabled: bool = False
+    sns_topic_arn: str | None = None
+    slack_webhook_url: str | None = None
+    """Prefer `slack_webhook_url_env`: a webhook URL is a secret and ledger.yaml is often committed."""
+    slack_webhook_url_env: str | None = None
+    """Name of the environment variable that holds the Slack incoming-webhook URL."""
+    report_base_url: str | None = None
+    """Where `<warehouse>/reports/` is served (e.g. a CloudFront URL); links use the report's own URI otherwise."""
+    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_ALERT_CHECKS))
+    """`asset:check` names (`asset:*` = every check of the asset) whose failures are sent."""
+    minimum_interval_seconds: int = Field(default=300, ge=30)
+
+    @model_validator(mode="after")
+    def _destination_when_enabled(self) -> Alerts:
+        if self.enabled and not (self.sns_topic_arn or self.slack_webhook_url or self.slack_webhook_url_env):
+            raise ValueError("alerts are enabled but name no destination (sns_topic_arn or slack_webhook_url[_env])")
+        for name in self.checks:
+            if name.count(":") != 1 or not all(name.split(":")):
+                raise ValueError(f"alert check {name!r} is not `asset:check` (or `asset:*`)")
+        return self
+
+
+class GlueCatalog(_Strict):
+    """`glue:` — register the warehouse's tables in this Glue database every day (optional; see README)."""
+
+    database: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_]+$")
+    location: str | None = None
+    """S3 location of the warehouse when `warehouse` is not itself an `s3://` URI (e.g. a synced copy)."""
 
 
 class LedgerConfig(_Strict):
@@ -154,8 +232,10 @@ class LedgerConfig(_Strict):
     reconciliation: Tolerances = Field(default_factory=Tolerances)
     quality: Quality = Field(default_factory=Quality)
     schedules: Schedule = Field(default_factory=Schedule)
+    glue: GlueCatalog | None = None
     retain_bodies: Literal["none", "redacted"] = "none"
     """Prompt and response bodies are dropped unless set to `redacted`."""
+    alerts: Alerts = Field(default_factory=Alerts)
 
     @model_validator(mode="after")
     def _unique_budgets(self) -> LedgerConfig:
@@ -194,7 +274,15 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
     updates: dict[str, Any] = {"warehouse": _resolve(base_dir, cfg.warehouse)}
     new_sources = cfg.sources.model_copy(
         update={
-            "invocation_logs": inv.model_copy(update={"s3": [_resolve(base_dir, p) for p in inv.s3]}),
+            "invocation_logs": inv.model_copy(
+                update={
+                    "s3": [_resolve(base_dir, p) for p in inv.s3],
+                    "discover": inv.discover
+                    and inv.discover.model_copy(
+                        update={"snapshot": inv.discover.snapshot and _resolve(base_dir, inv.discover.snapshot)}
+                    ),
+                }
+            ),
             "billing": [b.model_copy(update={"uri": _resolve(base_dir, b.uri)}) for b in cfg.sources.billing],
         }
     )
@@ -202,6 +290,29 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
     if cfg.pricing.overrides:
         updates["pricing"] = cfg.pricing.model_copy(update={"overrides": _resolve(base_dir, cfg.pricing.overrides)})
     return cfg.model_copy(update=updates)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.safe_load` that refuses a key given twice in one mapping: YAML keeps the last silently, so a second
+    `retain_bodies:` further down would quietly win over the one a reviewer read."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports unhashable keys itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
@@ -213,7 +324,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found (set --config or {CONFIG_ENV})")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.load(p.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
