@@ -1,6 +1,6 @@
 """The data contract: column names and polars dtypes of every table the pipeline writes.
 
-Notebooks and other teams read these tables directly (see DESIGN.md), so every writer casts its frame to the
+Notebooks and other teams read these tables directly (README.md lists them), so every writer casts its frame to the
 schema here before writing (`conform`), and tests compare against it. Add columns at the end; never rename.
 """
 

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import fsspec
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -31,8 +30,8 @@ from dagster import (
 
 from pipeline import schemas, warehouse
 from pipeline.aws import storage_options_for
-from pipeline.billing import billing_day
 from pipeline.config import LedgerConfig
+from pipeline.defs.figures import for_people
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -75,10 +74,13 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             ),
         ],
     )
+    @for_people
     def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """One row per Bedrock line item of the bill for the day (grain), whatever the export format (CUR, CUR
         2.0, FOCUS): usage kind, routing, tier, model, tokens scaled by the pricing unit, cost. Upstream: the
         billing exports in `sources.billing`."""
+        from pipeline.billing import billing_day  # step-only (Arrow readers): keeps loading the definitions fast
+
         cfg = ledger.config
         day = partition_day(context.partition_key)
         frames, checks, metrics = [], [], {"files_read": 0}
@@ -111,6 +113,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             )
         ],
     )
+    @for_people
     def cost_reconciliation(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per day × account × region × model × usage kind × routing × tier (grain and key): logged vs billed
         tokens and cost, volume and price variance, a status and an explanation. Upstream: priced_invocations,
@@ -138,6 +141,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             )
         ],
     )
+    @for_people
     def chargeback_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per day × account × cost center × application × user (grain and key): the billed usage cost allocated
         in proportion to estimated cost; what no log explains is `unallocated`. Upstream: priced_invocations,
@@ -240,7 +244,13 @@ def reconciliation_results(
             "gaps": MetadataValue.md(
                 markdown_table(
                     gaps.select(
-                        "account_id", "region", "base_model_id", "usage_kind", "status", "cost_delta_usd", "explanation"
+                        "account_id",
+                        "region",
+                        "base_model_id",
+                        "usage_kind",
+                        "status",
+                        "cost_delta_usd",
+                        "explanation",
                     )
                 )
             ),
@@ -285,6 +295,8 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
 def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
     """Data Exports manifests (CUR 2.0 / FOCUS `metadata/…Manifest.json`) under the configured billing sources,
     with their modification times."""
+    import fsspec
+
     found: dict[str, float] = {}
     for source in cfg.sources.billing:
         if source.format not in ("cur2", "focus", "auto"):
