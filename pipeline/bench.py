@@ -456,15 +456,15 @@ def _ensure_instance(home: Path) -> None:
 def _command(name: str, ds: Dataset, config: Path) -> list[str]:
     day = dt.date.fromisoformat(ds.day)
     empty = (day + EMPTY_DAY_OFFSET).isoformat()
-    cli = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config), "--select", SELECTED, "--start"]
+    cli = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config), "--select", SELECTED]
     dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions"]
     dagster += ["--select", SELECTED, "--partition"]
     return {
         "import_dagster": [sys.executable, "-c", "import dagster"],
         "defs_load": [sys.executable, "-c", "import pipeline.definitions"],
-        "cli_empty": [*cli, empty],
+        "cli_empty": [*cli, "--start", empty, "--end", empty],
         "dagster_empty": [*dagster, empty],
-        "cli": [*cli, ds.day],
+        "cli": [*cli, "--start", ds.day, "--end", ds.day],
         "dagster": [*dagster, ds.day],
     }[name]
 
