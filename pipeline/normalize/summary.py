@@ -40,8 +40,8 @@ class InvocationSummary:
     top_models: pl.DataFrame
 
 
-def _totals(frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame | pl.DataFrame:
-    """Additive figures of a frame (they sum across batches)."""
+def _totals(frame: pl.DataFrame) -> pl.DataFrame:
+    """Additive figures of a batch (they sum across batches)."""
     present = [c for c in TOKEN_COLUMNS if c in frame.collect_schema().names()]
     return frame.select(
         pl.len().alias("n"),
