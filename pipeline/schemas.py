@@ -186,6 +186,8 @@ BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
+    # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
+    "iam_principal": pl.String,
 }
 
 COST_RECONCILIATION: dict[str, pl.DataType] = {
@@ -206,6 +208,8 @@ COST_RECONCILIATION: dict[str, pl.DataType] = {
     "price_variance_usd": pl.Float64,
     "status": pl.String,
     "explanation": pl.String,
+    # Part of the key where the bill names principals (normalized ARN, see reconciliation.principals); else null.
+    "iam_principal": pl.String,
 }
 
 CHARGEBACK: dict[str, pl.DataType] = {

@@ -54,6 +54,7 @@ BEDROCK_PRODUCT_CODES = (
     "AmazonBedrockFoundationModels",
 )
 MARKETPLACE_ENTITY = "AWS Marketplace"
+PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
 INVOKE_OPERATIONS = ("InvokeModelInference", "InvokeModelStreamingInference")
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
@@ -79,6 +80,7 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
+    "iam_principal": pl.String,
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost")
 _TIME_COLUMNS = ("usage_start", "billing_period_start")
@@ -110,6 +112,8 @@ _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
     **_CUR_COLUMNS,
     "product_name": ("product[product_name]",),
     "product_region": ("product_region_code", "product[region]"),
+    # Only with INCLUDE_IAM_PRINCIPAL_DATA (spec §2.1, §4.10); absent otherwise, then null.
+    "iam_principal": ("line_item_iam_principal",),
 }
 _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "usage_start": ("ChargePeriodStart",),
@@ -486,6 +490,7 @@ class _Resolved:
     tag_map: str | None  # CUR 2.0 / FOCUS map column holding tags
     tag_map_prefix: str | None  # keep only keys with this prefix (CUR 2.0 `tags` column), stripped
     needed: list[str]  # source columns to read
+    principal_tag_map: str | None = None  # CUR 2.0 `tags` column: its `iamPrincipal/…` keys are kept as they are
 
 
 def _resolve(fmt: Format, names: list[str], uri: str, normalize: bool) -> _Resolved:
@@ -522,12 +527,14 @@ def _resolve(fmt: Format, names: list[str], uri: str, normalize: bool) -> _Resol
             tag_map, tag_prefix = "tags", "resourceTags/"
     elif "Tags" in by_norm:
         tag_map = "Tags"
+    principal_tag_map = "tags" if fmt == "cur2" and "tags" in by_norm else None
     needed = sorted(
         {c.split("[", 1)[0] for cs in sources.values() for c in cs}
         | set(tag_columns.values())
         | ({tag_map} if tag_map else set())
+        | ({principal_tag_map} if principal_tag_map else set())
     )
-    return _Resolved(sources, display, tag_columns, tag_map, tag_prefix, needed)
+    return _Resolved(sources, display, tag_columns, tag_map, tag_prefix, needed, principal_tag_map)
 
 
 def _map_lookup(column: str, key: str) -> pl.Expr:
@@ -638,7 +645,10 @@ def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period:
         if canonical not in r.sources:
             dtype = RAW_SCHEMA.get(canonical, pl.String)
             exprs.append(pl.lit(None, dtype=dtype).alias(canonical))
-    exprs.append(_tags_expr(r).alias("tags"))
+    tags = _tags_expr(r)
+    if r.principal_tag_map:
+        tags = pl.concat_list(tags, _principal_tags_expr(r.principal_tag_map))
+    exprs.append(tags.alias("tags"))
     if validate.ROW_COLUMN in schema:
         exprs.append(pl.col(validate.ROW_COLUMN))
     out = batch.select(exprs)
@@ -702,6 +712,27 @@ def _tags_expr(r: _Resolved) -> pl.Expr:
         return empty
     value = pl.element().struct.field("value")
     return listed.list.eval(pl.element().filter(value.is_not_null() & (value != ""))).cast(STR_MAP)
+
+
+def _principal_tags_expr(column: str) -> pl.Expr:
+    """The CUR 2.0 `tags` entries of the calling principal (`iamPrincipal/<key>`, spec §4.10), key unchanged.
+
+    Kept verbatim (not normalized like resource tags) because attribution reads them with the same key lists
+    as request metadata (`iamPrincipal/costCenter` feeds `cost_center` when `costCenter` is listed).
+    """
+    value = pl.element().struct.field("value")
+    return (
+        pl.col(column)
+        .fill_null(pl.lit([], dtype=STR_MAP))
+        .list.eval(
+            pl.element().filter(
+                pl.element().struct.field("key").str.starts_with(PRINCIPAL_TAG_PREFIX)
+                & value.is_not_null()
+                & (value != "")
+            )
+        )
+        .cast(STR_MAP)
+    )
 
 
 def _bedrock_filter(fmt: Format) -> pl.Expr:
@@ -877,7 +908,13 @@ def read_file(
     df = _numbers(df, r, f.uri)
     df, quarantined = validate.split_invalid(df, f.uri, dict(r.display))
     _check_currency(df, r, f.uri)
-    return df.select(pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()), dict(r.display), quarantined
+    return (
+        df.select(
+            pl.col(n).cast(t) if n in df.columns else pl.lit(None, dtype=t).alias(n) for n, t in RAW_SCHEMA.items()
+        ),
+        dict(r.display),
+        quarantined,
+    )
 
 
 def read_bedrock_rows(

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline import schemas
+from pipeline import config, schemas
+from pipeline.reconciliation import bill_owners
+from pipeline.reconciliation.principals import bill_has_principals
 from pipeline.reconciliation.reconcile import TOKEN_KINDS, as_lazy, logged_model_key, usage_rows
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -71,9 +73,17 @@ def _callers(priced: Frame) -> pl.LazyFrame:
     )
 
 
-def chargeback(priced: Frame, billing: Frame) -> pl.DataFrame:
-    """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks)."""
+def chargeback(priced: Frame, billing: Frame, attribution: config.Attribution | None = None) -> pl.DataFrame:
+    """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks).
+
+    Bill rows that name their IAM principal are charged to that principal's owners (`bill_owners`, using
+    `attribution` for the bill's `iamPrincipal/` tags); the estimate allocates only the rest.
+    """
     bucket = list(ALLOCATION_BUCKET)
+    by_principal: list[pl.LazyFrame] = []
+    if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
+        billing, named = bill_owners.split_bill(billing)
+        by_principal.append(bill_owners.principal_chargeback(priced, named, attribution or config.Attribution()).lazy())
     bills = (
         usage_rows(billing)
         .group_by(bucket)
@@ -95,7 +105,7 @@ def chargeback(priced: Frame, billing: Frame) -> pl.DataFrame:
     day_account = ["date", "account_id"]
     billed_total = pl.col("billed_cost_usd").sum().over(day_account)
     out = (
-        pl.concat([allocated, unallocated], how="vertical")
+        pl.concat([allocated, unallocated, *by_principal], how="vertical_relaxed")
         .group_by(list(KEYS))
         .agg(pl.col("estimated_cost_usd").sum(), pl.col("billed_cost_usd").sum())
         .with_columns(pl.when(billed_total != 0).then(pl.col("billed_cost_usd") / billed_total).alias("share"))

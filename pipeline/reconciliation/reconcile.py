@@ -119,7 +119,7 @@ def _pricing_tier() -> pl.Expr:
     return pl.coalesce(pl.col("pricing_tier"), pl.lit("standard"))
 
 
-def _logged_side(priced: Frame) -> pl.DataFrame:
+def _logged_side(priced: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """One row per logged bucket and kind, with ``_qty`` (tokens, images or calls) and the estimate."""
     priced_flag = pl.col("priced").fill_null(False)
     is_pt = ((pl.col("routing") == PROVISIONED) | (pl.col("pricing_routing") == PROVISIONED)).fill_null(False)
@@ -142,11 +142,11 @@ def _logged_side(priced: Frame) -> pl.DataFrame:
             pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(_pricing_routing()).alias("routing"),
             pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(_pricing_tier()).alias("tier"),
         )
-        .group_by(*MODEL_BUCKET, "routing", "tier", "_pt")
+        .group_by(*MODEL_BUCKET, "routing", "tier", "_pt", *by)
         .agg(aggs)
         .collect(engine="streaming")
     )
-    base = [*MODEL_BUCKET, "routing", "tier"]
+    base = [*MODEL_BUCKET, "routing", "tier", *by]
     token_rows = grouped.filter(~pl.col("_pt"))
     parts = []
     for kind in TOKEN_KINDS:
@@ -190,7 +190,7 @@ def _logged_side(priced: Frame) -> pl.DataFrame:
     return pl.concat(parts, how="vertical").with_columns(pl.lit(True).alias("_in_log"))
 
 
-def _billed_side(billing: Frame) -> pl.DataFrame:
+def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """Usage rows summed per bucket; ``_billed_qty`` is tokens for token kinds, else the usage amount."""
     is_pt = (pl.col("usage_kind") == PROVISIONED).fill_null(False)
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS)).fill_null(False)
@@ -200,7 +200,7 @@ def _billed_side(billing: Frame) -> pl.DataFrame:
             pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(pl.col("routing")).alias("routing"),
             pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(pl.col("tier")).alias("tier"),
         )
-        .group_by(*KEYS)
+        .group_by(*KEYS, *by)
         .agg(
             pl.when(pl.col("tokens").is_not_null().any()).then(pl.col("tokens").sum()).alias("_billed_tokens"),
             pl.col("usage_amount").fill_null(0.0).sum().alias("_billed_amount"),
@@ -221,13 +221,13 @@ def _billed_side(billing: Frame) -> pl.DataFrame:
     )
 
 
-def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame:
-    models_logged = logged.select(MODEL_BUCKET).unique().with_columns(pl.lit(True).alias("_model_logged"))
+def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    models_logged = logged.select(*MODEL_BUCKET, *by).unique().with_columns(pl.lit(True).alias("_model_logged"))
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS))
     priced_kind = token_kind | (pl.col("usage_kind") == "image")
     joined = (
-        logged.join(billed, on=list(KEYS), how="full", coalesce=True, nulls_equal=True)
-        .join(models_logged, on=list(MODEL_BUCKET), how="left", nulls_equal=True)
+        logged.join(billed, on=[*KEYS, *by], how="full", coalesce=True, nulls_equal=True)
+        .join(models_logged, on=[*MODEL_BUCKET, *by], how="left", nulls_equal=True)
         .with_columns(
             pl.col("_in_log").fill_null(False),
             pl.col("_in_bill").fill_null(False),
@@ -426,17 +426,27 @@ def reconcile(
     """
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC).date()
-    joined = _join_sides(_logged_side(priced), _billed_side(billing))
+    # Imported here: the principal module builds on this one's helpers.
+    from pipeline.reconciliation import principals
+
+    by: tuple[str, ...] = ()
+    if principals.bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the key gains the principal
+        priced, billing = principals.split_by_principal(priced, billing)
+        by = (principals.COLUMN,)
+    joined = _join_sides(_logged_side(priced, by), _billed_side(billing, by), by)
     statuses: list[str] = []
     explanations: list[str] = []
     for row in joined.iter_rows(named=True):
         status, explanation = _classify(row, tolerances, as_of)
+        if by:
+            lag = row["date"] > as_of - dt.timedelta(days=tolerances.billing_lag_days)
+            explanation = principals.explain(row, status, explanation, lag_pending=lag)
         statuses.append(status)
         explanations.append(explanation)
     out = joined.with_columns(
         pl.Series("status", statuses, dtype=pl.String),
         pl.Series("explanation", explanations, dtype=pl.String),
-    ).sort(list(KEYS), nulls_last=True)
+    ).sort([*KEYS, *by], nulls_last=True)
     return schemas.conform(out, schemas.COST_RECONCILIATION)
 
 
