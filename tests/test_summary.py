@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from pipeline import schemas
 from pipeline.normalize.summary import SummaryAccumulator, summarize
@@ -47,3 +48,27 @@ def test_empty_stream() -> None:
     acc = SummaryAccumulator()
     assert list(acc.tee([schemas.empty(schemas.INVOCATIONS)])) and acc.result().rows == 0
     assert acc.result().unique_ids == 0 and acc.result().by_status.is_empty()
+
+
+def test_day_checks_decide_from_the_summary_and_the_rejects() -> None:
+    from pipeline.normalize.summary import day_checks
+
+    inv = pl.DataFrame(
+        {
+            "request_id": ["a", "b", "b"],
+            "status": ["success", "throttled", "success"],
+            "account_id": ["1", "1", "1"],
+            "region": ["us-east-1"] * 3,
+            "base_model_id": ["m"] * 3,
+            "input_tokens": [1, -2, 3],
+            "output_tokens": [1, 1, 1],
+            "cache_read_input_tokens": [0, 0, 0],
+            "cache_write_input_tokens": [0, 0, 0],
+        }
+    )
+    rejects = pl.DataFrame({"reason": ["bad_json: x", "bad_json: y", "bad_count: z"]})
+    checks = day_checks(summarize(inv), rejects, rejects_not_kept=1, max_reject_share=0.5)
+    assert (checks.reject_rows, checks.rejected, checks.duplicates, checks.negative) == (3, 4, 1, 1)
+    assert checks.reject_share == pytest.approx(4 / 7)
+    assert checks.reasons.row(0) == ("bad_json", 2)
+    assert checks.passed == {"rejects_within_threshold": False, "request_id_unique": False, "no_negative_tokens": False}

@@ -31,8 +31,7 @@ from dagster import (
 from pipeline import schemas, warehouse
 from pipeline.aws import storage_options_for
 from pipeline.config import LedgerConfig
-from pipeline.defs.figures import for_people
-from pipeline.defs.ingest import markdown_table
+from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 from pipeline.reconciliation import (

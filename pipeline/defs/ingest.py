@@ -24,7 +24,7 @@ from dagster import (
 
 from pipeline import warehouse
 from pipeline.config import LedgerConfig
-from pipeline.defs.figures import for_people
+from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 
@@ -33,20 +33,6 @@ if TYPE_CHECKING:
 
 GROUP = "ingest"
 SOURCES_CHECK = "log_objects_found"
-
-
-def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
-    """A small markdown table for asset metadata."""
-    if df.is_empty():
-        return "_none_"
-    df = df.head(max_rows)
-    header = "| " + " | ".join(df.columns) + " |"
-    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
-    rows = []
-    for row in df.iter_rows():
-        cells = [f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row]
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join([header, sep, *rows])
 
 
 def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
@@ -109,7 +95,7 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     )
     @for_people
     def ingest(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        from pipeline.defs.completeness import with_discovered_sources  # late: completeness imports this module
+        from pipeline.defs.completeness import with_discovered_sources  # step-only, like the imports below
         from pipeline.normalize.day import normalize_day  # step-only: keeps loading the definitions fast
         from pipeline.normalize.summary import SummaryAccumulator
         from pipeline.privacy import redact_body
@@ -183,25 +169,13 @@ def ingest_results(
     reject_path: str,
 ) -> Iterator[Any]:
     """Materialization metadata and check results for one ingested day (`inv`: its summary, or the written day)."""
-    from pipeline.normalize.summary import summarize
+    from pipeline.normalize.summary import day_checks, summarize
 
     summary = summarize(inv) if isinstance(inv, pl.LazyFrame) else inv
+    checks = day_checks(summary, rejects, counts.get("rejects_not_kept", 0), max_reject_share)
     n = summary.rows
-    by_status = summary.by_status
-    top_models = summary.top_models
     errors = summary.errors
-    rejects = rejects.lazy()
-    reject_rows = int(rejects.select(pl.len()).collect().item())
-    # Rejects past quality.max_rejects_per_object are counted, not stored: they count toward the share all the same.
-    rejected = reject_rows + counts.get("rejects_not_kept", 0)
-    seen = n + rejected
-    reject_share = rejected / seen if seen else 0.0
-    reasons = (
-        rejects.group_by(pl.col("reason").str.split(":").list.first().alias("reason"))
-        .len()
-        .sort("len", descending=True)
-        .collect()
-    )
+    rejected, reject_share, reasons = checks.rejected, checks.reject_share, checks.reasons
     yield MaterializeResult(
         asset_key="invocations",
         metadata={
@@ -215,14 +189,14 @@ def ingest_results(
             "output_tokens": summary.output_tokens,
             "rejected": rejected,
             **{k: v for k, v in counts.items() if k not in ("invocations", "rejected")},
-            "by_status": MetadataValue.md(markdown_table(by_status)),
-            "top_models": MetadataValue.md(markdown_table(top_models)),
+            "by_status": MetadataValue.md(markdown_table(summary.by_status)),
+            "top_models": MetadataValue.md(markdown_table(summary.top_models)),
         },
     )
     yield MaterializeResult(
         asset_key="rejected_records",
         metadata={
-            "dagster/row_count": reject_rows,
+            "dagster/row_count": checks.reject_rows,
             "path": MetadataValue.path(reject_path),
             "reject_share": reject_share,
             "by_reason": MetadataValue.md(markdown_table(reasons)),
@@ -231,7 +205,7 @@ def ingest_results(
     yield AssetCheckResult(
         asset_key="invocations",
         check_name="rejects_within_threshold",
-        passed=reject_share <= max_reject_share,
+        passed=checks.passed["rejects_within_threshold"],
         severity=AssetCheckSeverity.ERROR,
         metadata={
             "rejected": rejected,
@@ -240,16 +214,17 @@ def ingest_results(
             "by_reason": MetadataValue.md(markdown_table(reasons)),
         },
     )
-    dupes = n - summary.unique_ids
     yield AssetCheckResult(
-        asset_key="invocations", check_name="request_id_unique", passed=dupes == 0, metadata={"duplicates": dupes}
+        asset_key="invocations",
+        check_name="request_id_unique",
+        passed=checks.passed["request_id_unique"],
+        metadata={"duplicates": checks.duplicates},
     )
-    negative = summary.negative
     yield AssetCheckResult(
         asset_key="invocations",
         check_name="no_negative_tokens",
-        passed=negative == 0,
-        metadata={"rows_with_negative_tokens": negative},
+        passed=checks.passed["no_negative_tokens"],
+        metadata={"rows_with_negative_tokens": checks.negative},
     )
 
 

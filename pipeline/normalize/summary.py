@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.vocabulary import ERROR_STATUSES
+
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
-ERROR_STATUSES = ("client_error", "server_error", "throttled")
 BATCH_ROWS = 65_536
 
 
@@ -120,3 +121,52 @@ def summarize(inv: pl.LazyFrame | pl.DataFrame) -> InvocationSummary:
     for batch in inv.lazy().collect_batches(chunk_size=BATCH_ROWS):
         acc.observe(batch)
     return acc.result()
+
+
+@dataclass
+class DayChecks:
+    """What the ingestion checks decide for one day: rejects under `quality.max_reject_share`, every `request_id`
+    once, no negative token count. Plain figures, so the asset, the benchmark and tests share one computation."""
+
+    reject_rows: int
+    """Rejects stored in `rejected_records`."""
+    rejected: int
+    """Stored rejects plus those past `quality.max_rejects_per_object`, counted but not stored: both count."""
+    reject_share: float
+    reasons: pl.DataFrame
+    duplicates: int
+    negative: int
+    max_reject_share: float
+
+    @property
+    def passed(self) -> dict[str, bool]:
+        return {
+            "rejects_within_threshold": self.reject_share <= self.max_reject_share,
+            "request_id_unique": self.duplicates == 0,
+            "no_negative_tokens": self.negative == 0,
+        }
+
+
+def day_checks(
+    summary: InvocationSummary, rejects: pl.LazyFrame | pl.DataFrame, rejects_not_kept: int, max_reject_share: float
+) -> DayChecks:
+    """The day's checks from its summary and its `rejected_records` (reasons grouped by their first word)."""
+    lazy = rejects.lazy()
+    reject_rows = int(lazy.select(pl.len()).collect().item())
+    rejected = reject_rows + rejects_not_kept
+    seen = summary.rows + rejected
+    reasons = (
+        lazy.group_by(pl.col("reason").str.split(":").list.first().alias("reason"))
+        .len()
+        .sort("len", descending=True)
+        .collect()
+    )
+    return DayChecks(
+        reject_rows=reject_rows,
+        rejected=rejected,
+        reject_share=rejected / seen if seen else 0.0,
+        reasons=reasons,
+        duplicates=summary.rows - summary.unique_ids,
+        negative=summary.negative,
+        max_reject_share=max_reject_share,
+    )
