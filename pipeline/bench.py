@@ -264,22 +264,22 @@ def run_ours(ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     summary = SummaryAccumulator()  # as the asset does: figures from the stream, no re-read of the partition
     try:
         warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
-        rejects = rejects.collect()
+        reject_rows = rejects.collect()
     finally:
         cleanup()
-    warehouse.write_partition(rejects, cfg.warehouse, "rejected_records", day)
+    warehouse.write_partition(reject_rows, cfg.warehouse, "rejected_records", day)
     t_written = time.perf_counter()
     own_hwm_kib = _own_hwm_kib()  # the parent's peak before the checks
     print("@phase checks", flush=True)
     from pipeline.normalize.summary import day_checks  # the asset's checks, without Dagster
 
     t_checks = time.perf_counter()
-    checks = day_checks(summary.result(), rejects, stats.as_metadata().get("rejects_not_kept", 0), 0.01)
+    checks = day_checks(summary.result(), reject_rows, stats.as_metadata().get("rejects_not_kept", 0), 0.01)
     t1 = time.perf_counter()
     return {
         "seconds": t_written - t0,  # (a) of the docstring; the checks are reported on their own
         "rows": stats.counts["invocations"],
-        "rejected": rejects.height,
+        "rejected": reject_rows.height,
         "checks_passed": all(checks.passed.values()),
         "parse_seconds": t_parsed - t0,
         "write_seconds": t_written - t_parsed,
@@ -789,11 +789,11 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             continue
         lines += ["", f"end to end, `{whole}` for the day (records/s ratio, wall / CPU):"]
         for other, target in (("duckdb_lean", 1.5), ("duckdb", None)):
-            r = ratio(other, whole)
-            if r:
-                line = f"  {whole}/{other}: {r[0]:.2f}x / {r[1]:.2f}x"
+            pair = ratio(other, whole)
+            if pair:
+                line = f"  {whole}/{other}: {pair[0]:.2f}x / {pair[1]:.2f}x"
                 if target is not None:
-                    by_wall, by_cpu = _verdict(r[0] >= target), _verdict(r[1] >= target)
+                    by_wall, by_cpu = _verdict(pair[0] >= target), _verdict(pair[1] >= target)
                     line += f"  (target >= {target}x: {by_wall} by wall, {by_cpu} by CPU)"
                 lines.append(line)
         empty = results.get(f"{whole}_empty")
@@ -819,9 +819,9 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             share = floor / ours["parse_seconds"]
             lines.append(f"  parser / ISA-L floor: {share:.2f}x  (target >= 0.5x: {_verdict(share >= 0.5)})")
         for other in ("duckdb_lean", "duckdb"):
-            r = ratio(other, "ours")
-            if r:
-                lines.append(f"  ours/{other} (parse + write, no fixed cost): {r[0]:.2f}x / {r[1]:.2f}x by CPU")
+            pair = ratio(other, "ours")
+            if pair:
+                lines.append(f"  ours/{other} (parse + write, no fixed cost): {pair[0]:.2f}x / {pair[1]:.2f}x by CPU")
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import polars as pl
@@ -71,7 +71,7 @@ writing a part per task cost nothing next to the parsing."""
 TASK_MAX_OBJECTS = 256
 OUTPUT_BATCH_ROWS = 65_536
 """Rows per batch handed to the writer (one Parquet row group each)."""
-SPILL_COMPRESSION = "zstd"
+SPILL_COMPRESSION: Literal["uncompressed", "lz4", "zstd"] = "zstd"
 FETCH_THREADS = 4
 """Concurrent GETs per task when reading from S3."""
 _HASH_SEED = 0x1ED6E2
