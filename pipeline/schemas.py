@@ -166,6 +166,11 @@ BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
+    # Round 2 (issue #10, bill side): cache TTL and context tier of the row, and why a row is `other`.
+    "cache_ttl": pl.String,
+    "context_tier": pl.String,
+    "classification_note": pl.String,
+    "invoice_id": pl.String,
 }
 
 COST_RECONCILIATION: dict[str, pl.DataType] = {
@@ -186,6 +191,13 @@ COST_RECONCILIATION: dict[str, pl.DataType] = {
     "price_variance_usd": pl.Float64,
     "status": pl.String,
     "explanation": pl.String,
+    # Round 2 (issue #10): context tier in the key; Provisioned Throughput rows (usage_kind `provisioned`).
+    "context_tier": pl.String,
+    "resource_id": pl.String,
+    "provisioned_hours": pl.Float64,
+    "served_tokens": pl.Int64,
+    "effective_usd_per_1m_tokens": pl.Float64,
+    "on_demand_equivalent_usd": pl.Float64,
 }
 
 CHARGEBACK: dict[str, pl.DataType] = {
