@@ -883,9 +883,7 @@ def read_file(
     df = _numbers(df, r, f.uri)
     _check_currency(df, r, f.uri)
     return (
-        df.select(
-            (pl.col(n) if n in df.columns else pl.lit(None)).cast(t).alias(n) for n, t in RAW_SCHEMA.items()
-        ),
+        df.select((pl.col(n) if n in df.columns else pl.lit(None)).cast(t).alias(n) for n, t in RAW_SCHEMA.items()),
         dict(r.display),
     )
 
