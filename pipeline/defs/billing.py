@@ -7,6 +7,7 @@ mapped, gaps over tolerance on days old enough for the bill to be final, and a c
 """
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from dagster import (
 from pipeline import schemas, warehouse
 from pipeline.aws import storage_options_for
 from pipeline.billing import billing_day
+from pipeline.billing.line_items import USAGE_LINE_TYPES
 from pipeline.config import LedgerConfig
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
@@ -44,7 +46,6 @@ from pipeline.reconciliation import (
 )
 
 GROUP = "billing"
-USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage")
 
 
 def _today() -> dt.date:
@@ -110,7 +111,14 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
         today = _today()
-        recon = reconcile(priced, billing, cfg.reconciliation, as_of=today)
+        recon = reconcile(
+            priced,
+            billing,
+            cfg.reconciliation,
+            as_of=today,
+            provisioned_models=cfg.attribution.provisioned_models,
+            catalog=_catalog(cfg) if cfg.attribution.provisioned_models or _has_provisioned(billing) else None,
+        )
         path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
         yield from reconciliation_results(recon, billing, cfg, path, today)
 
@@ -136,11 +144,28 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-        cb = chargeback(priced, billing)
+        cb = chargeback(
+            priced,
+            billing,
+            provisioned_models=cfg.attribution.provisioned_models,
+            metadata_keys=cfg.attribution.request_metadata_keys,
+            round_cents=cfg.reconciliation.round_cents,
+        )
         path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
         yield from chargeback_results(cb, billing, path)
 
     return [billing_line_items, cost_reconciliation, chargeback_asset]
+
+
+def _has_provisioned(billing: pl.DataFrame) -> bool:
+    return "usage_kind" in billing.columns and bool((billing["usage_kind"] == "provisioned").any())
+
+
+def _catalog(cfg: LedgerConfig) -> Any:
+    """The price catalog, only loaded when Provisioned Throughput needs an on-demand comparison."""
+    from pipeline.pricing import load_catalog
+
+    return load_catalog(cfg.pricing.overrides)
 
 
 def billing_results(
@@ -258,12 +283,11 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
 
 
 def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
-    """Data Exports manifests (CUR 2.0 / FOCUS `metadata/…Manifest.json`) under the configured billing sources,
-    with their modification times."""
+    """Export manifests under the configured billing sources, with their modification times: Data Exports
+    (CUR 2.0 / FOCUS `metadata/…Manifest.json`) and legacy CUR (`<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`,
+    rewritten on every delivery of the month)."""
     found: dict[str, float] = {}
     for source in cfg.sources.billing:
-        if source.format not in ("cur2", "focus", "auto"):
-            continue
         fs, root = fsspec.core.url_to_fs(source.uri, **storage_options_for(source.uri))
         try:
             paths = fs.glob(f"{root.rstrip('/')}/**/*Manifest.json")
@@ -287,7 +311,7 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
         job=job,
         minimum_interval_seconds=3600,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Watches the billing exports for a new CUR 2.0 / FOCUS manifest and re-runs that month.",
+        description="Watches the billing exports for a new CUR, CUR 2.0 or FOCUS manifest and re-runs that month.",
     )
     def _sensor(context: SensorEvaluationContext):
         manifests = export_manifests(cfg)
@@ -308,8 +332,15 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
     return _sensor
 
 
+_LEGACY_RANGE = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{8}$")
+
+
 def _period_of(path: str) -> str | None:
+    """The billing period a manifest belongs to: `BILLING_PERIOD=YYYY-MM` (Data Exports) or the legacy CUR
+    `yyyymmdd-yyyymmdd` folder."""
     for part in path.split("/"):
-        if part.startswith("BILLING_PERIOD="):
+        if part.upper().startswith("BILLING_PERIOD="):
             return part.split("=", 1)[1][:7]
+        if m := _LEGACY_RANGE.match(part):
+            return f"{m.group(1)}-{m.group(2)}"
     return None
