@@ -220,7 +220,7 @@ def _note(lower: str, kind: str, grammar: str, region_code: str | None, ttl: str
     if ttl == "30m":
         notes.append("30-minute cache write (seen only in a Price List parser): compared with 5-minute writes")
     if "-input-image-token" in lower:
-        notes.append("image input tokens: billed and logged as input tokens")
+        notes.append("image input tokens: assumed logged and priced as input tokens (UNVERIFIED)")
     return "; ".join(notes) or None
 
 

@@ -788,6 +788,8 @@ def gaps_over_tolerance(recon: pl.DataFrame, as_of: dt.date, lag_days: int) -> p
     """Rows that should fail an asset check: not ``matched``, on days whose bill is final (≤ as_of − lag_days).
 
     Newer days are left out: their bill is still arriving, so a gap there is expected and would only cry wolf.
+    ``idle_capacity`` is left out too: unused Provisioned Throughput is a finding about spend, not a disagreement
+    between the logs and the bill.
     """
     final_through = as_of - dt.timedelta(days=lag_days)
-    return recon.filter((pl.col("status") != "matched") & (pl.col("date") <= final_through))
+    return recon.filter(~pl.col("status").is_in(["matched", "idle_capacity"]) & (pl.col("date") <= final_through))
