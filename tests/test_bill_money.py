@@ -441,3 +441,20 @@ def test_chargeback_conserves_the_invoice_with_pt_and_tokens_to_the_cent() -> No
     assert round(cb["billed_cost_usd"].sum() * 100) == 145261
     assert all(round(v * 100, 6) == round(v * 100) for v in cb["billed_cost_usd"])
     assert Tolerances().round_cents is False
+
+
+def test_deliberately_other_rows_are_explained_not_sent_to_the_name_map() -> None:
+    note = parse_usage_type("USE1-Guardrail-AutomatedReasoningPolicyUnitsConsumed").note
+    row = bill(
+        base_model_id=None,
+        usage_kind="other",
+        usage_type="USE1-Guardrail-AutomatedReasoningPolicyUnitsConsumed",
+        tokens=None,
+        usage_amount=12.0,
+        pricing_unit="Units",
+        unblended_cost_usd=0.24,
+        classification_note=note,
+    )
+    r = only(reconcile(priced_df([]), billing_df([row]), TOL, AS_OF))
+    assert r["status"] == "missing_in_logs"
+    assert "Guardrails policy units" in r["explanation"] and "billing name map" not in r["explanation"]

@@ -173,7 +173,9 @@ def billing_results(
 ) -> Iterator[Any]:
     """Metadata and the mapping check for one day of bill rows."""
     usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
-    unmapped = usage.filter(pl.col("base_model_id").is_null() & (pl.col("usage_kind") != "provisioned"))
+    # `other` rows are deliberately unmatched (their `classification_note` says why); provisioned rows may get their
+    # model from `attribution.provisioned_models`.
+    unmapped = usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))
     by_type = (
         items.group_by("line_item_type")
         .agg(pl.len().alias("rows"), pl.col("unblended_cost_usd").sum().round(4).alias("cost_usd"))

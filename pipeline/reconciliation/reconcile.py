@@ -225,8 +225,10 @@ def _billed_side(billing: Frame) -> pl.DataFrame:
     """Usage rows (no Provisioned Throughput) summed per bucket; ``_billed_qty`` is tokens, else the amount."""
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS)).fill_null(False)
     rows = usage_rows(billing)
-    if "context_tier" not in rows.collect_schema().names():  # a warehouse partition written before the column
-        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("context_tier"))
+    names = rows.collect_schema().names()
+    for col in ("context_tier", "classification_note"):  # a warehouse partition written before the column
+        if col not in names:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     return (
         rows.filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
         .with_columns(pl.coalesce(pl.col("context_tier"), pl.lit("standard")).alias("context_tier"))
@@ -238,6 +240,7 @@ def _billed_side(billing: Frame) -> pl.DataFrame:
             pl.col("usage_type").drop_nulls().unique().sort().str.join(", ").alias("_usage_types"),
             pl.col("pricing_unit").drop_nulls().unique().sort().str.join(", ").alias("_pricing_units"),
             pl.col("resource_id").is_null().all().alias("_no_resource_id"),
+            pl.col("classification_note").drop_nulls().unique().sort().str.join("; ").alias("_notes"),
         )
         .with_columns(
             pl.when(token_kind).then(pl.col("_billed_tokens")).otherwise(None).cast(pl.Int64).alias("billed_tokens"),
@@ -431,6 +434,12 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
         else ""
     )
 
+    if r["_in_bill"] and model is None and kind == "other":
+        return "missing_in_logs", (
+            f"{r['_usage_types'] or 'usage without a usage type'} ({_usd(cost)} billed in {_where(r)}) is Bedrock "
+            f"usage that invocation logs do not record ({r.get('_notes') or 'classified other'}): review it "
+            "separately, it is not a model's token traffic"
+        )
     if r["_in_bill"] and model is None:
         types = r["_usage_types"] or "(no usage type)"
         return "unmapped_billing", (
