@@ -458,3 +458,12 @@ def test_deliberately_other_rows_are_explained_not_sent_to_the_name_map() -> Non
     r = only(reconcile(priced_df([]), billing_df([row]), TOL, AS_OF))
     assert r["status"] == "missing_in_logs"
     assert "Guardrails policy units" in r["explanation"] and "billing name map" not in r["explanation"]
+
+
+def test_latency_optimized_overflow_is_explained() -> None:
+    # 1,000 latency-optimized tokens logged ($0.001/1K); the bill shows them at Standard (quota exceeded).
+    logs = [inv(pricing_tier="latency_optimized", input_tokens=1_000, cost=0.001)]
+    out = reconcile(priced_df(logs), billing_df([bill(tokens=1_000, unblended_cost_usd=0.0008)]), TOL, AS_OF)
+    lat = out.filter(pl.col("tier") == "latency_optimized").row(0, named=True)
+    assert lat["status"] == "missing_in_bill"
+    assert "billed at Standard, which the log cannot show" in lat["explanation"]

@@ -447,7 +447,16 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
             f"{_where(r)}): add it to the billing name map"
         )
 
+    quota = (
+        ": calls beyond the latency-optimized quota are served and billed at Standard, which the log cannot show; "
+        "compare with this model's standard bucket"
+        if r["tier"] == "latency_optimized"
+        else ""
+    )
     if r["_in_log"] and not r["_in_bill"]:
+        if quota:
+            head = f"logged {_n(logged)} latency-optimized {what} of {model} but nothing is billed at that tier"
+            return "missing_in_bill", head + quota
         if est is not None:
             est_txt = f" ({_usd(est)} estimated)"
         else:
@@ -512,6 +521,11 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
         if _ttl_gap(r):
             return "over_logged", f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}): " + (
                 _TTL_NOTE.format(logged="some" if r["_log_1h"] else "none")
+            )
+        if quota:
+            return (
+                "over_logged",
+                f"logged {more} latency-optimized {what} than billed ({_n(logged)} vs {_n(billed)})" + quota,
             )
         return "over_logged", (
             f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}{folded}): the bill for {r['date']} may "
