@@ -52,6 +52,9 @@ INVOCATIONS: dict[str, pl.DataType] = {
     "output_body_s3_path": pl.String,
     "input_body_redacted": pl.String,
     "output_body_redacted": pl.String,
+    # The 1-hour part of cache_write_input_tokens (Anthropic `cache_creation.ephemeral_1h_input_tokens`, Converse
+    # `cacheDetails` with ttl 1h); 0 when the log shows none or does not split writes by TTL.
+    "cache_write_1h_input_tokens": pl.Int64,
 }
 
 REJECTED_RECORDS: dict[str, pl.DataType] = {
@@ -81,6 +84,10 @@ PRICED_INVOCATIONS: dict[str, pl.DataType] = {
     "pricing_tier": pl.String,
     "image_cost_usd": pl.Float64,
     "unpriced_reason": pl.String,
+    # The context tier that priced the call (`long` above the row's threshold) and the 1-hour-write part of
+    # cache_write_cost_usd (which stays the total of both TTLs).
+    "context_tier": pl.String,
+    "cache_write_1h_cost_usd": pl.Float64,
 }
 
 _USAGE_METRICS: dict[str, pl.DataType] = {
@@ -140,6 +147,12 @@ BUDGET_STATUS: dict[str, pl.DataType] = {
     "date": pl.Date,
     "days_elapsed": pl.Int64,
     "days_in_month": pl.Int64,
+    # Issue #10: the run rate counts the days with data; the unpriced share of calls sits beside the forecast.
+    "first_data_date": pl.Date,
+    "days_with_data": pl.Int64,
+    "invocations": pl.Int64,
+    "unpriced_invocations": pl.Int64,
+    "unpriced_share": pl.Float64,
 }
 
 BILLING_LINE_ITEMS: dict[str, pl.DataType] = {

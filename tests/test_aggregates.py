@@ -289,3 +289,48 @@ def test_budget_status_leap_february_and_first_day() -> None:
     assert (r["days_elapsed"], r["days_in_month"]) == (1, 29)
     assert r["forecast_month_end_usd"] == pytest.approx(290.0)  # 10 / 1 × 29
     assert r["status"] == "forecast_over"  # 10 % used, but the run rate ends at 290 %
+
+
+def test_budget_run_rate_over_days_with_data() -> None:
+    # Data starts on April 6 (logging switched on mid-month): $60 a day on April 6..10 = $300 by day 10.
+    # Days with data: April 6..10 = 5. Run rate 300 / 5 = $60 a day; 20 days left after April 10:
+    # forecast = 300 + 60 × 20 = 1500. Calendar days would have said 300 / 10 × 30 = 900 (too low).
+    spend = {(dt.date(2026, 4, d), "sales"): 60.0 for d in range(6, 11)}
+    out = budget_status(cc_days(spend), [Budget(cost_center="sales", monthly_usd=1200)], AS_OF)
+    r = out.row(0, named=True)
+    assert (r["first_data_date"], r["days_with_data"]) == (dt.date(2026, 4, 6), 5)
+    assert r["forecast_month_end_usd"] == pytest.approx(1500.0)
+    assert r["status"] == "forecast_over"  # 25 % used, but the run rate ends at 125 %
+
+
+def test_budget_first_data_is_any_cost_center_and_gaps_count() -> None:
+    # search has data from April 3; sales only spends on April 9 ($70). Days with data are April 3..10 = 8
+    # (April 5, with no rows, still counts: it lies between the first data and as_of).
+    # sales: 70 + 70 / 8 × 20 = 70 + 175 = 245.
+    spend = {(dt.date(2026, 4, 3), "search"): 8.0, (dt.date(2026, 4, 9), "sales"): 70.0}
+    out = budget_status(cc_days(spend), [Budget(cost_center="sales", monthly_usd=1000)], AS_OF)
+    rows = {r["cost_center"]: r for r in out.iter_rows(named=True)}
+    assert rows["sales"]["days_with_data"] == 8
+    assert rows["sales"]["forecast_month_end_usd"] == pytest.approx(245.0)
+
+
+def test_budget_month_without_data_says_so() -> None:
+    out = budget_status(
+        cc_days({(dt.date(2026, 3, 31), "sales"): 5.0}), [Budget(cost_center="sales", monthly_usd=100)], AS_OF
+    )
+    r = out.row(0, named=True)
+    assert (r["status"], r["days_with_data"], r["first_data_date"]) == ("no_data", 0, None)
+    assert r["spend_to_date_usd"] == 0.0 and r["forecast_month_end_usd"] is None
+
+
+def test_budget_unpriced_share_beside_the_forecast() -> None:
+    # 40 calls on April 10 of which 10 unpriced: 10 / 40 = 0.25 of the calls carry no price.
+    rows = [
+        {"date": AS_OF, "cost_center": "sales", "total_cost_usd": 3.0, "invocations": 40, "unpriced_invocations": 10}
+    ]
+    daily = schemas.conform(pl.DataFrame(rows), schemas.DAILY_USAGE_BY_COST_CENTER)
+    r = budget_status(daily, [Budget(cost_center="sales", monthly_usd=100)], AS_OF).row(0, named=True)
+    assert (r["invocations"], r["unpriced_invocations"]) == (40, 10)
+    assert r["unpriced_share"] == pytest.approx(0.25)
+    # one day of data on the as-of day: 3 + 3 / 1 × 20 = 63
+    assert r["forecast_month_end_usd"] == pytest.approx(63.0)

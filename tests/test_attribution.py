@@ -323,3 +323,52 @@ def test_lookup_inference_profiles_stubbed() -> None:
     with Stubber(client):
         assert profiles.lookup_inference_profiles([APP_ARN], session=_Session(client)) == got
     profiles.clear_profile_cache()
+
+
+# Item 9 of issue #10: values are trimmed, and a blank metadata value never hides a profile or principal tag.
+def test_values_are_trimmed_everywhere() -> None:
+    cfg = config.parse_config(
+        {
+            "attribution": {
+                "inference_profiles": {APP_ARN: {"model_id": "m", "tags": {"applicationId": " docs-helper "}}},
+                "principals": [{"match": "arn:aws:sts::*:assumed-role/search-*/*", "tags": {"costCenter": "search  "}}],
+            }
+        }
+    ).attribution
+    r = one(
+        {
+            "metadata": {"userId": "  alice\t", "env": " prod "},
+            "inference_profile": APP_ARN,
+            "identity_arn": SEARCH_ROLE,
+        },
+        cfg,
+    )
+    assert (r["user"], r["application"], r["cost_center"], r["environment"]) == (
+        "alice",
+        "docs-helper",
+        "search",
+        "prod",
+    )
+    assert dict(schemas.map_to_dict(r["tags"])) == {
+        "applicationId": "docs-helper",
+        "costCenter": "search",
+        "env": "prod",
+        "userId": "alice",
+    }
+
+
+def test_blank_metadata_never_overwrites_profile_or_principal_tags() -> None:
+    r = one(
+        {
+            "metadata": {"costCenter": "  ", "applicationId": ""},
+            "inference_profile": APP_ARN,
+            "identity_arn": SEARCH_ROLE,
+        }
+    )
+    # the dimension falls through to the profile's tag, and so does the merged tags map
+    assert (r["cost_center"], r["application"]) == ("sales", "docs-helper")
+    tags = dict(schemas.map_to_dict(r["tags"]))
+    assert (tags["costCenter"], tags["applicationId"]) == ("sales", "docs-helper")
+    # a blank value with nothing underneath is simply absent, never an empty tag
+    r = one({"metadata": {"team": " "}, "identity_arn": IAM_USER})
+    assert "team" not in dict(schemas.map_to_dict(r["tags"]))

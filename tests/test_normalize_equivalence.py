@@ -395,11 +395,37 @@ _RULES = {
     "string body": _variant("output.outputBodyJson", "plain text"),
     "string chunk": _variant("output.outputBodyJson", ["x", {"stop_reason": "end"}]),
     "metadata numbers": _variant("requestMetadata", {"n": 5}),
+    # cache writes by TTL (issue #10): Anthropic split, Converse cacheDetails, stream message_start, capped at total
+    "anthropic 1h": _variant("output.outputBodyJson", {"usage": {"input_tokens": 1, "output_tokens": 2,
+                             "cache_creation_input_tokens": 50, "cache_creation": {
+                                 "ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30}}}),
+    "anthropic 1h null": _variant("output.outputBodyJson", {"usage": {"cache_creation_input_tokens": 5,
+                                  "cache_creation": {"ephemeral_1h_input_tokens": None},
+                                  "cacheDetails": [{"ttl": "1h", "inputTokens": 2}]}}),
+    "converse cacheDetails": _variant("output.outputBodyJson", {"usage": {"inputTokens": 5, "outputTokens": 6,
+                                      "cacheWriteInputTokens": 50, "cacheDetails": [
+                                          {"ttl": "5m", "inputTokens": 20}, {"ttl": "1h", "inputTokens": 30},
+                                          {"ttl": " 1H ", "inputTokens": None}, {"ttl": None}, {}]}}),
+    "1h over total": _variant("input.cacheWriteInputTokenCount", 10, _variant("output.outputBodyJson", {
+                              "usage": {"cacheDetails": [{"ttl": "1h", "inputTokens": 30}]}})),
+    "stream 1h": _variant("output.outputBodyJson", [{"type": "message_start", "message": {"usage": {
+                          "input_tokens": 9, "cache_creation_input_tokens": 7, "cache_creation": {
+                              "ephemeral_1h_input_tokens": 4}}}}, {"message": "text"}, *_CHUNKS[1:]],
+                          _variant("input.cacheWriteInputTokenCount", 7)),
+    "latency optimized": _variant("input.inputBodyJson.performanceConfig", {"latency": "optimized"}),
+    "latency standard": _variant("input.inputBodyJson.performanceConfig", {"latency": "standard"}),
+    "latency top level": _variant("performanceConfig", {"latency": "OPTIMIZED"}),
+    "latency with tier": _variant("input.inputBodyJson.performanceConfig", {"latency": "optimized"},
+                                  _variant("input.inputBodyJson.serviceTier", "priority")),
+    "negative 1h": _variant("output.outputBodyJson", {"usage": {"cache_creation": {
+                            "ephemeral_1h_input_tokens": -3}}}),
+    "string 1h": _variant("output.outputBodyJson", {"usage": {"cacheDetails": [{"ttl": "1h", "inputTokens": "3"}]}}),
+    "odd perf": _variant("input.inputBodyJson.performanceConfig", "optimized"),
 }  # fmt: skip
 _GOES_BACK = {
     "bad time", "no time", "schema type", "schema version", "no request id", "no model", "negative",
     "negative in body", "float tokens", "string tokens", "bool tokens", "number account", "number version",
-    "list input", "string body", "string chunk", "metadata numbers",
+    "list input", "string body", "string chunk", "metadata numbers", "negative 1h", "string 1h", "odd perf",
 }  # fmt: skip
 
 
@@ -521,6 +547,13 @@ _KEYS = st.sampled_from(
         "inputTextTokenCount",
         "cacheReadInputTokens",
         "cache_creation_input_tokens",
+        "cache_creation",
+        "ephemeral_1h_input_tokens",
+        "cacheDetails",
+        "ttl",
+        "performanceConfig",
+        "latency",
+        "message",
         "unknownField",
     ]  # fmt: skip
 )

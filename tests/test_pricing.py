@@ -715,7 +715,7 @@ def test_bundled_catalog_is_valid_and_complete(bundled) -> None:
     rows = bundled.rows
     assert rows.height >= 324  # every row of ../shared/data/bedrock-prices.csv, plus dated history and images
     assert rows.filter(pl.col("origin") != "catalog").height == 0
-    assert set(rows["tier"].unique()) == {"standard"}
+    assert set(rows["tier"].unique()) == {"standard", "latency_optimized"}  # §3.6 rows are the only non-standard
     assert rows["routing"].null_count() == rows.height
     # a few anchors from bedrock-pricing.md
     haiku = rows.filter((pl.col("model_id") == HAIKU3) & (pl.col("region") == "*")).row(0, named=True)

@@ -231,3 +231,71 @@ def test_lines_with_arrays_and_concatenated_objects_are_split() -> None:
 
 def test_plain_bytes_pass_through() -> None:
     assert gunzip_tolerant(b'{"a": 1}\n') == (b'{"a": 1}\n', None)
+
+
+# Cache writes by TTL and the latency-optimized tier (issue #10 items 2 and 3)
+def _rec(out_body: object, in_body: object | None = None, **top: object) -> dict:
+    rec = {
+        "schemaType": "ModelInvocationLog",
+        "schemaVersion": "1.0",
+        "timestamp": "2026-02-10T09:00:00Z",
+        "accountId": "111122223333",
+        "region": "us-east-1",
+        "requestId": "r-ttl",
+        "operation": "InvokeModel",
+        "modelId": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "input": {"inputBodyJson": in_body or {}},
+        "output": {"outputBodyJson": out_body},
+    }
+    rec.update(top)
+    return rec
+
+
+@pytest.mark.parametrize(
+    ("out_body", "total", "one_hour"),
+    [
+        pytest.param(
+            {"usage": {"input_tokens": 10, "cache_creation_input_tokens": 50,
+                       "cache_creation": {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30}}},
+            50, 30, id="anthropic body split",
+        ),
+        pytest.param(
+            {"usage": {"inputTokens": 10, "cacheWriteInputTokens": 50,
+                       "cacheDetails": [{"ttl": "5m", "inputTokens": 20}, {"ttl": "1h", "inputTokens": 30}]}},
+            50, 30, id="converse cacheDetails",
+        ),
+        pytest.param({"usage": {"input_tokens": 10, "cache_creation_input_tokens": 50}}, 50, 0, id="no split"),
+        pytest.param(
+            [{"type": "message_start", "message": {"usage": {"input_tokens": 10, "cache_creation_input_tokens": 8,
+              "cache_creation": {"ephemeral_1h_input_tokens": 8}}}},
+             {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 10,
+              "outputTokenCount": 1, "cacheWriteInputTokenCount": 8}}],
+            8, 8, id="stream message_start",
+        ),
+    ],
+)  # fmt: skip
+def test_cache_write_1h_tokens(out_body: object, total: int, one_hour: int) -> None:
+    row = parse_record(_rec(out_body), source="s3", source_uri="s3://b/k")
+    assert row["cache_write_input_tokens"] == total
+    assert row["cache_write_1h_input_tokens"] == one_hour
+
+
+def test_cache_write_1h_never_exceeds_total() -> None:
+    rec = _rec({"usage": {"cacheDetails": [{"ttl": "1h", "inputTokens": 30}]}})
+    rec["input"]["cacheWriteInputTokenCount"] = 10  # the log-level total wins; the split is capped to it
+    assert parse_record(rec, source="s3", source_uri="s3://b/k")["cache_write_1h_input_tokens"] == 10
+
+
+@pytest.mark.parametrize(
+    ("in_body", "top", "tier"),
+    [
+        ({"performanceConfig": {"latency": "optimized"}}, {}, "latency_optimized"),
+        ({"performanceConfig": {"latency": "standard"}}, {}, None),
+        ({}, {"performanceConfig": {"latency": "optimized"}}, "latency_optimized"),
+        ({"performanceConfig": {"latency": "optimized"}, "serviceTier": "default"}, {}, "latency_optimized"),
+        ({"performanceConfig": {"latency": "optimized"}, "serviceTier": "priority"}, {}, "priority"),
+    ],
+)
+def test_latency_optimized_tier(in_body: dict, top: dict, tier: str | None) -> None:
+    row = parse_record(_rec({"usage": {"input_tokens": 1}}, in_body, **top), source="s3", source_uri="s3://b/k")
+    assert row["service_tier"] == tier

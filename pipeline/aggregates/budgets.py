@@ -6,11 +6,21 @@ budget can warn weeks before the bill closes. Definitions:
 * ``spend_to_date_usd`` = sum of ``total_cost_usd`` from the 1st of ``as_of``'s month through ``as_of``
   inclusive. Rows after ``as_of`` are ignored, so re-running an old partition reproduces that day's answer.
 * ``days_elapsed`` = ``as_of.day``: ``as_of`` is the last complete day of data (the partition day), so it counts.
-* ``forecast_month_end_usd`` = spend_to_date / days_elapsed × days_in_month, a straight run rate. It is simple and
+* ``first_data_date`` = the first day of the month with any row in ``daily_usage_by_cost_center`` (any cost
+  center); ``days_with_data`` = days from it to ``as_of``, both counted. A month whose data starts mid-month
+  (logging switched on, a ``start_date`` on the 15th) is not diluted by the days before.
+* ``forecast_month_end_usd`` = spend_to_date + spend_to_date / days_with_data × days left after ``as_of``, a
+  straight run rate over the days with data (days before the first data count as no spend). It is simple and
   explainable; it over-forecasts after a spike and ignores weekly seasonality, which a FinOps reader expects.
+  Null in a month with no data at all.
+* ``unpriced_invocations`` / ``invocations`` / ``unpriced_share``: calls of the month to date that carry no price
+  (an unknown model, a missing rate). Their cost is in neither the spend nor the forecast, so a share above zero
+  means both are understated by an amount the ledger cannot know.
 * ``pct_used`` = spend_to_date / budget × 100 (null without a budget).
-* ``status``, first match wins: ``no_budget`` (the cost center has spend or usage this month but no budget),
-  ``over_budget`` (pct_used ≥ 100), ``warning`` (pct_used ≥ ``warning_pct``, 80 by default), ``forecast_over``
+* ``status``, first match wins: ``no_data`` (no cost center has any row this month up to ``as_of``: the logs are
+  missing or not yet ingested, which is not the same as zero spend), ``no_budget`` (the cost center has spend
+  or usage this month but no budget), ``over_budget`` (pct_used ≥ 100), ``warning`` (pct_used ≥
+  ``warning_pct``, 80 by default), ``forecast_over``
   (still under the warning line, but the run rate ends the month above budget — the early warning that matters
   most on day 5), else ``ok``.
 
@@ -41,38 +51,68 @@ def budget_status(
 ) -> pl.DataFrame:
     """Budget status per cost center for the month of ``as_of`` (see module docstring for each definition).
 
-    ``daily_cost_center`` holds many days of ``daily_usage_by_cost_center``; only ``date``, ``cost_center`` and
-    ``total_cost_usd`` are read.
+    ``daily_cost_center`` holds many days of ``daily_usage_by_cost_center``; only ``date``, ``cost_center``,
+    ``total_cost_usd`` and (when present) ``invocations`` and ``unpriced_invocations`` are read.
     """
     month_start = as_of.replace(day=1)
     days_in_month = calendar.monthrange(as_of.year, as_of.month)[1]
     days_elapsed = as_of.day
 
+    lazy = daily_cost_center.lazy()
+    names = lazy.collect_schema().names()
+
+    def count(col: str) -> pl.Expr:
+        return (pl.col(col).fill_null(0) if col in names else pl.lit(0)).sum().cast(pl.Int64).alias(col)
+
+    month = lazy.filter(pl.col("date").is_between(month_start, as_of, closed="both"))
     spend = (
-        daily_cost_center.lazy()
-        .filter(pl.col("date").is_between(month_start, as_of, closed="both"))
-        .group_by(pl.col("cost_center").fill_null(schemas.UNATTRIBUTED))
-        .agg(pl.col("total_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("spend_to_date_usd"))
+        month.group_by(pl.col("cost_center").fill_null(schemas.UNATTRIBUTED))
+        .agg(
+            pl.col("total_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("spend_to_date_usd"),
+            count("invocations"),
+            count("unpriced_invocations"),
+            pl.col("date").min().alias("_first"),
+        )
         .collect()
     )
+    first_data: dt.date | None = spend["_first"].min() if spend.height else None  # type: ignore[assignment]
+    days_with_data = (as_of - first_data).days + 1 if first_data is not None else 0
+    days_left = days_in_month - days_elapsed
+    if days_with_data:
+        forecast = pl.col("spend_to_date_usd") + pl.col("spend_to_date_usd") / days_with_data * days_left
+    else:
+        forecast = pl.lit(None, dtype=pl.Float64)
     budget_frame = pl.DataFrame(
         {"cost_center": [b.cost_center for b in budgets], "budget_usd": [float(b.monthly_usd) for b in budgets]},
         schema={"cost_center": pl.String, "budget_usd": pl.Float64},
     )
     pct = pl.col("spend_to_date_usd") * 100.0 / pl.col("budget_usd")  # multiply first: 80 of 100 is exactly 80.0
     out = (
-        spend.join(budget_frame, on="cost_center", how="full", coalesce=True)
-        .with_columns(pl.col("spend_to_date_usd").fill_null(0.0))
+        spend.drop("_first")
+        .join(budget_frame, on="cost_center", how="full", coalesce=True)
+        .with_columns(
+            pl.col("spend_to_date_usd").fill_null(0.0),
+            pl.col("invocations").fill_null(0),
+            pl.col("unpriced_invocations").fill_null(0),
+        )
         .with_columns(
             pl.lit(as_of.strftime("%Y-%m")).alias("month"),
             pl.lit(as_of).alias("date"),
             pl.lit(days_elapsed, dtype=pl.Int64).alias("days_elapsed"),
             pl.lit(days_in_month, dtype=pl.Int64).alias("days_in_month"),
-            (pl.col("spend_to_date_usd") * days_in_month / days_elapsed).alias("forecast_month_end_usd"),
+            forecast.alias("forecast_month_end_usd"),
             pct.alias("pct_used"),
+            pl.lit(first_data, dtype=pl.Date).alias("first_data_date"),
+            pl.lit(days_with_data, dtype=pl.Int64).alias("days_with_data"),
+            pl.when(pl.col("invocations") > 0)
+            .then(pl.col("unpriced_invocations") / pl.col("invocations"))
+            .otherwise(pl.lit(0.0))
+            .alias("unpriced_share"),
         )
         .with_columns(
-            pl.when(pl.col("budget_usd").is_null())
+            pl.when(pl.lit(days_with_data == 0))
+            .then(pl.lit("no_data"))
+            .when(pl.col("budget_usd").is_null())
             .then(pl.lit("no_budget"))
             .when(pl.col("pct_used") >= 100.0)
             .then(pl.lit("over_budget"))

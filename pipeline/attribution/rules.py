@@ -29,11 +29,11 @@ def _present(value: str | None) -> bool:
 
 
 def _first_key(tags: Mapping[str, str], keys: list[str]) -> str | None:
-    """Value of the first of `keys` that `tags` holds with a non-blank value."""
+    """Value of the first of `keys` that `tags` holds with a non-blank value, trimmed (`" sales"` is `sales`)."""
     for k in keys:
         v = tags.get(k)
-        if _present(v):
-            return v
+        if v is not None and _present(v):
+            return v.strip()
     return None
 
 
@@ -81,25 +81,29 @@ def _combo_rules(
         out[f"_prof_{dim}"] = _first_key(profile_tags, keys)
         out[f"_princ_{dim}"] = _first_key(principal_tags, keys)
     out["_user_fallback"] = _user_fallback(identity, row["principal"], row["session_name"])
-    out["_base_tags"] = schemas.dict_to_map({**principal_tags, **profile_tags})
+    merged = {**principal_tags, **profile_tags}
+    out["_base_tags"] = schemas.dict_to_map({k: v.strip() if isinstance(v, str) else v for k, v in merged.items()})
     return out
 
 
 def _metadata_value(keys: list[str]) -> pl.Expr:
-    """First of `keys` present (non-blank) in the request metadata, as a column expression."""
+    """First of `keys` present (non-blank) in the request metadata, trimmed, as a column expression."""
     exprs = []
     for k in keys:
         v = (
             pl.col("request_metadata")
             .list.eval(pl.element().filter(pl.element().struct.field("key") == k).struct.field("value"))
             .list.first()
+            .str.strip_chars()
         )
-        exprs.append(pl.when(v.str.strip_chars() != "").then(v))
+        exprs.append(pl.when(v != "").then(v))
     return pl.coalesce(exprs) if exprs else pl.lit(None, dtype=pl.String)
 
 
 def _merged_tags(work: pl.DataFrame) -> pl.DataFrame:
     """Per `_row`: request metadata over the profile/principal tags, one entry per key, keys sorted.
+
+    Values are trimmed, and a blank metadata value is dropped first, so it never hides a profile or principal tag.
 
     Done in long form (explode, dedupe, regroup) because per-row list concatenation is several times slower
     in polars for list-of-struct columns, and metadata may differ on every row.
@@ -113,8 +117,12 @@ def _merged_tags(work: pl.DataFrame) -> pl.DataFrame:
         )
         .explode("_kv")
         .filter(pl.col("_kv").is_not_null())
-        .with_columns(pl.col("_kv").struct.field("key").alias("_key"))
-        .filter(pl.col("_key").is_not_null())
+        .with_columns(
+            pl.col("_kv").struct.field("key").alias("_key"),
+            pl.col("_kv").struct.field("value").str.strip_chars().alias("_value"),
+        )
+        .filter(pl.col("_key").is_not_null() & ~((pl.col("_prio") == 0) & (pl.col("_value").fill_null("") == "")))
+        .with_columns(pl.struct(key=pl.col("_key"), value=pl.col("_value")).alias("_kv"))
     )
     return (
         long.sort(["_row", "_prio"])

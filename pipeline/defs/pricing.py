@@ -151,6 +151,9 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
         pl.len().alias("n"),
         (~pl.col("priced")).sum().alias("unpriced"),
         pl.col("total_cost_usd").sum().alias("total"),
+        (pl.col("context_tier") == "long").sum().alias("long_context"),
+        (pl.col("pricing_tier") == "latency_optimized").sum().alias("latency_optimized"),
+        pl.col("cache_write_1h_cost_usd").sum().alias("cache_write_1h"),
     ).collect(engine="streaming")
     n, unpriced, total = int(totals["n"][0]), int(totals["unpriced"][0] or 0), float(totals["total"][0] or 0.0)
     gaps = attribution_gaps(scan.select(GAP_COLUMNS).collect(engine="streaming"))
@@ -177,6 +180,10 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
             "priced_share": (n - unpriced) / n if n else 1.0,
             "attributed_share": attributed_share,
             "unpriced_invocations": unpriced,
+            # Calls whose price depends on their shape (issue #10): how many, and what the 1-hour writes cost.
+            "long_context_invocations": int(totals["long_context"][0] or 0),
+            "latency_optimized_invocations": int(totals["latency_optimized"][0] or 0),
+            "cache_write_1h_cost_usd": float(totals["cache_write_1h"][0] or 0.0),
             "top_cost_centers": MetadataValue.md(markdown_table(by_cc)),
             "top_models": MetadataValue.md(markdown_table(by_model)),
         },

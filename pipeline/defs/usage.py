@@ -134,8 +134,8 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     )
     def budget_status_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per month × cost center (grain and key), as of this day: budget, spend to date, a run-rate month-end
-        forecast (spend ÷ days elapsed × days in month) and the share used. Upstream: daily_usage_by_cost_center
-        for the month to date."""
+        forecast (spend + spend ÷ days with data × days left), the share used and the unpriced share of calls.
+        Upstream: daily_usage_by_cost_center for the month to date."""
         cfg = ledger.config
         day = partition_day(context.partition_key)
         month_days = [day.replace(day=d) for d in range(1, day.day + 1)]

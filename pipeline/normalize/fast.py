@@ -40,6 +40,7 @@ from pipeline.normalize.records import (
     MAX_IMAGES,
     MAX_LATENCY_MS,
     MAX_TOKENS,
+    ONE_HOUR_TTLS,
     SCHEMA_TYPE,
     classify_error,
     parse_timestamp,
@@ -55,7 +56,18 @@ class _S(msgspec.Struct, gc=False):
     """Base of the decode types: no GC tracking (they hold no cycles), which makes allocating them cheaper."""
 
 
+class _CacheCreation(_S):
+    ephemeral_1h_input_tokens: Int | None = None
+
+
+class _CacheDetail(_S):
+    ttl: str | None = None
+    inputTokens: Int | None = None
+
+
 class _Usage(_S):
+    cache_creation: _CacheCreation | None = None
+    cacheDetails: list[_CacheDetail] | None = None
     inputTokens: Int | None = None
     input_tokens: Int | None = None
     prompt_tokens: Int | None = None
@@ -108,10 +120,17 @@ class _Delta(_S):
     stop_reason: str | None = None
 
 
+class _StreamMessage(_S):
+    """The `message` of an Anthropic `message_start` chunk, read for its usage's 1-hour cache writes."""
+
+    usage: _Usage | None = None
+
+
 class _Chunk(_S):
     """One element of an InvokeModelWithResponseStream body (a JSON array of chunk objects)."""
 
     delta: _Delta | None = None
+    message: _StreamMessage | str | None = None
     completionReason: str | None = None
     stop_reason: str | None = None
     stopReason: str | None = None
@@ -128,8 +147,13 @@ class _ImageConfig(_S):
     numberOfImages: Int | None = None
 
 
+class _Perf(_S):
+    latency: str | None = None
+
+
 class _InBody(_S):
     imageGenerationConfig: _ImageConfig | None = None
+    performanceConfig: _Perf | None = None
     # UNSET (absent) and None (JSON null) differ: `body.get("serviceTier", body.get("service_tier"))`.
     serviceTier: str | _Tier | None | msgspec.UnsetType = _UNSET
     service_tier: str | _Tier | None | msgspec.UnsetType = _UNSET
@@ -164,6 +188,7 @@ class _Record(_S):
     modelId: str | None = None
     errorCode: str | None = None
     inferenceRegion: str | None = None
+    performanceConfig: _Perf | None = None
     identity: _Identity | None = None
     requestMetadata: dict[str, str] | None = None
     input: _Input | None = None
@@ -242,6 +267,44 @@ def _body_usage(
     )
 
 
+def _usage_1h(usage: _Usage | None) -> int | None:
+    """`records._usage_1h` for a typed usage object."""
+    if usage is None:
+        return None
+    creation = usage.cache_creation
+    if creation is not None and creation.ephemeral_1h_input_tokens is not None:
+        return creation.ephemeral_1h_input_tokens
+    details = usage.cacheDetails
+    if details is not None:
+        total = 0
+        for d in details:
+            if d.ttl is not None and d.ttl.strip().lower() in ONE_HOUR_TTLS:
+                total += d.inputTokens or 0
+        return total
+    return None
+
+
+def _cache_write_1h(body: _OutBody | list[_Chunk]) -> int | None:
+    """`records._cache_write_1h` for a typed body."""
+    if type(body) is list:
+        for chunk in reversed(body):
+            message = chunk.message
+            if message is not None and type(message) is not str:
+                n = _usage_1h(message.usage)
+                if n is not None:
+                    return n
+        return None
+    return _usage_1h(body.usage)
+
+
+def _latency_optimized(r: _Record, body: _InBody | None) -> bool:
+    """`records._latency_optimized`: the request body first, then the record's top level."""
+    for perf in (body.performanceConfig if body is not None else None, r.performanceConfig):
+        if perf is not None and perf.latency is not None and perf.latency.lower() == "optimized":
+            return True
+    return False
+
+
 def _tier(body: _InBody) -> str | None:
     tier = body.serviceTier
     if tier is _UNSET:
@@ -282,6 +345,7 @@ _RAW_COLUMNS = (
     "service_tier",
     "input_body_s3_path",
     "output_body_s3_path",
+    "cache_write_1h_input_tokens",
 )
 _RAW_TYPES: dict[str, pl.DataType] = {
     "timestamp": pl.Int64,
@@ -293,6 +357,7 @@ _RAW_TYPES: dict[str, pl.DataType] = {
     "latency_ms": pl.Int64,
     "first_byte_latency_ms": pl.Int64,
     "_guardrail": pl.Boolean,
+    "cache_write_1h_input_tokens": pl.Int64,
 }
 
 
@@ -336,7 +401,7 @@ def _row(
     else:
         output_tokens = body = out_path = None
 
-    latency = first_byte = stop_reason = None
+    latency = first_byte = stop_reason = cache_1h = None
     guardrail = False
     if body is None:
         pass
@@ -354,6 +419,7 @@ def _row(
             latency = metrics.invocationLatency
             first_byte = metrics.firstByteLatency
         stop_reason = _stream_stop_reason(body)
+        cache_1h = _cache_write_1h(body)
         if stop_reason != "guardrail_intervened":
             for chunk in body:
                 if chunk.guardrail_action == "INTERVENED":
@@ -364,6 +430,8 @@ def _row(
             input_tokens, output_tokens, cache_read, cache_write = _body_usage(
                 body, input_tokens, output_tokens, cache_read, cache_write
             )
+        if body.usage is not None:
+            cache_1h = _usage_1h(body.usage)
         if body.metrics is not None:
             latency = body.metrics.latencyMs
         stop_reason = body.stopReason
@@ -373,7 +441,10 @@ def _row(
                 stop_reason = body.results[0].completionReason
         guardrail = body.guardrail_action == "INTERVENED"
     # Out-of-range values (negative or implausible counts, latencies) are the reference path's to judge.
-    if any(v is not None and not 0 <= v <= MAX_TOKENS for v in (input_tokens, output_tokens, cache_read, cache_write)):
+    if any(
+        v is not None and not 0 <= v <= MAX_TOKENS
+        for v in (input_tokens, output_tokens, cache_read, cache_write, cache_1h)
+    ):
         return None
     if any(v is not None and not 0 <= v <= MAX_LATENCY_MS for v in (latency, first_byte)):
         return None
@@ -389,6 +460,8 @@ def _row(
                 return None
         if in_body.serviceTier is not _UNSET or in_body.service_tier is not _UNSET:
             tier = _tier(in_body)
+    if (tier is None or tier == "standard") and _latency_optimized(r, in_body):
+        tier = "latency_optimized"
     identity = r.identity
     return (
         source_uri,
@@ -415,6 +488,7 @@ def _row(
         tier,
         in_path,
         out_path,
+        min(cache_1h or 0, cache_write or 0),
     )
 
 

@@ -160,6 +160,45 @@ def _body_usage(body: Any) -> dict[str, int | None]:
     return out
 
 
+ONE_HOUR_TTLS = frozenset({"1h", "1hr", "1hour", "60m", "3600s", "3600", "one_hour"})
+"""Spellings of a one-hour TTL in Converse `cacheDetails[].ttl` (documented values not seen in a real log:
+UNVERIFIED, so compared lower-cased against the likely forms; anything else counts as a 5-minute write)."""
+
+
+def _usage_1h(usage: Any) -> int | None:
+    """1-hour cache-write tokens of one usage object: Anthropic `cache_creation.ephemeral_1h_input_tokens`, else
+    the sum of Converse `cacheDetails` entries whose ttl is one hour; None when the object splits nothing."""
+    if not isinstance(usage, dict):
+        return None
+    creation = usage.get("cache_creation")
+    if isinstance(creation, dict):
+        n = _int(creation.get("ephemeral_1h_input_tokens"))
+        if n is not None:
+            return n
+    details = usage.get("cacheDetails")
+    if isinstance(details, list):
+        total = 0
+        for d in details:
+            if isinstance(d, dict) and isinstance(d.get("ttl"), str) and d["ttl"].strip().lower() in ONE_HOUR_TTLS:
+                total += _int(d.get("inputTokens")) or 0
+        return total
+    return None
+
+
+def _cache_write_1h(body: Any) -> int | None:
+    """The 1-hour cache writes a response body reports: its `usage`, or for an Anthropic stream the
+    `message_start` chunk's `message.usage` (the last chunk that has one); None when the body does not split."""
+    if isinstance(body, dict):
+        return _usage_1h(body.get("usage"))
+    if isinstance(body, list):
+        for chunk in reversed(body):
+            if isinstance(chunk, dict) and isinstance(chunk.get("message"), dict):
+                n = _usage_1h(chunk["message"].get("usage"))
+                if n is not None:
+                    return n
+    return None
+
+
 def _stop_reason(operation: str, body: Any) -> str | None:
     if isinstance(body, list):
         return _stream_stop_reason(body)
@@ -172,6 +211,19 @@ def _stop_reason(operation: str, body: Any) -> str | None:
             reason = results[0].get("completionReason")
             return reason if isinstance(reason, str) else None
     return None
+
+
+def _latency_optimized(record: dict[str, Any], body: Any) -> bool:
+    """`performanceConfig.latency = optimized` in the request body (Converse) or at the record's top level (seen
+    only in a third-party schema: UNVERIFIED). InvokeModel passes it as an HTTP header the log may not keep."""
+    for holder in (body, record):
+        if isinstance(holder, dict):
+            perf = holder.get("performanceConfig")
+            if isinstance(perf, dict):
+                latency = perf.get("latency")
+                if isinstance(latency, str) and latency.lower() == "optimized":
+                    return True
+    return False
 
 
 def _service_tier(body: Any) -> str | None:
@@ -250,11 +302,13 @@ def parse_record(
     output_tokens = _first_int(out.get("outputTokenCount"), body_usage["output"])
     cache_read = _first_int(inp.get("cacheReadInputTokenCount"), body_usage["cache_read"])
     cache_write = _first_int(inp.get("cacheWriteInputTokenCount"), body_usage["cache_write"])
+    cache_write_1h = _cache_write_1h(out_body)
     for name, value in (
         ("inputTokenCount", input_tokens),
         ("outputTokenCount", output_tokens),
         ("cacheReadInputTokenCount", cache_read),
         ("cacheWriteInputTokenCount", cache_write),
+        ("cacheWrite1hInputTokens", cache_write_1h),
     ):
         if value is not None and value < 0:
             raise RecordError(f"negative_tokens: {name}={value}")
@@ -287,6 +341,9 @@ def parse_record(
     principal, session = split_identity(identity_arn)
     inference_region = record.get("inferenceRegion")
     account = record.get("accountId")
+    service_tier = _service_tier(in_body)
+    if (service_tier is None or service_tier == "standard") and _latency_optimized(record, in_body):
+        service_tier = "latency_optimized"
 
     return {
         "request_id": request_id,
@@ -316,9 +373,11 @@ def parse_record(
         "source": source,
         "source_uri": source_uri,
         "schema_version": str(version) if version is not None else None,
-        "service_tier": _service_tier(in_body),
+        "service_tier": service_tier,
         "input_body_s3_path": inp.get("inputBodyS3Path") if isinstance(inp.get("inputBodyS3Path"), str) else None,
         "output_body_s3_path": (out.get("outputBodyS3Path") if isinstance(out.get("outputBodyS3Path"), str) else None),
         "input_body_redacted": redact(in_body) if redact and in_body is not None else None,
         "output_body_redacted": redact(out_body) if redact and out_body is not None else None,
+        # Never more than the total: a body whose split exceeds the log-level count is trusted for the total.
+        "cache_write_1h_input_tokens": min(cache_write_1h or 0, cache_write or 0),
     }

@@ -32,8 +32,16 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "cache_write_per_1k_usd",
     "source",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("image_per_unit_usd",)
-"""Per generated image, for image models whose price does not depend on size or quality."""
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "image_per_unit_usd",
+    "cache_write_1h_per_1k_usd",
+    "context_tier",
+    "min_input_tokens",
+)
+"""`image_per_unit_usd`: per generated image, for image models whose price does not depend on size or quality.
+`cache_write_1h_per_1k_usd`: 1-hour cache writes. `context_tier` (`standard`, the default, or `long`) and
+`min_input_tokens`: a `long` row applies to a call whose input + cache-read + cache-write tokens exceed
+`min_input_tokens` (Anthropic's long-context rule). Optional so that price files written before them still load."""
 
 PRICE_COLUMNS: tuple[str, ...] = (
     "input_per_1k_usd",
@@ -41,9 +49,15 @@ PRICE_COLUMNS: tuple[str, ...] = (
     "cache_read_per_1k_usd",
     "cache_write_per_1k_usd",
     "image_per_unit_usd",
+    "cache_write_1h_per_1k_usd",
 )
 ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
-TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority")
+TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
+CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
+CLAUDE_1H_WRITE_MULTIPLIER = 2.0
+"""Spec §3.4: a Claude 1-hour cache write costs 2x input. Fills an empty `cache_write_1h_per_1k_usd` on an
+Anthropic row that has a (5-minute) cache-write rate, so override files written before the column still price
+1-hour writes; `source` says so."""
 ANY_REGION = "*"
 OPEN_START = dt.date(1900, 1, 1)
 """An empty `effective_from` (allowed in overrides) means valid since forever."""
@@ -60,6 +74,9 @@ CATALOG_SCHEMA: dict[str, pl.DataType] = {
     "cache_read_per_1k_usd": pl.Float64,
     "cache_write_per_1k_usd": pl.Float64,
     "image_per_unit_usd": pl.Float64,
+    "cache_write_1h_per_1k_usd": pl.Float64,
+    "context_tier": pl.String,  # standard | long
+    "min_input_tokens": pl.Int64,  # long rows: applies above this many input + cache tokens
     "source": pl.String,
     "origin": pl.String,  # "catalog" (bundled) or "override"
     "file": pl.String,
@@ -87,10 +104,12 @@ class PriceRow:
     origin: str
     file: str
     line: int
+    context_tier: str = "standard"
+    min_input_tokens: int | None = None
 
     @property
-    def key(self) -> tuple[str, str, str | None, str]:
-        return (self.model_id, self.region, self.routing, self.tier)
+    def key(self) -> tuple[str, str, str | None, str, str]:
+        return (self.model_id, self.region, self.routing, self.tier, self.context_tier)
 
     @property
     def price_id(self) -> str:
@@ -99,6 +118,7 @@ class PriceRow:
         return (
             f"{where}:{self.model_id}|{self.region}|{self.routing or '*'}|{self.tier}|"
             f"{self.effective_from.isoformat() if self.effective_from != OPEN_START else '*'}"
+            f"{'|long' if self.context_tier == 'long' else ''}"
         )
 
     def overlaps(self, other: PriceRow) -> bool:
@@ -144,6 +164,15 @@ def _parse_price(raw: str, column: str) -> float | None:
     return value
 
 
+def _parse_count(raw: str, column: str) -> int | None:
+    text = raw.strip()
+    if not text:
+        return None
+    if not text.isdecimal():
+        raise ValueError(f"{column} {raw!r} is not a whole number of tokens")
+    return int(text)
+
+
 def _parse_date(raw: str, column: str) -> dt.date | None:
     text = raw.strip()
     if not text:
@@ -178,6 +207,23 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     prices = {c: _parse_price(rec.get(c) or "", c) for c in PRICE_COLUMNS}
     if all(v is None for v in prices.values()):
         raise ValueError("row has no price at all")
+    context_tier = (rec.get("context_tier") or "").strip() or "standard"
+    if context_tier not in CONTEXT_TIERS:
+        raise ValueError(f"context_tier {context_tier!r} is not one of {', '.join(CONTEXT_TIERS)} (or empty)")
+    min_input = _parse_count(rec.get("min_input_tokens") or "", "min_input_tokens")
+    if context_tier == "long" and min_input is None:
+        raise ValueError("a long context_tier row needs min_input_tokens (it applies above that many tokens)")
+    if context_tier == "standard" and min_input is not None:
+        raise ValueError("min_input_tokens is only for context_tier long (a standard row applies to every size)")
+    source = (rec["source"] or "").strip()
+    if (
+        prices["cache_write_1h_per_1k_usd"] is None
+        and prices["cache_write_per_1k_usd"] is not None
+        and prices["input_per_1k_usd"] is not None
+        and "anthropic." in model_id
+    ):
+        prices["cache_write_1h_per_1k_usd"] = prices["input_per_1k_usd"] * CLAUDE_1H_WRITE_MULTIPLIER
+        source = f"{source}; cache_write_1h derived: 2x input (Claude 1-hour write rule)".lstrip("; ")
     return PriceRow(
         model_id=model_id,
         region=region,
@@ -186,10 +232,12 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
         effective_from=eff_from,
         effective_to=eff_to,
         prices=prices,
-        source=(rec["source"] or "").strip(),
+        source=source,
         origin=origin,
         file=file,
         line=line,
+        context_tier=context_tier,
+        min_input_tokens=min_input,
     )
 
 
@@ -248,7 +296,7 @@ def read_price_file(path: str | os.PathLike[str], origin: str = "override") -> l
 
 def _overlap_errors(rows: list[PriceRow]) -> list[str]:
     """Two rows with the same key valid on the same day would make the price ambiguous."""
-    by_key: dict[tuple[str, str, str | None, str], list[PriceRow]] = {}
+    by_key: dict[tuple[str, str, str | None, str, str], list[PriceRow]] = {}
     for r in rows:
         by_key.setdefault(r.key, []).append(r)
     errors = []
@@ -258,8 +306,8 @@ def _overlap_errors(rows: list[PriceRow]) -> list[str]:
             if prev.overlaps(cur):
                 errors.append(
                     f"{cur.file}: line {cur.line}: validity overlaps line {prev.line} for the same "
-                    f"model_id/region/routing/tier ({cur.model_id}, {cur.region}, {cur.routing or 'any'}, "
-                    f"{cur.tier})"
+                    f"model_id/region/routing/tier/context_tier ({cur.model_id}, {cur.region}, "
+                    f"{cur.routing or 'any'}, {cur.tier}, {cur.context_tier})"
                 )
     return errors
 
@@ -288,7 +336,7 @@ def merge_rows(bundled: list[PriceRow], overrides: list[PriceRow]) -> list[tuple
     regional prices, batch tiers). A trimmed bundled row keeps the price_id of its CSV row (its original start
     date), so `price_source` still names a line a reviewer can find.
     """
-    by_key: dict[tuple[str, str, str | None, str], list[PriceRow]] = {}
+    by_key: dict[tuple[str, str, str | None, str, str], list[PriceRow]] = {}
     for o in overrides:
         by_key.setdefault(o.key, []).append(o)
     merged: list[tuple[PriceRow, str]] = []
@@ -310,6 +358,8 @@ def _to_frame(rows: list[PriceRow], price_ids: list[str]) -> pl.DataFrame:
         data["effective_to"].append(r.effective_to)
         for c in PRICE_COLUMNS:
             data[c].append(r.prices[c])
+        data["context_tier"].append(r.context_tier)
+        data["min_input_tokens"].append(r.min_input_tokens)
         data["source"].append(r.source)
         data["origin"].append(r.origin)
         data["file"].append(r.file)

@@ -22,7 +22,12 @@ GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
 TIER_MULTIPLIERS: dict[str, float] = {"batch": 0.5, "flex": 0.5, "priority": 1.75}
 """Spec §3.1/§5.6: applied to the standard row when the catalog has no row for the tier; price_source says so."""
 
-TIER_ALIASES: dict[str, str] = {"default": "standard", "on_demand": "standard", "on-demand": "standard"}
+TIER_ALIASES: dict[str, str] = {
+    "default": "standard",
+    "on_demand": "standard",
+    "on-demand": "standard",
+    "optimized": "latency_optimized",
+}
 """The request field says `default` where the bill and the catalog say `standard`."""
 
 PROVISIONED_SOURCE = "provisioned throughput: billed per model unit hour, not per token"
@@ -41,6 +46,7 @@ COST_COLUMNS: tuple[str, ...] = (
     "cache_write_cost_usd",
     "image_cost_usd",
     "total_cost_usd",
+    "cache_write_1h_cost_usd",
 )
 OUTPUT_COLUMNS: tuple[str, ...] = (
     *COST_COLUMNS,
@@ -49,7 +55,10 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "pricing_routing",
     "pricing_tier",
     "unpriced_reason",
+    "context_tier",
 )
+CACHE_WRITE_1H = "cache_write_1h_input_tokens"
+"""The 1-hour part of `cache_write_input_tokens`; a frame without the column has none (0)."""
 _COMBO = ["model_id", "base_model_id", "routing", "inference_profile"]
 _KEY = [*_COMBO, "region", "date", "_tier"]
 _NEEDED = [
@@ -67,8 +76,11 @@ _BUCKETS = (  # (token column, catalog price column, cost column, per how many u
     ("input_tokens", "input_per_1k_usd", "input_cost_usd", 1000.0),
     ("output_tokens", "output_per_1k_usd", "output_cost_usd", 1000.0),
     ("cache_read_input_tokens", "cache_read_per_1k_usd", "cache_read_cost_usd", 1000.0),
-    ("cache_write_input_tokens", "cache_write_per_1k_usd", "cache_write_cost_usd", 1000.0),
+    ("_cw_5m", "cache_write_per_1k_usd", "_cw_5m_cost", 1000.0),
+    (CACHE_WRITE_1H, "cache_write_1h_per_1k_usd", "cache_write_1h_cost_usd", 1000.0),
 )
+CONTEXT_TOKENS = ("input_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+"""Anthropic's long-context rule counts the whole prompt: input plus cache reads plus cache writes."""
 
 
 def strip_geo_prefix(model_id: str) -> str:
@@ -117,7 +129,11 @@ def _resolve_combo(
     inference_profile: str | None,
     profile_models: Mapping[str, str],
 ) -> tuple[str | None, list[str], str | None]:
-    """(pricing routing, candidate catalog ids in lookup order, reason the call cannot be token-priced)."""
+    """(pricing routing, candidate catalog ids in lookup order, reason the call cannot be token-priced).
+
+    For a geo/global call the first candidate is the profile id (`us.X`) and the later ones the bare model
+    (`X`); `_select_prices` lets an override row for the bare id that covers the call's routing rank with the
+    first (see `_lift`)."""
     rtype, mid = _arn_resource(model_id or "")
     if routing == "provisioned" or rtype == "provisioned-model":
         return "provisioned", [], REASON_PROVISIONED
@@ -176,7 +192,8 @@ def _tier_expr(default_tier: str) -> pl.Expr:
 
 
 def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Mapping[str, str]) -> pl.DataFrame:
-    """One price (or none) per distinct key: the most specific catalog row valid that day."""
+    """One standard-context price (`_p_*`) and one long-context price (`_l_*`, with its `_l_min` threshold) or
+    none per distinct key: the most specific catalog row of each context tier valid that day."""
     combos = keys.select(_COMBO).unique()
     info: dict[str, list[object]] = {c: [] for c in [*_COMBO, "_pricing_routing", "_block"]}
     cands: dict[str, list[object]] = {c: [] for c in [*_COMBO, "_cand", "_cand_rank"]}
@@ -197,7 +214,17 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
     info_df = pl.DataFrame(info, schema={**schema, "_pricing_routing": pl.String, "_block": pl.String})
     cand_df = pl.DataFrame(cands, schema={**schema, "_cand": pl.String, "_cand_rank": pl.Int64})
 
-    cat = catalog.rows.select(
+    rows = catalog.rows
+    if "context_tier" not in rows.columns:  # a catalog frame built before context tiers
+        rows = rows.with_columns(
+            pl.lit("standard").alias("context_tier"), pl.lit(None, pl.Int64).alias("min_input_tokens")
+        )
+    for c in PRICE_COLUMNS:
+        if c not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, pl.Float64).alias(c))
+    if "origin" not in rows.columns:
+        rows = rows.with_columns(pl.lit("catalog").alias("origin"))
+    cat = rows.select(
         pl.col("model_id").alias("_cand"),
         pl.col("region").alias("_p_region"),
         pl.col("routing").alias("_p_routing"),
@@ -206,8 +233,32 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
         pl.col("effective_to").alias("_p_to"),
         *[pl.col(c).alias(f"_p_{c}") for c in PRICE_COLUMNS],
         pl.col("price_id").alias("_p_id"),
+        (pl.col("origin") == "override").alias("_p_override"),
+        pl.col("context_tier").alias("_p_ctx"),
+        pl.col("min_input_tokens").alias("_p_min"),
     )
     keyed = keys.join(info_df, on=_COMBO, how="left", nulls_equal=True)
+    standard = _best_rows(keyed, cand_df, cat.filter(pl.col("_p_ctx") != "long"))
+    long = _best_rows(keyed, cand_df, cat.filter(pl.col("_p_ctx") == "long")).select(
+        *_KEY,
+        *[pl.col(f"_p_{c}").alias(f"_l_{c}") for c in PRICE_COLUMNS],
+        pl.col("_price_source").alias("_l_price_source"),
+        pl.col("_p_min").alias("_l_min"),
+    )
+    return keyed.join(standard, on=_KEY, how="left", nulls_equal=True).join(long, on=_KEY, how="left", nulls_equal=True)
+
+
+def _lift() -> pl.Expr:
+    """Rank of a matching row among the candidates, with a bare-id override lifted to the profile id's rank.
+
+    An override row's `routing` says which routings it covers (empty = all): an override for `X` with an empty or
+    `geo` routing covers `us.X` calls too, so it must beat the bundled `us.X` row; `in_region` keeps it off them.
+    """
+    return pl.when(pl.col("_p_override")).then(pl.lit(0, pl.Int64)).otherwise(pl.col("_cand_rank"))
+
+
+def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) -> pl.DataFrame:
+    """The most specific row of `cat` valid for each key (rules in the README), with tier derivation applied."""
     derivable = list(TIER_MULTIPLIERS)
     matches = (
         keyed.filter(pl.col("_block").is_null())
@@ -224,11 +275,13 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
             )
         )
         .with_columns(
+            _eff_rank=_lift(),
             _region_rank=(pl.col("_p_region") == ANY_REGION).cast(pl.Int8),
             _routing_rank=pl.col("_p_routing").is_null().cast(pl.Int8),
             _tier_rank=(pl.col("_p_tier") != pl.col("_tier")).cast(pl.Int8),
+            _origin_rank=(~pl.col("_p_override")).cast(pl.Int8),
         )
-        .sort(["_cand_rank", "_region_rank", "_routing_rank", "_tier_rank"])
+        .sort(["_eff_rank", "_region_rank", "_routing_rank", "_tier_rank", "_origin_rank", "_cand_rank"])
         .unique(subset=_KEY, keep="first", maintain_order=True)
     )
     mult = (
@@ -250,9 +303,10 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
         .then(pl.col("_p_id"))
         .otherwise(pl.col("_p_id") + derived_note)
         .alias("_price_source"),
+        pl.col("_p_min"),
         pl.lit(True).alias("_matched"),
     )
-    return keyed.join(best, on=_KEY, how="left", nulls_equal=True)
+    return best
 
 
 def price_invocations(
@@ -273,15 +327,35 @@ def price_invocations(
         raise ValueError(f"price_invocations: input frame lacks column(s) {', '.join(missing)}")
     base = inv.drop([c for c in OUTPUT_COLUMNS if c in inv.columns])
     work = base.with_columns(_tier_expr(default_tier).alias("_tier"))
+    h1 = pl.col(CACHE_WRITE_1H).fill_null(0) if CACHE_WRITE_1H in base.columns else pl.lit(0, pl.Int64)
+    cw = pl.col("cache_write_input_tokens").fill_null(0)
+    work = work.with_columns(
+        # The 1-hour part can never exceed the total (normalize caps it); 5-minute writes are the rest.
+        pl.min_horizontal(h1, cw).alias(CACHE_WRITE_1H + "__"),
+    ).with_columns(
+        (cw - pl.col(CACHE_WRITE_1H + "__")).alias("_cw_5m"),
+        pl.sum_horizontal([pl.col(c).fill_null(0) for c in CONTEXT_TOKENS]).alias("_context_tokens"),
+    )
     keys = work.select(_KEY).unique()
     resolved = _select_prices(keys, catalog, dict(profile_models or {}))
     work = work.join(resolved, on=_KEY, how="left", nulls_equal=True, maintain_order="left")
+    # Long context: the whole call at the long row's rates when its prompt exceeds the row's threshold.
+    is_long = pl.col("_l_min").is_not_null() & (pl.col("_context_tokens") > pl.col("_l_min"))
+    work = work.with_columns(
+        is_long.alias("_long"),
+        *[
+            pl.when(is_long).then(pl.col(f"_l_{c}")).otherwise(pl.col(f"_p_{c}")).alias(f"_p_{c}")
+            for c in PRICE_COLUMNS
+        ],
+        pl.when(is_long).then(pl.col("_l_price_source")).otherwise(pl.col("_price_source")).alias("_price_source"),
+        pl.when(is_long).then(pl.lit(True)).otherwise(pl.col("_matched")).alias("_matched"),
+    )
 
     image_row = pl.col("_p_image_per_unit_usd").is_not_null()
     missing_rate: pl.Expr = pl.lit(None, dtype=pl.String)
     costs: dict[str, pl.Expr] = {}
     for tok, rate, cost, per in reversed(_BUCKETS):
-        n = pl.col(tok).fill_null(0)
+        n = pl.col(CACHE_WRITE_1H + "__" if tok == CACHE_WRITE_1H else tok).fill_null(0)
         p = pl.col(f"_p_{rate}")
         # An image model's row has no token rates: its token counts (prompt text) are not billed.
         lacks = (n > 0) & p.is_null() & ~image_row
@@ -289,6 +363,7 @@ def price_invocations(
             pl.when(lacks).then(pl.lit(f"no_{rate.removesuffix('_per_1k_usd')}_price")).otherwise(missing_rate)
         )
         costs[cost] = pl.when(n == 0).then(pl.lit(0.0)).otherwise(n.cast(pl.Float64) * p.fill_null(0.0) / per)
+    costs["cache_write_cost_usd"] = costs["_cw_5m_cost"] + costs["cache_write_1h_cost_usd"]
     n_img = pl.col("image_count").fill_null(0)
     costs["image_cost_usd"] = (
         pl.when(image_row & (n_img > 0))
@@ -308,7 +383,10 @@ def price_invocations(
     priced = pl.col("unpriced_reason").is_null()
     parts = ["input_cost_usd", "output_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd", "image_cost_usd"]
     work = work.with_columns(
-        [pl.when(priced).then(costs[c]).otherwise(pl.lit(None, dtype=pl.Float64)).alias(c) for c in parts]
+        [
+            pl.when(priced).then(costs[c]).otherwise(pl.lit(None, dtype=pl.Float64)).alias(c)
+            for c in [*parts, "cache_write_1h_cost_usd"]
+        ]
     ).with_columns(
         pl.sum_horizontal(parts).alias("total_cost_usd"),
         priced.alias("priced"),
@@ -323,6 +401,7 @@ def price_invocations(
         .alias("price_source"),
         pl.col("_pricing_routing").alias("pricing_routing"),
         pl.col("_tier").alias("pricing_tier"),
+        pl.when(pl.col("_long")).then(pl.lit("long")).otherwise(pl.lit("standard")).alias("context_tier"),
     )
     return work.select([*base.columns, *OUTPUT_COLUMNS])
 

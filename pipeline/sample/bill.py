@@ -248,6 +248,7 @@ def _usage_type(route: _Route, region: str, kind: str, routing: str, tier: str, 
     parts += [tier] if tier in ("flex", "priority") else []
     parts += ["cross-region-global"] if routing == "global" else []
     parts += ["batch"] if tier == "batch" else []
+    parts += ["latency-optimized"] if tier == "latency_optimized" else []  # USE1-Claude3-5Haiku-input-tokens-…
     return "-".join(parts)
 
 

@@ -207,6 +207,8 @@ class _Call:
     prompt_tokens: int
     turns: int
     old_format: bool
+    cache_write_1h: int = 0  # the 1-hour-TTL part of cache_write
+    latency_optimized: bool = False  # `performanceConfig.latency = optimized` in a Converse request
 
     def cost_usd(self) -> float:
         """Approximate on-demand cost from the catalog's copied prices (0 when the model has no price)."""
@@ -264,6 +266,47 @@ def _plan_day(opts: LogGenOptions, day: dt.date) -> list[_Call]:
     calls = [_plan_call(rng, wl, regions, day_start) for wl, regions in picks]
     calls.sort(key=lambda c: (c.ts, c.request_id))
     return calls
+
+
+LONG_CONTEXT_MODELS = frozenset(
+    {"anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic.claude-sonnet-4-20250514-v1:0"}
+)
+LONG_CONTEXT_SHARE = 0.005
+"""Share of Sonnet 4/4.5 calls whose prompt exceeds 200K tokens (priced at the long-context tier)."""
+CACHE_1H_SHARE = 0.25
+"""Share of Claude cache writes made with the 1-hour TTL."""
+LATENCY_OPTIMIZED_MODELS = frozenset(
+    {
+        "amazon.nova-pro-v1:0",
+        "meta.llama3-1-70b-instruct-v1:0",
+        "meta.llama3-1-405b-instruct-v1:0",
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+    }
+)
+LATENCY_OPTIMIZED_SHARE = 0.15
+"""Share of Converse calls to a latency-optimized model (spec §3.6) that ask for it."""
+
+
+def _price_shapes(
+    request_id: str, model: ModelSpec, operation: str, input_tokens: int, cache_write: int
+) -> tuple[int, int, bool]:
+    """(input tokens, 1-hour cache writes, latency-optimized) for the calls whose price depends on their shape.
+
+    Drawn from a generator seeded by the request id, not from the day's stream, so that adding these shapes left
+    every other call of the sample exactly as it was.
+    """
+    side = random.Random(request_id)
+    if model.base_model_id in LONG_CONTEXT_MODELS and side.random() < LONG_CONTEXT_SHARE:
+        input_tokens = side.randint(200_001, 420_000)
+    one_hour = 0
+    if model.family == "anthropic" and cache_write > 0 and side.random() < CACHE_1H_SHARE:
+        one_hour = cache_write if side.random() < 0.5 else cache_write // 2
+    latency = (
+        model.base_model_id in LATENCY_OPTIMIZED_MODELS
+        and operation in ("Converse", "ConverseStream")
+        and side.random() < LATENCY_OPTIMIZED_SHARE
+    )
+    return input_tokens, one_hour, latency
 
 
 def _plan_call(
@@ -371,8 +414,11 @@ def _plan_call(
     if status == "success" and ir_draw:
         inference_region = ir_draw
     prompt_tokens = input_tokens  # sizes the logged prompt text even when the call logged no usage
+    input_tokens, cache_write_1h, latency_optimized = _price_shapes(
+        request_id, model, operation, input_tokens, cache_write
+    )
     if status != "success":
-        input_tokens = output_tokens = cache_read = cache_write = 0
+        input_tokens = output_tokens = cache_read = cache_write = cache_write_1h = 0
 
     turns = 1 + (rng.randint(1, 3) if rng.random() < wl.multi_turn else 0)
     return _Call(
@@ -403,6 +449,8 @@ def _plan_call(
         prompt_tokens=prompt_tokens,
         turns=turns,
         old_format=account in OLD_FIELD_ORDER_ACCOUNTS,
+        cache_write_1h=cache_write_1h,
+        latency_optimized=latency_optimized,
     )
 
 
@@ -741,11 +789,16 @@ def _temperature(rng: random.Random) -> float:
     return rng.choice((0, 0.2, 0.5, 0.7, 1))
 
 
-def _anthropic_usage(c: _Call) -> dict[str, int]:
+def _anthropic_usage(c: _Call) -> dict[str, Any]:
     usage = {"input_tokens": c.input_tokens}
     if c.model.supports_cache:
         usage["cache_creation_input_tokens"] = c.cache_write
         usage["cache_read_input_tokens"] = c.cache_read
+        if c.cache_write_1h:
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": c.cache_write - c.cache_write_1h,
+                "ephemeral_1h_input_tokens": c.cache_write_1h,
+            }
     usage["output_tokens"] = c.output_tokens
     return usage
 
@@ -828,6 +881,8 @@ def _converse_bodies(rng: random.Random, c: _Call, t: _Texts) -> tuple[dict[str,
     }
     if c.model.family == "anthropic" and rng.random() < 0.3:
         req["additionalModelRequestFields"] = {"top_k": 250}
+    if c.latency_optimized:
+        req["performanceConfig"] = {"latency": "optimized"}
     if c.workload.guardrail_rate > 0:
         req["guardrailConfig"] = {
             "guardrailIdentifier": "gr7xk2m9q4ab",
@@ -845,10 +900,16 @@ def _converse_bodies(rng: random.Random, c: _Call, t: _Texts) -> tuple[dict[str,
             "trace": _guardrail_trace(rng, len(t.user), converse=True),
         }
         return req, resp
-    usage: dict[str, int] = {"inputTokens": c.input_tokens}
+    usage: dict[str, Any] = {"inputTokens": c.input_tokens}
     if c.model.supports_cache:
         usage["cacheReadInputTokens"] = c.cache_read
         usage["cacheWriteInputTokens"] = c.cache_write
+        if c.cache_write_1h:
+            five = c.cache_write - c.cache_write_1h
+            usage["cacheDetails"] = [
+                *([{"ttl": "5m", "inputTokens": five}] if five else []),
+                {"ttl": "1h", "inputTokens": c.cache_write_1h},
+            ]
     usage["outputTokens"] = c.output_tokens
     usage["totalTokens"] = c.input_tokens + c.cache_read + c.cache_write + c.output_tokens
     resp = {
