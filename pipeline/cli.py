@@ -209,6 +209,9 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     )
     statuses = recon.group_by("status").len().sort("len", descending=True)
     typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    from pipeline.completeness.coverage import summary_lines
+
+    typer.echo("\n".join(summary_lines(warehouse.scan_partitions(wh, "log_completeness", days).collect())))
     typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
     typer.echo(
         f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "

@@ -43,9 +43,33 @@ class BillingSource(_Strict):
     format: Literal["cur", "cur2", "focus", "auto"] = "auto"
 
 
+class DiscoverAccount(_Strict):
+    account_id: str = Field(pattern=r"^\d{12}$")
+    role_arn: str | None = None
+    """Assumed through STS for the Bedrock and CloudWatch calls of this account; none = the pipeline's own role."""
+
+
+class Discover(_Strict):
+    """Find invocation-log destinations from Bedrock's own logging configuration, and read `AWS/Bedrock` metrics.
+
+    For every account × region: `bedrock:GetModelInvocationLoggingConfiguration` (the S3 bucket/prefix and the
+    CloudWatch log group become sources, beside the explicit lists) and, with `metrics`, CloudWatch
+    `GetMetricData` for `log_completeness` and the throttle counts of `daily_usage_by_model`.
+    """
+
+    regions: list[str] = Field(min_length=1)
+    accounts: list[DiscoverAccount] = Field(min_length=1)
+    metrics: bool = True
+    min_coverage: float = Field(default=0.99, ge=0, le=1)
+    """The `log_completeness` check fails when a day's logs cover less than this share of the metric invocations."""
+    snapshot: str | None = None
+    """A folder of recorded AWS answers (the demo writes one) read instead of AWS, through the same calls."""
+
+
 class InvocationLogSources(_Strict):
     s3: list[str] = Field(default_factory=list)
     cloudwatch: list[CloudWatchSource] = Field(default_factory=list)
+    discover: Discover | None = None
 
 
 class Sources(_Strict):
@@ -207,7 +231,15 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
     updates: dict[str, Any] = {"warehouse": _resolve(base_dir, cfg.warehouse)}
     new_sources = cfg.sources.model_copy(
         update={
-            "invocation_logs": inv.model_copy(update={"s3": [_resolve(base_dir, p) for p in inv.s3]}),
+            "invocation_logs": inv.model_copy(
+                update={
+                    "s3": [_resolve(base_dir, p) for p in inv.s3],
+                    "discover": inv.discover
+                    and inv.discover.model_copy(
+                        update={"snapshot": inv.discover.snapshot and _resolve(base_dir, inv.discover.snapshot)}
+                    ),
+                }
+            ),
             "billing": [b.model_copy(update={"uri": _resolve(base_dir, b.uri)}) for b in cfg.sources.billing],
         }
     )

@@ -224,6 +224,75 @@ CHARGEBACK: dict[str, pl.DataType] = {
     "share": pl.Float64,
 }
 
+# Completeness (issue #12): Bedrock's logging configuration per day, hourly `AWS/Bedrock` metrics, and the
+# three-way comparison of logs, metrics and bill.
+LOGGING_CONFIGURATION: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "logging_enabled": pl.Boolean,
+    "s3_uri": pl.String,
+    "cloudwatch_log_group": pl.String,
+    "cloudwatch_role_arn": pl.String,
+    "large_data_s3_uri": pl.String,
+    "text_data_delivery": pl.Boolean,
+    "image_data_delivery": pl.Boolean,
+    "embedding_data_delivery": pl.Boolean,
+    "video_data_delivery": pl.Boolean,
+    "audio_data_delivery": pl.Boolean,
+    "config_source": pl.String,
+    "observed_on": pl.Date,
+    "observed_at": UTC_US,
+    "role_arn": pl.String,
+    "error": pl.String,
+}
+
+_METRIC_COUNTS = (
+    "invocations",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "throttles",
+    "client_errors",
+    "server_errors",
+)
+BEDROCK_METRICS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "model_id": pl.String,
+    "base_model_id": pl.String,
+    "hour": pl.Int64,
+    **{c: pl.Int64 for c in _METRIC_COUNTS},
+    "read_at": UTC_US,
+}
+
+_COMPARED = ("invocations", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+LOG_COMPLETENESS: dict[str, pl.DataType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "region": pl.String,
+    "base_model_id": pl.String,
+    "hour": pl.Int64,
+    **{f"{side}_{c}": pl.Int64 for c in _COMPARED for side in ("logged", "metric")},
+    "metric_throttles": pl.Int64,
+    "metric_client_errors": pl.Int64,
+    "metric_server_errors": pl.Int64,
+    "day_logged_tokens": pl.Int64,
+    "day_metric_tokens": pl.Int64,
+    "day_billed_tokens": pl.Int64,
+    "coverage": pl.Float64,
+    "token_coverage": pl.Float64,
+    "status": pl.String,
+    "explanation": pl.String,
+    "logging_enabled": pl.Boolean,
+    "config_source": pl.String,
+    "metric_model_ids": pl.String,
+    "checked_at": UTC_US,
+}
+COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "invocations": INVOCATIONS,
     "rejected_records": REJECTED_RECORDS,
@@ -235,6 +304,9 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "billing_line_items": BILLING_LINE_ITEMS,
     "cost_reconciliation": COST_RECONCILIATION,
     "chargeback": CHARGEBACK,
+    "logging_configuration": LOGGING_CONFIGURATION,
+    "bedrock_metrics": BEDROCK_METRICS,
+    "log_completeness": LOG_COMPLETENESS,
 }
 
 

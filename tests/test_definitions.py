@@ -38,6 +38,9 @@ CHECKS = {
     ("invocations", "invocations_fresh"),
     ("invocations", "log_delivery_complete"),
     ("invocations", "log_objects_all_read"),
+    ("logging_configuration", "logging_unchanged_since_previous_day"),
+    ("logging_configuration", "logging_on_in_every_region"),
+    ("log_completeness", "logs_cover_metrics"),
 }
 
 
@@ -52,7 +55,7 @@ def test_definitions_smoke() -> None:
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def is not None, key
-        assert node.group_name in {"ingest", "pricing", "usage", "billing"}, key
+        assert node.group_name in {"ingest", "pricing", "usage", "billing", "completeness"}, key
         assert (node.description or "").strip(), key
     for job in (ALL_JOB, BILLING_JOB):
         assert defs.resolve_job_def(job).partitions_def is not None

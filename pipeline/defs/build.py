@@ -4,6 +4,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 
 from pipeline.config import LedgerConfig
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
+from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.ingest import build_ingest_assets
 from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, freshness_schedule
 from pipeline.defs.partitions import daily_partitions
@@ -30,6 +31,7 @@ def build_assets(cfg: LedgerConfig) -> list:
         *build_usage_assets(partitions_def),
         *build_billing_assets(partitions_def),
         *build_operability_checks(partitions_def, include_freshness=False),
+        *build_completeness_assets(partitions_def),
     ]
 
 

@@ -54,6 +54,7 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                 group_name=GROUP,
                 partitions_def=partitions_def,
                 kinds={"parquet", "s3"},
+                deps=["logging_configuration"],
                 description=(
                     "One row per Bedrock invocation (grain), key `request_id`, deduplicated across S3 and "
                     "CloudWatch Logs. Upstream: model invocation logs. Prompts and responses are not stored."
@@ -83,8 +84,10 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         pool="aws_logs",
     )
     def ingest(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        cfg = ledger.config
+        from pipeline.defs.completeness import with_discovered_sources  # late: completeness imports this module
+
         day = partition_day(context.partition_key)
+        cfg = with_discovered_sources(ledger.config, day)  # + destinations Bedrock's logging configuration names
         batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
         try:
             path = warehouse.write_partition(batches, cfg.warehouse, "invocations", day)

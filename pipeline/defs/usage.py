@@ -24,6 +24,7 @@ from dagster import (
 
 from pipeline import warehouse
 from pipeline.aggregates import budget_status, totals_agree, usage_by_cost_center, usage_by_model, usage_by_user
+from pipeline.defs.completeness import metric_throttles
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -59,10 +60,11 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                 "daily_usage_by_model",
                 group_name=GROUP,
                 partitions_def=partitions_def,
-                deps=["priced_invocations"],
+                deps=["priced_invocations", "bedrock_metrics"],
                 kinds={"parquet"},
                 description="Per day × account × region × base model (grain and key): calls, status counts, "
-                "error rate, tokens and cost per kind, latency p50/p95/p99. Upstream: priced_invocations.",
+                "error rate, tokens and cost per kind, latency p50/p95/p99. Upstream: priced_invocations; `throttles` "
+                "from the AWS/Bedrock InvocationThrottles metric where metrics are read (bedrock_metrics).",
             ),
             AssetSpec(
                 "daily_usage_by_user",
@@ -97,7 +99,7 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         tables = {
-            "daily_usage_by_model": (usage_by_model(priced), "base_model_id"),
+            "daily_usage_by_model": (metric_throttles(cfg, day, usage_by_model(priced)), "base_model_id"),
             "daily_usage_by_user": (usage_by_user(priced), "user"),
             "daily_usage_by_cost_center": (usage_by_cost_center(priced), "cost_center"),
         }

@@ -19,6 +19,7 @@ import yaml
 from pipeline.normalize.day import rows_to_frame
 from pipeline.normalize.records import RecordError, parse_record
 from pipeline.pricing import load_catalog, price_invocations
+from pipeline.sample.aws_state import discover_config, plan_undelivered, write_aws_state
 from pipeline.sample.catalog import sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
 
@@ -171,7 +172,11 @@ def generate_all(
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     logs_dir = root / "logs"
-    summary = generate_sample(str(logs_dir), start, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb)
+    plan = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
+    undelivered = plan_undelivered(plan)  # completeness: a logging gap and a delivery still under way
+    summary = generate_sample(
+        str(logs_dir), start, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb, undelivered=undelivered
+    )
     overrides = root / "prices.csv"
     write_price_overrides(str(overrides))
     opts = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
@@ -186,6 +191,8 @@ def generate_all(
         str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv", billing=billing
     )
     cfg = _relative(cfg, root)
+    world = write_aws_state(root / "aws", opts, logs_dir, seed=seed)  # logging configuration and metrics
+    cfg["sources"]["invocation_logs"]["discover"] = discover_config(world, root)
     config_path = root / "ledger.yaml"
     config_path.write_text(
         "# Written by `bedrock-ledger demo`: the sample world's configuration (see README for every key).\n"

@@ -103,6 +103,9 @@ class LogGenOptions:
     cloudwatch_overlap: float = 0.05
     cloudwatch_accounts: tuple[str, ...] | None = None
     cloudwatch_log_group: str = DEFAULT_LOG_GROUP
+    undelivered: tuple[tuple[str, str, int, int], ...] = ()
+    """(account, region, start, end) epoch-second windows whose calls are never delivered to any log (a logging
+    gap): they stay in `iter_records` (they happened, are billed and counted by metrics) but not in the logs."""
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -1389,6 +1392,8 @@ def write_logs(dest: str, opts: LogGenOptions, storage_options: Mapping[str, Any
         streams: dict[tuple[str, str], list[tuple[int, bytes]]] = defaultdict(list)
         late: list[_Batch] = []
         for c in calls:
+            if any(c.account == a and c.region == r and lo <= c.ts < hi for a, r, lo, hi in opts.undelivered):
+                continue  # a logging gap: the call happened but no log has it
             rec, sidecars = _render(c, opts, sink.root_uri)
             for key, data in sidecars:
                 sink.put(key, data)
