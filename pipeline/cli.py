@@ -176,6 +176,30 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command()
+def catalog(
+    database: Annotated[str, typer.Option(help="Glue database (created if missing), e.g. bedrock_ledger")],
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+    location: Annotated[str, typer.Option(help="s3:// location of the warehouse, if not the config's")] = "",
+) -> None:
+    """Register every table in the AWS Glue Data Catalog, with partition projection on `date` (for Athena)."""
+    from pipeline.exports.glue import CatalogError, register_tables
+
+    try:
+        cfg = load_config(config)
+        result = register_tables(database, location or cfg.warehouse, cfg.start_date)
+    except (ConfigError, CatalogError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # boto3/botocore raise many types; a person needs the one line, not the traceback
+        typer.echo(f"catalog: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"Glue database {result.database} at {result.location}: {len(result.created)} created, "
+        f"{len(result.updated)} updated, {len(result.unchanged)} unchanged ({', '.join(result.tables)})"
+    )
+
+
 def _print_summary(config_path: str, days: list[dt.date]) -> None:
     """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
     import polars as pl

@@ -181,6 +181,14 @@ class Schedule(_Strict):
     billing_refresh_days: int = Field(default=7, ge=1, le=62)
 
 
+class GlueCatalog(_Strict):
+    """`glue:` — register the warehouse's tables in this Glue database every day (optional; see README)."""
+
+    database: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_]+$")
+    location: str | None = None
+    """S3 location of the warehouse when `warehouse` is not itself an `s3://` URI (e.g. a synced copy)."""
+
+
 class LedgerConfig(_Strict):
     warehouse: str = "./warehouse"
     start_date: dt.date = dt.date.fromisoformat(DEFAULT_START_DATE)
@@ -191,6 +199,7 @@ class LedgerConfig(_Strict):
     reconciliation: Tolerances = Field(default_factory=Tolerances)
     quality: Quality = Field(default_factory=Quality)
     schedules: Schedule = Field(default_factory=Schedule)
+    glue: GlueCatalog | None = None
     retain_bodies: Literal["none", "redacted"] = "none"
     """Prompt and response bodies are dropped unless set to `redacted`."""
 

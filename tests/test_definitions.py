@@ -35,6 +35,8 @@ CHECKS = {
     ("billing_line_items", "bill_rows_mapped"),
     ("cost_reconciliation", "within_tolerance"),
     ("chargeback", "sums_to_bill"),
+    ("focus_chargeback", "focus_valid"),
+    ("focus_chargeback", "sums_to_chargeback"),
     ("invocations", "invocations_fresh"),
     ("invocations", "log_delivery_complete"),
     ("invocations", "log_objects_all_read"),
@@ -55,7 +57,7 @@ def test_definitions_smoke() -> None:
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def is not None, key
-        assert node.group_name in {"ingest", "pricing", "usage", "billing", "completeness"}, key
+        assert node.group_name in {"ingest", "pricing", "usage", "billing", "outputs", "completeness"}, key
         assert (node.description or "").strip(), key
     for job in (ALL_JOB, BILLING_JOB):
         assert defs.resolve_job_def(job).partitions_def is not None
@@ -201,3 +203,12 @@ def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_glue_catalog_asset_only_with_glue_config() -> None:
+    plain = build_definitions(parse_config({"start_date": "2026-01-01"}))
+    assert "glue_catalog" not in {k.to_user_string() for k in plain.resolve_asset_graph().get_all_asset_keys()}
+    cfg = parse_config({"start_date": "2026-01-01", "glue": {"database": "bedrock_ledger", "location": "s3://b/w"}})
+    defs = build_definitions(cfg)
+    job = defs.resolve_job_def(ALL_JOB)
+    assert "glue_catalog" in {k.to_user_string() for k in job.asset_layer.executable_asset_keys}

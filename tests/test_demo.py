@@ -135,6 +135,55 @@ def test_injected_discrepancies_are_listed(demo: Path) -> None:
     assert {"price_change", "tax", "credit", "provisioned_throughput"} <= kinds
 
 
+def test_demo_writes_the_outputs_for_other_tools(demo: Path) -> None:
+    from pipeline.defs.outputs import focus_conservation
+    from pipeline.exports.focus import focus_problems
+
+    wh = _wh(demo)
+    days = [START, START + dt.timedelta(days=1)]
+    focus = warehouse.scan_partitions(wh, "focus_chargeback", days).collect()
+    assert focus.height > 0 and focus_problems(focus) == []
+    assert focus_conservation(focus, warehouse.scan_partitions(wh, "chargeback", days).collect()).is_empty()
+    assert set(focus["x_AllocationStatus"]) >= {"allocated", "unallocated"}
+    econ = warehouse.scan_partitions(wh, "daily_cache_economics", days).collect()
+    assert econ.filter(pl.col("recommendation").is_not_null()).height > 0
+    assert econ["hit_rate"].drop_nulls().is_between(0, 1).all()
+    assert econ["cache_write_1h_input_tokens"].sum() > 0  # the demo's 1-hour writes, priced at the 1-hour rate
+    assert econ.filter(pl.col("cache_write_1h_input_tokens") > 0)["break_even_reads_1h"].drop_nulls().len() > 0
+    dist = (
+        warehouse.scan_partitions(wh, "daily_user_cost_distribution", days)
+        .collect()
+        .drop_nulls("p50_cost_per_user_usd")
+    )
+    assert dist.height > 0
+    assert (dist["p50_cost_per_user_usd"] <= dist["p90_cost_per_user_usd"]).all()
+    assert (dist["p99_cost_per_user_usd"] <= dist["max_cost_per_user_usd"] + 1e-12).all()
+
+
+def test_catalog_registers_the_demo_warehouse_in_glue(demo: Path, aws: str, bucket: str) -> None:
+    import boto3
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    wh = Path(_wh(demo))
+    s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
+    for f in wh.rglob("*.parquet"):  # the warehouse synced to S3, as `--location` expects
+        s3.upload_file(str(f), bucket, f"warehouse/{f.relative_to(wh).as_posix()}")
+    config = demo / "demo" / "ledger.yaml"
+    args = ["catalog", "--database", "demo_ledger", "--config", str(config), "--location", f"s3://{bucket}/warehouse"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    glue = boto3.client("glue", endpoint_url=aws, region_name="us-east-1")
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="demo_ledger")["TableList"]}
+    assert set(tables) == set(schemas.TABLES)
+    for name, table in tables.items():  # the projected location of a demo day holds that day's file
+        template = table["Parameters"]["storage.location.template"]
+        key = template.replace("${date}", START.isoformat()).removeprefix(f"s3://{bucket}/") + "/part-0.parquet"
+        s3.head_object(Bucket=bucket, Key=key)
+        assert name in key
+
+
 def test_completeness_shows_every_status_and_the_drift(demo: Path) -> None:
     """The demo's recorded AWS world (logging configuration history, metrics) gives every completeness status."""
     wh = _wh(demo)

@@ -7,6 +7,7 @@ from pipeline.defs.billing import billing_export_sensor, build_billing_assets
 from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.ingest import build_ingest_assets
 from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, freshness_schedule
+from pipeline.defs.outputs import build_output_assets
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.pricing import build_pricing_assets
 from pipeline.defs.resources import LedgerResource
@@ -15,7 +16,7 @@ from pipeline.defs.usage import build_usage_assets
 
 ALL_JOB = "ledger_daily_job"
 BILLING_JOB = "billing_refresh_job"
-BILLING_ASSETS = ("billing_line_items", "cost_reconciliation", "chargeback")
+BILLING_ASSETS = ("billing_line_items", "cost_reconciliation", "chargeback", "focus_chargeback")
 
 
 def build_assets(cfg: LedgerConfig) -> list:
@@ -30,6 +31,7 @@ def build_assets(cfg: LedgerConfig) -> list:
         *build_pricing_assets(partitions_def),
         *build_usage_assets(partitions_def),
         *build_billing_assets(partitions_def),
+        *build_output_assets(partitions_def, cfg),
         *build_operability_checks(partitions_def, include_freshness=False),
         *build_completeness_assets(partitions_def),
     ]
