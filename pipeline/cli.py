@@ -241,6 +241,17 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
         f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
         "uv run dagster dev -h 127.0.0.1"
     )
+    _print_reports(wh, days[-1])
+
+
+def _print_reports(wh: str, day: dt.date) -> None:
+    """Where the last day's cost reports are (written by the `cost_report` asset): open them in a browser."""
+    from pipeline.report.store import report_exists, report_uri
+
+    for kind, label in (("daily", "Cost report for"), ("month_to_date", "Month-to-date cost report to")):
+        uri = report_uri(wh, day, kind)
+        if report_exists(uri):
+            typer.echo(f"{label} {day}: {uri}")
 
 
 def main() -> None:

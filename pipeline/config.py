@@ -181,6 +181,40 @@ class Schedule(_Strict):
     billing_refresh_days: int = Field(default=7, ge=1, le=62)
 
 
+DEFAULT_ALERT_CHECKS = (
+    "budget_status:within_budget",
+    "budget_status:forecast_within_budget",
+    "cost_reconciliation:within_tolerance",
+    "log_completeness:*",
+    "invocations:rejects_within_threshold",
+)
+
+
+class Alerts(_Strict):
+    """Failed checks that matter, sent to people (off by default). See README "Alerts"."""
+
+    enabled: bool = False
+    sns_topic_arn: str | None = None
+    slack_webhook_url: str | None = None
+    """Prefer `slack_webhook_url_env`: a webhook URL is a secret and ledger.yaml is often committed."""
+    slack_webhook_url_env: str | None = None
+    """Name of the environment variable that holds the Slack incoming-webhook URL."""
+    report_base_url: str | None = None
+    """Where `<warehouse>/reports/` is served (e.g. a CloudFront URL); links use the report's own URI otherwise."""
+    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_ALERT_CHECKS))
+    """`asset:check` names (`asset:*` = every check of the asset) whose failures are sent."""
+    minimum_interval_seconds: int = Field(default=300, ge=30)
+
+    @model_validator(mode="after")
+    def _destination_when_enabled(self) -> Alerts:
+        if self.enabled and not (self.sns_topic_arn or self.slack_webhook_url or self.slack_webhook_url_env):
+            raise ValueError("alerts are enabled but name no destination (sns_topic_arn or slack_webhook_url[_env])")
+        for name in self.checks:
+            if name.count(":") != 1 or not all(name.split(":")):
+                raise ValueError(f"alert check {name!r} is not `asset:check` (or `asset:*`)")
+        return self
+
+
 class GlueCatalog(_Strict):
     """`glue:` — register the warehouse's tables in this Glue database every day (optional; see README)."""
 
@@ -202,6 +236,7 @@ class LedgerConfig(_Strict):
     glue: GlueCatalog | None = None
     retain_bodies: Literal["none", "redacted"] = "none"
     """Prompt and response bodies are dropped unless set to `redacted`."""
+    alerts: Alerts = Field(default_factory=Alerts)
 
     @model_validator(mode="after")
     def _unique_budgets(self) -> LedgerConfig:

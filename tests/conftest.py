@@ -3,8 +3,10 @@ examples from the spec, and helpers to write logs in Bedrock's S3 layout."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -132,3 +134,27 @@ def run_day(config_path: Path, day: str, selection: list[str] | None = None) -> 
         selection=selection or ["invocations", "rejected_records"],
         raise_on_error=False,
     )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo (2 days × 400 calls from 2026-11-01) run through every asset, in a throwaway Dagster instance
+    at `<root>/dagster_home`; the sample and its warehouse are under `<root>/demo`. Shared by the demo and report
+    tests so the pipeline runs once per session."""
+    from pipeline.cli import run_days
+    from pipeline.sample.demo import generate_all
+
+    root = tmp_path_factory.mktemp("demo-run")
+    home = root / "dagster_home"
+    home.mkdir()
+    old = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        sample = generate_all(root / "demo", dt.date(2026, 11, 1), days=2, records_per_day=400)
+        assert run_days(str(sample.config_path), sample.days, echo=False)
+    finally:
+        if old is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = old
+    return root

@@ -23,7 +23,7 @@ from pipeline.defs.build import ALL_JOB, BILLING_JOB, build_definitions
 from pipeline.defs.schedules import refresh_days
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = set(schemas.TABLES)  # one asset per table of the data contract
+ASSETS = set(schemas.TABLES) | {"cost_report"}  # one asset per table of the data contract, and the report
 CHECKS = {
     ("invocations", "rejects_within_threshold"),
     ("invocations", "request_id_unique"),
@@ -40,6 +40,7 @@ CHECKS = {
     ("invocations", "invocations_fresh"),
     ("invocations", "log_delivery_complete"),
     ("invocations", "log_objects_all_read"),
+    ("budget_status", "forecast_within_budget"),
     ("logging_configuration", "logging_unchanged_since_previous_day"),
     ("logging_configuration", "logging_on_in_every_region"),
     ("log_completeness", "logs_cover_metrics"),
@@ -57,7 +58,7 @@ def test_definitions_smoke() -> None:
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def is not None, key
-        assert node.group_name in {"ingest", "pricing", "usage", "billing", "outputs", "completeness"}, key
+        assert node.group_name in {"ingest", "pricing", "usage", "billing", "outputs", "completeness", "report"}, key
         assert (node.description or "").strip(), key
     for job in (ALL_JOB, BILLING_JOB):
         assert defs.resolve_job_def(job).partitions_def is not None
@@ -66,7 +67,7 @@ def test_definitions_smoke() -> None:
         "billing_refresh_schedule",
         "invocations_freshness_schedule",
     }
-    assert {s.name for s in defs.sensors} == {"billing_export_sensor"}
+    assert {s.name for s in defs.sensors} == {"billing_export_sensor", "ledger_alert_sensor"}
 
 
 def test_daily_schedule_asks_for_yesterday() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from pathlib import Path
 
@@ -13,31 +12,10 @@ import polars as pl
 import pytest
 
 from pipeline import schemas, warehouse
-from pipeline.cli import run_days
 from pipeline.config import load_config
-from pipeline.sample.demo import generate_all
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START = dt.date(2026, 11, 1)
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo (2 days × 400 calls) run through every asset, in a throwaway Dagster instance."""
-    root = tmp_path_factory.mktemp("demo-run")
-    home = root / "dagster_home"
-    home.mkdir()
-    old = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        sample = generate_all(root / "demo", START, days=2, records_per_day=400)
-        assert run_days(str(sample.config_path), sample.days, echo=False)
-    finally:
-        if old is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = old
-    return root
 
 
 def _wh(demo: Path) -> str:

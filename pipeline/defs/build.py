@@ -3,6 +3,7 @@
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from pipeline.config import LedgerConfig
+from pipeline.defs.alerts import alert_sensor
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
 from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.ingest import build_ingest_assets
@@ -10,6 +11,7 @@ from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, f
 from pipeline.defs.outputs import build_output_assets
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.pricing import build_pricing_assets
+from pipeline.defs.report import build_report_assets
 from pipeline.defs.resources import LedgerResource
 from pipeline.defs.schedules import billing_refresh_schedule, daily_schedule
 from pipeline.defs.usage import build_usage_assets
@@ -34,6 +36,7 @@ def build_assets(cfg: LedgerConfig) -> list:
         *build_output_assets(partitions_def, cfg),
         *build_operability_checks(partitions_def, include_freshness=False),
         *build_completeness_assets(partitions_def),
+        *build_report_assets(partitions_def),
     ]
 
 
@@ -62,6 +65,6 @@ def build_definitions(cfg: LedgerConfig, config_path: str = "") -> Definitions:
             billing_refresh_schedule(billing_job, cfg),
             freshness_schedule(cfg.schedules.daily_hour_utc),
         ],
-        sensors=[billing_export_sensor(billing_job, cfg)],
+        sensors=[billing_export_sensor(billing_job, cfg), alert_sensor(cfg)],
         resources={"ledger": LedgerResource(config_path=config_path)},
     )

@@ -1,0 +1,73 @@
+"""Build a day's two reports (the day, and the month to date) from the warehouse and write them beside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from pipeline.report.data import ReportInputs, load_inputs
+from pipeline.report.render import page
+from pipeline.report.sections import Section, all_sections, pct, usd
+from pipeline.report.store import ReportKind, report_uri, write_report
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where a day's reports went, and the findings that title their charts (for metadata and alerts)."""
+
+    daily: str
+    month_to_date: str
+    findings: dict[ReportKind, dict[str, str]] = field(default_factory=dict)
+
+
+def _tiles(inputs: ReportInputs) -> list[tuple[str, str]]:
+    cc = inputs.by_cost_center.filter(pl.col("date").is_in(inputs.window)) if inputs.by_cost_center.height else None
+    calls = int(cc["invocations"].sum() or 0) if cc is not None else 0
+    estimated = float(cc["total_cost_usd"].sum() or 0.0) if cc is not None else 0.0
+    unpriced = int(cc["unpriced_invocations"].sum() or 0) if cc is not None else 0
+    errors = int((cc["client_errors"] + cc["server_errors"]).sum() or 0) if cc is not None else 0
+    billed = float(inputs.recon["billed_cost_usd"].sum() or 0.0) if inputs.recon.height else 0.0
+    return [
+        ("estimated cost (logs × catalog)", usd(estimated)),
+        ("billed usage (AWS bill)", usd(billed) if inputs.recon.height else "not in yet"),
+        ("calls", f"{calls:,}"),
+        ("error rate", pct(errors / calls, 1) if calls else "n/a"),
+        ("unpriced calls", f"{unpriced:,}"),
+        ("rejected log records", f"{inputs.rejects:,}"),
+    ]
+
+
+def render_report(
+    inputs: ReportInputs, plotly_js: str, other_link: tuple[str, str] | None = None
+) -> tuple[str, list[Section]]:
+    """The HTML of one report and its sections."""
+    sections = all_sections(inputs)
+    if inputs.kind == "daily":
+        title = f"Bedrock cost report — {inputs.day:%A %d %B %Y}"
+        subtitle = f"UTC day {inputs.day}; cost charts show the {len(inputs.trend)} days to it."
+    else:
+        title = f"Bedrock cost report — {inputs.day:%B %Y} to date"
+        subtitle = f"{inputs.window[0]} to {inputs.day} (UTC), {len(inputs.window)} days."
+    links = [other_link] if other_link else []
+    return page(title, subtitle, _tiles(inputs), sections, links, plotly_js, dt.datetime.now(dt.UTC)), sections
+
+
+def build_reports(warehouse: str, day: dt.date, start: dt.date | None = None) -> ReportFiles:
+    """Write `<warehouse>/reports/date=<day>/daily.html` and `month_to_date.html`; return where and what they say.
+
+    The two pages link to each other by relative name, so the pair can be moved or downloaded together.
+    """
+    import plotly.offline
+
+    plotly_js = plotly.offline.get_plotlyjs()
+    inputs = load_inputs(warehouse, day, start)
+    other = {"daily": ("Month to date →", "month_to_date.html"), "month_to_date": ("← This day", "daily.html")}
+    uris: dict[ReportKind, str] = {}
+    findings: dict[ReportKind, dict[str, str]] = {}
+    for kind, report_inputs in inputs.items():
+        html_text, sections = render_report(report_inputs, plotly_js, other[kind])
+        uris[kind] = write_report(html_text, report_uri(warehouse, day, kind))
+        findings[kind] = {s.key: s.finding for s in sections}
+    return ReportFiles(daily=uris["daily"], month_to_date=uris["month_to_date"], findings=findings)
