@@ -208,6 +208,7 @@ def run_ours(ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     print("@phase write", flush=True)
     try:
         path = warehouse.write_partition(batches, cfg.warehouse, "invocations", day)
+        rejects = rejects.collect()
     finally:
         cleanup()
     reject_path = warehouse.write_partition(rejects, cfg.warehouse, "rejected_records", day)

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline import recovery
 from pipeline.config import CONFIG_ENV, ConfigError, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -61,6 +62,8 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
     ok = True
     with DagsterInstance.get() as instance:
         for day in days:
+            if not _ready(instance, echo):
+                return False
             result = materialize(
                 assets,
                 partition_key=day.isoformat(),
@@ -68,7 +71,7 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
                 resources={"ledger": LedgerResource(config_path=config_path)},
                 selection=selection,
                 raise_on_error=False,
-                tags={"bedrock-ledger/cli": "run"},
+                tags={"bedrock-ledger/cli": "run", **recovery.run_tags()},
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             failed_checks = [
@@ -92,6 +95,17 @@ def run_days(config_path: str, days: list[dt.date], select: list[str] | None = N
     if echo:
         typer.echo(f"Runs are recorded in the Dagster instance at {home} (DAGSTER_HOME={home} uv run dagster dev)")
     return ok
+
+
+def _ready(instance: object, echo: bool) -> bool:
+    """Free what dead runs hold and wait for pool slots (see `pipeline.recovery`); False when stopped."""
+    say = typer.echo if echo else (lambda _line: None)
+    try:
+        recovery.wait_for_pools(instance, say)
+    except recovery.Interrupted as exc:
+        typer.echo(str(exc), err=True)
+        return False
+    return True
 
 
 @app.command()

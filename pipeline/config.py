@@ -69,6 +69,12 @@ class Discover(_Strict):
 class InvocationLogSources(_Strict):
     s3: list[str] = Field(default_factory=list)
     cloudwatch: list[CloudWatchSource] = Field(default_factory=list)
+    late_hours: int = Field(default=2, ge=0, le=24)
+    """A day also reads the next day's first `late_hours` hour folders (and CloudWatch events that late): records
+    of the last minutes of a day are delivered after midnight."""
+    early_hours: int = Field(default=1, ge=0, le=24)
+    """A day also reads the previous day's last `early_hours` hour folders (records stamped with an offset or a
+    clock slightly ahead)."""
     discover: Discover | None = None
 
 
@@ -173,6 +179,12 @@ class Quality(_Strict):
     max_reject_share: float = Field(default=0.01, ge=0, le=1)
     max_unpriced_share: float = Field(default=0.0, ge=0, le=1)
     max_unattributed_share: float = Field(default=0.5, ge=0, le=1)
+    max_object_bytes: int = Field(default=2 * 2**30, ge=1)
+    """Decompressed bytes read from one log object; the rest is one `object_too_large` reject."""
+    max_line_bytes: int = Field(default=64 * 2**20, ge=1)
+    """Bytes of one line (one record); a longer line is skipped as a `line_too_long` reject."""
+    max_rejects_per_object: int = Field(default=1000, ge=0)
+    """Rejects kept per object; the rest are counted in one `too_many_rejects` reject."""
 
 
 class Schedule(_Strict):
@@ -293,6 +305,29 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
     return cfg.model_copy(update=updates)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.safe_load` that refuses a key given twice in one mapping: YAML keeps the last silently, so a second
+    `retain_bodies:` further down would quietly win over the one a reviewer read."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports unhashable keys itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     """Load `ledger.yaml` from `path`, else `$LEDGER_CONFIG`, else defaults (an empty pipeline)."""
     path = path or os.environ.get(CONFIG_ENV)
@@ -302,7 +337,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found (set --config or {CONFIG_ENV})")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.load(p.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -1,7 +1,8 @@
 """The Parquet warehouse: `<warehouse>/<table>/date=YYYY-MM-DD/*.parquet`, local or on S3.
 
 A partition is replaced as a whole, never half-written: the new file is written completely under a temporary
-name first and only then put in place under the partition's one file name. Temporary names never end in
+name first and only then put in place under the partition's one file name. Temporary files of writers that died
+(`kill -9` mid-write) are removed by the next write of the partition. Temporary names never end in
 `.parquet` (local: a hidden `.part-0.parquet.<id>.tmp` beside the target; S3: `_staging/<table>/<id>.tmp`), so
 no glob a reader uses can pick up a file that is still being written or was left by a crash. Two runs of the
 same partition at once each write their own temporary file; the last to finish wins, whole.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import socket
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,7 +90,8 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
     if _is_local(warehouse):
         folder = Path(final_dir.removeprefix("file://"))
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{PART_NAME}.{uuid.uuid4().hex}.tmp"
+        remove_stale_tmp(folder)
+        tmp = folder / f".{PART_NAME}.{_host()}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
         try:
             _write_frames(frames, table, str(tmp), None)
             os.replace(tmp, folder / PART_NAME)
@@ -105,6 +109,35 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
         with contextlib.suppress(FileNotFoundError):
             fs.rm_file(staged)
     return target
+
+
+STALE_TMP_S = 6 * 3600
+"""A temporary file not written to for this long is a leftover whatever its name says (another host's crash)."""
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_")
+
+
+def remove_stale_tmp(folder: Path) -> list[str]:
+    """Remove temporary files of writers that are gone: this host's whose process is dead (named with host and pid),
+    and any untouched for `STALE_TMP_S` (a crash elsewhere, or a name from before the pid was in it). A live
+    concurrent writer's file is left alone. Returns the names removed."""
+    from pipeline.normalize.lifeline import alive
+
+    host = _host()
+    removed: list[str] = []
+    for tmp in folder.glob(f".{PART_NAME}.*.tmp"):
+        parts = tmp.name[len(f".{PART_NAME}.") : -len(".tmp")].split(".")
+        ours_dead = len(parts) >= 3 and parts[-3] == host and parts[-2].isdigit() and not alive(int(parts[-2]))
+        try:
+            old = time.time() - tmp.stat().st_mtime > STALE_TMP_S
+        except FileNotFoundError:
+            continue
+        if ours_dead or old:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp.name)
+    return removed
 
 
 def _list_parquet(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:

@@ -410,6 +410,7 @@ def test_one_huge_token_count_does_not_fail_the_day(tmp_path: Path, value: float
     batches, rejects, _, cleanup = normalize_day(DAY, cfg, workers=1, spill_dir=str(tmp_path))
     try:
         rows = pl.concat(list(batches))
+        rejects = rejects.collect()
     finally:
         cleanup()
     assert sorted(rows["request_id"]) == ["ok-0", "ok-1", "ok-2"]

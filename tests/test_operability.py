@@ -81,8 +81,8 @@ def test_day_checks_flag_a_missing_hour_and_an_unreadable_object(
     gone = logs / log_key(ACCOUNT, "us-east-1", f"{DAY}T15:05:00", f"{15:016x}")
     real_list = s3_logs.list_day
 
-    def list_with_a_vanished_object(root: str, day: dt.date) -> s3_logs.Listing:
-        listing = real_list(root, day)
+    def list_with_a_vanished_object(root: str, day: dt.date, **window: int) -> s3_logs.Listing:
+        listing = real_list(root, day, **window)
         listing.objects.append(s3_logs.LogObject(str(gone), 1234, dt.datetime(2026, 3, 10, 15, 5, tzinfo=dt.UTC)))
         return listing
 

@@ -73,13 +73,24 @@ def _key_expr(name: str) -> pl.Expr:
     return pl.col(name).fill_null(schemas.UNATTRIBUTED).alias(name)
 
 
+EXACT_SUM = pl.Decimal(38, 18)
+"""Costs are summed as 18-decimal fixed point: integer addition is exact, so a sum does not depend on the order
+polars' threads meet the rows in, and a rerun of a day gives bit-identical tables (float sums differed in the 12th
+digit). 20 integer digits hold any bill; 1e-18 USD is far below a token's price."""
+
+
+def exact_sum(expr: pl.Expr) -> pl.Expr:
+    """Order-independent sum of a float column, as Float64 (see `EXACT_SUM`)."""
+    return expr.cast(EXACT_SUM).sum().cast(pl.Float64)
+
+
 def _priced_sum(column: str) -> pl.Expr:
     """Sum of a cost column over priced calls only (a null cost on a priced call counts as 0).
 
     A mask, not a filter: masked sums stream, filters inside a group-by make polars hold the groups.
     """
     priced = pl.col("priced").fill_null(False)
-    return pl.when(priced).then(pl.col(column).fill_null(0.0)).otherwise(0.0).sum().cast(pl.Float64)
+    return exact_sum(pl.when(priced).then(pl.col(column).fill_null(0.0)).otherwise(0.0))
 
 
 def _status_count(status: str) -> pl.Expr:
@@ -222,7 +233,9 @@ def _source_totals(priced: Frame) -> dict[str, Any]:
 
 
 def _table_totals(table: pl.DataFrame) -> dict[str, Any]:
-    return table.select(pl.col(c).sum() for c in _TOTAL_METRICS).row(0, named=True)
+    return table.select(
+        exact_sum(pl.col(c)).alias(c) if table.schema[c].is_float() else pl.col(c).sum() for c in _TOTAL_METRICS
+    ).row(0, named=True)
 
 
 def totals_agree(

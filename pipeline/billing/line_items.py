@@ -263,7 +263,9 @@ def billing_day(
     A row belongs to the day its usage starts on; a monthly tax row therefore lands on the 1st.
     """
     read = read_bedrock_rows(source, day, day + dt.timedelta(days=1), storage_options)
-    return classify(read, name_map)
+    result = classify(read, name_map)
+    result.metrics["quarantined"] = read.quarantined  # rows with NaN/inf/absurd numbers (billing.validate)
+    return result
 
 
 def billing_line_items_for_day(

@@ -39,6 +39,7 @@ from isal import igzip
 from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from pipeline.aws import storage_options_for
+from pipeline.billing import validate
 from pipeline.config import BillingSource
 from pipeline.schemas import STR_MAP
 
@@ -220,6 +221,8 @@ class BillingRead:
     format: Format
     files: list[ExportFile] = field(default_factory=list)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    quarantined: pl.DataFrame = field(default_factory=lambda: validate.empty_quarantine())
+    """Rows kept out of `rows` because a number is NaN, infinite or absurd (`billing.validate`)."""
 
     def column_name(self, source_uri: str, canonical: str) -> str:
         """The export's own name of a column (for messages a user can grep for)."""
@@ -400,11 +403,19 @@ def _manifest_keys(fs: fsspec.AbstractFileSystem, manifest: str, range_dir: str)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BillingFormatError(f"{_uri(fs, manifest)}: not a readable CUR manifest (reportKeys): {exc}") from exc
     marker = f"/{posixpath.basename(range_dir)}/"
-    bucket = "" if _is_local(fs) else str(doc.get("bucket") or "")
     out = []
     for key in keys:
-        idx = key.find(marker)
-        out.append(range_dir + "/" + key[idx + len(marker) :] if idx >= 0 else posixpath.join(bucket, key))
+        # Confined to the export: a key is re-rooted under the billing-period folder it was found in, and one that
+        # does not name that folder, or climbs out of it (`..`), is an error. The manifest's `bucket` field is never
+        # used: a manifest must not send the reader to another bucket or prefix.
+        idx = key.find(marker) if isinstance(key, str) else -1
+        rel = posixpath.normpath(key[idx + len(marker) :]) if idx >= 0 else ""
+        if idx < 0 or rel.startswith(("..", "/")) or rel == ".":
+            raise BillingFormatError(
+                f"{_uri(fs, manifest)}: reportKeys entry {str(key)[:200]!r} is outside the export's folder "
+                f"{_uri(fs, range_dir)}; refusing to read it"
+            )
+        out.append(range_dir + "/" + rel)
     return out
 
 
@@ -570,6 +581,40 @@ def _maps_as_lists(batch: pl.DataFrame) -> pl.DataFrame:
     return batch.with_columns(pl.col(maps).cast(kv))
 
 
+def _parse_string_map(text: str | None) -> list[dict[str, str]] | None:
+    """A map column that arrived as text: JSON (`{"product_name": "Amazon Bedrock"}`) or Hive/Athena's
+    `{product_name=Amazon Bedrock, region=us-east-1}`. UNVERIFIED which one a given tool writes: both are read;
+    anything else is an empty map (the lookups then find nothing and the row shows as unmapped, not an error)."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            return [{"key": str(k), "value": None if v is None else str(v)} for k, v in doc.items()]
+    except ValueError:
+        pass
+    if text.startswith("{") and text.endswith("}"):
+        pairs = [p.split("=", 1) for p in text[1:-1].split(", ") if "=" in p]
+        return [{"key": k.strip(), "value": v.strip()} for k, v in pairs]
+    return []
+
+
+def _string_maps_as_lists(batch: pl.DataFrame, r: _Resolved) -> pl.DataFrame:
+    """Map columns (`product`, the tag map) stored as strings, turned into key/value lists like real maps, so a
+    `product` column written as text reads instead of failing with a type error."""
+    names = {s.split("[", 1)[0] for srcs in r.sources.values() for s in srcs if "[" in s}
+    if r.tag_map:
+        names.add(r.tag_map)
+    text_maps = [n for n in names if batch.schema.get(n) == pl.String]
+    if not text_maps:
+        return batch
+    kv = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+    return batch.with_columns(
+        pl.col(n).map_elements(_parse_string_map, return_dtype=kv, skip_nulls=True) for n in text_maps
+    )
+
+
 def _prefilter(r: _Resolved, fmt: Format) -> pl.Expr:
     """A cheap first cut on the raw product code (and billing entity) columns, before any parsing.
 
@@ -585,7 +630,7 @@ def _prefilter(r: _Resolved, fmt: Format) -> pl.Expr:
 
 def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period: str) -> pl.DataFrame:
     """One batch in canonical columns; money and amounts stay raw strings/numbers until after the filter."""
-    batch = _maps_as_lists(batch.filter(_prefilter(r, fmt)))
+    batch = _string_maps_as_lists(_maps_as_lists(batch.filter(_prefilter(r, fmt))), r)
     schema = batch.schema
     exprs: list[pl.Expr] = []
     for canonical, srcs in r.sources.items():
@@ -607,6 +652,8 @@ def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period:
         batch = batch.with_columns(pl.col(r.tag_map).map_elements(_json_tags, return_dtype=STR_MAP))
     exprs.append(_tags_expr(r).alias("tags"))
     exprs.append(_discounts_expr(r, schema).alias("discounts"))
+    if validate.ROW_COLUMN in schema:
+        exprs.append(pl.col(validate.ROW_COLUMN))
     out = batch.select(exprs)
     if fmt == "focus":
         out = _focus_fixups(out)
@@ -864,8 +911,9 @@ def _check_currency(df: pl.DataFrame, r: _Resolved, uri: str) -> None:
 
 def read_file(
     fs: fsspec.AbstractFileSystem, f: ExportFile, start: dt.datetime, end: dt.datetime
-) -> tuple[pl.DataFrame, dict[str, str]]:
-    """The Bedrock rows of one file whose usage starts in [start, end), and its source column names."""
+) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
+    """The Bedrock rows of one file whose usage starts in [start, end), its source column names, and the rows
+    quarantined for NaN, infinite or absurd numbers (`billing.validate`)."""
     fmt = f.format
     if f.layout == "csv":
         r, batches = _csv_batches(fs, f, fmt)
@@ -873,18 +921,23 @@ def read_file(
         r, batches = _parquet_batches(fs, f, fmt, start, end)
     keep = _bedrock_filter(fmt) & (pl.col("usage_start") >= start) & (pl.col("usage_start") < end)
     parts = []
+    offset = 1  # data rows are numbered from 1 (a CSV's header is not a row)
     for b in batches:
+        b = b.with_row_index(validate.ROW_COLUMN, offset=offset)
+        offset += b.height
         c = _canonical(b, r, fmt, f.uri, f.billing_period)
         _check_times(c, r, f.uri)
         parts.append(c.filter(keep))
     if not parts:
-        return pl.DataFrame(schema=RAW_SCHEMA), dict(r.display)
+        return pl.DataFrame(schema=RAW_SCHEMA), dict(r.display), validate.empty_quarantine()
     df = pl.concat(parts, how="vertical_relaxed")
     df = _numbers(df, r, f.uri)
+    df, quarantined = validate.split_invalid(df, f.uri, dict(r.display))
     _check_currency(df, r, f.uri)
     return (
         df.select((pl.col(n) if n in df.columns else pl.lit(None)).cast(t).alias(n) for n, t in RAW_SCHEMA.items()),
         dict(r.display),
+        quarantined,
     )
 
 
@@ -903,10 +956,13 @@ def read_bedrock_rows(
     lo = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
     hi = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC)
     frames = []
+    quarantined: list[pl.DataFrame] = []
     columns: dict[str, dict[str, str]] = {}
     for f in files:
-        df, names = read_file(fs, f, lo, hi)
+        df, names, bad = read_file(fs, f, lo, hi)
         columns[f.uri] = names
         frames.append(df)
+        quarantined.append(bad)
     rows = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_SCHEMA)
-    return BillingRead(rows=rows, format=fmt, files=files, columns=columns)
+    bad_rows = pl.concat(quarantined) if quarantined else validate.empty_quarantine()
+    return BillingRead(rows=rows, format=fmt, files=files, columns=columns, quarantined=bad_rows)

@@ -66,7 +66,13 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                 asset="billing_line_items",
                 description="Every Bedrock usage row of the bill maps to a model (unmapped rows are kept, not "
                 "guessed: add them to the billing-name map).",
-            )
+            ),
+            AssetCheckSpec(
+                "bill_numbers_valid",
+                asset="billing_line_items",
+                description="No bill row has a NaN, infinite or absurd cost or amount (such rows are quarantined: "
+                "kept out of billing_line_items, listed here with file and row).",
+            ),
         ],
     )
     def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
@@ -76,8 +82,10 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         cfg = ledger.config
         day = partition_day(context.partition_key)
         frames, checks, metrics = [], [], {"files_read": 0}
+        quarantined = []
         for source in cfg.sources.billing:
             result = billing_day(source, day)
+            quarantined.append(result.metrics.get("quarantined"))
             frames.append(result.line_items)
             checks.append(result.checks)
             metrics["files_read"] += int(result.metrics.get("files_read", 0))
@@ -88,6 +96,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         )
         path = warehouse.write_partition(items, cfg.warehouse, "billing_line_items", day)
         yield from billing_results(items, checks, metrics, path)
+        yield quarantine_result([q for q in quarantined if q is not None])
 
     @asset(
         group_name=GROUP,
@@ -207,6 +216,21 @@ def billing_results(
                 markdown_table(unmapped.group_by("usage_type", "product_name").len().sort("len", descending=True))
             ),
         },
+    )
+
+
+def quarantine_result(quarantined: list[pl.DataFrame]) -> AssetCheckResult:
+    """The `bill_numbers_valid` check: bill rows kept out for NaN, infinite or absurd numbers (billing.validate)."""
+    bad = pl.concat(quarantined) if quarantined else pl.DataFrame(schema={"source_uri": pl.String})
+    return AssetCheckResult(
+        asset_key="billing_line_items",
+        check_name="bill_numbers_valid",
+        passed=bad.is_empty(),
+        severity=AssetCheckSeverity.ERROR,
+        description=None
+        if bad.is_empty()
+        else f"{bad.height} bill row(s) quarantined for NaN, infinite or absurd numbers: fix the export and rerun",
+        metadata={"quarantined_rows": bad.height, "rows": MetadataValue.md(markdown_table(bad, 50))},
     )
 
 
@@ -338,11 +362,14 @@ _LEGACY_RANGE = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{8}$")
 
 
 def _period_of(path: str) -> str | None:
-    """The billing period a manifest belongs to: `BILLING_PERIOD=YYYY-MM` (Data Exports) or the legacy CUR
-    `yyyymmdd-yyyymmdd` folder."""
+    """The `YYYY-MM` of a `BILLING_PERIOD=` folder (Data Exports) or of a legacy CUR `yyyymmdd-yyyymmdd` folder in
+    `path`; None for anything else (`BILLING_PERIOD=latest`, a tool's own folders), which the sensor skips instead
+    of failing on every tick."""
     for part in path.split("/"):
         if part.upper().startswith("BILLING_PERIOD="):
-            return part.split("=", 1)[1][:7]
-        if m := _LEGACY_RANGE.match(part):
+            value = part.split("=", 1)[1]
+            if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value[:7]):
+                return value[:7]
+        if (m := _LEGACY_RANGE.match(part)) and 1 <= int(m.group(2)) <= 12:
             return f"{m.group(1)}-{m.group(2)}"
     return None

@@ -79,6 +79,19 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             ),
             AssetCheckSpec("request_id_unique", asset="invocations", description="No request_id appears twice."),
             AssetCheckSpec("no_negative_tokens", asset="invocations", description="No token count is negative."),
+            AssetCheckSpec(
+                "records_all_placed",
+                asset="invocations",
+                description=(
+                    "Every record seen is a row or reject of this day, or owned by a day whose reading window "
+                    "holds it (sources.invocation_logs.late_hours/early_hours)."
+                ),
+            ),
+            AssetCheckSpec(
+                "request_id_consistent",
+                asset="invocations",
+                description="Deliveries of one request_id agree (model, time, status, tokens); the first is kept.",
+            ),
         ],
         can_subset=False,
         pool="aws_logs",
@@ -91,20 +104,61 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
         try:
             path = warehouse.write_partition(batches, cfg.warehouse, "invocations", day)
+            reject_path = warehouse.write_partition(
+                rejects.collect_batches(chunk_size=65_536), cfg.warehouse, "rejected_records", day
+            )
         finally:
             cleanup()
-        reject_path = warehouse.write_partition(rejects, cfg.warehouse, "rejected_records", day)
         written = warehouse.scan_partitions(cfg.warehouse, "invocations", [day])
+        written_rejects = warehouse.scan_partitions(cfg.warehouse, "rejected_records", [day])
         yield from ingest_results(
-            written, rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
+            written, written_rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
         )
+        yield from placement_results(stats.as_metadata(), stats.unplaced(), stats.conflict_examples)
 
     return [ingest]
 
 
+def placement_results(counts: dict[str, int], unplaced: int, conflict_examples: list[str]) -> Iterator[Any]:
+    """The checks that every record found a place and that duplicate deliveries agree."""
+    keys = (
+        "records_seen",
+        "rows_parsed",
+        "records_rejected",
+        "records_of_other_days",
+        "records_rejected_elsewhere",
+        "records_unplaced",
+    )
+    yield AssetCheckResult(
+        asset_key="invocations",
+        check_name="records_all_placed",
+        passed=unplaced == 0,
+        severity=AssetCheckSeverity.ERROR,
+        description=None
+        if unplaced == 0
+        else f"{unplaced} record(s) seen in this day's deliveries belong to no partition (a day before start_date)",
+        metadata={"unplaced": unplaced, **{k: counts.get(k, 0) for k in keys}},
+    )
+    conflicts = counts.get("conflicting_duplicates", 0)
+    yield AssetCheckResult(
+        asset_key="invocations",
+        check_name="request_id_consistent",
+        passed=conflicts == 0,
+        severity=AssetCheckSeverity.WARN,
+        description=None
+        if conflicts == 0
+        else f"{conflicts} later delivery(ies) of a request_id differ from the first (kept): see examples",
+        metadata={
+            "conflicting_duplicates": conflicts,
+            "duplicates_removed": counts.get("duplicates_removed", 0),
+            "examples": MetadataValue.md("\n".join(f"- `{r}`" for r in conflict_examples) or "_none_"),
+        },
+    )
+
+
 def ingest_results(
     inv: pl.LazyFrame,
-    rejects: pl.DataFrame,
+    rejects: pl.LazyFrame | pl.DataFrame,
     counts: dict[str, int],
     max_reject_share: float,
     path: str,
@@ -133,12 +187,17 @@ def ingest_results(
         inv.group_by("base_model_id").agg(pl.len().alias("invocations")).sort("invocations", descending=True)
     ).collect()
     errors = summary["errors"]
-    seen = n + rejects.height
-    reject_share = rejects.height / seen if seen else 0.0
+    rejects = rejects.lazy()
+    reject_rows = int(rejects.select(pl.len()).collect().item())
+    # Rejects past quality.max_rejects_per_object are counted, not stored: they count toward the share all the same.
+    rejected = reject_rows + counts.get("rejects_not_kept", 0)
+    seen = n + rejected
+    reject_share = rejected / seen if seen else 0.0
     reasons = (
         rejects.group_by(pl.col("reason").str.split(":").list.first().alias("reason"))
         .len()
         .sort("len", descending=True)
+        .collect()
     )
     yield MaterializeResult(
         asset_key="invocations",
@@ -151,7 +210,7 @@ def ingest_results(
             "regions": summary["regions"],
             "input_tokens": int(summary["input_tokens"] or 0),
             "output_tokens": int(summary["output_tokens"] or 0),
-            "rejected": rejects.height,
+            "rejected": rejected,
             **{k: v for k, v in counts.items() if k not in ("invocations", "rejected")},
             "by_status": MetadataValue.md(markdown_table(by_status)),
             "top_models": MetadataValue.md(markdown_table(top_models)),
@@ -160,7 +219,7 @@ def ingest_results(
     yield MaterializeResult(
         asset_key="rejected_records",
         metadata={
-            "dagster/row_count": rejects.height,
+            "dagster/row_count": reject_rows,
             "path": MetadataValue.path(reject_path),
             "reject_share": reject_share,
             "by_reason": MetadataValue.md(markdown_table(reasons)),
@@ -172,7 +231,7 @@ def ingest_results(
         passed=reject_share <= max_reject_share,
         severity=AssetCheckSeverity.ERROR,
         metadata={
-            "rejected": rejects.height,
+            "rejected": rejected,
             "reject_share": reject_share,
             "threshold": max_reject_share,
             "by_reason": MetadataValue.md(markdown_table(reasons)),

@@ -37,7 +37,18 @@ import orjson
 import polars as pl
 
 from pipeline import schemas
-from pipeline.normalize.decode import BadLine, excerpt, gunzip_tolerant, iter_json_lines
+from pipeline.normalize import lifeline
+from pipeline.normalize.decode import (
+    BadLine,
+    LineBatch,
+    excerpt,
+    gunzip_tolerant,  # noqa: F401 - re-exported for tools and tests
+    iter_batch_lines,
+    iter_json_lines,
+    iter_line,
+    iter_line_batches,
+)
+from pipeline.normalize.ownership import Window
 from pipeline.normalize.records import RecordError, parse_record, parse_timestamp
 from pipeline.sources import s3_logs
 
@@ -82,6 +93,13 @@ class DayStats:
     counts: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     reject_reasons: Counter[str] = field(default_factory=Counter)
+    conflict_examples: list[str] = field(default_factory=list)
+
+    def unplaced(self) -> int:
+        """Records seen that are neither a row or reject here nor owned by a day that reads them (must be 0)."""
+        c = self.counts
+        placed = c["rows_parsed"] + c["records_rejected"] + c["records_of_other_days"] + c["records_rejected_elsewhere"]
+        return c["records_seen"] - placed
 
     def as_metadata(self) -> dict[str, int]:
         out = {k: int(v) for k, v in sorted(self.counts.items())}
@@ -89,20 +107,45 @@ class DayStats:
         return out
 
 
-def _record_excerpt(record: Any) -> bytes:
-    """A rejected record without its bodies: enough to find it, never the prompt or the response."""
+def _record_excerpt(record: Any) -> str:
+    """A rejected record without its bodies: enough to find it, never the prompt or the response.
+
+    A record that is not an object (a string inside a JSON array may be prompt text) is described by its type
+    only; an object keeps only its envelope fields (no `input`/`output`), and excerpts stop at any body key.
+    """
     if isinstance(record, dict):
-        slim = {k: v for k, v in record.items() if k not in ("input", "output")}
-        return orjson.dumps(slim)
-    return orjson.dumps(record)[:80]
+        # What finds the record first (the excerpt is short): its id, time and model, then the rest of the envelope.
+        first = [k for k in ("requestId", "timestamp", "modelId", "operation") if k in record]
+        rest = [k for k in record if k not in first and k not in ("input", "output")]
+        slim = {k: record[k] for k in (*first, *rest)}
+        try:
+            return excerpt(orjson.dumps(slim))
+        except Exception:  # noqa: BLE001 - unserialisable (too deep, huge int): the keys still help find it
+            return excerpt(orjson.dumps(sorted(str(k)[:40] for k in slim)))
+    return f"<a JSON {type(record).__name__}>"
 
 
 def _reject(day: dt.date, uri: str, line: int, reason: str, raw: bytes | str) -> dict[str, Any]:
     return {"date": day, "source_uri": uri, "line": line, "reason": reason, "raw_excerpt": excerpt(raw)}
 
 
+_GENERIC = None if fast is None else fast.GENERIC_DECODER
+
+
+@dataclass
+class _Delivery:
+    """One object (or CloudWatch event) being parsed: where and when it was delivered, and its rejects so far."""
+
+    uri: str
+    at: dt.datetime
+    source: str
+    fallback: dt.datetime | None
+    kept: int = 0
+    over: int = 0
+
+
 class DayParser:
-    """Parses records for one day with the config's profile map and body policy.
+    """Parses records for one day with the config's profile map, body policy, reading window and limits.
 
     Picklable (plain data and a module-level redaction function), so worker processes get their own copy.
     """
@@ -111,52 +154,128 @@ class DayParser:
         self.day = day
         self.app_profiles = tuple(sorted((arn, p.model_id) for arn, p in cfg.attribution.inference_profiles.items()))
         self.redact = redact if cfg.retain_bodies == "redacted" else None
+        inv = cfg.sources.invocation_logs
+        # A day before start_date is only ever parsed by hand (tools, tests): the window then starts at it.
+        self.window = Window(inv.late_hours, inv.early_hours, min(cfg.start_date, day))
+        self.max_object_bytes = cfg.quality.max_object_bytes
+        self.max_line_bytes = cfg.quality.max_line_bytes
+        self.max_rejects = cfg.quality.max_rejects_per_object
 
-    def _add(
-        self,
-        result: ChunkResult,
-        record: Any,
-        *,
-        source: str,
-        uri: str,
-        line: int,
-        fallback: dt.datetime | None,
-        home_day: dt.date | None,
-    ) -> None:
+    # ------------------------------------------------------------------------------------------ placement
+
+    def _delivery(self, obj: s3_logs.LogObject) -> _Delivery:
+        # Outside the hour-folder layout: the time in the file name, else this day (whose folder listed it).
+        at = (
+            obj.folder_hour
+            or obj.delivered_at
+            or dt.datetime(self.day.year, self.day.month, self.day.day, 12, tzinfo=dt.UTC)
+        )
+        return _Delivery(obj.uri, at, "s3", obj.delivered_at)
+
+    def _reject_here(self, result: ChunkResult, d: _Delivery, line: int, reason: str, raw: bytes | str) -> None:
+        """A reject of this day, kept while the object is under `max_rejects_per_object`, else only counted."""
+        if d.kept < self.max_rejects:
+            d.kept += 1
+            result.rejects.append(_reject(self.day, d.uri, line, reason, raw))
+        else:
+            d.over += 1
+
+    def _reject_delivered(self, result: ChunkResult, d: _Delivery, line: int, reason: str, raw: bytes | str) -> None:
+        """A reject without a usable time: it belongs to the day it was delivered to."""
+        if d.at.date() == self.day:
+            self._reject_here(result, d, line, reason, raw)
+        else:
+            result.counts["rejects_of_other_days"] += 1
+
+    def _finish(self, result: ChunkResult, d: _Delivery) -> None:
+        if d.over:
+            result.counts["rejects_not_kept"] += d.over
+            result.rejects.append(
+                _reject(
+                    self.day,
+                    d.uri,
+                    0,
+                    f"too_many_rejects: {d.over} more rejects in this object were counted, not kept "
+                    f"(quality.max_rejects_per_object={self.max_rejects})",
+                    "",
+                )
+            )
+
+    def _add(self, result: ChunkResult, record: Any, d: _Delivery, line: int) -> None:
         result.counts["records_seen"] += 1
         try:
             row = parse_record(
                 record,
-                source=source,
-                source_uri=uri,
-                fallback_time=fallback,
+                source=d.source,
+                source_uri=d.uri,
+                fallback_time=d.fallback,
                 app_profiles=self.app_profiles,
                 redact=self.redact,
             )
-        except RecordError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure on one record rejects that record, never the day
+            reason = str(exc) if isinstance(exc, RecordError) else f"unparseable_record: {type(exc).__name__}"
             ts = parse_timestamp(record.get("timestamp")) if isinstance(record, dict) else None
-            owner = ts.date() if ts else home_day
+            owner, _ = self.window.owner_of(ts, d.at)
             if owner == self.day:
-                result.rejects.append(_reject(self.day, uri, line, str(exc), _record_excerpt(record)))
+                result.counts["records_rejected"] += 1
+                self._reject_here(result, d, line, reason, _record_excerpt(record))
             else:
-                result.counts["rejects_of_other_days"] += 1
+                self._elsewhere(result, owner)
             return
         ts = row["timestamp"]
-        if ts.date() != self.day:
+        owner, as_row = self.window.owner_of(ts, d.at)
+        if as_row and owner == self.day:
+            row["date"] = self.day
+            result.counts["rows_parsed"] += 1
+            result.rows.append(row)
+        elif as_row:
             result.counts["records_of_other_days"] += 1
-            return
-        row["date"] = self.day
-        result.rows.append(row)
+        elif owner == self.day:
+            result.counts["records_rejected"] += 1
+            self._reject_here(
+                result,
+                d,
+                line,
+                f"outside_window: a record of {ts.date()} delivered at {d.at:%Y-%m-%dT%H:%M}Z, which its day's "
+                f"window (late_hours={self.window.late_hours}, early_hours={self.window.early_hours}, start_date) "
+                "does not read",
+                _record_excerpt(record),
+            )
+        else:
+            self._elsewhere(result, owner)
+
+    def _elsewhere(self, result: ChunkResult, owner: dt.date) -> None:
+        """A record that is a reject of another day (the one it was delivered to), which reads it too; unless that
+        day is before `start_date`, where no partition will ever hold it."""
+        self._elsewhere_many(result, owner, 1)
+
+    def _elsewhere_many(self, result: ChunkResult, owner: dt.date, n: int) -> None:
+        first = self.window.first_day
+        if first is not None and owner < first:
+            result.counts["records_unplaced"] += n
+        else:
+            result.counts["rejects_of_other_days"] += n
+            result.counts["records_rejected_elsewhere"] += n
+
+    # ------------------------------------------------------------------------------------------ S3 objects
 
     def _read(
-        self, obj: s3_logs.LogObject, result: ChunkResult, fetched: bytes | BaseException | None = None
-    ) -> tuple[bytes, str | None] | None:
-        """The object's decompressed bytes and gzip error; None (with the reject recorded) if unreadable.
+        self, obj: s3_logs.LogObject, result: ChunkResult, d: _Delivery, fetched: bytes | BaseException | None = None
+    ) -> bytes | None:
+        """The object's raw bytes; None (with the reject recorded) if unreadable or over the size limit.
 
         `fetched` is the object's bytes (or the error reading it) when they were fetched ahead (`_fetch`).
         """
-        home_day = obj.delivered_at.date() if obj.delivered_at else self.day
         result.counts["objects_read"] += 1
+        if obj.size > self.max_object_bytes:
+            self._reject_delivered(
+                result,
+                d,
+                0,
+                f"object_too_large: {obj.size} bytes stored, over quality.max_object_bytes={self.max_object_bytes}",
+                "",
+            )
+            return None
         try:
             if fetched is None:
                 data = s3_logs.read_object(obj.uri)
@@ -165,57 +284,83 @@ class DayParser:
             else:
                 data = fetched
         except Exception as exc:  # noqa: BLE001 - an unreadable object is quarantined, the run goes on
-            if home_day == self.day:
-                result.rejects.append(
-                    _reject(self.day, obj.uri, 0, f"unreadable_object: {type(exc).__name__}", str(exc))
-                )
+            self._reject_delivered(result, d, 0, f"unreadable_object: {type(exc).__name__}", str(exc))
             return None
         result.counts["bytes_read"] += len(data)
-        payload, gzip_error = gunzip_tolerant(data)
-        result.counts["bytes_uncompressed"] += len(payload)
-        return payload, gzip_error
+        return data
+
+    def _batches(self, data: bytes, result: ChunkResult) -> Iterator[LineBatch | BadLine]:
+        for item in iter_line_batches(data, max_object_bytes=self.max_object_bytes, max_line_bytes=self.max_line_bytes):
+            if isinstance(item, LineBatch):
+                result.counts["bytes_uncompressed"] += len(item.data)
+            yield item
 
     def parse_object(self, obj: s3_logs.LogObject) -> ChunkResult:
         """Read, decode and parse one S3 object with the reference path; failures become rejects, never
         exceptions."""
         result = ChunkResult()
-        read = self._read(obj, result)
-        if read is not None:
-            self._parse_payload(obj, read[0], read[1], result)
+        d = self._delivery(obj)
+        data = self._read(obj, result, d)
+        if data is not None:
+            for item in self._batches(data, result):
+                if isinstance(item, BadLine):
+                    self._reject_delivered(result, d, item.line, item.reason, item.excerpt)
+                else:
+                    self._reference_batch(item, d, result)
+        self._finish(result, d)
         return result
 
-    def _parse_payload(
-        self, obj: s3_logs.LogObject, payload: bytes, gzip_error: str | None, result: ChunkResult
-    ) -> None:
-        """The reference path over one object's decompressed bytes."""
-        home_day = obj.delivered_at.date() if obj.delivered_at else self.day
-        tail = b""
-        if gzip_error:
-            cut = payload.rfind(b"\n") + 1
-            payload, tail = payload[:cut], payload[cut:]
-        for item in iter_json_lines(payload):
-            self._line_item(result, item, obj, home_day)
-        if gzip_error and home_day == self.day:
-            result.rejects.append(_reject(self.day, obj.uri, payload.count(b"\n") + 1, gzip_error, tail))
+    def _reference_batch(self, batch: LineBatch, d: _Delivery, result: ChunkResult) -> None:
+        """The reference path over one batch of lines. Once the object is over its reject limit, the rest of the
+        batch is decoded in one C call and only its objects are parsed: a flood of `1` lines is counted, not
+        turned into millions of reject rows one by one."""
+        for number, offset, raw in iter_batch_lines(batch):
+            if d.over and self._count_rest(batch.data[offset:], d, result):
+                return
+            for item in iter_line(number, raw):
+                if isinstance(item, BadLine):
+                    self._reject_delivered(result, d, item.line, item.reason, item.excerpt)
+                else:
+                    self._add(result, item[1], d, item[0])
 
-    def _line_item(
-        self, result: ChunkResult, item: tuple[int, Any] | BadLine, obj: s3_logs.LogObject, home_day: dt.date
-    ) -> None:
-        if isinstance(item, BadLine):
-            if home_day == self.day:
-                result.rejects.append(_reject(self.day, obj.uri, item.line, item.reason, item.excerpt))
+    def _count_rest(self, rest: bytes, d: _Delivery, result: ChunkResult) -> bool:
+        """Records of the rest of a batch whose object no longer keeps rejects; False if they need line by line."""
+        if _GENERIC is None or not _valid_utf8(rest):
+            return False
+        try:
+            items = _GENERIC.decode_lines(rest)
+        except Exception:  # noqa: BLE001 - a malformed line: go on line by line
+            return False
+        others = 0  # values that are not objects: rejects without a time, counted in bulk
+        if b"{" not in rest and b"[" not in rest:  # no object or array anywhere: a flood of scalars, no Python per line
+            others, items = len(items), []
+        for item in items:
+            if type(item) is dict:
+                self._add(result, item, d, 0)
+            elif type(item) is list:
+                for record in item:
+                    if type(record) is dict:
+                        self._add(result, record, d, 0)
+                    else:
+                        others += 1
             else:
-                result.counts["rejects_of_other_days"] += 1
-            return
-        number, record = item
-        self._add(result, record, source="s3", uri=obj.uri, line=number, fallback=obj.delivered_at, home_day=home_day)
+                others += 1
+        if others:
+            result.counts["records_seen"] += others
+            if d.at.date() == self.day:
+                result.counts["records_rejected"] += others
+                d.over += others  # the object is past its limit: counted, not kept
+            else:
+                self._elsewhere_many(result, d.at.date(), others)
+        return True
 
     def parse_objects(self, objects: Iterable[s3_logs.LogObject]) -> tuple[list[pl.DataFrame], ChunkResult]:
         """Parse objects in order: frames of contract rows (in object and line order) plus rejects and counts.
 
-        Objects take the fast path when they can and the reference path otherwise; rows of consecutive
-        fast-path objects are turned into one frame, because building columns per object costs more than
-        parsing a small object.
+        Each object streams through the decompressor in batches of lines; a batch takes the fast path when it
+        can and the reference path otherwise. Rows of consecutive fast-path batches are turned into one frame
+        (building columns per object costs more than parsing a small object), at most `OUTPUT_BATCH_ROWS` at a
+        time so a huge object's rows do not pile up as Python tuples.
         """
         total = ChunkResult()
         frames: list[pl.DataFrame] = []
@@ -229,21 +374,26 @@ class DayParser:
 
         for obj, fetched in _fetch(list(objects)):
             one = ChunkResult()
-            read = self._read(obj, one, fetched)
-            if read is not None:
-                payload, gzip_error = read
-                done = (
-                    pending is not None
-                    and gzip_error is None
-                    and fast.parse_payload(
-                        payload, pending, day=self.day, source_uri=obj.uri, fallback_time=obj.delivered_at
-                    )
-                )
-                if not done:
-                    self._parse_payload(obj, payload, gzip_error, one)
+            d = self._delivery(obj)
+            data = self._read(obj, one, d, fetched)
+            kept = self.window.kept_range_us(d.at)
+            if data is not None:
+                for item in self._batches(data, one):
+                    if isinstance(item, BadLine):
+                        self._reject_delivered(one, d, item.line, item.reason, item.excerpt)
+                        continue
+                    if item.data.isspace():  # blank lines only (400 MiB of newlines): nothing to decode
+                        continue
+                    if pending is not None and not d.over and self._fast(item, pending, d, kept):
+                        if len(pending.rows) >= OUTPUT_BATCH_ROWS:
+                            flush()
+                        continue
+                    self._reference_batch(item, d, one)
                     if one.rows:
                         flush()
                         frames.append(rows_to_frame(one.rows))
+                        one.rows = []
+            self._finish(one, d)
             total.rejects.extend(one.rejects)
             total.counts.update(one.counts)
         if pending is not None:
@@ -252,35 +402,53 @@ class DayParser:
                 total.counts["records_seen"] += pending.records_seen
             if pending.records_of_other_days:
                 total.counts["records_of_other_days"] += pending.records_of_other_days
+            if pending.records_seen - pending.records_of_other_days:
+                total.counts["rows_parsed"] += pending.records_seen - pending.records_of_other_days
             flush()
         return frames, total
 
+    def _fast(self, batch: LineBatch, pending: Any, d: _Delivery, kept: tuple[int, int]) -> bool:
+        try:
+            return fast.parse_payload(
+                batch.data, pending, day=self.day, source_uri=d.uri, fallback_time=d.fallback, kept_range=kept
+            )
+        except Exception:  # noqa: BLE001 - whatever the fast path trips on, the reference path decides per record
+            return False
+
+    # ------------------------------------------------------------------------------------------ CloudWatch
+
     def parse_events(self, events: list[LogEvent]) -> ChunkResult:
-        """Parse one page of CloudWatch events (one record per event)."""
+        """Parse one page of CloudWatch events (one record per event); the event time is the delivery."""
         result = ChunkResult()
         result.counts["cloudwatch_events"] += len(events)
         for event in events:
-            home_day = event.timestamp.date()
-            items = list(iter_json_lines(event.message.encode("utf-8")))
+            d = _Delivery(event.uri, event.timestamp, "cloudwatch", event.timestamp)
+            raw = event.message.encode("utf-8", "replace")
+            if len(raw) > self.max_line_bytes:
+                reason = f"line_too_long: over quality.max_line_bytes={self.max_line_bytes}"
+                self._reject_delivered(result, d, 1, reason, raw[:1024])
+                continue
+            items = list(iter_json_lines(raw))
             if not items:
-                if home_day == self.day:
-                    result.rejects.append(_reject(self.day, event.uri, 1, "empty_event", event.message))
+                self._reject_delivered(result, d, 1, "empty_event", event.message[:1024])
                 continue
             for item in items:
                 if isinstance(item, BadLine):
-                    if home_day == self.day:
-                        result.rejects.append(_reject(self.day, event.uri, 1, item.reason, item.excerpt))
-                    continue
-                self._add(
-                    result,
-                    item[1],
-                    source="cloudwatch",
-                    uri=event.uri,
-                    line=1,
-                    fallback=event.timestamp,
-                    home_day=home_day,
-                )
+                    self._reject_delivered(result, d, 1, item.reason, item.excerpt)
+                else:
+                    self._add(result, item[1], d, 1)
+            self._finish(result, d)
         return result
+
+
+def _valid_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _get(uri: str) -> bytes | BaseException:
@@ -361,10 +529,13 @@ def _run_task(parser: DayParser, task: _Task) -> _TaskResult:
 _WORKER_PARSER: DayParser | None = None
 
 
-def _init_worker(parser: DayParser, environ: dict[str, str]) -> None:
+def _init_worker(parser: DayParser, environ: dict[str, str], parent: int | None = None) -> None:
     """Worker setup: the parent's environment as of now (a forkserver started earlier may hold an older one)
-    and the day's parser, sent once instead of with every task."""
+    and the day's parser, sent once instead of with every task. The worker dies with the run's process
+    (`lifeline.die_with`): a killed run must not leave workers parsing for nobody."""
     global _WORKER_PARSER
+    if parent is not None:
+        lifeline.die_with(parent)
     os.environ.clear()
     os.environ.update(environ)
     _WORKER_PARSER = parser
@@ -405,7 +576,9 @@ def _s3_results(
     tasks: list[_Task] = []
     total_bytes = 0
     for root in cfg.sources.invocation_logs.s3:
-        listing = s3_logs.list_day(root, parser.day)
+        listing = s3_logs.list_day(
+            root, parser.day, late_hours=parser.window.late_hours, early_hours=parser.window.early_hours
+        )
         stats.skipped.update(listing.skipped)
         stats.counts["objects_listed"] += len(listing.objects)
         total_bytes += sum(o.size for o in listing.objects)
@@ -415,7 +588,7 @@ def _s3_results(
             max_workers=min(workers, len(tasks)),
             mp_context=_mp_context(),
             initializer=_init_worker,
-            initargs=(parser, dict(os.environ)),
+            initargs=(parser, dict(os.environ), os.getpid()),
         ) as pool:
             yield from pool.map(_worker_task, tasks)
     else:
@@ -427,45 +600,83 @@ def _cloudwatch_frames(parser: DayParser, cfg: LedgerConfig) -> Iterator[tuple[p
     from pipeline.sources import cloudwatch_logs
 
     for group in cfg.sources.invocation_logs.cloudwatch:
-        for page in cloudwatch_logs.iter_day_events(group.log_group, parser.day, region=group.region):
+        for page in cloudwatch_logs.iter_day_events(
+            group.log_group,
+            parser.day,
+            region=group.region,
+            late_hours=parser.window.late_hours,
+            early_hours=parser.window.early_hours,
+        ):
             chunk = parser.parse_events(page)
             yield (rows_to_frame(chunk.rows) if chunk.rows else None), chunk
 
 
-def _dedup_parts(parts: list[str]) -> int:
-    """Drop later deliveries of a `request_id` from the parts, in place; returns how many rows were dropped.
+_FINGERPRINT = (
+    "model_id",
+    "timestamp",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
+    "image_count",
+)
+"""What two deliveries of one `request_id` must agree on to be the same call delivered twice; a later delivery
+that differs is a conflict (counted and shown by the `request_id_consistent` check; the first still wins)."""
+
+
+@dataclass
+class Dedup:
+    """What deduplication dropped and which dropped rows disagreed with the row kept."""
+
+    dropped: int = 0
+    conflicts: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def _dedup_parts(parts: list[str]) -> Dedup:
+    """Drop later deliveries of a `request_id` from the parts, in place.
 
     Flat in memory: the first pass reads only the `request_id` column, one part at a time, and keeps one 64-bit
     hash per row (32 MB for 4M rows; sorted, not hashed again, to find repeats). Only rows whose hash occurs
     twice (true duplicates and the odd collision) are compared by their actual id, part by part in order.
     """
+    out = Dedup()
     if not parts:
-        return 0
+        return out
     hashes = pl.concat([pl.read_ipc(p, columns=["request_id"])["request_id"].hash(_HASH_SEED) for p in parts])
     hashes = hashes.sort()
     candidates = hashes.filter(hashes == hashes.shift(1)).unique()
     del hashes
     if candidates.is_empty():
-        return 0
-    seen: set[str] = set()
-    dropped = 0
+        return out
+    seen: dict[str, int] = {}
     for part in parts:
         frame = pl.read_ipc(part)
         positions = frame.select(pl.col("request_id").hash(_HASH_SEED).is_in(candidates)).to_series().arg_true()
         if positions.is_empty():
             continue
+        cols = [c for c in _FINGERPRINT if c in frame.columns]
+        prints = frame.select(pl.struct(cols).hash(_HASH_SEED)).to_series().gather(positions).to_list()
         drop: list[int] = []
-        for pos, rid in zip(positions.to_list(), frame["request_id"].gather(positions).to_list(), strict=True):
+        for pos, rid, fp in zip(
+            positions.to_list(), frame["request_id"].gather(positions).to_list(), prints, strict=True
+        ):
             if rid in seen:
                 drop.append(pos)
+                if seen[rid] != fp:
+                    out.conflicts += 1
+                    if len(out.examples) < 10:
+                        out.examples.append(rid)
             else:
-                seen.add(rid)
+                seen[rid] = fp
         if drop:
             keep = pl.int_range(frame.height, eager=True).is_in(pl.Series(drop, dtype=pl.Int64)).not_()
             frame.filter(keep).write_ipc(f"{part}.tmp", compression=SPILL_COMPRESSION)
             os.replace(f"{part}.tmp", part)
-            dropped += len(drop)
-    return dropped
+            out.dropped += len(drop)
+    return out
 
 
 def _read_ahead(reader: ThreadPoolExecutor, parts: list[str]) -> Iterator[pl.DataFrame]:
@@ -480,6 +691,22 @@ def _read_ahead(reader: ThreadPoolExecutor, parts: list[str]) -> Iterator[pl.Dat
     yield future.result()
 
 
+REJECT_SPILL_ROWS = 50_000
+"""Rejects held in memory before they are written to a spill part (like rows)."""
+
+
+def _spill_rejects(rejects: list[dict[str, Any]], folder: Path, parts: list[str], stats: DayStats) -> None:
+    if not rejects:
+        return
+    frame = pl.DataFrame(rejects, schema=schemas.REJECTED_RECORDS)
+    path = str(folder / f"rejects-{len(parts):07d}.arrow")
+    frame.write_ipc(path, compression=SPILL_COMPRESSION)
+    parts.append(path)
+    stats.counts["rejected"] += frame.height
+    stats.reject_reasons.update(r.split(":", 1)[0] for r in frame["reason"].to_list())
+    rejects.clear()
+
+
 def normalize_day(
     day: dt.date,
     cfg: LedgerConfig,
@@ -487,23 +714,32 @@ def normalize_day(
     workers: int | None = None,
     redact: Callable[[Any], str | None] | None = None,
     spill_dir: str | None = None,
-) -> tuple[Iterable[pl.DataFrame], pl.DataFrame, DayStats, Callable[[], None]]:
+) -> tuple[Iterable[pl.DataFrame], pl.LazyFrame, DayStats, Callable[[], None]]:
     """Normalize `day`. Returns (deduplicated invocation batches, rejects, stats, cleanup).
 
-    `workers` is the number of worker processes (default: one per core). The batches are read lazily from
-    local spill files; call `cleanup()` once they have been written.
+    `workers` is the number of worker processes (default: one per core). The batches and the rejects (a lazy
+    scan) are read from local spill files; call `cleanup()` once both have been written. Spill folders left by
+    runs that died are removed first.
     """
     workers = workers or os.cpu_count() or 1
     parser = DayParser(day, cfg, redact)
     stats = DayStats()
-    tmp = Path(tempfile.mkdtemp(prefix=f"ledger-{day}-", dir=spill_dir))
+    parent = Path(spill_dir) if spill_dir else Path(tempfile.gettempdir())
+    removed = lifeline.remove_orphans(parent)
+    if removed:
+        stats.counts["orphan_spill_folders_removed"] = len(removed)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{lifeline.SPILL_PREFIX}{day}-", dir=spill_dir))
+    lifeline.mark_owner(tmp)
     rejects: list[dict[str, Any]] = []
+    reject_parts: list[str] = []
     parts: list[str] = []
     try:
         index = 0
         for res in _s3_results(parser, cfg, stats, workers, tmp):
             stats.counts.update(res.counts)
             rejects.extend(res.rejects)
+            if len(rejects) >= REJECT_SPILL_ROWS:
+                _spill_rejects(rejects, tmp, reject_parts, stats)
             if res.part:
                 parts.append(res.part)
                 stats.counts["rows_in_day"] += res.rows
@@ -511,23 +747,28 @@ def normalize_day(
         for frame, chunk in _cloudwatch_frames(parser, cfg):
             stats.counts.update(chunk.counts)
             rejects.extend(chunk.rejects)
+            if len(rejects) >= REJECT_SPILL_ROWS:
+                _spill_rejects(rejects, tmp, reject_parts, stats)
             if frame is not None:
                 part = str(tmp / f"part-{index:07d}.arrow")
                 index += 1
                 parts.append(part)
                 stats.counts["rows_in_day"] += _write_part([frame], part)
-        dropped = _dedup_parts(parts)
+        _spill_rejects(rejects, tmp, reject_parts, stats)
+        dedup = _dedup_parts(parts)
     except BaseException:
         _rmtree(tmp)
         raise
-    unique = stats.counts["rows_in_day"] - dropped
-    stats.counts["invocations"] = unique
-    stats.counts["duplicates_removed"] = dropped
-    reject_df = (
-        pl.DataFrame(rejects, schema=schemas.REJECTED_RECORDS) if rejects else schemas.empty(schemas.REJECTED_RECORDS)
+    stats.counts["invocations"] = stats.counts["rows_in_day"] - dedup.dropped
+    stats.counts["duplicates_removed"] = dedup.dropped
+    stats.counts["conflicting_duplicates"] = dedup.conflicts
+    stats.conflict_examples = dedup.examples
+    reject_lf = (
+        pl.scan_ipc(reject_parts).cast(schemas.REJECTED_RECORDS)  # type: ignore[arg-type]
+        if reject_parts
+        else schemas.empty(schemas.REJECTED_RECORDS).lazy()
     )
-    stats.counts["rejected"] = reject_df.height
-    stats.reject_reasons.update(r.split(":", 1)[0] for r in reject_df["reason"].to_list())
+    stats.counts["rejected"] += 0  # present even when zero
 
     def batches() -> Iterator[pl.DataFrame]:
         # The next part is read on a thread while the caller encodes the current batch (both release the GIL),
@@ -549,7 +790,7 @@ def normalize_day(
         elif not yielded:
             yield schemas.empty(schemas.INVOCATIONS)
 
-    return batches(), reject_df, stats, lambda: _rmtree(tmp)
+    return batches(), reject_lf, stats, lambda: _rmtree(tmp)
 
 
 def _rmtree(path: Path) -> None:

@@ -196,6 +196,8 @@ class _Record(_S):
 
 
 _DECODER = msgspec.json.Decoder(_Record)
+GENERIC_DECODER = msgspec.json.Decoder()
+"""Untyped lines, for counting what an object past its reject limit holds without a Python call per line."""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 _TS_CACHE: dict[str, int | None] = {}
@@ -498,7 +500,8 @@ def _decode(payload: bytes) -> list[_Record] | None:
     # with anything to reject goes to the reference path whole.
     try:
         return _DECODER.decode_lines(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except Exception:  # noqa: BLE001 - DecodeError, ValidationError, RecursionError on deep nesting…: the
+        # reference path decides line by line
         return None
 
 
@@ -568,11 +571,15 @@ def parse_payload(
     day: dt.date,
     source_uri: str,
     fallback_time: dt.datetime | None,
+    kept_range: tuple[int, int] | None = None,
 ) -> bool:
-    """Parse one decompressed S3 object and append its rows to `into`; False (and nothing appended) when the
-    object must take the reference path instead, which happens as soon as one of its lines needs it.
+    """Parse one decompressed S3 object (or batch of its lines) and append its rows to `into`; False (and
+    nothing appended) when it must take the reference path instead, which happens as soon as one line needs it.
 
-    Whole objects, not lines, go back so that row order, line numbers and rejects are the reference's own.
+    `kept_range` is the record times (epoch microseconds, half-open) whose own day reads this delivery
+    (`ownership.Window.kept_range_us`): a record of another day inside it is that day's and only counted here; one
+    outside it is a reject, which is the reference path's to write. None: every other day's record is counted.
+    Whole batches, not lines, go back so that row order, line numbers and rejects are the reference's own.
     """
     if not payload.isascii():
         try:
@@ -588,11 +595,16 @@ def parse_payload(
     rows: list[tuple[Any, ...]] = []
     append = rows.append
     other_days = 0
+    lo, hi = kept_range if kept_range is not None else (-(2**63), 2**63 - 1)
     for rec in records:
         row = _row(rec, source_uri, fallback_us, day_start, day_end)
         if row is None:
             return False
         if row is False:
+            ts = _ts_micros(rec.timestamp)
+            ts = fallback_us if ts is None else ts
+            if ts is None or not lo <= ts < hi:
+                return False
             other_days += 1
         else:
             append(row)

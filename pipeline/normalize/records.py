@@ -82,6 +82,27 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _count(value: Any, name: str) -> int | None:
+    """A token or image count: None when absent; an int when the value is one (an integral float such as 12.0 or
+    a decimal string such as "12" included); otherwise `RecordError`. A count of 1.5, "1e3" or true is not a
+    count the bill can agree with: stored as null it would be priced as $0, so the record is rejected instead."""
+    if value is None:
+        return None
+    n = _int(value)
+    if n is None:
+        shown = value if isinstance(value, (int, float, bool)) else str(value)[:20]
+        raise RecordError(f"bad_count: {name}={shown!r} is not a non-negative integer")
+    return n
+
+
+def _first_count(*named: tuple[str, Any]) -> int | None:
+    """The first present count among (name, value) pairs, validated (`_count`)."""
+    for name, value in named:
+        if value is not None:
+            return _count(value, name)
+    return None
+
+
 def _first_int(*values: Any) -> int | None:
     for v in values:
         iv = _int(v)
@@ -129,34 +150,34 @@ def _body_usage(body: Any) -> dict[str, int | None]:
     out: dict[str, int | None] = {"input": None, "output": None, "cache_read": None, "cache_write": None}
     if isinstance(body, list):
         m = _stream_metrics(body)
-        out["input"] = _int(m.get("inputTokenCount"))
-        out["output"] = _int(m.get("outputTokenCount"))
-        out["cache_read"] = _int(m.get("cacheReadInputTokenCount"))
-        out["cache_write"] = _int(m.get("cacheWriteInputTokenCount"))
+        for key, field in (
+            ("input", "inputTokenCount"),
+            ("output", "outputTokenCount"),
+            ("cache_read", "cacheReadInputTokenCount"),
+            ("cache_write", "cacheWriteInputTokenCount"),
+        ):
+            out[key] = _count(m.get(field), field)
         return out
     if not isinstance(body, dict):
         return out
     usage = body.get("usage")
     if isinstance(usage, dict):
-        out["input"] = _first_int(usage.get("inputTokens"), usage.get("input_tokens"), usage.get("prompt_tokens"))
-        out["output"] = _first_int(
-            usage.get("outputTokens"), usage.get("output_tokens"), usage.get("completion_tokens")
-        )
-        out["cache_read"] = _first_int(
-            usage.get("cacheReadInputTokens"),
-            usage.get("cacheReadInputTokenCount"),
-            usage.get("cache_read_input_tokens"),
-        )
-        out["cache_write"] = _first_int(
-            usage.get("cacheWriteInputTokens"),
-            usage.get("cacheWriteInputTokenCount"),
-            usage.get("cache_creation_input_tokens"),
-        )
+        for key, fields in (
+            ("input", ("inputTokens", "input_tokens", "prompt_tokens")),
+            ("output", ("outputTokens", "output_tokens", "completion_tokens")),
+            ("cache_read", ("cacheReadInputTokens", "cacheReadInputTokenCount", "cache_read_input_tokens")),
+            ("cache_write", ("cacheWriteInputTokens", "cacheWriteInputTokenCount", "cache_creation_input_tokens")),
+        ):
+            out[key] = _first_count(*((f, usage.get(f)) for f in fields))
         return out
-    out["input"] = _first_int(body.get("prompt_token_count"), body.get("inputTextTokenCount"))
-    out["output"] = _int(body.get("generation_token_count"))
+    out["input"] = _first_count(
+        ("prompt_token_count", body.get("prompt_token_count")), ("inputTextTokenCount", body.get("inputTextTokenCount"))
+    )
+    out["output"] = _count(body.get("generation_token_count"), "generation_token_count")
     if out["output"] is None and isinstance(body.get("results"), list):
-        out["output"] = _first_int(*(r.get("tokenCount") for r in body["results"] if isinstance(r, dict)))
+        out["output"] = _first_count(
+            *(("tokenCount", r.get("tokenCount")) for r in body["results"] if isinstance(r, dict))
+        )
     return out
 
 
@@ -243,9 +264,9 @@ def _image_count(body: Any) -> int | None:
     if isinstance(body, dict):
         cfg = body.get("imageGenerationConfig")
         if isinstance(cfg, dict):
-            n = _int(cfg.get("numberOfImages"))
-            if n is None:
+            if cfg.get("numberOfImages") is None:
                 return 1  # Bedrock's default when the request names no count
+            n = _count(cfg.get("numberOfImages"), "numberOfImages")
             return n if 0 <= n <= MAX_IMAGES else None
     return None
 
@@ -296,12 +317,18 @@ def parse_record(
     out_body = out.get("outputBodyJson")
     operation = record.get("operation") if isinstance(record.get("operation"), str) else None
 
-    body_usage = _body_usage(out_body)
     stream_metrics = _stream_metrics(out_body)
-    input_tokens = _first_int(inp.get("inputTokenCount"), body_usage["input"])
-    output_tokens = _first_int(out.get("outputTokenCount"), body_usage["output"])
-    cache_read = _first_int(inp.get("cacheReadInputTokenCount"), body_usage["cache_read"])
-    cache_write = _first_int(inp.get("cacheWriteInputTokenCount"), body_usage["cache_write"])
+    # Log-level counts first; the body only where they are absent. A present count that is not one rejects.
+    input_tokens = _count(inp.get("inputTokenCount"), "inputTokenCount")
+    output_tokens = _count(out.get("outputTokenCount"), "outputTokenCount")
+    cache_read = _count(inp.get("cacheReadInputTokenCount"), "cacheReadInputTokenCount")
+    cache_write = _count(inp.get("cacheWriteInputTokenCount"), "cacheWriteInputTokenCount")
+    if input_tokens is None or output_tokens is None or cache_read is None or cache_write is None:
+        body_usage = _body_usage(out_body)
+        input_tokens = body_usage["input"] if input_tokens is None else input_tokens
+        output_tokens = body_usage["output"] if output_tokens is None else output_tokens
+        cache_read = body_usage["cache_read"] if cache_read is None else cache_read
+        cache_write = body_usage["cache_write"] if cache_write is None else cache_write
     cache_write_1h = _cache_write_1h(out_body)
     for name, value in (
         ("inputTokenCount", input_tokens),

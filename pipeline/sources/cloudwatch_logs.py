@@ -86,14 +86,20 @@ def iter_day_events(
     client: Any | None = None,
     page_size: int = 10_000,
     sleep: Callable[[float], None] | None = None,
+    late_hours: int = 0,
+    early_hours: int = 0,
 ) -> Iterator[list[LogEvent]]:
     """Yield the day's events page by page (each page a list), following `nextToken` to the end.
 
-    `sleep` waits between our page attempts (tests pass a recorder; default `time.sleep`).
+    The window is the day's event times widened by `early_hours` before and `late_hours` after: an event's time
+    is its ingestion, and a record stamped 23:59:59 may be ingested after midnight; the caller keeps records by
+    their own timestamp. `sleep` waits between our page attempts (tests pass a recorder; default `time.sleep`).
     """
     sleep = sleep or time.sleep
     client = client or aws.client("logs", region)
     start_ms, end_ms = _window_ms(day)
+    start_ms -= early_hours * 3_600_000
+    end_ms += late_hours * 3_600_000
     kwargs: dict[str, Any] = {
         "logGroupName": log_group,
         "startTime": start_ms,

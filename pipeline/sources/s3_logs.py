@@ -1,8 +1,10 @@
 """Find and read one day's invocation-log objects under an S3 root (or a local folder with the same layout).
 
 Layout (spec §2.1): `<root>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/<file>.json.gz`.
-Folders follow the *delivery* time, so records of the last minutes of a day land in the next day's `00` folder:
-a day reads its own 24 hours plus the next day's first hour, and the caller keeps records by their timestamp.
+Folders follow the *delivery* time, so records of the last minutes of a day land in the next day's first folders:
+a day reads its own 24 hours plus the next day's first `late_hours` hour folders and the previous day's last
+`early_hours` (config `sources.invocation_logs.late_hours/early_hours`), and the caller keeps records by their
+timestamp.
 Permission-check markers, `data/` sidecars (offloaded bodies), zero-byte and non-`.json.gz` objects are skipped
 and counted.
 """
@@ -24,6 +26,7 @@ from pipeline.aws import storage_options_for
 LOG_DIR = "BedrockModelInvocationLogs"
 PERMISSION_MARKER = "amazon-bedrock-logs-permission-check"
 _FILE_TIME = re.compile(r"(?P<ts>\d{8}T\d{6})(?P<ms>\d{3})?Z")
+_HOUR_FOLDER = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 
 
 class SourceError(RuntimeError):
@@ -51,6 +54,9 @@ class LogObject:
     uri: str
     size: int
     delivered_at: dt.datetime | None
+    folder_hour: dt.datetime | None = None
+    """Start of the `YYYY/MM/DD/HH` folder the object was delivered to (None outside that layout): which days'
+    windows cover the object, so which day owns each of its records, follows from it."""
 
 
 @dataclass
@@ -59,6 +65,25 @@ class Listing:
 
     objects: list[LogObject] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+
+
+def folder_hour(path: str) -> dt.datetime | None:
+    """The start of the hour folder (`…/YYYY/MM/DD/HH/<file>`) a key was delivered to."""
+    m = _HOUR_FOLDER.search(path)
+    if not m:
+        return None
+    try:
+        return dt.datetime(*(int(g) for g in m.groups()), tzinfo=dt.UTC)  # type: ignore[misc]
+    except ValueError:
+        return None
+
+
+def day_folders(day: dt.date, late_hours: int, early_hours: int) -> list[str]:
+    """The folders (relative to a region) a day reads: whole days as `YYYY/MM/DD`, single hours as `…/HH`."""
+    prev, nxt = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
+    early = [f"{prev:%Y/%m/%d}/{h:02d}" for h in range(24 - early_hours, 24)]
+    late = [f"{nxt:%Y/%m/%d}/{h:02d}" for h in range(late_hours)]
+    return [*early, f"{day:%Y/%m/%d}", *late]
 
 
 def file_time(name: str) -> dt.datetime | None:
@@ -112,8 +137,9 @@ def _is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
-def list_day(root: str, day: dt.date) -> Listing:
-    """List the log objects that may hold records of `day` under `root` (every account and region in it)."""
+def list_day(root: str, day: dt.date, late_hours: int = 2, early_hours: int = 1) -> Listing:
+    """List the log objects that may hold records of `day` under `root` (every account and region in it): the
+    day's folders and the neighbouring hours of its window (`day_folders`)."""
     root = root.rstrip("/")
     fs, base = fsspec.core.url_to_fs(root, **storage_options_for(root))
     scheme = "" if _is_local(root) else root.split("://", 1)[0] + "://"
@@ -133,7 +159,6 @@ def list_day(root: str, day: dt.date) -> Listing:
     except Exception as exc:  # noqa: BLE001 - every failure here means the source is unusable
         raise _explain(root, exc) from exc
 
-    next_day = day + dt.timedelta(days=1)
     for account_dir in sorted(accounts):
         log_dir = f"{account_dir.rstrip('/')}/{LOG_DIR}"
         try:
@@ -148,7 +173,7 @@ def list_day(root: str, day: dt.date) -> Listing:
                     listing.skipped["permission_check_marker"] += 1
                 continue
             region_dir = region_info["name"].rstrip("/")
-            folders = [f"{region_dir}/{day:%Y/%m/%d}", f"{region_dir}/{next_day:%Y/%m/%d}/00"]
+            folders = [f"{region_dir}/{f}" for f in day_folders(day, late_hours, early_hours)]
             for folder in folders:
                 try:
                     found = _find(fs, folder, _is_local(root))
@@ -188,7 +213,7 @@ def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
     elif not name.endswith(".json.gz"):
         listing.skipped["not_json_gz"] += 1
     else:
-        listing.objects.append(LogObject(f"{scheme}{path}", size, file_time(name)))
+        listing.objects.append(LogObject(f"{scheme}{path}", size, file_time(name), folder_hour(path)))
 
 
 READ_ATTEMPTS = 3

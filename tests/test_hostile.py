@@ -1,0 +1,712 @@
+"""Hostile and unlucky input, and hard crashes (issue #16): nothing lost, memory bounded, no hangs.
+
+Every crafted input is generated here, small on disk (a 51 KB reject flood, a 1 MB gzip bomb, a 4,000-member
+gzip, 2,000-deep nesting). Memory is measured in a fresh subprocess (`resource.getrusage`, peak RSS) so one case's
+peak is not hidden by another's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from pipeline.config import ConfigError, load_config, parse_config
+from pipeline.normalize import day as day_mod
+from pipeline.normalize.decode import gunzip_tolerant, iter_line_batches
+from pipeline.sources import s3_logs
+from tests.conftest import gz_lines, log_key, make_record
+
+DAY = dt.date(2026, 3, 10)
+ACCOUNT = "111122223333"
+ROOT = Path(__file__).resolve().parent.parent
+GIB = 2**30
+
+
+def _put(root: Path, when: str, body: bytes, suffix: str = "0123456789abcdef") -> Path:
+    path = root / log_key(ACCOUNT, "us-east-1", when, suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return path
+
+
+def _cfg(root: Path, logs: dict[str, Any] | None = None, **extra: Any) -> Any:
+    """A config reading `root`, with `logs` added to `sources.invocation_logs` and `extra` at the top level."""
+    data: dict[str, Any] = {
+        "start_date": "2026-01-01",
+        "sources": {"invocation_logs": {"s3": [str(root)], **(logs or {})}},
+        **extra,
+    }
+    return parse_config(data)
+
+
+def _normalize(day: dt.date, cfg: Any, tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, Any]:
+    batches, rejects, stats, cleanup = day_mod.normalize_day(day, cfg, workers=1, spill_dir=str(tmp_path))
+    try:
+        return pl.concat(list(batches)), rejects.collect(), stats
+    finally:
+        cleanup()
+
+
+# ------------------------------------------------------------------------------------ one record, any exception
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_deeply_nested_prompt_rejects_one_record_not_the_day(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    deep = make_record("deep", "2026-03-10T10:00:00Z")
+    deep["input"]["inputBodyJson"] = "PLACEHOLDER"
+    line = json.dumps(deep).replace('"PLACEHOLDER"', '{"messages": ' + _deep(2000) + "}")
+    good = [make_record(f"ok-{i}", "2026-03-10T10:00:00Z") for i in range(3)]
+    _put(root, "2026-03-10T10:05:00", gz_lines([*good, line]))
+    for retain in ("none", "redacted"):
+        rows, rejects, _ = _normalize(DAY, _cfg(root, retain_bodies=retain), tmp_path)
+        assert sorted(rows["request_id"]) == ["ok-0", "ok-1", "ok-2"]
+        assert rejects.height == 1 and rejects["line"][0] == 4
+
+
+def test_any_exception_in_the_fast_path_falls_back_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "logs"
+    _put(root, "2026-03-10T10:05:00", gz_lines([make_record(f"ok-{i}", "2026-03-10T10:00:00Z") for i in range(3)]))
+
+    def boom(*_a: Any, **_k: Any) -> bool:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(day_mod.fast, "parse_payload", boom)
+    rows, rejects, _ = _normalize(DAY, _cfg(root), tmp_path)
+    assert rows.height == 3 and rejects.height == 0
+
+
+def test_any_exception_parsing_one_record_rejects_that_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "logs"
+    recs = [make_record(f"ok-{i}", "2026-03-10T10:00:00Z") for i in range(3)]
+    recs[1]["modelId"] = "explode"
+    _put(root, "2026-03-10T10:05:00", gz_lines(recs))
+    real = day_mod.parse_record
+
+    def fragile(record: Any, **kw: Any) -> Any:
+        if record.get("modelId") == "explode":
+            raise MemoryError("synthetic")
+        return real(record, **kw)
+
+    monkeypatch.setattr(day_mod, "parse_record", fragile)
+    monkeypatch.setattr(day_mod, "fast", None)
+    rows, rejects, _ = _normalize(DAY, _cfg(root), tmp_path)
+    assert sorted(rows["request_id"]) == ["ok-0", "ok-2"]
+    assert rejects["reason"].to_list() == ["unparseable_record: MemoryError"]
+
+
+@pytest.mark.parametrize("value", [1.5, "1e3", True, float("nan"), "12abc"])
+def test_token_counts_that_are_not_counts_reject_the_record(tmp_path: Path, value: Any) -> None:
+    root = tmp_path / "logs"
+    bad = make_record("bad", "2026-03-10T10:00:00Z")
+    bad["input"]["inputTokenCount"] = value
+    _put(root, "2026-03-10T10:05:00", gz_lines([make_record("ok", "2026-03-10T10:00:00Z"), bad]))
+    rows, rejects, _ = _normalize(DAY, _cfg(root), tmp_path)
+    assert rows["request_id"].to_list() == ["ok"]
+    assert rejects["reason"][0].startswith("bad_count: inputTokenCount=")
+
+
+def test_reject_excerpts_never_hold_strings_from_bodies(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    secret = "my secret prompt text"
+    inside = make_record("x", "2026-03-10T10:00:00Z", modelId=None)
+    inside["input"]["inputBodyJson"] = {"messages": [secret]}
+    lines = [json.dumps([secret, 7]), json.dumps(inside), '{"input": {"x": "' + secret + '"}, "broken": ']
+    _put(root, "2026-03-10T10:05:00", gz_lines(lines))
+    _, rejects, _ = _normalize(DAY, _cfg(root), tmp_path)
+    assert rejects.height == 4
+    assert not any(secret in e for e in rejects["raw_excerpt"].to_list())
+
+
+# ------------------------------------------------------------------------------------------- day boundaries
+
+
+def test_late_record_belongs_to_its_own_day(tmp_path: Path) -> None:
+    """23:59:50Z delivered 70 minutes late, in the next day's `01/` folder."""
+    root = tmp_path / "logs"
+    _put(root, "2026-03-11T01:09:50", gz_lines([make_record("late", "2026-03-10T23:59:50Z")]))
+    rows, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert rows["request_id"].to_list() == ["late"] and rejects.height == 0 and stats.unplaced() == 0
+    rows, rejects, stats = _normalize(DAY + dt.timedelta(days=1), _cfg(root), tmp_path)
+    assert rows.height == 0 and rejects.height == 0 and stats.counts["records_of_other_days"] == 1
+
+
+def test_record_later_than_the_window_is_a_reject_of_the_folder_day(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    _put(root, "2026-03-11T01:09:50", gz_lines([make_record("late", "2026-03-10T23:59:50Z")]))
+    cfg = _cfg(root, logs={"late_hours": 1})
+    rows, rejects, stats = _normalize(DAY, cfg, tmp_path)
+    assert rows.height == 0 and rejects.height == 0 and stats.unplaced() == 0  # not in its window
+    rows, rejects, stats = _normalize(DAY + dt.timedelta(days=1), cfg, tmp_path)
+    assert rows.height == 0 and rejects["reason"][0].startswith("outside_window: a record of 2026-03-10")
+    assert "late" in rejects["raw_excerpt"][0]
+
+
+def test_offset_and_absurd_timestamps_land_in_exactly_one_place(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    # 23:30-05:00 is 04:30Z the next day: delivered to this day's 23:00 folder, the next day's window holds it.
+    _put(root, "2026-03-10T23:31:00", gz_lines([make_record("offset", "2026-03-10T23:30:00-05:00")]), "a")
+    # The same offset delivered mid-day: no window of its day holds that folder, a reject of this day.
+    _put(root, "2026-03-10T10:00:00", gz_lines([make_record("offset-mid", "2026-03-10T23:30:00-05:00")]), "b")
+    _put(root, "2026-03-10T11:00:00", gz_lines([make_record("far", "9999-12-31T00:00:00Z")]), "c")
+    _put(root, "2026-03-10T12:00:00", gz_lines([make_record("old", "2026-03-08T12:00:00Z")]), "d")
+    where: dict[str, list[str]] = {}
+    for offset in (-1, 0, 1, 2):
+        day = DAY + dt.timedelta(days=offset)
+        rows, rejects, stats = _normalize(day, _cfg(root), tmp_path)
+        assert stats.unplaced() == 0
+        for rid in rows["request_id"]:
+            where.setdefault(rid, []).append(f"row {day}")
+        for text in rejects["raw_excerpt"]:
+            rid = text.split('"requestId":"', 1)[1].split('"', 1)[0]
+            where.setdefault(rid, []).append(f"reject {day}")
+    assert where == {
+        "offset": ["row 2026-03-11"],
+        "offset-mid": ["reject 2026-03-10"],
+        "far": ["reject 2026-03-10"],
+        "old": ["reject 2026-03-10"],
+    }
+
+
+def test_records_before_start_date_fail_the_placement_check(tmp_path: Path) -> None:
+    from pipeline.defs.ingest import placement_results
+
+    root = tmp_path / "logs"
+    _put(root, "2026-03-09T23:10:00", gz_lines([make_record("before", "2026-03-09T23:00:00Z"), "not json"]))
+    rows, rejects, stats = _normalize(DAY, _cfg(root, start_date=DAY.isoformat()), tmp_path)
+    assert rows.height == 0 and rejects.height == 0
+    assert stats.unplaced() == 1 and stats.counts["records_unplaced"] == 1
+    placed, _ = placement_results(stats.as_metadata(), stats.unplaced(), [])
+    assert placed.check_name == "records_all_placed" and not placed.passed
+
+
+def test_cloudwatch_events_across_midnight_belong_to_the_record_day(aws: str, tmp_path: Path) -> None:
+    import boto3
+
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
+    nxt = day + dt.timedelta(days=1)
+    logs = boto3.client("logs", region_name="us-east-1")
+    group, stream = "/aws/bedrock/boundary", "aws/bedrock/modelinvocations"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+    def event(rid: str, record_ts: str, event_time: dt.datetime) -> dict[str, Any]:
+        msg = json.dumps(make_record(rid, record_ts))
+        return {"timestamp": int(event_time.timestamp() * 1000), "message": msg}
+
+    midnight = dt.datetime.combine(nxt, dt.time(), tzinfo=dt.UTC)
+    events = [
+        event("ingested-after-midnight", f"{day}T23:59:59Z", midnight + dt.timedelta(minutes=30)),
+        event("stamped-after-midnight", f"{nxt}T00:00:30Z", midnight - dt.timedelta(seconds=5)),
+        event("much-later", f"{day}T12:00:00Z", midnight + dt.timedelta(hours=5)),
+    ]
+    events.sort(key=lambda e: e["timestamp"])
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    cfg = parse_config(
+        {
+            "start_date": "2026-01-01",
+            "sources": {"invocation_logs": {"cloudwatch": [{"log_group": group, "region": "us-east-1"}]}},
+        }
+    )
+    rows_d, rejects_d, stats_d = _normalize(day, cfg, tmp_path)
+    rows_n, rejects_n, stats_n = _normalize(nxt, cfg, tmp_path)
+    assert rows_d["request_id"].to_list() == ["ingested-after-midnight"]
+    assert rows_n["request_id"].to_list() == ["stamped-after-midnight"]
+    assert rejects_d.height == 0 and rejects_n["reason"][0].startswith("outside_window")
+    assert stats_d.unplaced() == 0 and stats_n.unplaced() == 0
+
+
+# ------------------------------------------------------------------------------------------ bounded memory
+
+
+def _peak(code: str, tmp_path: Path, timeout: float = 120) -> dict[str, Any]:
+    """Run `code` in a fresh interpreter; it must set `OUT` (a dict). Adds `peak_rss_bytes`.
+
+    The peak is the process's own high-water mark (`VmHWM`): `resource.getrusage(RUSAGE_SELF).ru_maxrss` would do
+    but for one Linux quirk, that it is kept across `execve`, so a child of a large pytest process starts with its
+    parent's peak. `getrusage` is the fallback where /proc does not exist.
+    """
+    script = textwrap.dedent(code) + textwrap.dedent(
+        """
+        import json as _json, resource as _resource
+        _out = dict(OUT)
+        _out["peak_rss_bytes"] = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * 1024
+        try:
+            with open("/proc/self/status") as _f:
+                _hwm = [int(x.split()[1]) for x in _f if x.startswith("VmHWM:")]
+            _out["peak_rss_bytes"] = _hwm[0] * 1024
+        except (OSError, IndexError, ValueError):
+            pass
+        print(_json.dumps(_out))
+        """
+    )
+    path = tmp_path / "case.py"
+    path.write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"peak RSS {out['peak_rss_bytes'] / 2**20:.0f} MiB")  # shown with `pytest -s`
+    return out
+
+
+def _gzip_stream(piece: bytes, times: int, path: Path) -> None:
+    """`piece * times` gzipped to `path`, cheaply: one member compressed once and repeated (a multi-member gzip,
+    as real deliveries may be), so a 1 GiB bomb costs the test a 1 MiB compression."""
+    member = gzip.compress(piece, compresslevel=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for _ in range(times):
+            f.write(member)
+
+
+_NORMALIZE = """
+import datetime as dt, sys
+sys.path.insert(0, {root!r})
+from pipeline.config import parse_config
+from pipeline.normalize.day import normalize_day
+cfg = parse_config({{"start_date": "2026-01-01", "retain_bodies": {retain!r},
+                    "sources": {{"invocation_logs": {{"s3": [{logs!r}]}}}}}})
+batches, rejects, stats, cleanup = normalize_day(dt.date(2026, 3, 10), cfg, workers=1, spill_dir={spill!r})
+rows = sum(b.height for b in batches)
+rejects = rejects.collect()
+cleanup()
+OUT = {{"rows": rows, "rejects": rejects.height, "reasons": sorted(set(r.split(":")[0] for r in rejects["reason"])),
+        "not_kept": stats.counts["rejects_not_kept"], "unplaced": stats.unplaced()}}
+"""
+
+
+def _run_normalize(tmp_path: Path, logs: Path, retain: str = "none") -> dict[str, Any]:
+    spill = tmp_path / "spill"
+    spill.mkdir(exist_ok=True)
+    code = _NORMALIZE.format(root=str(ROOT), logs=str(logs), spill=str(spill), retain=retain)
+    return _peak(code, tmp_path)
+
+
+@pytest.mark.slow
+def test_reject_flood_is_capped_and_counted(tmp_path: Path) -> None:
+    """A 51 KB gzip of `1` lines: 26M rejects, of which 1,000 kept and the rest counted in one summary reject."""
+    logs = tmp_path / "logs"
+    path = logs / log_key(ACCOUNT, "us-east-1", "2026-03-10T10:05:00")
+    _gzip_stream(b"1\n" * 1_000_000, 26, path)
+    assert path.stat().st_size < 60_000
+    t0 = time.monotonic()
+    out = _run_normalize(tmp_path, logs)
+    assert out["rejects"] == 1001 and out["not_kept"] == 26_000_000 - 1000
+    assert out["reasons"] == ["not_a_record", "too_many_rejects"]
+    assert out["peak_rss_bytes"] < GIB
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.slow
+def test_gzip_bomb_is_one_line_too_long(tmp_path: Path) -> None:
+    """1 MB of gzip inflating to 1 GiB of spaces on one line (skipped as too long), then a good record; bodies kept
+    redacted (the path that used to need 2.7 GB for a 500 MB line)."""
+    logs = tmp_path / "logs"
+    bomb = logs / log_key(ACCOUNT, "us-east-1", "2026-03-10T10:05:00", "bomb")
+    _gzip_stream(b" " * 2**20, 1024, bomb)
+    with open(bomb, "ab") as f:
+        f.write(gzip.compress(b"\n" + json.dumps(make_record("after", "2026-03-10T10:00:00Z")).encode() + b"\n"))
+    assert bomb.stat().st_size < 1.2e6
+    out = _run_normalize(tmp_path, logs, retain="redacted")
+    assert out["rows"] == 1 and out["reasons"] == ["line_too_long"] and out["unplaced"] == 0
+    assert out["peak_rss_bytes"] < GIB
+
+
+@pytest.mark.slow
+def test_newline_flood_is_fast_and_flat(tmp_path: Path) -> None:
+    """400 MiB of newlines (was 3.8 GB and 133 s)."""
+    logs = tmp_path / "logs"
+    _gzip_stream(b"\n" * 2**20, 400, logs / log_key(ACCOUNT, "us-east-1", "2026-03-10T11:05:00", "newlines"))
+    t0 = time.monotonic()
+    out = _run_normalize(tmp_path, logs)
+    assert out["rows"] == 0 and out["rejects"] == 0
+    assert out["peak_rss_bytes"] < GIB / 2
+    assert time.monotonic() - t0 < 30
+
+
+def test_decompressed_size_limit_is_a_reject(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    lines = [make_record(f"r{i}", "2026-03-10T10:00:00Z") for i in range(200)]
+    _put(root, "2026-03-10T10:05:00", gz_lines(lines))
+    rows, rejects, _ = _normalize(
+        DAY, _cfg(root, quality={"max_object_bytes": 20_000, "max_line_bytes": 4096}), tmp_path
+    )
+    assert 0 < rows.height < 200
+    assert rejects["reason"][0].startswith("object_too_large")
+
+
+@pytest.mark.slow
+def test_one_large_object_streams(tmp_path: Path) -> None:
+    """One object of 150K records (~150 MB decompressed) parses in bounded memory."""
+    logs = tmp_path / "logs"
+    path = logs / log_key(ACCOUNT, "us-east-1", "2026-03-10T10:05:00")
+    path.parent.mkdir(parents=True)
+    filler = "lorem ipsum dolor sit amet " * 36
+    rec = make_record("RID", "2026-03-10T10:00:00Z")
+    rec["input"]["inputBodyJson"] = {"messages": [{"role": "user", "content": filler}]}
+    template = json.dumps(rec)
+    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+    with open(path, "wb") as f:
+        for chunk in range(150):
+            text = "\n".join(template.replace("RID", f"r{chunk}-{i}") for i in range(1000)) + "\n"
+            f.write(comp.compress(text.encode()))
+        f.write(comp.flush())
+    out = _run_normalize(tmp_path, logs)
+    assert out["rows"] == 150_000 and out["rejects"] == 0
+    assert out["peak_rss_bytes"] < GIB
+
+
+def test_multi_member_gzip_is_linear() -> None:
+    member = gzip.compress(json.dumps(make_record("m", "2026-03-10T10:00:00Z")).encode() + b"\n")
+    small, large = member * 4000, member * 20_496
+    t0 = time.perf_counter()
+    out, err = gunzip_tolerant(small)
+    t_small = time.perf_counter() - t0
+    assert err is None and out.count(b"\n") == 4000
+    t0 = time.perf_counter()
+    out, err = gunzip_tolerant(large)
+    t_large = time.perf_counter() - t0
+    assert err is None and out.count(b"\n") == 20_496
+    assert t_small < 2.0 and t_large < 10 * t_small + 1.0  # linear (x5 members), not quadratic (x26; was 10.5 s)
+
+
+def test_line_limits_keep_the_object_line_numbers() -> None:
+    data = b"a\n" + b"b" * 100 + b"\nc\n" + b"d" * 200
+    items = list(iter_line_batches(gzip.compress(data), max_object_bytes=10**9, max_line_bytes=50, batch_bytes=4))
+    lines = [(i.line, i.reason.split(":")[0]) for i in items if not hasattr(i, "data")]
+    assert lines == [(2, "line_too_long"), (4, "line_too_long")]
+
+
+# ---------------------------------------------------------------------------------------------- crash recovery
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stray_spill_folders_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    import socket
+
+    spill = tmp_path / "spill"
+    dead = spill / "ledger-2026-03-09-dead"
+    live = spill / "ledger-2026-03-09-live"
+    foreign = spill / "ledger-2026-03-09-other-host"
+    for folder, owner in (
+        (dead, f"{socket.gethostname()} {_dead_pid()} 1"),
+        (live, f"{socket.gethostname()} {os.getpid()}"),
+        (foreign, f"elsewhere {_dead_pid()} 1"),
+    ):
+        folder.mkdir(parents=True)
+        (folder / "owner").write_text(owner)
+        (folder / "part-0000000.arrow").write_bytes(b"x" * 100)
+    _, _, stats = _normalize(DAY, parse_config({"start_date": "2026-01-01"}), spill)
+    assert not dead.exists() and live.exists() and foreign.exists()
+    assert stats.counts["orphan_spill_folders_removed"] == 1
+    assert sorted(p.name for p in spill.iterdir()) == sorted([live.name, foreign.name])  # ours cleaned up too
+
+
+def test_stray_tmp_files_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    import socket
+
+    from pipeline import warehouse
+
+    folder = tmp_path / "wh" / "invocations" / "date=2026-03-10"
+    folder.mkdir(parents=True)
+    host = socket.gethostname().replace(".", "_")
+    dead = folder / f".part-0.parquet.{host}.{_dead_pid()}.abc.tmp"
+    live = folder / f".part-0.parquet.{host}.{os.getpid()}.def.tmp"
+    legacy = folder / ".part-0.parquet.0123abcd.tmp"
+    for f in (dead, live, legacy):
+        f.write_bytes(b"half a parquet file")
+    old = time.time() - warehouse.STALE_TMP_S - 60
+    os.utime(legacy, (old, old))
+    warehouse.write_partition(pl.DataFrame({"a": [1]}), str(tmp_path / "wh"), "invocations", DAY)
+    assert not dead.exists() and not legacy.exists() and live.exists()
+
+
+def test_workers_die_with_the_run(tmp_path: Path) -> None:
+    """A run killed with SIGKILL leaves no worker process behind."""
+    code = textwrap.dedent(
+        f"""
+        import os, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from concurrent.futures import ProcessPoolExecutor
+        from pipeline.normalize import day
+        pool = ProcessPoolExecutor(2, mp_context=day._mp_context(), initializer=day.lifeline.die_with,
+                                   initargs=(os.getpid(),))
+        futures = [pool.submit(time.sleep, 120) for _ in range(2)]
+        time.sleep(1.0)
+        print(" ".join(str(p) for p in pool._processes), flush=True)
+        time.sleep(120)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_running(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_running(p) for p in workers)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _instance(tmp_path: Path) -> Any:
+    from dagster import DagsterInstance
+
+    (tmp_path / "dagster").mkdir()
+    return DagsterInstance.local_temp(
+        str(tmp_path / "dagster"), overrides={"concurrency": {"pools": {"default_limit": 2}}}
+    )
+
+
+def _started_run(instance: Any, pid: int) -> Any:
+    import socket
+
+    from dagster import DagsterRun, DagsterRunStatus
+
+    from pipeline import recovery
+
+    run = instance.add_run(
+        DagsterRun(
+            job_name="__ASSET_JOB",
+            status=DagsterRunStatus.STARTED,
+            tags={
+                recovery.CLI_TAG: "run",
+                recovery.HOST_TAG: socket.gethostname(),
+                recovery.PID_TAG: str(pid),
+                recovery.PID_START_TAG: "",
+            },
+        )
+    )
+    instance.event_log_storage.claim_concurrency_slot("aws_logs", run.run_id, "ingest")
+    return run
+
+
+def test_dead_runs_free_their_pool_slots(tmp_path: Path) -> None:
+    from dagster import DagsterRunStatus
+
+    from pipeline import recovery
+
+    with _instance(tmp_path) as instance:
+        instance.event_log_storage.set_concurrency_slots("aws_logs", 2)
+        dead = [_started_run(instance, _dead_pid()) for _ in range(2)]
+        assert set(recovery.full_pools(instance)) == {"aws_logs"}
+        said: list[str] = []
+        recovery.wait_for_pools(instance, said.append, timeout_s=5)
+        assert not recovery.full_pools(instance)
+        assert all(instance.get_run_by_id(r.run_id).status == DagsterRunStatus.FAILURE for r in dead)
+        assert sum("marked failed" in s for s in said) == 2
+
+
+def test_waiting_run_says_why_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    from pipeline import recovery
+
+    with _instance(tmp_path) as instance:
+        instance.event_log_storage.set_concurrency_slots("aws_logs", 2)
+        held = [_started_run(instance, os.getpid()) for _ in range(2)]  # alive: not freed
+        said: list[str] = []
+        before = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(recovery.Interrupted, match="SIGTERM"):
+            recovery.wait_for_pools(
+                instance, said.append, poll_s=0, sleep=lambda _s: os.kill(os.getpid(), signal.SIGTERM)
+            )
+        assert said and "pool aws_logs" in said[0] and held[0].run_id[:8] in said[0]
+        assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+
+# ------------------------------------------------------------------------------------------------ small ones
+
+
+def test_duplicate_yaml_keys_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.yaml"
+    path.write_text("retain_bodies: none\nstart_date: '2026-01-01'\nretain_bodies: redacted\n")
+    with pytest.raises(ConfigError, match="duplicate key 'retain_bodies'"):
+        load_config(path)
+
+
+def test_conflicting_duplicates_are_counted(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    first = make_record("dup", "2026-03-10T10:00:00Z")
+    same = make_record("dup", "2026-03-10T10:00:00Z")
+    other = make_record("dup", "2026-03-10T10:00:00Z", modelId="amazon.nova-pro-v1:0")
+    _put(root, "2026-03-10T10:05:00", gz_lines([first]), "a")
+    _put(root, "2026-03-10T10:06:00", gz_lines([same]), "b")
+    _put(root, "2026-03-10T10:07:00", gz_lines([other]), "c")
+    rows, _, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert rows.height == 1 and rows["model_id"][0] == first["modelId"]
+    assert stats.counts["duplicates_removed"] == 2 and stats.counts["conflicting_duplicates"] == 1
+    assert stats.conflict_examples == ["dup"]
+
+
+def test_daily_sums_do_not_depend_on_row_order() -> None:
+    import random
+
+    from pipeline.aggregates.daily import exact_sum
+
+    rng = random.Random(5)
+    values = [rng.random() * 10 ** rng.randint(-9, 2) for _ in range(200_000)]
+    frame = pl.DataFrame({"g": [i % 7 for i in range(len(values))], "x": values})
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=11)
+
+    def agg(f: pl.DataFrame) -> list[float]:
+        return f.lazy().group_by("g").agg(exact_sum(pl.col("x"))).sort("g").collect()["x"].to_list()
+
+    assert agg(frame) == agg(shuffled)
+
+
+def test_listing_reads_the_window_around_the_day(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    for when in ("2026-03-09T22:00:00", "2026-03-09T23:00:00", "2026-03-10T05:00:00", "2026-03-11T01:00:00",
+                 "2026-03-11T02:00:00"):  # fmt: skip
+        _put(root, when, gz_lines([make_record("x", "2026-03-10T10:00:00Z")]), when[-8:-6])
+    hours = sorted(o.folder_hour.isoformat()[:13] for o in s3_logs.list_day(str(root), DAY).objects)
+    assert hours == ["2026-03-09T23", "2026-03-10T05", "2026-03-11T01"] or hours == [
+        "2026-03-09T23",
+        "2026-03-10T05",
+        "2026-03-11T00",
+        "2026-03-11T01",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------- money
+
+
+def _bill(tmp_path: Path, fmt: str = "cur2") -> Path:
+    from pipeline.sample.bill import write_bill
+    from tests.test_billing import usage_frame
+
+    write_bill(str(tmp_path), usage_frame(), fmt)  # type: ignore[arg-type]
+    return tmp_path
+
+
+def _edit_cur2(root: Path, edit: Any) -> Path:
+    import pyarrow.parquet as pq
+
+    (f,) = root.glob("bedrock-ledger-cur2/data/BILLING_PERIOD=2026-05/*.parquet")
+    pq.write_table(edit(pq.read_table(f)), f)
+    return f
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e300])
+def test_bad_money_is_quarantined_with_file_and_row(tmp_path: Path, bad: float) -> None:
+    import pyarrow as pa
+
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+    from pipeline.defs.billing import quarantine_result
+
+    root = _bill(tmp_path)
+    column = "line_item_unblended_cost" if bad != 1e300 else "line_item_usage_amount"
+    d1 = dt.date(2026, 5, 14)
+    before = billing_day(BillingSource(uri=str(root), format="cur2"), d1).line_items.height
+
+    def poison(table: pa.Table) -> pa.Table:
+        starts = table.column("line_item_usage_start_date").to_pylist()
+        first = next(i for i, s in enumerate(starts) if str(s).startswith("2026-05-14"))
+        values = table.column(column).to_pylist()
+        values[first] = bad
+        i = table.schema.get_field_index(column)
+        return table.set_column(i, column, pa.array(values, type=table.schema.field(column).type))
+
+    f = _edit_cur2(root, poison)
+    day = billing_day(BillingSource(uri=str(root), format="cur2"), d1)
+    bad_rows = day.metrics["quarantined"]
+    assert bad_rows.height == 1 and bad_rows["source_uri"][0] == str(f)
+    assert bad_rows["row"][0] >= 1 and column in bad_rows["reason"][0]
+    assert day.line_items.height == before - 1
+    assert day.line_items["unblended_cost_usd"].is_finite().all()
+    check = quarantine_result([bad_rows])
+    assert not check.passed and check.check_name == "bill_numbers_valid"
+
+
+def test_product_map_stored_as_text_reads(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path)
+    src = BillingSource(uri=str(root), format="cur2")
+    expected = billing_day(src, dt.date(2026, 5, 14)).line_items
+
+    def as_text(table: pa.Table) -> pa.Table:
+        products = table.column("product").to_pylist()
+        as_json = [json.dumps(dict(p)) for p in products]
+        i = table.schema.get_field_index("product")
+        return table.set_column(i, "product", pa.array(as_json, type=pa.string()))
+
+    _edit_cur2(root, as_text)
+    got = billing_day(src, dt.date(2026, 5, 14)).line_items
+    assert got.drop("source_uri").equals(expected.drop("source_uri"))
+
+
+def test_legacy_manifest_keys_stay_inside_the_export(tmp_path: Path) -> None:
+    from pipeline.billing import BillingFormatError, billing_line_items_for_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path, "cur")
+    (manifest,) = root.glob("bedrock-ledger-cur/20260501-20260601/*-Manifest.json")
+    doc = json.loads(manifest.read_text())
+    for key in ("other-bucket-prefix/secret.csv.gz", "bedrock-ledger-cur/20260501-20260601/../../../etc/x.csv.gz"):
+        doc["reportKeys"] = [key]
+        doc["bucket"] = "someone-elses-bucket"
+        manifest.write_text(json.dumps(doc))
+        with pytest.raises(BillingFormatError, match="outside the export's folder"):
+            billing_line_items_for_day(BillingSource(uri=str(root), format="cur"), dt.date(2026, 5, 14))
+
+
+def test_sensor_ignores_unknown_billing_period_folders(tmp_path: Path) -> None:
+    from dagster import DagsterInstance, build_sensor_context
+
+    from pipeline.defs.build import build_definitions
+
+    today = dt.datetime.now(dt.UTC).date()
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    for period in ("latest", f"{last_month:%Y-%m}"):
+        folder = tmp_path / "my-export" / "metadata" / f"BILLING_PERIOD={period}"
+        folder.mkdir(parents=True)
+        (folder / "my-export-Manifest.json").write_text("{}")
+    cfg = parse_config(
+        {
+            "start_date": last_month.isoformat(),
+            "sources": {"billing": [{"uri": str(tmp_path / "my-export"), "format": "cur2"}]},
+        }
+    )
+    defs = build_definitions(cfg)
+    sensor = defs.resolve_sensor_def("billing_export_sensor")
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        result = sensor.evaluate_tick(ctx)
+    keys = {r.partition_key for r in result.run_requests}
+    assert keys and all(k.startswith(f"{last_month:%Y-%m}") for k in keys)
