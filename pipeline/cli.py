@@ -1,7 +1,12 @@
 """`bedrock-ledger`: run the pipeline for a range of days, generate sample data, or run the whole demo.
 
 Runs go through the Dagster instance (`$DAGSTER_HOME`; the repository folder when run from it, since it holds
-`dagster.yaml`), so `dagster dev` shows every run the CLI made.
+`dagster.yaml`) as runs of the named jobs (`ledger_daily_job`, or `billing_refresh_job` for a billing-only
+`--select`), one per day, so `dagster dev` shows every run the CLI made on the job's page.
+
+Every failure ends in a short message that names the thing, the cause and the fix, and an exit code: 1 a run
+failed, 2 what was asked is wrong (config, dates, asset names, paths), 3 a source or the warehouse cannot be
+reached, read or written. `--verbose` adds the traceback (the Dagster event log always has it).
 """
 
 from __future__ import annotations
@@ -9,20 +14,33 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipeline import recovery
 from pipeline.config import CONFIG_ENV, ConfigError, load_config
+from pipeline.preflight import InputError, UnreachableError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+if TYPE_CHECKING:
+    from pipeline.preflight import Selection
+
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3
+_VERBOSE = {"on": False}
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and Dagster's log")] = False,
+) -> None:
     """Bedrock cost, attribution and bill reconciliation (see README.md)."""
+    _VERBOSE["on"] = verbose
 
 
 def _dagster_home() -> str:
@@ -37,63 +55,89 @@ def _dagster_home() -> str:
     return str(target)
 
 
-def _days(start: dt.date, end: dt.date) -> list[dt.date]:
-    if end < start:
-        raise typer.BadParameter(f"--end {end} is before --start {start}")
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+def _one_line(error: Any) -> str:
+    """The message a person needs from a step's error: the first error in the chain that is not Dagster's own
+    wrapper (ours name the source and the cause), on one line, with its class when it is not one of ours."""
+    current = error
+    while current.cls_name and current.cls_name.startswith("Dagster") and (current.cause or current.context):
+        current = current.cause or current.context
+    message = (current.message or "").strip()
+    head, sep, rest = message.partition(": ")
+    if sep and head.rsplit(".", 1)[-1] == current.cls_name:
+        message = rest
+    first = message.splitlines()[0].strip() if message else ""
+    if current.cls_name not in _OURS:
+        first = f"{current.cls_name}: {first} (rerun with --verbose for the traceback)"
+    return first if len(first) <= 600 else first[:597] + "..."
 
 
-def run_days(config_path: str, days: list[dt.date], select: list[str] | None = None, echo: bool = True) -> bool:
-    """Materialize the selected assets (all by default) for each day in the Dagster instance.
+_OURS = {
+    "ConfigError",
+    "InputError",
+    "UnreachableError",
+    "SourceError",
+    "ServiceUnavailable",
+    "PriceCatalogError",
+    "BillingFormatError",
+    "BillingNameMapError",
+}
 
-    Returns True when every run succeeded. A failed day does not stop the following days.
+
+def run_days(
+    config_path: str,
+    days: list[dt.date],
+    select: list[str] | None = None,
+    echo: bool = True,
+    expected: dict[str, str] | None = None,
+    footer: bool = True,
+) -> bool:
+    """Run the daily job (or the billing job, for a billing-only `select`) once per day, as that day's partition.
+
+    Each run is recorded in the Dagster instance under the job's name with its partition, so the job's page and
+    the asset pages show it. Returns True when every run succeeded; a failed day does not stop the following
+    days. `expected` maps `asset:check` to why the sample was built to fail it (the demo announces those).
     """
-    from dagster import AssetSelection, DagsterInstance, materialize
+    from dagster import AssetKey, DagsterInstance
 
-    from pipeline.defs.build import build_assets
-    from pipeline.defs.resources import LedgerResource
+    from pipeline.defs.build import ALL_JOB, BILLING_ASSETS, BILLING_JOB, build_definitions
+    from pipeline.defs.runs import run_partition
+    from pipeline.preflight import resolve_selection
 
     config_path = str(Path(config_path).resolve())
     os.environ[CONFIG_ENV] = config_path
     cfg = load_config(config_path)
-    assets = build_assets(cfg)
-    selection = AssetSelection.assets(*select) if select else None
+    defs = build_definitions(cfg, config_path)
+    selection = resolve_selection(select, defs.assets or []) if select else None
+    job_name = BILLING_JOB if selection and set(selection.names) <= set(BILLING_ASSETS) else ALL_JOB
+    job = defs.resolve_job_def(job_name)
+    if selection:
+        # The job's checks on the chosen assets only: a plain asset subset would add every check of those assets,
+        # including ones the job leaves out on purpose (the freshness check is about now, not about a day).
+        keys = {AssetKey(n) for n in selection.names}
+        checks = {c for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in keys}
+        job = job.get_subset(asset_selection=keys, asset_check_selection=checks)
     home = _dagster_home()
+    log_level = "INFO" if _VERBOSE["on"] else "CRITICAL"  # the event log keeps everything; the terminal, a summary
     ok = True
     with DagsterInstance.get() as instance:
         for day in days:
             if not _ready(instance, echo):
                 return False
-            result = materialize(
-                assets,
-                partition_key=day.isoformat(),
-                instance=instance,
-                resources={"ledger": LedgerResource(config_path=config_path)},
-                selection=selection,
-                raise_on_error=False,
+            result = run_partition(
+                job,
+                day.isoformat(),
+                instance,
                 tags={"bedrock-ledger/cli": "run", **recovery.run_tags()},
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
-            failed_checks = [
-                e.asset_check_evaluation_data
-                for e in result.all_events
-                if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-            ]
-            status = "ok" if result.success else "FAILED"
             ok = ok and result.success
             if echo:
-                typer.echo(f"{day}: run {result.run_id[:8]} {status}")
-                for check in failed_checks:
-                    typer.echo(f"    check {check.asset_key.to_user_string()}:{check.check_name} did not pass")
-                if not result.success:
-                    for event in result.all_events:
-                        if event.is_failure and event.step_failure_data:
-                            error = event.step_failure_data.error
-                            while error.cause is not None:  # the root cause names the source and the reason
-                                error = error.cause
-                            typer.echo(f"    {event.step_key}: {error.message.strip()}")
-    if echo:
-        typer.echo(f"Runs are recorded in the Dagster instance at {home} (DAGSTER_HOME={home} uv run dagster dev)")
+                _echo_run(day, job_name, result, expected or {})
+    if echo and footer:
+        typer.echo(
+            f"Runs are in the Dagster instance at {home}; to see them: "
+            f"DAGSTER_HOME={home} {CONFIG_ENV}={config_path} uv run dg dev --host 127.0.0.1"
+        )
     return ok
 
 
@@ -108,25 +152,69 @@ def _ready(instance: object, echo: bool) -> bool:
     return True
 
 
+def _echo_run(day: dt.date, job_name: str, result: Any, expected: dict[str, str]) -> None:
+    """A few lines per day: the run, each failed step's cause, each check that did not pass."""
+    status = "ok" if result.success else "FAILED"
+    typer.echo(f"{day}: {job_name} run {result.run_id[:8]} {status}")
+    failures = 0
+    for event in result.all_events:
+        if event.is_step_failure:
+            failures += 1
+            error = event.step_failure_data.error
+            typer.echo(f"    step {event.step_key} failed: {_one_line(error)}")
+            if _VERBOSE["on"]:
+                typer.echo(error.to_string(), err=True)
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.asset_check_evaluation_data
+            if check.passed:
+                continue
+            name = f"{check.asset_key.to_user_string()}:{check.check_name}"
+            if name in expected:
+                typer.echo(f"    check {name} failed, as the sample intends: {expected[name]}")
+            else:
+                detail = f": {check.description}" if check.description else ""
+                typer.echo(f"    check {name} did not pass{detail}")
+    if not result.success and not failures:
+        typer.echo("    the run failed before its steps started: open the run in the UI, or rerun with --verbose")
+
+
+def plan_run(config: str, start: str, end: str, yesterday: bool, select: str) -> tuple[str, list[dt.date], list[str]]:
+    """Everything `run` checks before work starts (see `pipeline.preflight`): config, days, names, paths, reach."""
+    from pipeline import preflight
+    from pipeline.defs.build import build_assets
+
+    cfg = load_config(config)
+    days = preflight.days_to_run(start, end, yesterday, cfg)
+    requested = [s.strip() for s in select.split(",") if s.strip()]
+    names: list[str] = []
+    if requested:
+        chosen: Selection = preflight.resolve_selection(requested, build_assets(cfg))
+        for name, extra in chosen.added.items():
+            typer.echo(f"--select {name} also runs {', '.join(extra)} (written by the same step)")
+        names = chosen.names
+    preflight.check_paths(cfg, config)
+    preflight.check_reachable(
+        cfg,
+        billing=not names or "billing_line_items" in names,
+        logs=not names or "invocations" in names,
+    )
+    return str(Path(config).resolve()), days, names
+
+
 @app.command()
 def run(
     config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
     start: Annotated[str, typer.Option(help="first UTC day, YYYY-MM-DD")] = "",
-    end: Annotated[str, typer.Option(help="last UTC day (inclusive), default = start")] = "",
+    end: Annotated[str, typer.Option(help="last UTC day (inclusive), YYYY-MM-DD")] = "",
+    yesterday: Annotated[bool, typer.Option("--yesterday", help="run the last complete UTC day")] = False,
     select: Annotated[str, typer.Option(help="comma-separated asset names (default: all)")] = "",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and Dagster's log")] = False,
 ) -> None:
-    """Materialize every asset (or --select) for each day from --start to --end, inclusive."""
-    try:
-        load_config(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    first = dt.date.fromisoformat(start) if start else yesterday
-    last = dt.date.fromisoformat(end) if end else first
-    chosen = [s.strip() for s in select.split(",") if s.strip()] or None
-    if not run_days(config, _days(first, last), chosen):
-        raise typer.Exit(1)
+    """Materialize every asset (or --select) for each day from --start to --end, inclusive, or --yesterday."""
+    _VERBOSE["on"] = _VERBOSE["on"] or verbose
+    config_path, days, names = plan_run(config, start, end, yesterday, select)
+    if not run_days(config_path, days, names or None):
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 @app.command()
@@ -143,9 +231,10 @@ def generate(
     cloudwatch_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
 ) -> None:
     """Write realistic sample invocation logs (and by default a matching bill and a ledger.yaml)."""
+    from pipeline.preflight import parse_day
     from pipeline.sample.logs import generate_sample
 
-    first = dt.date.fromisoformat(start)
+    first = parse_day(start, "--start")
     if bill and "://" not in out:
         from pipeline.sample.demo import generate_all
 
@@ -180,14 +269,15 @@ def demo(
 ) -> None:
     """Generate sample logs and a matching bill, write ledger.yaml, run every asset for every day, summarise."""
     from pipeline.sample.demo import DEMO_START, generate_all
+    from pipeline.sample.expected import EXPECTED_CHECK_FAILURES
 
     typer.echo(f"Generating {days} days of sample logs and a matching bill under {out} ...")
     sample = generate_all(out, DEMO_START, days, records_per_day)
     typer.echo(f"Running the pipeline for {sample.days[0]} .. {sample.days[-1]} ({sample.config_path}) ...")
-    ok = run_days(str(sample.config_path), sample.days)
+    ok = run_days(str(sample.config_path), sample.days, expected=EXPECTED_CHECK_FAILURES, footer=False)
     _print_summary(str(sample.config_path), sample.days)
     if not ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 @app.command()
@@ -253,7 +343,7 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
     typer.echo(
         f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
-        "uv run dagster dev -h 127.0.0.1"
+        "uv run dg dev --host 127.0.0.1"
     )
     _print_reports(wh, days[-1])
 
@@ -268,13 +358,36 @@ def _print_reports(wh: str, day: dt.date) -> None:
             typer.echo(f"{label} {day}: {uri}")
 
 
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every error becomes one message (the traceback with --verbose)."""
+    try:
+        app(args=argv, prog_name="bedrock-ledger")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (ConfigError, InputError) as exc:
+        return _fail(exc, EXIT_BAD_INPUT)
+    except UnreachableError as exc:
+        return _fail(exc, EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, the traceback only on request
+        ours = type(exc).__name__ in _OURS
+        return _fail(exc, EXIT_RUN_FAILED, prefix="" if ours else f"unexpected {type(exc).__name__}: ")
+    return 0
+
+
+def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
+    if _VERBOSE["on"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    hint = "" if _VERBOSE["on"] or not prefix else " (rerun with --verbose for the traceback)"
+    print(f"error: {prefix}{exc}{hint}", file=sys.stderr)
+    return code
+
+
 def main() -> None:
     """Console-script entry point."""
-    try:
-        app()
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_cli(sys.argv[1:]))
 
 
 if __name__ == "__main__":

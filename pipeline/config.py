@@ -1,8 +1,8 @@
 """`ledger.yaml`: the one configuration file, validated up front so a typo fails at load, not mid-run.
 
-The keys are part of the contract in DESIGN.md. Unknown keys are errors (a misspelt `cost_centre` silently ignored
-would mean unattributed spend). Relative paths in the file are resolved against the file's own folder, so a
-config works from any working directory.
+The keys are part of the contract (README.md, Configuration). Unknown keys are errors (a misspelt `cost_centre`
+silently ignored would mean unattributed spend). Relative paths in the file are resolved against the file's own
+folder, so a config works from any working directory.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling against DESIGN.md / README)"
+                msg = "unknown key (check the spelling against README.md, section Configuration)"
             lines.append(f"  {loc}: {msg}")
         raise ConfigError(f"{origin}: invalid configuration\n" + "\n".join(lines)) from None
     if base_dir is None:

@@ -1,6 +1,6 @@
 """The data contract: column names and polars dtypes of every table the pipeline writes.
 
-Notebooks and other teams read these tables directly (see DESIGN.md), so every writer casts its frame to the
+Notebooks and other teams read these tables directly (README.md lists them), so every writer casts its frame to the
 schema here before writing (`conform`), and tests compare against it. Add columns at the end; never rename.
 """
 
@@ -15,6 +15,9 @@ STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 STATUSES = ("success", "client_error", "server_error", "throttled", "guardrail_intervened")
 ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
+USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
+"""Bill line types that are consumption (CID sums usage for these, spec §1.4); everything else is an adjustment.
+The one definition: the bill reader, reconciliation and chargeback all use it."""
 UNALLOCATED = "unallocated"
 
 INVOCATIONS: dict[str, pl.DataType] = {

@@ -20,21 +20,24 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import fsspec
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.aws import storage_options_for
 from pipeline.schemas import STR_MAP, TABLES, conform
+
+if TYPE_CHECKING:  # imported where used: loading the definitions must not pay for Arrow and fsspec
+    import fsspec
+    import pyarrow as pa
 
 STAGING = "_staging"
 PART_NAME = "part-0.parquet"
 
 
 def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    import fsspec
+
     fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri))
     return fs, path
 
@@ -54,6 +57,8 @@ def partition_dir(warehouse: str, table: str, day: dt.date | str) -> str:
 
 def to_arrow(df: pl.DataFrame, table: str) -> pa.Table:
     """The frame as Arrow in the contract's column order, with map columns as real Parquet maps."""
+    import pyarrow as pa
+
     df = conform(df, TABLES[table]) if table in TABLES else df
     at = df.to_arrow()
     fields = []
@@ -149,7 +154,9 @@ def _list_parquet(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
 
 
 def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fsspec.AbstractFileSystem | None) -> None:
-    writer: pq.ParquetWriter | None = None
+    import pyarrow.parquet as pq
+
+    writer = None
     try:
         for frame in frames:
             at = to_arrow(frame, table)
@@ -206,6 +213,8 @@ def read_partition(warehouse: str, table: str, day: dt.date | str, columns: list
 
 def open_input(uri: str) -> Any:
     """A readable binary file for a local path or `s3://` URI (for streaming a partition in batches)."""
+    import fsspec
+
     return fsspec.open(uri, "rb", **storage_options_for(uri)).open()
 
 

@@ -4,6 +4,7 @@ partitions; and the real webserver serves the asset graph and the schedules over
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import socket
@@ -12,15 +13,18 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, build_schedule_context
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, build_schedule_context
 
 from pipeline import schemas
 from pipeline.config import parse_config
 from pipeline.defs.build import ALL_JOB, BILLING_JOB, build_definitions
 from pipeline.defs.schedules import refresh_days
+from pipeline.sample.expected import EXPECTED_CHECK_FAILURES
+from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = set(schemas.TABLES) | {"cost_report"}  # one asset per table of the data contract, and the report
@@ -40,6 +44,7 @@ CHECKS = {
     ("invocations", "invocations_fresh"),
     ("invocations", "log_delivery_complete"),
     ("invocations", "log_objects_all_read"),
+    ("invocations", "log_objects_found"),
     ("budget_status", "forecast_within_budget"),
     ("logging_configuration", "logging_unchanged_since_previous_day"),
     ("logging_configuration", "logging_on_in_every_region"),
@@ -47,9 +52,22 @@ CHECKS = {
 }
 
 
-def test_definitions_smoke() -> None:
-    from pipeline.definitions import defs
+@pytest.fixture
+def config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The code location loads only with a config: a small one, passed through LEDGER_CONFIG."""
+    config = write_config(tmp_path)
+    monkeypatch.setenv("LEDGER_CONFIG", str(config))
+    return config
 
+
+def _load_defs() -> Any:
+    import pipeline.definitions
+
+    return importlib.reload(pipeline.definitions).defs
+
+
+def test_definitions_smoke(config_env: Path) -> None:
+    defs = _load_defs()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == ASSETS
@@ -152,11 +170,10 @@ def _graphql(url: str, query: str) -> dict:
         return json.loads(resp.read())
 
 
-def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path) -> None:
+def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path, config_env: Path) -> None:
     """The real `dagster-webserver` on a free loopback port, against a temporary DAGSTER_HOME."""
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    env.pop("LEDGER_CONFIG", None)
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     proc = subprocess.Popen(
         [
@@ -204,6 +221,80 @@ def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_location_refuses_to_load_without_a_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEDGER_CONFIG", raising=False)
+    env = {k: v for k, v in os.environ.items() if k != "LEDGER_CONFIG"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import pipeline.definitions"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode != 0
+    assert "no configuration: set LEDGER_CONFIG" in proc.stderr and "bedrock-ledger demo" in proc.stderr
+
+
+def test_every_asset_carries_its_column_schema_from_the_contract(config_env: Path) -> None:
+    graph = _load_defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        table = key.to_user_string()
+        column_schema = graph.get(key).metadata.get("dagster/column_schema")
+        if table not in schemas.TABLES:  # not a table (the HTML cost report): no columns to show
+            assert column_schema is None, table
+            continue
+        assert [c.name for c in column_schema.columns] == list(schemas.TABLES[table]), table
+    invocations = graph.get(AssetKey("invocations")).metadata["dagster/column_schema"]
+    types = {c.name: c.type for c in invocations.columns}
+    assert types["timestamp"] == "timestamp[us, UTC]"
+    assert types["request_metadata"] == "map<string,string>"
+    assert types["input_tokens"] == "int64"
+
+
+def test_every_check_of_a_day_is_partitioned_like_its_asset(config_env: Path) -> None:
+    """So each evaluation is recorded for its day (the freshness check is about now: the one exception)."""
+    graph = _load_defs().resolve_asset_graph()
+    for check_key in graph.asset_check_keys:
+        partitioned = graph.get(check_key).partitions_def is not None
+        assert partitioned == (check_key.name != "invocations_fresh"), check_key
+
+
+def test_jobs_run_in_process(config_env: Path) -> None:
+    defs = _load_defs()
+    for job in (ALL_JOB, BILLING_JOB):
+        assert defs.resolve_job_def(job).executor_def.name == "in_process"
+
+
+def test_loading_definitions_leaves_step_libraries_alone(config_env: Path) -> None:
+    """Loading the code location (every `dagster` command, every run worker) costs within a second of
+    `import dagster` itself: no AWS SDK, Arrow, fsspec or parser imports until a step needs them. Move such an
+    import into the asset's body (see `pipeline/defs/ingest.py`)."""
+    script = (
+        "import sys, time; t0 = time.perf_counter(); import dagster; t1 = time.perf_counter(); "
+        "import pipeline.definitions as d; d.defs.resolve_asset_graph(); t2 = time.perf_counter(); "
+        "heavy = sorted(m for m in ('boto3', 'botocore', 'pyarrow', 'fsspec', 's3fs', 'msgspec', 'aiobotocore') "
+        "if m in sys.modules); print(heavy, round(t1 - t0, 2), round(t2 - t1, 2))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    heavy, _dagster_s, _defs_s = proc.stdout.rsplit(" ", 2)
+    assert heavy == "[]", proc.stdout
+
+
+def test_expected_demo_failures_name_real_checks(config_env: Path) -> None:
+    graph = _load_defs().resolve_asset_graph()
+    for name in EXPECTED_CHECK_FAILURES:
+        asset, check = name.split(":")
+        assert AssetCheckKey(AssetKey(asset), check) in graph.asset_check_keys, name
+
+
+def test_readme_and_messages_point_to_files_that_exist() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme):
+        assert (ROOT / target).exists(), target
+    for target in re.findall(r"`((?:docs|deploy|pipeline|tests)/[\w./-]+)`", readme):
+        assert (ROOT / target).exists(), target
+    for path in (ROOT / "pipeline").rglob("*.py"):
+        assert "DESIGN.md" not in path.read_text(), f"{path.name} mentions DESIGN.md, which is not in the repository"
 
 
 def test_glue_catalog_asset_only_with_glue_config() -> None:

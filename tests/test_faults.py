@@ -357,7 +357,7 @@ def test_crash_mid_partition_keeps_the_previous_one(wh: str, s3: Any, monkeypatc
     first = pl.concat(version("A"))
     warehouse.write_partition(version("A"), wh, "invocations", DAY)
     with monkeypatch.context() as patched, pytest.raises(OSError, match="disk gave out"):
-        patched.setattr(warehouse.pq, "ParquetWriter", CrashingWriter)
+        patched.setattr(pq, "ParquetWriter", CrashingWriter)  # warehouse imports pyarrow.parquet when it writes
         warehouse.write_partition(version("B"), wh, "invocations", DAY)
     assert warehouse.read_partition(wh, "invocations", DAY).equals(first)
     assert visible_parquet(wh, s3) == [

@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline import schemas
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, BillingRead, read_bedrock_rows
 from pipeline.billing.usage_types import TOKEN_KINDS, parse_usage_types
@@ -29,8 +30,7 @@ from pipeline.schemas import BILLING_LINE_ITEMS, conform
 TOKENS_PER_UNIT: dict[str, int] = {"1k tokens": 1_000, "1m tokens": 1_000_000, "units": 1_000_000}
 """Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (spec §4.3; `Units` per CUDOS, S18)."""
 
-# Line types whose usage amount is consumption (CID sums usage for these, spec §1.4).
-USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
+USAGE_LINE_TYPES = schemas.USAGE_LINE_TYPES  # consumption line types (spec §1.4); defined once, in the contract
 
 # $ per token outside this band is almost surely a unit error (the cheapest listed rate is ~$0.00002/1K,
 # the dearest ~$0.075/1K); a uniform 1000x offset lands outside it.

@@ -16,7 +16,6 @@ from typing import Any
 import polars as pl
 
 from pipeline import schemas
-from pipeline.sources.logging_config import DELIVERY_FLAGS, DESTINATION_COLUMNS
 
 PAIR = ["account_id", "region"]
 
@@ -57,6 +56,9 @@ def config_for_day(
 
 
 def _describe(row: dict[str, Any] | None) -> str:
+    # step-only: logging_config brings boto3, which loading the definitions must not pay for
+    from pipeline.sources.logging_config import DELIVERY_FLAGS, DESTINATION_COLUMNS
+
     if row is None:
         return "not recorded"
     if row.get("error"):
@@ -74,6 +76,9 @@ def config_drift(today: pl.DataFrame, yesterday: pl.DataFrame) -> list[dict[str,
     `kind` is `logging_disabled`, `delivery_off`, `destination_changed` (these fail the drift check),
     `logging_enabled` or `delivery_on` (reported only). A pair absent on either day is not compared.
     """
+    # step-only: logging_config brings boto3, which loading the definitions must not pay for
+    from pipeline.sources.logging_config import DELIVERY_FLAGS, DESTINATION_COLUMNS
+
     prev = {(r["account_id"], r["region"]): r for r in yesterday.iter_rows(named=True)}
     changes = []
     for now in today.iter_rows(named=True):

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import fsspec
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -31,9 +30,8 @@ from dagster import (
 
 from pipeline import schemas, warehouse
 from pipeline.aws import storage_options_for
-from pipeline.billing import billing_day
-from pipeline.billing.line_items import USAGE_LINE_TYPES
 from pipeline.config import LedgerConfig
+from pipeline.defs.figures import for_people
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -75,10 +73,13 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             ),
         ],
     )
+    @for_people
     def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """One row per Bedrock line item of the bill for the day (grain), whatever the export format (CUR, CUR
         2.0, FOCUS): usage kind, routing, tier, model, tokens scaled by the pricing unit, cost. Upstream: the
         billing exports in `sources.billing`."""
+        from pipeline.billing import billing_day  # step-only (Arrow readers): keeps loading the definitions fast
+
         cfg = ledger.config
         day = partition_day(context.partition_key)
         frames, checks, metrics = [], [], {"files_read": 0}
@@ -111,6 +112,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             )
         ],
     )
+    @for_people
     def cost_reconciliation(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per day × account × region × model × usage kind × routing × tier (grain and key): logged vs billed
         tokens and cost, volume and price variance, a status and an explanation. Upstream: priced_invocations,
@@ -145,6 +147,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             )
         ],
     )
+    @for_people
     def chargeback_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per day × account × cost center × application × user (grain and key): the billed usage cost allocated
         in proportion to estimated cost; what no log explains is `unallocated`. Upstream: priced_invocations,
@@ -181,7 +184,7 @@ def billing_results(
     items: pl.DataFrame, checks: list[pl.DataFrame], metrics: dict[str, Any], path: str
 ) -> Iterator[Any]:
     """Metadata and the mapping check for one day of bill rows."""
-    usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+    usage = items.filter(pl.col("line_item_type").is_in(schemas.USAGE_LINE_TYPES))
     # `other` rows are deliberately unmatched (their `classification_note` says why); provisioned rows may get their
     # model from `attribution.provisioned_models`.
     unmapped = usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))
@@ -266,7 +269,13 @@ def reconciliation_results(
             "gaps": MetadataValue.md(
                 markdown_table(
                     gaps.select(
-                        "account_id", "region", "base_model_id", "usage_kind", "status", "cost_delta_usd", "explanation"
+                        "account_id",
+                        "region",
+                        "base_model_id",
+                        "usage_kind",
+                        "status",
+                        "cost_delta_usd",
+                        "explanation",
                     )
                 )
             ),
@@ -277,7 +286,7 @@ def reconciliation_results(
 def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> Iterator[Any]:
     """Metadata and the sums-to-bill check for one day of chargeback."""
     billed = (
-        billing.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+        billing.filter(pl.col("line_item_type").is_in(schemas.USAGE_LINE_TYPES))
         .group_by("date", "account_id")
         .agg(pl.col("unblended_cost_usd").sum().alias("bill"))
     )
@@ -312,6 +321,8 @@ def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
     """Export manifests under the configured billing sources, with their modification times: Data Exports
     (CUR 2.0 / FOCUS `metadata/…Manifest.json`) and legacy CUR (`<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`,
     rewritten on every delivery of the month)."""
+    import fsspec
+
     found: dict[str, float] = {}
     for source in cfg.sources.billing:
         fs, root = fsspec.core.url_to_fs(source.uri, **storage_options_for(source.uri))

@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import fsspec
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -38,9 +37,6 @@ from pipeline.config import LedgerConfig
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
-from pipeline.sources.aws_accounts import access_for
-from pipeline.sources.bedrock_metrics import read_day_metrics
-from pipeline.sources.logging_config import discover_logging, discovered_sources, with_discovered
 
 GROUP = "completeness"
 
@@ -64,6 +60,8 @@ def _app_profiles(cfg: LedgerConfig) -> tuple[tuple[str, str], ...]:
 
 def _all_observed(wh: str) -> pl.DataFrame:
     """Every recorded day of `logging_configuration` (a small table: accounts × regions per day)."""
+    import fsspec  # step-only imports here and below: loading the definitions stays within 1 s of Dagster's
+
     fs, root = fsspec.core.url_to_fs(wh, **storage_options_for(wh))
     files = fs.glob(f"{root.rstrip('/')}/logging_configuration/date=*/*.parquet")
     if not files:
@@ -78,6 +76,9 @@ def _all_observed(wh: str) -> pl.DataFrame:
 def with_discovered_sources(cfg: LedgerConfig, day: dt.date) -> LedgerConfig:
     """`cfg` with the S3 roots and log groups the day's recorded logging configuration names added to the
     explicit lists (unchanged without `discover`; asked live when the day's configuration was not recorded)."""
+    from pipeline.sources.aws_accounts import access_for
+    from pipeline.sources.logging_config import discover_logging, discovered_sources, with_discovered
+
     d = cfg.sources.invocation_logs.discover
     if d is None:
         return cfg
@@ -128,6 +129,9 @@ def build_completeness_assets(partitions_def: PartitionsDefinition) -> list[Any]
         """Per day × account × region (grain and key): Bedrock's model-invocation logging configuration (S3 and
         CloudWatch destinations, data delivery switches), as observed that day or borrowed from the nearest
         observation (`config_source`). Upstream: `bedrock:GetModelInvocationLoggingConfiguration`."""
+        from pipeline.sources.aws_accounts import access_for
+        from pipeline.sources.logging_config import discover_logging
+
         cfg = ledger.config
         day = partition_day(context.partition_key)
         d = cfg.sources.invocation_logs.discover
@@ -152,6 +156,9 @@ def build_completeness_assets(partitions_def: PartitionsDefinition) -> list[Any]
         """Per day × account × region × metric ModelId × hour (grain and key): the `AWS/Bedrock` runtime metrics
         (invocations, tokens, cache tokens under both spellings, throttles, errors), hourly sums. Upstream:
         CloudWatch `ListMetrics`/`GetMetricData`, plus the model ids of the day's `invocations`."""
+        from pipeline.sources.aws_accounts import access_for
+        from pipeline.sources.bedrock_metrics import read_day_metrics
+
         cfg = ledger.config
         day = partition_day(context.partition_key)
         d = cfg.sources.invocation_logs.discover
@@ -215,6 +222,8 @@ def build_completeness_assets(partitions_def: PartitionsDefinition) -> list[Any]
         """Per day × account × region × base model × hour (grain and key): logged vs metric invocations and tokens,
         the day's billed tokens, `coverage`, `status` and a sentence that explains it. Upstream: invocations,
         bedrock_metrics, logging_configuration, billing_line_items."""
+        from pipeline.sources.aws_accounts import access_for
+
         cfg = ledger.config
         day = partition_day(context.partition_key)
         d = cfg.sources.invocation_logs.discover

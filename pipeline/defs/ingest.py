@@ -5,6 +5,7 @@ warehouse, reports what a person wants to see, and states the checks (rejects un
 `request_id`, no negative tokens).
 """
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,12 +23,13 @@ from dagster import (
 )
 
 from pipeline import warehouse
+from pipeline.config import LedgerConfig
+from pipeline.defs.figures import for_people
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
-from pipeline.normalize.day import normalize_day
-from pipeline.privacy import redact_body
 
 GROUP = "ingest"
+SOURCES_CHECK = "log_objects_found"
 
 
 def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
@@ -80,6 +82,12 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             AssetCheckSpec("request_id_unique", asset="invocations", description="No request_id appears twice."),
             AssetCheckSpec("no_negative_tokens", asset="invocations", description="No token count is negative."),
             AssetCheckSpec(
+                SOURCES_CHECK,
+                asset="invocations",
+                description="The day's sources delivered something: at least one log object or CloudWatch event "
+                "(a day with none usually means logging is off or a path is wrong, not a quiet day).",
+            ),
+            AssetCheckSpec(
                 "records_all_placed",
                 asset="invocations",
                 description=(
@@ -96,8 +104,11 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         can_subset=False,
         pool="aws_logs",
     )
+    @for_people
     def ingest(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         from pipeline.defs.completeness import with_discovered_sources  # late: completeness imports this module
+        from pipeline.normalize.day import normalize_day  # step-only: keeps loading the definitions fast
+        from pipeline.privacy import redact_body
 
         day = partition_day(context.partition_key)
         cfg = with_discovered_sources(ledger.config, day)  # + destinations Bedrock's logging configuration names
@@ -115,6 +126,7 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             written, written_rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
         )
         yield from placement_results(stats.as_metadata(), stats.unplaced(), stats.conflict_examples)
+        yield sources_result(stats.as_metadata(), cfg, day)
 
     return [ingest]
 
@@ -247,4 +259,30 @@ def ingest_results(
         check_name="no_negative_tokens",
         passed=negative == 0,
         metadata={"rows_with_negative_tokens": negative},
+    )
+
+
+def sources_result(counts: dict[str, int], cfg: LedgerConfig, day: dt.date) -> AssetCheckResult:
+    """Fails when the day's sources listed no log object and no CloudWatch event, naming every source."""
+    inv = cfg.sources.invocation_logs
+    named = [*inv.s3, *(f"CloudWatch log group {g.log_group} ({g.region or 'default region'})" for g in inv.cloudwatch)]
+    objects = int(counts.get("objects_listed", 0))
+    events = int(counts.get("cloudwatch_events", 0))
+    found = objects + events > 0
+    if found:
+        description = None
+    elif not named:
+        description = "no invocation-log sources are configured (sources.invocation_logs in the config)"
+    else:
+        description = (
+            f"no log objects or events for {day} in {', '.join(named)}: check that model invocation logging is on "
+            "for these accounts and regions and that the paths are right"
+        )
+    return AssetCheckResult(
+        asset_key="invocations",
+        check_name=SOURCES_CHECK,
+        passed=found,
+        severity=AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={"objects_listed": objects, "cloudwatch_events": events, "sources": len(named)},
     )

@@ -38,6 +38,7 @@ from dagster import (
 )
 
 from pipeline import warehouse
+from pipeline.defs.contract import preview_allowed
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -108,6 +109,7 @@ def find_delivery_gaps(inv: pl.DataFrame, min_neighbour_calls: int = DEFAULT_MIN
     return gaps.select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
+@preview_allowed()  # its day checks are partitioned, a Dagster preview
 def build_operability_checks(
     partitions_def: PartitionsDefinition,
     min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS,

@@ -26,8 +26,6 @@ from pipeline.config import LedgerConfig
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
-from pipeline.exports.focus import focus_chargeback, focus_problems
-from pipeline.exports.glue import register_tables
 from pipeline.pricing import load_catalog
 
 GROUP = "outputs"
@@ -75,6 +73,8 @@ def build_output_assets(partitions_def: PartitionsDefinition, cfg: LedgerConfig)
         """Per day × account × cost center × application × user × region × model × usage kind (grain): the billed
         Bedrock usage cost as FOCUS 1.2 cost rows, allocated with chargeback's weights. Upstream:
         priced_invocations, billing_line_items (chargeback for the sum check)."""
+        from pipeline.exports.focus import focus_chargeback, focus_problems  # step-only (Arrow)
+
         wh = ledger.config.warehouse
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
@@ -193,6 +193,8 @@ def _glue_catalog_asset(partitions_def: PartitionsDefinition) -> Any:
         """One Glue table per table of the data contract, with partition projection on `date` (no crawler, no
         MSCK REPAIR). Idempotent: runs daily so a column added to the contract reaches the catalog; the day itself
         does not matter. Configured by `glue:` in ledger.yaml."""
+        from pipeline.exports.glue import register_tables  # step-only (boto3)
+
         cfg = ledger.config
         assert cfg.glue is not None  # the asset exists only when `glue:` is set
         result = register_tables(cfg.glue.database, cfg.glue.location or cfg.warehouse, cfg.start_date)

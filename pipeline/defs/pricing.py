@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -24,8 +23,8 @@ from dagster import (
 
 from pipeline import schemas, warehouse
 from pipeline.attribution import attribute, attribution_gaps
-from pipeline.attribution.profiles import lookup_inference_profiles
 from pipeline.config import LedgerConfig
+from pipeline.defs.figures import flat_numbers, for_people
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -67,6 +66,8 @@ METADATA_COLUMNS = [
 
 def _live_profiles(cfg: LedgerConfig, inv_files: list[str]) -> dict[str, dict[str, Any]]:
     """Application profiles seen today that the config does not describe, looked up live when enabled."""
+    from pipeline.attribution.profiles import lookup_inference_profiles  # step-only (boto3)
+
     if not cfg.attribution.lookup_inference_profiles or not inv_files:
         return {}
     seen = (
@@ -117,12 +118,15 @@ def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             ),
         ],
     )
+    @for_people
     def priced_invocations(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """One row per invocation (grain), key `request_id`: `invocations` plus user, application, cost center,
         environment, tags, and cost per token kind from the effective-dated price catalog (null when unpriced,
         never $0). Upstream: invocations."""
         cfg = ledger.config
         day = partition_day(context.partition_key)
+        import pyarrow.parquet as pq  # step-only: keeps loading the definitions fast
+
         catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
         files = warehouse.partition_files(cfg.warehouse, "invocations", day)
         live = _live_profiles(cfg, files)
@@ -198,7 +202,7 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
             "unpriced_invocations": unpriced,
             "unpriced_share": share,
             "threshold": cfg.quality.max_unpriced_share,
-            "reasons": MetadataValue.json(dict(reasons)),
+            **flat_numbers("unpriced", dict(reasons)),
             "top_unpriced_models": MetadataValue.md(markdown_table(top_unpriced)),
         },
     )
@@ -209,9 +213,13 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
         passed=cc_share <= cfg.quality.max_unattributed_share,
         severity=AssetCheckSeverity.WARN,
         metadata={
-            "unattributed_share": MetadataValue.json(gaps["unattributed_share"]),
-            "unattributed_cost_share": MetadataValue.json(gaps["unattributed_cost_share"]),
-            "top_principals_without_cost_center": MetadataValue.json(gaps["top_principals_without_cost_center"]),
-            "top_profiles_without_cost_center": MetadataValue.json(gaps["top_profiles_without_cost_center"]),
+            **flat_numbers("unattributed_share", gaps["unattributed_share"]),
+            **flat_numbers("unattributed_cost_share", gaps["unattributed_cost_share"]),
+            "top_principals_without_cost_center": MetadataValue.md(
+                markdown_table(pl.DataFrame(gaps["top_principals_without_cost_center"]))
+            ),
+            "top_profiles_without_cost_center": MetadataValue.md(
+                markdown_table(pl.DataFrame(gaps["top_profiles_without_cost_center"]))
+            ),
         },
     )

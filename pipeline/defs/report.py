@@ -85,7 +85,7 @@ def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         status = warehouse.read_partition(cfg.warehouse, "budget_status", day)
         return forecast_result(status)
 
-    with warnings.catch_warnings():  # partitioned checks are a Dagster preview (DESIGN.md accepts it)
+    with warnings.catch_warnings():  # partitioned checks are a Dagster preview (accepted)
         warnings.simplefilter("ignore", PreviewWarning)
         forecast_check = asset_check(
             asset="budget_status",

@@ -25,6 +25,7 @@ from dagster import (
 from pipeline import warehouse
 from pipeline.aggregates import budget_status, totals_agree, usage_by_cost_center, usage_by_model, usage_by_user
 from pipeline.defs.completeness import metric_throttles
+from pipeline.defs.figures import for_people
 from pipeline.defs.ingest import markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
@@ -94,6 +95,7 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         ],
         can_subset=False,
     )
+    @for_people
     def daily_usage(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         cfg = ledger.config
         day = partition_day(context.partition_key)
@@ -134,6 +136,7 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             )
         ],
     )
+    @for_people
     def budget_status_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         """Per month × cost center (grain and key), as of this day: budget, spend to date, a run-rate month-end
         forecast (spend + spend ÷ days with data × days left), the share used and the unpriced share of calls.

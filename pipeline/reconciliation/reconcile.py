@@ -11,7 +11,7 @@ cache_write_1h_input_tokens``, cost ``cache_write_cost_usd − cache_write_1h_co
 1-hour writes; a missing 1-hour column counts as 0. Image counts become an ``image`` row estimated at the per-image
 price (``image_cost_usd``). Kinds with no logged quantity produce no row.
 
-Billed side: usage rows only (`pipeline.billing.line_items.USAGE_LINE_TYPES`, the one definition) at unblended
+Billed side: usage rows only (`pipeline.schemas.USAGE_LINE_TYPES`, the one definition) at unblended
 (list-equivalent) cost, which is what the catalog estimate is comparable to. Tax, credit, refund and discount rows
 are reported beside the match by `non_usage_summary`, never as a price mismatch.
 
@@ -45,7 +45,6 @@ from typing import Any
 import polars as pl
 
 from pipeline import schemas
-from pipeline.billing.line_items import USAGE_LINE_TYPES
 from pipeline.config import ProvisionedModel, Tolerances
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -62,7 +61,7 @@ KEYS: tuple[str, ...] = (
 )
 MODEL_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")
-USAGE_LINE_ITEM_TYPES: frozenset[str] = frozenset(USAGE_LINE_TYPES)
+USAGE_LINE_ITEM_TYPES: frozenset[str] = frozenset(schemas.USAGE_LINE_TYPES)
 """Line item types that are usage; FOCUS ``ChargeCategory = Usage`` is mapped to ``Usage`` by the reader."""
 
 LOG_TOKEN_COLUMNS: tuple[str, ...] = (

@@ -14,8 +14,6 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-import fsspec
-
 from pipeline.aws import storage_options_for
 
 ReportKind = Literal["daily", "month_to_date"]
@@ -56,6 +54,8 @@ def write_report(html: str, uri: str) -> str:
         finally:
             tmp.unlink(missing_ok=True)
         return str(target)
+    import fsspec  # when used: loading the definitions must not pay for it
+
     fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri))
     # The content type makes a browser (S3 website, CloudFront, a presigned URL) render the page, not download it.
     fs.pipe_file(path, data, ContentType="text/html; charset=utf-8")
@@ -66,5 +66,7 @@ def report_exists(uri: str) -> bool:
     """Whether a report file is there (local or S3)."""
     if _is_local(uri):
         return Path(uri.removeprefix("file://")).is_file()
+    import fsspec  # when used: loading the definitions must not pay for it
+
     fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri))
     return bool(fs.exists(path))

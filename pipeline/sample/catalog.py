@@ -742,7 +742,7 @@ def principal_tags(identity_arn: str) -> dict[str, str]:
 
 
 def expected_cost_center(identity_arn: str, model_id: str, request_metadata: Mapping[str, str] | None) -> str:
-    """The cost center DESIGN.md's precedence gives a call: request metadata, then app profile, then principal."""
+    """The cost center the attribution precedence gives a call: request metadata, then app profile, then principal."""
     md = request_metadata or {}
     for key in METADATA_KEYS["cost_center"]:
         if md.get(key):
@@ -789,7 +789,7 @@ def sample_ledger_config(
     billing: Sequence[Mapping[str, str]] = (),
     cloudwatch: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The `ledger.yaml` content (DESIGN.md format) that matches the sample world, as a dict.
+    """The `ledger.yaml` content (README.md format) that matches the sample world, as a dict.
 
     `cloudwatch` defaults to one log group per Region the options cover when `opts.cloudwatch_share > 0`, else
     none. Budgets come from `sample_budgets(opts)`. `overrides_path` should point where `write_price_overrides`

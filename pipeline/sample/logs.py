@@ -458,7 +458,7 @@ def _plan_call(
 
 
 def estimate_spend(opts: LogGenOptions) -> dict[str, dict[str, float]]:
-    """Approximate spend per month (`YYYY-MM`) and cost center, with DESIGN.md's attribution precedence.
+    """Approximate spend per month (`YYYY-MM`) and cost center, with the attribution precedence of README.md.
 
     Used to size the demo budgets; it needs no bodies, so it is cheap even for many days.
     """

@@ -1,0 +1,62 @@
+"""Metadata for people: floats rounded to what a reader can use, nested figures flattened into plottable numbers.
+
+Dagster shows a float metadata value with every digit (`0.013333333333333334`) and plots a numeric value across
+partitions only when it is a plain number, not a JSON blob. `for_people` on an asset's body rounds the metadata of
+every materialization and check result it yields; `flat_numbers` turns `{"cost_center": 0.12}` into
+`share_cost_center` entries that plot.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ParamSpec
+
+P = ParamSpec("P")
+
+DECIMALS = 4
+"""Four decimals: a cent of a cent in USD, a hundredth of a percent in a share."""
+
+
+def rounded(metadata: Mapping[str, Any], decimals: int = DECIMALS) -> dict[str, Any]:
+    """The same metadata with every float rounded (NaN and infinities left alone; other values untouched)."""
+    from dagster import FloatMetadataValue, MetadataValue
+
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, float) and math.isfinite(value):
+            value = round(value, decimals)
+        elif isinstance(value, FloatMetadataValue) and value.value is not None and math.isfinite(value.value):
+            value = MetadataValue.float(round(value.value, decimals))
+        out[key] = value
+    return out
+
+
+def flat_numbers(prefix: str, values: Mapping[str, Any], decimals: int = DECIMALS) -> dict[str, float | int]:
+    """`{"a": 0.123456}` as `{f"{prefix}_a": 0.1235}`: one plottable number per entry."""
+    out: dict[str, float | int] = {}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        out[f"{prefix}_{key}"] = round(value, decimals) if isinstance(value, float) else value
+    return out
+
+
+def _polished(item: Any) -> Any:
+    metadata = getattr(item, "metadata", None)
+    if not metadata or not hasattr(item, "_replace"):
+        return item
+    return item._replace(metadata=rounded(metadata))
+
+
+def for_people(fn: Callable[P, Iterator[Any]]) -> Callable[P, Iterator[Any]]:
+    """Decorate an asset's generator body (under `@asset`/`@multi_asset`): every result it yields gets `rounded`
+    metadata. Dagster reads the parameters and annotations through `functools.wraps`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+        for item in fn(*args, **kwargs):
+            yield _polished(item)
+
+    return wrapper
