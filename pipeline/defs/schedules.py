@@ -10,6 +10,7 @@ land, the month is final only once invoiced), so every day the billing assets ar
 - the trailing `schedules.billing_refresh_days` days (kept for short windows across the month boundary).
 """
 
+import calendar
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,6 @@ from dagster import (
     schedule,
 )
 
-from pipeline.billing.finality import Finality, finality, month_days
 from pipeline.config import LedgerConfig
 
 
@@ -39,8 +39,13 @@ def daily_schedule(job: Any, cfg: LedgerConfig) -> ScheduleDefinition:
     )
 
 
+def _month_days(period: str) -> list[dt.date]:
+    year, month = (int(x) for x in period.split("-"))
+    return [dt.date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1)]
+
+
 def refresh_days(
-    today: dt.date, days: int, start: dt.date, previous_month_final: Callable[[str], Finality] | None = None
+    today: dt.date, days: int, start: dt.date, previous_month_final: Callable[[str], str] | None = None
 ) -> list[dt.date]:
     """The days (ending yesterday) whose bill may still change, not before the partitions start.
 
@@ -56,7 +61,7 @@ def refresh_days(
         prev_period = f"{open_first - dt.timedelta(days=1):%Y-%m}"
         state = previous_month_final(prev_period)
         if state == "open" or today.weekday() == 0:
-            wanted |= set(month_days(prev_period))
+            wanted |= set(_month_days(prev_period))
     return sorted(d for d in wanted if start <= d <= yesterday)
 
 
@@ -75,7 +80,10 @@ def billing_refresh_schedule(job: Any, cfg: LedgerConfig) -> ScheduleDefinition:
     def _refresh(context: ScheduleEvaluationContext):
         today = context.scheduled_execution_time.astimezone(dt.UTC).date()
 
-        def previous_month_final(period: str) -> Finality:
+        def previous_month_final(period: str) -> str:
+            # tick-only import: the warehouse and the bill reader stay out of loading the definitions
+            from pipeline.billing.finality import finality
+
             return finality(cfg.warehouse, period, today, cfg.reconciliation.billing_lag_days)
 
         for day in refresh_days(today, cfg.schedules.billing_refresh_days, cfg.start_date, previous_month_final):
