@@ -43,7 +43,7 @@ def retry_config() -> Config:
     """The botocore client config every client of ours uses: retries and bounded timeouts."""
     from botocore.config import Config
 
-    return Config(retries=retry_settings(), connect_timeout=10, read_timeout=60)  # type: ignore[arg-type]
+    return Config(retries=retry_settings(), connect_timeout=10, read_timeout=60)
 
 
 def fail_fast_when_unreachable(attempts: int = 0, caught_exception: BaseException | None = None, **_: Any) -> None:

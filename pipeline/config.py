@@ -118,7 +118,11 @@ class PrincipalRule(_Strict):
         return v
 
 
-def _default_metadata_keys() -> dict[str, list[str]]:
+AttributionDimension = Literal["user", "cost_center", "application", "environment"]
+"""The four things a call is attributed to (the `attribution.request_metadata_keys` keys)."""
+
+
+def _default_metadata_keys() -> dict[AttributionDimension, list[str]]:
     return {
         "user": ["userId", "user_id", "user"],
         "cost_center": ["costCenter", "cost_center", "CostCenter"],
@@ -128,9 +132,7 @@ def _default_metadata_keys() -> dict[str, list[str]]:
 
 
 class Attribution(_Strict):
-    request_metadata_keys: dict[Literal["user", "cost_center", "application", "environment"], list[str]] = Field(
-        default_factory=_default_metadata_keys
-    )
+    request_metadata_keys: dict[AttributionDimension, list[str]] = Field(default_factory=_default_metadata_keys)
     inference_profiles: dict[str, InferenceProfile] = Field(default_factory=dict)
     principals: list[PrincipalRule] = Field(default_factory=list)
     lookup_inference_profiles: bool = False
@@ -152,7 +154,7 @@ class Attribution(_Strict):
     @model_validator(mode="after")
     def _fill_keys(self) -> Attribution:
         defaults = _default_metadata_keys()
-        merged = {**defaults, **self.request_metadata_keys}
+        merged: dict[AttributionDimension, list[str]] = {**defaults, **self.request_metadata_keys}
         object.__setattr__(self, "request_metadata_keys", merged)
         return self
 

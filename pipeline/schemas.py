@@ -6,7 +6,14 @@ schema here before writing (`conform`), and tests compare against it. Add column
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
+from polars.datatypes import DataTypeClass
+
+DType = pl.DataType | DataTypeClass
+"""A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
+type is polars' `DataTypeClass`); polars' own name for this union is private (`polars._typing.PolarsDataType`)."""
 
 UTC_US = pl.Datetime("us", "UTC")
 STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
@@ -428,7 +435,7 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def conform(df: pl.DataFrame, schema: Mapping[str, DType]) -> pl.DataFrame:
     """Select and cast the contract columns in contract order; add missing ones as nulls.
 
     Extra columns are dropped so the written file is exactly the documented table.

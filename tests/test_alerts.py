@@ -23,7 +23,7 @@ from pipeline.defs.alerts import alert_check_keys, alert_sensor, check_outcomes
 from pipeline.defs.build import build_assets
 from pipeline.defs.resources import LedgerResource
 from pipeline.report.alerts import Alert, AlertDeliveryError, AlertState, CheckOutcome, matters, process
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 DAY = "2026-11-10"
 
@@ -110,6 +110,7 @@ class Tick:
         self.cursor = data.cursor
 
 
+@pytest.mark.slow
 def test_one_message_per_failed_check_and_partition_none_on_reruns(
     tmp_path: Path, topic_and_queue: tuple[str, Any, str], webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:

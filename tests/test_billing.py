@@ -513,6 +513,7 @@ def _moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["cur2", "cur"])
 def test_read_from_s3(_moto_server: str, tmp_path: Path, fmt: str) -> None:
     import boto3

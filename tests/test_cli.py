@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_UNREACHABLE, run_cli
 from pipeline.config import CONFIG_ENV
-from tests.conftest import _free_port, gz_lines, log_key, make_record, write_config
+from tests.helpers import free_port, gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ def test_unreachable_warehouse_fails_fast(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A closed local port as the endpoint (what a stopped moto server or a wrong AWS_ENDPOINT_URL looks like)."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -140,7 +140,7 @@ def test_unreachable_endpoint_fails_fast_inside_a_step(monkeypatch: pytest.Monke
     from pipeline import warehouse
     from pipeline.sources import s3_logs
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("LEDGER_AWS_MAX_ATTEMPTS", "8")  # the default budget, which throttling still gets
@@ -227,7 +227,7 @@ def test_no_credentials_are_named(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     config = write_config(tmp_path, warehouse="s3://some-bucket/wh")
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert code == EXIT_UNREACHABLE

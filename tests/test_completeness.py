@@ -28,7 +28,7 @@ from pipeline.config import Discover, load_config
 from pipeline.sources import bedrock_metrics
 from pipeline.sources.aws_accounts import SNAPSHOT_FORMAT, LiveAws, SnapshotAws
 from pipeline.sources.logging_config import discover_logging, discovered_sources, parse_logging_config
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for the "testing" credentials
 OTHER_ACCOUNT = "222233334444"
@@ -98,6 +98,7 @@ def test_parse_logging_config_shapes() -> None:
     assert cw["large_data_s3_uri"] == "s3://big" and cw["text_data_delivery"] is False
 
 
+@pytest.mark.slow
 def test_discovery_per_account_and_region_with_assumed_role(aws: str) -> None:
     _fresh_region_config(aws)
     _put_logging(_client(aws, "bedrock"), "org-logs", "bedrock/", group="/aws/bedrock/invocations")
@@ -158,6 +159,7 @@ class _Counting:
         return self.inner.get_metric_data(**kw)
 
 
+@pytest.mark.slow
 def test_metrics_paging_across_many_models_and_hours(aws: str) -> None:
     region = "eu-west-1"  # a region no other test writes metrics to
     cw = _client(aws, "cloudwatch", region)
@@ -469,6 +471,7 @@ def _checks(result: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_config_names_only_regions_and_accounts(aws: str, bucket: str, tmp_path: Path) -> None:
     """Discovery finds the bucket; logs (one delivered across midnight) are read; the metrics show a logging gap,
     a metric-only model, throttles, and calls in a region whose logging is off; the checks say so."""
@@ -545,6 +548,7 @@ def test_config_names_only_regions_and_accounts(aws: str, bucket: str, tmp_path:
     assert checks["logging_unchanged_since_previous_day"].passed  # nothing recorded the day before
 
 
+@pytest.mark.slow
 def test_ingestion_alone_asks_bedrock_live(aws: str, bucket: str, tmp_path: Path) -> None:
     """Run without `logging_configuration`, ingestion still finds the discovered bucket (asked live)."""
     region = "sa-east-1"
@@ -565,6 +569,7 @@ def test_ingestion_alone_asks_bedrock_live(aws: str, bucket: str, tmp_path: Path
     assert not warehouse.partition_exists(str(tmp_path / "wh"), "logging_configuration", dt.date(2026, 11, 12))
 
 
+@pytest.mark.slow
 def test_drift_check_in_materialization(aws: str, tmp_path: Path) -> None:
     region = "ca-central-1"
     bedrock = _client(aws, "bedrock", region)

@@ -7,7 +7,6 @@ import datetime as dt
 import importlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pipeline.config import parse_config
 from pipeline.defs.build import ALL_JOB, BILLING_JOB, build_definitions
 from pipeline.defs.schedules import refresh_days
 from pipeline.sample.expected import EXPECTED_CHECK_FAILURES
-from tests.conftest import write_config
+from tests.helpers import free_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = set(schemas.TABLES) | {"cost_report"}  # one asset per table of the data contract, and the report
@@ -156,12 +155,6 @@ def test_finality_from_invoice_ids_in_the_warehouse(tmp_path: Path) -> None:
     assert finality(root, "2026-02", dt.date(2026, 3, 2), 2) == "invoiced"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _graphql(url: str, query: str) -> dict:
     req = urllib.request.Request(
         url, data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
@@ -170,9 +163,10 @@ def _graphql(url: str, query: str) -> dict:
         return json.loads(resp.read())
 
 
+@pytest.mark.slow
 def test_webserver_serves_asset_graph_and_schedules(tmp_path: Path, config_env: Path) -> None:
     """The real `dagster-webserver` on a free loopback port, against a temporary DAGSTER_HOME."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     proc = subprocess.Popen(

@@ -32,9 +32,9 @@ from pipeline import schemas, warehouse
 from pipeline.config import load_config
 from pipeline.defs.operability import UNREADABLE_CHECK
 from pipeline.sources import cloudwatch_logs, s3_logs
-from tests import conftest
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests import helpers
 from tests.faultproxy import FaultProxy
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"
@@ -105,7 +105,7 @@ def seed_day(s3: Any, bucket: str) -> set[str]:
 
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None, checks: bool = False) -> Any:
     """Materialize a day; the day checks (`checks`) come with `build_assets`, so nothing extra is needed."""
-    return conftest.run_day(config_path, day, selection)
+    return helpers.run_day(config_path, day, selection)
 
 
 def read(config_path: Path, table: str, day: str = DAY) -> pl.DataFrame:
@@ -124,6 +124,7 @@ def failure_message(result: Any) -> str:
 # -------------------------------------------------------------------------------------------- S3 and CloudWatch
 
 
+@pytest.mark.slow
 def test_s3_throttling_and_5xx_are_retried_and_change_nothing(
     tmp_path: Path, s3: Any, bucket: str, proxy: FaultProxy, backoffs: list[float]
 ) -> None:
@@ -144,6 +145,7 @@ def test_s3_throttling_and_5xx_are_retried_and_change_nothing(
     assert len(backoffs) >= 7 and all(b > 0 for b in backoffs)  # every fault was followed by a backoff
 
 
+@pytest.mark.slow
 def test_s3_that_keeps_throttling_fails_the_run_clearly(
     tmp_path: Path, s3: Any, bucket: str, proxy: FaultProxy, backoffs: list[float]
 ) -> None:
@@ -160,6 +162,7 @@ def test_s3_that_keeps_throttling_fails_the_run_clearly(
     assert read(cfg, "invocations").equals(before)  # the failed run left the day as it was
 
 
+@pytest.mark.slow
 def test_connection_dropped_mid_object_is_retried(
     tmp_path: Path, s3: Any, bucket: str, proxy: FaultProxy, backoffs: list[float]
 ) -> None:
@@ -172,6 +175,7 @@ def test_connection_dropped_mid_object_is_retried(
     assert read(cfg, "rejected_records").is_empty()
 
 
+@pytest.mark.slow
 def test_object_that_keeps_dropping_is_never_silently_lost(
     tmp_path: Path, s3: Any, bucket: str, proxy: FaultProxy, backoffs: list[float]
 ) -> None:
@@ -193,6 +197,7 @@ def test_object_that_keeps_dropping_is_never_silently_lost(
     assert not checks[UNREADABLE_CHECK].passed  # and the day is flagged in the UI until it is run again
 
 
+@pytest.mark.slow
 def test_least_privilege_s3_needs_no_head_of_a_missing_key(
     tmp_path: Path, s3: Any, bucket: str, proxy: FaultProxy, backoffs: list[float]
 ) -> None:
@@ -231,6 +236,7 @@ def seed_log_group(logs: Any, n: int = 30) -> tuple[str, set[str]]:
     return group, {f"cw-{i}" for i in range(n)}
 
 
+@pytest.mark.slow
 def test_cloudwatch_throttling_and_5xx_are_retried(
     tmp_path: Path, logs: Any, proxy: FaultProxy, backoffs: list[float]
 ) -> None:
@@ -251,6 +257,7 @@ def test_cloudwatch_throttling_and_5xx_are_retried(
     assert set(read(cfg, "invocations", RECENT.isoformat())["request_id"]) == ids
 
 
+@pytest.mark.slow
 def test_cloudwatch_that_keeps_throttling_fails_clearly(
     tmp_path: Path, logs: Any, proxy: FaultProxy, backoffs: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -366,6 +373,7 @@ def test_crash_mid_partition_keeps_the_previous_one(wh: str, s3: Any, monkeypatc
     assert len(all_files(wh, s3)) == 1  # nor any temporary or staged file left behind
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_no_partial_file_visible(tmp_path: Path) -> None:
     """A real crash (SIGKILL) after the first batch: readers still see the previous partition, whole."""
     wh = str(tmp_path / "wh")
@@ -403,6 +411,7 @@ warehouse.write_partition(frames(), {wh!r}, "invocations", {DAY!r})
     assert pl.scan_parquet(f"{wh}/invocations/**/*.parquet").collect().height == first.height
 
 
+@pytest.mark.slow
 def test_concurrent_writers_of_one_partition_leave_one_whole_version(wh: str, s3: Any) -> None:
     tags = ["A", "B", "C", "D"]
     expected = {t: pl.concat(version(t)) for t in tags}

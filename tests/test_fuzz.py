@@ -40,7 +40,7 @@ from pipeline.normalize.records import RecordError, parse_record, parse_timestam
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.privacy import redact_body
 from pipeline.sources.s3_logs import LogObject
-from tests.conftest import EXAMPLES, gz_lines, log_key, make_record
+from tests.helpers import EXAMPLES, gz_lines, log_key, make_record
 
 DAY = dt.date(2026, 3, 10)
 FALLBACK = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
@@ -181,6 +181,7 @@ def _in_int64(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------- record level
 
 
+@pytest.mark.slow
 @FUZZ
 @given(record=mutated_records(), with_fallback=st.booleans(), keep_bodies=st.booleans())
 def test_parse_record_parses_or_rejects_with_a_reason(record: Any, with_fallback: bool, keep_bodies: bool) -> None:
@@ -246,6 +247,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "20260310T100500000Z_fuzz.json.gz"
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=100)  # each example writes, parses and prices a file
 @given(lines=log_files())
 def test_every_line_of_a_file_is_a_row_or_a_reject_and_prices_are_sane(scratch: Path, lines: list[bytes]) -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from pipeline import schemas
 from pipeline.cli import app
 from pipeline.exports.glue import CatalogError, hive_type, register_tables
-from tests.conftest import run_day, write_config
+from tests.helpers import run_day, write_config
 
 START = dt.date(2026, 1, 1)
 
@@ -90,6 +90,7 @@ def test_local_warehouse_is_refused_in_one_line() -> None:
     assert "\n" not in str(err.value) and "--location" in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_catalog_registers_and_says_so(aws: str, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, warehouse="s3://lake/wh")
     runner = CliRunner()

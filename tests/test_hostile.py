@@ -26,7 +26,7 @@ from pipeline.config import ConfigError, load_config, parse_config
 from pipeline.normalize import day as day_mod
 from pipeline.normalize.decode import gunzip_tolerant, iter_line_batches
 from pipeline.sources import s3_logs
-from tests.conftest import gz_lines, log_key, make_record
+from tests.helpers import gz_lines, log_key, make_record
 
 DAY = dt.date(2026, 3, 10)
 ACCOUNT = "111122223333"
@@ -443,6 +443,7 @@ def test_stray_tmp_files_are_removed_by_the_next_write(tmp_path: Path) -> None:
     assert not dead.exists() and not legacy.exists() and live.exists()
 
 
+@pytest.mark.slow
 def test_workers_die_with_the_run(tmp_path: Path) -> None:
     """A run killed with SIGKILL leaves no worker process behind."""
     code = textwrap.dedent(
@@ -465,6 +466,7 @@ def test_workers_die_with_the_run(tmp_path: Path) -> None:
     assert len(workers) == 2
     proc.kill()
     proc.wait()
+    proc.stdout.close()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and any(_running(p) for p in workers):
         time.sleep(0.2)
@@ -511,6 +513,7 @@ def _started_run(instance: Any, pid: int) -> Any:
     return run
 
 
+@pytest.mark.slow
 def test_dead_runs_free_their_pool_slots(tmp_path: Path) -> None:
     from dagster import DagsterRunStatus
 
@@ -527,6 +530,7 @@ def test_dead_runs_free_their_pool_slots(tmp_path: Path) -> None:
         assert sum("marked failed" in s for s in said) == 2
 
 
+@pytest.mark.slow
 def test_waiting_run_says_why_and_stops_on_sigterm(tmp_path: Path) -> None:
     import signal
 

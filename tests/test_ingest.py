@@ -15,15 +15,15 @@ import pytest
 from pipeline import warehouse
 from pipeline.config import load_config
 from pipeline.sources import cloudwatch_logs
-from tests import conftest
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests import helpers
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"
 
 
 def run_day(config_path: Path, day: str = DAY, selection: list[str] | None = None) -> Any:
-    return conftest.run_day(config_path, day, selection)
+    return helpers.run_day(config_path, day, selection)
 
 
 def put(s3: Any, bucket: str, key: str, body: bytes) -> None:
@@ -142,6 +142,7 @@ def test_next_day_owns_its_records_and_rejects_once(tmp_path: Path, s3: Any, buc
     assert read(cfg, "rejected_records", "2026-03-11").height == 0
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent_and_failed_run_keeps_previous_partition(tmp_path: Path, s3: Any, bucket: str) -> None:
     seed_bucket(s3, bucket)
     cfg = write_config(tmp_path, sources={"invocation_logs": {"s3": [f"s3://{bucket}/bedrock"]}})

@@ -29,10 +29,10 @@ from pipeline.config import LedgerConfig  # noqa: E402
 from pipeline.normalize import day as day_mod  # noqa: E402
 from pipeline.normalize import fast  # noqa: E402
 from pipeline.normalize.records import parse_timestamp  # noqa: E402
-from pipeline.sample.catalog import DOCS_HELPER_PROFILE, SUPPORT_BOT_PROFILE  # noqa: E402
 from pipeline.sample.logs import LogGenOptions, write_logs  # noqa: E402
+from pipeline.sample.world import DOCS_HELPER_PROFILE, SUPPORT_BOT_PROFILE  # noqa: E402
 from pipeline.sources import s3_logs  # noqa: E402
-from tests.conftest import EXAMPLES  # noqa: E402
+from tests.helpers import EXAMPLES  # noqa: E402
 
 START = dt.date(2026, 2, 10)
 PROFILES = {
@@ -117,6 +117,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("day", [START, START + dt.timedelta(days=1), START + dt.timedelta(days=2)])
 def test_generated_day_same_rows_rejects_and_counts(
     generated: Path, day: dt.date, monkeypatch: pytest.MonkeyPatch
@@ -130,6 +131,7 @@ def test_generated_day_same_rows_rejects_and_counts(
         assert spy.taken > 10 * max(spy.handed_back, 1)  # the fast path does the bulk of the work
 
 
+@pytest.mark.slow
 def test_every_operation_and_shape_takes_the_fast_path(generated: Path) -> None:
     objects = s3_logs.list_day(str(generated), START).objects
     rows = fast.FastRows()
@@ -152,6 +154,7 @@ def obj_bytes(obj: s3_logs.LogObject) -> bytes:
     return Path(obj.uri).read_bytes()
 
 
+@pytest.mark.slow
 def test_normalize_day_same_with_and_without_fast_path(
     generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,6 +177,7 @@ def test_normalize_day_same_with_and_without_fast_path(
     assert with_fast[2]["duplicates_removed"] > 0 and with_fast[2]["rejected"] > 0
 
 
+@pytest.mark.slow
 def test_worker_processes_change_nothing(generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts parsed by worker processes, in any finishing order, give the in-process result exactly."""
     cfg = _cfg(str(generated))
@@ -196,7 +200,7 @@ def test_worker_processes_change_nothing(generated: Path, tmp_path: Path, monkey
 
 def test_dedup_first_delivery_wins_across_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same request id in three objects (so three spill parts): the first object's row is kept."""
-    from tests.conftest import gz_lines, log_key, make_record
+    from tests.helpers import gz_lines, log_key, make_record
 
     root = tmp_path / "logs"
     keys = [
@@ -614,6 +618,7 @@ def base_records(generated: Path) -> list[dict[str, Any]]:
     return [r for recs in picked.values() for r in recs] + examples
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_damaged_records_same_result(

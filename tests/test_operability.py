@@ -26,7 +26,7 @@ from pipeline.defs.operability import (
 from pipeline.defs.partitions import daily_partitions
 from pipeline.defs.resources import LedgerResource
 from pipeline.sources import s3_logs
-from tests.conftest import gz_lines, log_key, make_record, write_config
+from tests.helpers import gz_lines, log_key, make_record, write_config
 
 DAY = "2026-03-10"
 ACCOUNT = "111122223333"

@@ -292,7 +292,7 @@ def test_issue_cases_through_the_assets(tmp_path: Path, aws: str, bucket: str) -
 
     from pipeline import warehouse
     from pipeline.config import load_config
-    from tests.conftest import gz_lines, log_key, make_record, run_day, write_config
+    from tests.helpers import gz_lines, log_key, make_record, run_day, write_config
 
     long_call = make_record(
         "r-long",

@@ -19,7 +19,7 @@ from pipeline.defs.build import build_assets
 from pipeline.defs.resources import LedgerResource
 from pipeline.normalize.decode import iter_json_lines
 from pipeline.privacy import MAX_CHARS, TOO_DEEP, redact_body, redact_text
-from tests.conftest import gz_lines, log_key, make_record
+from tests.helpers import gz_lines, log_key, make_record
 
 DAY = "2026-03-10"
 

@@ -10,7 +10,7 @@ from pipeline.normalize.decode import gunzip_tolerant, iter_json_lines
 from pipeline.normalize.identity import split_identity
 from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.normalize.records import RecordError, classify_error, parse_record
-from tests.conftest import gz_lines, load_example
+from tests.helpers import gz_lines, load_example
 
 APP_ARN = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
 

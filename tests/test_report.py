@@ -304,6 +304,7 @@ def test_report_renders_in_headless_chromium_without_console_errors(demo: Path, 
     assert dom.count('class="main-svg"') >= 2 * len(CORE_SECTIONS)  # every chart was drawn, offline
 
 
+@pytest.mark.slow
 def test_reports_are_written_to_an_s3_warehouse_as_html(bucket: str, aws: str) -> None:
     import boto3
 

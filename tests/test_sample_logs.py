@@ -19,15 +19,8 @@ import boto3
 import pytest
 
 from pipeline.config import parse_config
-from pipeline.sample.catalog import (
-    APP_PROFILES,
-    CUSTOM_MODEL_ARN,
-    OVERRIDE_COLUMNS,
-    UNKNOWN_MODEL_ID,
-    expected_cost_center,
-    sample_ledger_config,
-    write_price_overrides,
-)
+from pipeline.sample.delivery import cloudwatch_batches
+from pipeline.sample.ledger_config import OVERRIDE_COLUMNS, sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import (
     CW_MAX_BYTES,
     CW_MAX_EVENTS,
@@ -35,12 +28,12 @@ from pipeline.sample.logs import (
     PERMISSION_MARKER,
     GenerationSummary,
     LogGenOptions,
-    _cw_batches,
     deliver_cloudwatch,
     estimate_spend,
     iter_records,
     write_logs,
 )
+from pipeline.sample.world import APP_PROFILES, CUSTOM_MODEL_ARN, UNKNOWN_MODEL_ID, expected_cost_center
 
 # Spec §2.1, verbatim.
 MAIN_KEY = re.compile(
@@ -454,10 +447,10 @@ def test_cloudwatch_delivery(aws: str, tmp_path: Path) -> None:
 
 def test_cloudwatch_batches_respect_limits() -> None:
     events = [{"timestamp": 1_700_000_000_000 + i, "message": "x" * 150} for i in range(12_000)]
-    batches = list(_cw_batches(events))
+    batches = list(cloudwatch_batches(events))
     assert sum(len(b) for b in batches) == 12_000
     for b in batches:
         assert len(b) <= CW_MAX_EVENTS
         assert sum(len(e["message"]) + 26 for e in b) <= CW_MAX_BYTES
     spread = [{"timestamp": i * 3_600_000, "message": "y"} for i in range(30)]
-    assert all(b[-1]["timestamp"] - b[0]["timestamp"] < 24 * 3_600_000 for b in _cw_batches(spread))
+    assert all(b[-1]["timestamp"] - b[0]["timestamp"] < 24 * 3_600_000 for b in cloudwatch_batches(spread))

@@ -2,8 +2,8 @@
 
 The three tables share one set of metrics (see `schemas._USAGE_METRICS`) and differ only in their keys, so they are
 built from three light queries (`_parts`: masked sums, latency percentiles keyed by a group hash, distinct users),
-collected one after another so a large day's peak memory is the largest of them, not their sum (4M calls: by model
-737 MiB, by user 829 MiB, by cost center 588 MiB, from 1.4-1.8 GiB with one combined query).
+collected one after another so a large day's peak memory is the largest of them, not their sum (one combined query
+peaks at about twice that; README's Performance section has the figures).
 
 Definitions, chosen so that the tables add up to each other and to the invocations:
 
@@ -189,8 +189,8 @@ def usage_lazy(priced: Frame, keys: Sequence[str]) -> pl.LazyFrame:
 
 def _collect(priced: Frame, keys: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Collect the parts one after another (a large day's peak is the largest part, not their sum), then join."""
-    collected = [part.collect(engine="streaming") for part in _parts(priced, keys)]
-    out = _finish(*collected, keys).sort(list(keys)).collect()
+    main, latencies, users = (part.collect(engine="streaming") for part in _parts(priced, keys))
+    out = _finish(main, latencies, users, keys).sort(list(keys)).collect()
     return schemas.conform(out, schema)
 
 

@@ -102,6 +102,11 @@ def user_cost_distribution(priced: Frame) -> pl.DataFrame:
     return schemas.conform(out, schemas.DAILY_USER_COST_DISTRIBUTION)
 
 
+def _number(value: object) -> float:
+    """A numeric polars scalar (a sum or max of a Float64 column; null when empty) as a float."""
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def day_summary(dist: pl.DataFrame, priced: Frame) -> dict[str, float | int]:
     """Numbers for the asset's metadata (plotted across partitions in the UI): the whole day's user distribution."""
     users = (
@@ -121,7 +126,7 @@ def day_summary(dist: pl.DataFrame, priced: Frame) -> dict[str, float | int]:
         "p50_cost_per_user_usd": float(cost.quantile(0.5, "linear") or 0.0),
         "p90_cost_per_user_usd": float(cost.quantile(0.9, "linear") or 0.0),
         "p99_cost_per_user_usd": float(cost.quantile(0.99, "linear") or 0.0),
-        "max_cost_per_user_usd": float(cost.max() or 0.0),
-        "top_1pct_share": float(cost.head(k).sum() / total) if total > 0 else 0.0,
-        "top_10_share": float(cost.head(TOP_N).sum() / total) if total > 0 else 0.0,
+        "max_cost_per_user_usd": _number(cost.max()),
+        "top_1pct_share": _number(cost.head(k).sum()) / total if total > 0 else 0.0,
+        "top_10_share": _number(cost.head(TOP_N).sum()) / total if total > 0 else 0.0,
     }

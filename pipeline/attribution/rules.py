@@ -19,7 +19,7 @@ import polars as pl
 
 from pipeline import config, schemas
 
-DIMENSIONS: tuple[str, ...] = ("user", "application", "cost_center", "environment")
+DIMENSIONS: tuple[config.AttributionDimension, ...] = ("user", "application", "cost_center", "environment")
 OUTPUT_COLUMNS: tuple[str, ...] = (*DIMENSIONS, "tags")
 _COMBO = ["inference_profile", "model_id", "identity_arn", "principal", "session_name"]
 
@@ -153,7 +153,7 @@ def attribute(
 
     combos = base.select(_COMBO).unique()
     computed = [_combo_rules(r, cfg, live) for r in combos.iter_rows(named=True)]
-    extra_schema: dict[str, pl.DataType] = {
+    extra_schema: dict[str, schemas.DType] = {
         **{f"_prof_{d}": pl.String for d in DIMENSIONS},
         **{f"_princ_{d}": pl.String for d in DIMENSIONS},
         "_user_fallback": pl.String,

@@ -36,7 +36,7 @@ def preview_allowed() -> Iterator[None]:
         yield
 
 
-def type_name(dtype: pl.DataType) -> str:
+def type_name(dtype: schemas.DType) -> str:
     """A column type as a reader of the Parquet files sees it (`string`, `int64`, `map<string,string>`...)."""
     if dtype == schemas.STR_MAP:
         return "map<string,string>"

@@ -66,7 +66,7 @@ class RegistrationResult:
         return sorted([*self.created, *self.updated, *self.unchanged])
 
 
-def hive_type(dtype: pl.DataType) -> str:
+def hive_type(dtype: schemas.DType) -> str:
     """The Hive/Glue type name of a polars dtype as our Parquet files store it (maps as `map<string,string>`)."""
     if dtype == schemas.STR_MAP:
         return "map<string,string>"

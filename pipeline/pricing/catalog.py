@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.schemas import DType
+
 BUNDLED_PRICES = Path(__file__).with_name("data") / "prices.csv"
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -62,7 +64,7 @@ ANY_REGION = "*"
 OPEN_START = dt.date(1900, 1, 1)
 """An empty `effective_from` (allowed in overrides) means valid since forever."""
 
-CATALOG_SCHEMA: dict[str, pl.DataType] = {
+CATALOG_SCHEMA: dict[str, DType] = {
     "model_id": pl.String,
     "region": pl.String,
     "routing": pl.String,  # null = any routing

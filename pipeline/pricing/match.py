@@ -118,8 +118,8 @@ def id_variants(model_id: str) -> list[str]:
         out.append(core[:-3])
     elif ":" not in core and not re.search(r"-v\d+$", core):
         out.extend([core + "-v1", core + "-v1:0"])
-    seen = {model_id}
-    return [v for v in out if not (v in seen or seen.add(v))]
+    # Unique, in order, without the id itself.
+    return [v for v in dict.fromkeys(out) if v != model_id]
 
 
 def _resolve_combo(

@@ -68,7 +68,10 @@ def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
 
 def _read_days(wh: str, table: str, days: list[dt.date], columns: list[str] | None = None) -> pl.DataFrame:
     frames = [warehouse.read_partition(wh, table, d, columns=columns) for d in days]
-    return _concat(frames) if any(f.height for f in frames) else frames[0] if frames else pl.DataFrame()
+    combined = _concat(frames)  # None when no day has rows: then the first (empty, typed) frame
+    if combined is not None:
+        return combined
+    return frames[0] if frames else pl.DataFrame()
 
 
 def _optional(wh: str, table: str, days: list[dt.date]) -> pl.DataFrame | None:
@@ -99,10 +102,11 @@ def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[Rep
     cache = _optional(wh, "daily_cache_economics", month)
     month_cc = cc.filter(pl.col("date").is_in(month)) if cc.height else cc
     out: dict[ReportKind, ReportInputs] = {}
-    for kind, window, trend in (
+    windows: tuple[tuple[ReportKind, list[dt.date], list[dt.date]], ...] = (
         ("daily", [day], days_between(max(day - dt.timedelta(days=TREND_DAYS - 1), first), day)),
         ("month_to_date", month, month),
-    ):
+    )
+    for kind, window, trend in windows:
 
         def within(df: pl.DataFrame | None, days: list[dt.date] = window) -> pl.DataFrame | None:
             if df is None or "date" not in df.columns:

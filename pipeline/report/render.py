@@ -98,8 +98,8 @@ def table_html(df: pl.DataFrame, max_rows: int = MAX_TABLE_ROWS) -> str:
     for row in df.head(max_rows).iter_rows(named=True):
         cells = []
         for name, value in row.items():
-            text, numeric = _cell(name, value)
-            cells.append(f'<td class="n">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
+            text, is_number = _cell(name, value)
+            cells.append(f'<td class="n">{html.escape(text)}</td>' if is_number else f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f'<p class="note">{df.height - max_rows:,} more rows not shown</p>' if df.height > max_rows else ""
     return f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>{more}'

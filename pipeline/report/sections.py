@@ -658,7 +658,7 @@ def coverage_heatmap(inputs: ReportInputs) -> Section | None:
             pl.min_horizontal(pl.col(logged).fill_null(0), pl.col(metric)).filter(has_metric).sum().alias("logged"),
             pl.col(metric).filter(has_metric).sum().alias("counted"),
         ]
-        cov = (
+        cov: pl.Expr = (
             pl.when(pl.col("counted") > 0)
             .then(pl.min_horizontal(pl.col("logged") / pl.col("counted"), pl.lit(1.0)))
             .when(pl.col("logged") > 0)
@@ -676,7 +676,8 @@ def coverage_heatmap(inputs: ReportInputs) -> Section | None:
         .with_columns(cov.alias("coverage"))
         .sort("region", "hour")
     )
-    if grid["coverage"].drop_nulls().max() is not None and grid["coverage"].drop_nulls().max() > 1.5:
+    peak = grid["coverage"].drop_nulls().max()
+    if isinstance(peak, int | float) and peak > 1.5:
         grid = grid.with_columns(pl.col("coverage") / 100)  # given in percent
     regions = sorted(grid["region"].unique().to_list())
     lookup = {(r, h): c for r, h, c in grid.select("region", "hour", "coverage").iter_rows()}
@@ -702,7 +703,8 @@ def coverage_heatmap(inputs: ReportInputs) -> Section | None:
         total_logged, total_counted = float(grid["logged"].sum() or 0), float(grid["counted"].sum() or 0)
         overall = min(total_logged / total_counted, 1.0) if total_counted else None
     else:
-        overall = grid["coverage"].mean()
+        mean = grid["coverage"].mean()
+        overall = float(mean) if isinstance(mean, int | float) else None
     low = (
         grid.drop_nulls("coverage").sort("coverage", "region", "hour").row(0, named=True)
         if grid["coverage"].drop_nulls().len()

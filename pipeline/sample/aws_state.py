@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.sample.catalog import MODELS
-from pipeline.sample.logs import LogGenOptions, _plan_day
+from pipeline.sample.calls import LogGenOptions, plan_day
+from pipeline.sample.world import MODELS
 from pipeline.sources.aws_accounts import SNAPSHOT_FORMAT
 
 BUCKET = "demo-bedrock-logs"
@@ -56,7 +56,7 @@ def plan_undelivered(opts: LogGenOptions) -> tuple[tuple[str, str, int, int], ..
     23h not yet delivered (the busiest other pair then). Decided from the planned calls, before logs are written."""
     first, last = opts.dates[0], opts.dates[-1]
     busy: dict[tuple[str, str], int] = defaultdict(int)
-    for c in _plan_day(opts, first):
+    for c in plan_day(opts, first):
         if _epoch(first, 9) <= c.ts < _epoch(first, 12) and c.model.family != "imported_llama":
             busy[(c.account, c.region)] += 1
     windows: list[tuple[str, str, int, int]] = []
@@ -64,7 +64,7 @@ def plan_undelivered(opts: LogGenOptions) -> tuple[tuple[str, str, int, int], ..
         a, r = max(busy, key=lambda k: (busy[k], k))
         windows.append((a, r, _epoch(first, 9), _epoch(first, 12)))
     late: dict[tuple[str, str], int] = defaultdict(int)
-    for c in _plan_day(opts, last):
+    for c in plan_day(opts, last):
         if c.ts >= _epoch(last, 23) and c.model.family != "imported_llama":
             late[(c.account, c.region)] += 1
     if windows:
@@ -123,7 +123,7 @@ def write_aws_state(root: str | Path, opts: LogGenOptions, logs_folder: str | Pa
     rng = random.Random(f"{seed}:metrics")
     sums: dict[tuple[str, str, str, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for day in opts.dates:
-        for c in _plan_day(opts, day):
+        for c in plan_day(opts, day):
             if c.model.family == "imported_llama":
                 continue  # this world's imported model publishes no runtime metrics
             hour_ts = c.ts - c.ts % 3600

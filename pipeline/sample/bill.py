@@ -633,7 +633,7 @@ def _pt_line(day: dt.date, account: str, region: str, payer: str, arn: str) -> _
 def _provisioned_line(day: dt.date, account: str, region: str, payer: str, injected: list[dict[str, Any]]) -> _Line:
     """(g) Provisioned Throughput billed all day on a provisioned model nobody called: 24 model-unit hours,
     `idle_capacity`, charged back to its owner's tags in `attribution.provisioned_models` (the sample config)."""
-    from pipeline.sample.catalog import idle_provisioned_arn  # late: the catalog module is large
+    from pipeline.sample.world import idle_provisioned_arn  # late: the world module is large
 
     arn = idle_provisioned_arn(account, region)
     line = _pt_line(day, account, region, payer, arn)

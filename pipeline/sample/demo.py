@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import yaml
@@ -20,8 +20,11 @@ from pipeline.normalize.day import rows_to_frame
 from pipeline.normalize.records import RecordError, parse_record
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.sample.aws_state import discover_config, plan_undelivered, write_aws_state
-from pipeline.sample.catalog import sample_ledger_config, write_price_overrides
+from pipeline.sample.ledger_config import sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
+
+if TYPE_CHECKING:
+    from pipeline.sample.bill import BillFormat
 
 DEMO_START = dt.date(2026, 11, 1)
 KINDS = (
@@ -158,8 +161,8 @@ def generate_all(
     *,
     seed: int = 7,
     faults: bool = True,
-    bill_formats: Sequence[str] = ("cur2", "cur", "focus"),
-    reconcile_format: str = "cur2",
+    bill_formats: Sequence[BillFormat] = ("cur2", "cur", "focus"),
+    reconcile_format: BillFormat = "cur2",
     body_kb: float = 2.0,
 ) -> SampleSet:
     """Write logs, overrides, bills (one per format) and a `ledger.yaml` under `out`; return what was written.

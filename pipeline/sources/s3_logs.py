@@ -73,7 +73,8 @@ def folder_hour(path: str) -> dt.datetime | None:
     if not m:
         return None
     try:
-        return dt.datetime(*(int(g) for g in m.groups()), tzinfo=dt.UTC)  # type: ignore[misc]
+        year, month, day, hour = (int(g) for g in m.groups())
+        return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
     except ValueError:
         return None
 

@@ -1,29 +1,24 @@
-"""The fixed sample world: accounts, Regions, models, principals, applications and the `ledger.yaml` that fits them.
+"""The fixed sample world: accounts, Regions, models, principals, applications and their workloads.
 
-Everything the generator invents is declared here, in one place, so the demo config (attribution rules, app
-profiles, budgets, the price override for the custom model) cannot drift from the logs it describes. Model ids
-are ones present in the bundled price CSV, except two deliberate gaps: an imported custom model priced only by a
-user override, and an unknown model with no public price (it must show up as unpriced, never as $0).
+Everything the generator invents is declared here, in one place, so the demo config (`ledger_config.py`:
+attribution rules, app profiles, budgets, the price override for the custom model) cannot drift from the logs it
+describes. Prices are not restated here: each model names the price-catalog row that prices it (`price_id`), so
+the catalog stays the one source of prices. Model ids are ones present in the bundled price CSV, except two
+deliberate gaps: an imported custom model priced only by a user override, and an unknown model with no public
+price (it must show up as unpriced, never as $0).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import fnmatch
-import io
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import Any
 
-import fsspec
-
-from pipeline.pricing.catalog import REQUIRED_COLUMNS
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from pipeline.sample.logs import LogGenOptions
+from pipeline.pricing.catalog import ANY_REGION, BUNDLED_PRICES, PriceRow, read_price_file
 
 ACCOUNTS: tuple[str, ...] = ("111122223333", "444455556666", "777788889999")
 """111122223333 = product (search, support, sales docs, images, custom model); 444455556666 = research and
@@ -41,12 +36,17 @@ COST_CENTERS: tuple[str, ...] = ("search", "sales", "support", "research", "plat
 CUSTOM_MODEL_ARN = "arn:aws:bedrock:us-east-1:111122223333:imported-model/abcd1234efgh"
 IDLE_PROVISIONED_TAGS: Mapping[str, str] = {"costCenter": "platform", "applicationId": "capacity-reserve"}
 """Owner of the sample's idle provisioned model (billed, never called): chargeback gives its hours to them."""
+
+
+def idle_provisioned_arn(account: str = "111122223333", region: str = "us-east-1") -> str:
+    """The provisioned-model ARN the sample bill charges all day with no call on it (idle capacity)."""
+    return f"arn:aws:bedrock:{region}:{account}:provisioned-model/idle0reserve"
+
+
 UNKNOWN_MODEL_ID = "acme.mystery-model-v1:0"
 
 DOCS_HELPER_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
 SUPPORT_BOT_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/k7m2x9p4q1rs"
-
-OVERRIDE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS  # the override file has the catalog's columns
 
 # ---------------------------------------------------------------------------------------------------------------
 # Models
@@ -57,20 +57,16 @@ OVERRIDE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS  # the override file has th
 class ModelSpec:
     """One identifier as a caller passes it, with what the generator needs to fake its calls and price them.
 
-    `model_id` may contain `{region}` / `{account}` placeholders (inference-profile ARNs embed both). Prices are
-    copied from the bundled CSV row for that exact id (they only size the demo budgets; the pipeline prices from
-    its own catalog). `family` selects the provider-native body shape for InvokeModel*.
+    `model_id` may contain `{region}` / `{account}` placeholders (inference-profile ARNs embed both). `price_id`
+    names the price-catalog row that prices it (`model_prices`; the prices only size the demo budgets, the
+    pipeline prices every call itself). `family` selects the provider-native body shape for InvokeModel*.
     """
 
     model_id: str
     base_model_id: str
     family: str  # anthropic | llama | nova | titan_embed | nova_canvas | imported_llama | generic
     routing: str  # in_region | geo | global | application_profile
-    input_per_1k: float | None = None
-    output_per_1k: float | None = None
-    cache_read_per_1k: float | None = None
-    cache_write_per_1k: float | None = None
-    image_usd: Mapping[str, float] = field(default_factory=dict)  # quality -> USD per image (<= 1024x1024)
+    price_id: str | None = None  # the price catalog's `model_id` whose standard row prices it; None: no public price
     response_model: str | None = None  # Anthropic `model` field in responses
     supports_cache: bool = False
     ms_per_token: float = 10.0
@@ -82,30 +78,30 @@ class ModelSpec:
 
     @property
     def priced(self) -> bool:
-        return self.input_per_1k is not None or bool(self.image_usd)
+        return model_prices(self) is not None
 
 
+_HAIKU3 = "anthropic.claude-3-haiku-20240307-v1:0"
+_SONNET35 = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 _SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 _HAIKU45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
 
 MODELS: dict[str, ModelSpec] = {
     "claude-3-haiku": ModelSpec(
-        "anthropic.claude-3-haiku-20240307-v1:0",
-        "anthropic.claude-3-haiku-20240307-v1:0",
+        _HAIKU3,
+        _HAIKU3,
         "anthropic",
         "in_region",
-        0.00025,
-        0.00125,
+        price_id=_HAIKU3,
         response_model="claude-3-haiku-20240307",
         ms_per_token=6.0,
     ),
     "claude-3-5-sonnet": ModelSpec(
-        "anthropic.claude-3-5-sonnet-20240620-v1:0",
-        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        _SONNET35,
+        _SONNET35,
         "anthropic",
         "in_region",
-        0.003,
-        0.015,
+        price_id=_SONNET35,
         response_model="claude-3-5-sonnet-20240620",
         ms_per_token=17.0,
     ),
@@ -114,10 +110,7 @@ MODELS: dict[str, ModelSpec] = {
         _HAIKU45,
         "anthropic",
         "in_region",
-        0.0011,
-        0.0055,
-        0.00011,
-        0.001375,
+        price_id=_HAIKU45,
         response_model="claude-haiku-4-5-20251001",
         supports_cache=True,
         ms_per_token=7.0,
@@ -127,10 +120,7 @@ MODELS: dict[str, ModelSpec] = {
         _HAIKU45,
         "anthropic",
         "geo",
-        0.0011,
-        0.0055,
-        0.00011,
-        0.001375,
+        price_id="us." + _HAIKU45,
         response_model="claude-haiku-4-5-20251001",
         supports_cache=True,
         ms_per_token=7.0,
@@ -141,10 +131,7 @@ MODELS: dict[str, ModelSpec] = {
         _HAIKU45,
         "anthropic",
         "geo",
-        0.0011,
-        0.0055,
-        0.00011,
-        0.001375,
+        price_id="us." + _HAIKU45,
         response_model="claude-haiku-4-5-20251001",
         supports_cache=True,
         ms_per_token=7.0,
@@ -155,10 +142,7 @@ MODELS: dict[str, ModelSpec] = {
         _SONNET45,
         "anthropic",
         "geo",
-        0.0033,
-        0.0165,
-        0.00033,
-        0.004125,
+        price_id="us." + _SONNET45,
         response_model="claude-sonnet-4-5-20250929",
         supports_cache=True,
         ms_per_token=16.0,
@@ -169,10 +153,7 @@ MODELS: dict[str, ModelSpec] = {
         _SONNET45,
         "anthropic",
         "global",
-        0.003,
-        0.015,
-        0.0003,
-        0.00375,
+        price_id="global." + _SONNET45,
         response_model="claude-sonnet-4-5-20250929",
         supports_cache=True,
         ms_per_token=16.0,
@@ -183,10 +164,7 @@ MODELS: dict[str, ModelSpec] = {
         _SONNET45,
         "anthropic",
         "geo",
-        0.0033,
-        0.0165,
-        0.00033,
-        0.004125,
+        price_id="eu." + _SONNET45,
         response_model="claude-sonnet-4-5-20250929",
         supports_cache=True,
         ms_per_token=16.0,
@@ -194,11 +172,10 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "app.docs-helper": ModelSpec(
         DOCS_HELPER_PROFILE,
-        "anthropic.claude-3-haiku-20240307-v1:0",
+        _HAIKU3,
         "anthropic",
         "application_profile",
-        0.00025,
-        0.00125,
+        price_id=_HAIKU3,  # wraps the in-Region model
         response_model="claude-3-haiku-20240307",
         ms_per_token=6.0,
     ),
@@ -207,10 +184,7 @@ MODELS: dict[str, ModelSpec] = {
         _SONNET45,
         "anthropic",
         "application_profile",
-        0.0033,
-        0.0165,
-        0.00033,
-        0.004125,
+        price_id="us." + _SONNET45,  # wraps the US cross-Region profile
         response_model="claude-sonnet-4-5-20250929",
         supports_cache=True,
         ms_per_token=16.0,
@@ -221,8 +195,7 @@ MODELS: dict[str, ModelSpec] = {
         "meta.llama3-1-8b-instruct-v1:0",
         "llama",
         "in_region",
-        0.00022,
-        0.00022,
+        price_id="meta.llama3-1-8b-instruct-v1:0",
         ms_per_token=5.0,
     ),
     "llama3-1-70b": ModelSpec(
@@ -230,8 +203,7 @@ MODELS: dict[str, ModelSpec] = {
         "meta.llama3-1-70b-instruct-v1:0",
         "llama",
         "in_region",
-        0.00072,
-        0.00072,
+        price_id="meta.llama3-1-70b-instruct-v1:0",
         ms_per_token=14.0,
     ),
     "nova-lite": ModelSpec(
@@ -239,9 +211,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.nova-lite-v1:0",
         "nova",
         "in_region",
-        0.00006,
-        0.00024,
-        0.000015,
+        price_id="amazon.nova-lite-v1:0",
         supports_cache=True,
         ms_per_token=4.0,
     ),
@@ -250,9 +220,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.nova-lite-v1:0",
         "nova",
         "geo",
-        0.00006,
-        0.00024,
-        0.000015,
+        price_id="us.amazon.nova-lite-v1:0",
         supports_cache=True,
         ms_per_token=4.0,
         geo="us",
@@ -262,8 +230,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.nova-lite-v1:0",
         "nova",
         "geo",
-        0.000078,
-        0.000312,
+        price_id="eu.amazon.nova-lite-v1:0",
         ms_per_token=4.0,
         geo="eu",
     ),
@@ -272,9 +239,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.nova-pro-v1:0",
         "nova",
         "in_region",
-        0.0008,
-        0.0032,
-        0.0002,
+        price_id="amazon.nova-pro-v1:0",
         supports_cache=True,
         ms_per_token=9.0,
     ),
@@ -283,9 +248,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.nova-pro-v1:0",
         "nova",
         "geo",
-        0.0008,
-        0.0032,
-        0.0002,
+        price_id="us.amazon.nova-pro-v1:0",
         supports_cache=True,
         ms_per_token=9.0,
         geo="us",
@@ -295,8 +258,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.titan-embed-text-v2:0",
         "titan_embed",
         "in_region",
-        0.00002,
-        0.0,
+        price_id="amazon.titan-embed-text-v2:0",
         ms_per_token=0.2,
     ),
     "nova-canvas": ModelSpec(
@@ -304,7 +266,7 @@ MODELS: dict[str, ModelSpec] = {
         "amazon.nova-canvas-v1:0",
         "nova_canvas",
         "in_region",
-        image_usd={"standard": 0.04, "premium": 0.06},
+        price_id="amazon.nova-canvas-v1:0",  # not in the catalog: see IMAGE_PRICES
         ms_per_token=0.0,
     ),
     "custom": ModelSpec(
@@ -312,12 +274,72 @@ MODELS: dict[str, ModelSpec] = {
         CUSTOM_MODEL_ARN,
         "imported_llama",
         "in_region",
-        0.0005,  # the override below; no public price exists
-        0.0015,
+        price_id=CUSTOM_MODEL_ARN,  # priced only by the user's override (CUSTOM_MODEL_PRICE), no public price
         ms_per_token=9.0,
     ),
     "unknown": ModelSpec(UNKNOWN_MODEL_ID, UNKNOWN_MODEL_ID, "generic", "in_region", ms_per_token=11.0),
 }
+
+
+@dataclass(frozen=True)
+class ModelPrices:
+    """USD per 1,000 tokens of each kind (cache kinds fall back to the input rate), or per image."""
+
+    input_per_1k: float = 0.0
+    output_per_1k: float = 0.0
+    cache_read_per_1k: float = 0.0
+    cache_write_per_1k: float = 0.0
+    per_image: Mapping[str, float] = field(default_factory=dict)  # quality -> USD per image (<= 1024x1024)
+
+
+IMAGE_PRICES: dict[str, ModelPrices] = {
+    "amazon.nova-canvas-v1:0": ModelPrices(per_image={"standard": 0.04, "premium": 0.06}),
+}
+"""Per-quality image rates. The one exception to "prices come from the catalog": the catalog has a single flat
+rate for the US profile only (its source does not split size or quality), so in-Region Nova Canvas calls are
+unpriced by the pipeline and the bill generator, and these rates only size the sample budgets."""
+
+CUSTOM_MODEL_PRICE = ModelPrices(input_per_1k=0.0005, output_per_1k=0.0015)
+"""The user's own rate for the imported fine-tune (no public price exists); written as the sample's override file."""
+
+
+@lru_cache(maxsize=1)
+def _catalog_rows() -> dict[str, PriceRow]:
+    """Today's standard, any-Region, standard-context row per model id of the bundled price catalog."""
+    rows: dict[str, PriceRow] = {}
+    for row in read_price_file(BUNDLED_PRICES, origin="catalog"):
+        if (row.region, row.tier, row.context_tier, row.routing, row.effective_to) == (
+            ANY_REGION,
+            "standard",
+            "standard",
+            None,
+            None,
+        ):
+            rows[row.model_id] = row
+    return rows
+
+
+def model_prices(spec: ModelSpec) -> ModelPrices | None:
+    """The rates the sample uses to size budgets: the price catalog's row for `spec.price_id` (the custom model:
+    the override the sample writes). None when the model has no price, as the pipeline would find none."""
+    if spec.price_id is None:
+        return None
+    if spec.price_id == CUSTOM_MODEL_ARN:
+        return CUSTOM_MODEL_PRICE
+    if spec.price_id in IMAGE_PRICES:
+        return IMAGE_PRICES[spec.price_id]
+    row = _catalog_rows().get(spec.price_id)
+    if row is None:
+        raise KeyError(f"sample model {spec.model_id}: no standard price row for {spec.price_id} in the catalog")
+    p = row.prices
+    inp = p["input_per_1k_usd"] or 0.0
+    return ModelPrices(
+        input_per_1k=inp,
+        output_per_1k=p["output_per_1k_usd"] or 0.0,
+        cache_read_per_1k=p["cache_read_per_1k_usd"] if p["cache_read_per_1k_usd"] is not None else inp,
+        cache_write_per_1k=p["cache_write_per_1k_usd"] if p["cache_write_per_1k_usd"] is not None else inp,
+    )
+
 
 INFERENCE_REGIONS: dict[str, tuple[str, ...]] = {
     "us": ("us-east-1", "us-east-2", "us-west-2"),
@@ -751,115 +773,6 @@ def expected_cost_center(identity_arn: str, model_id: str, request_metadata: Map
         if profile.arn == model_id and profile.tags.get("costCenter"):
             return profile.tags["costCenter"]
     return principal_tags(identity_arn).get("costCenter", "unattributed")
-
-
-def _two_significant(x: float, mode: str) -> float:
-    """Round to two significant digits (budgets read like budgets), down or to nearest."""
-    if x <= 0:
-        return 0.0
-    exp = math.floor(math.log10(x)) - 1
-    q = 10.0**exp
-    n = math.floor(x / q) if mode == "down" else round(x / q)
-    return round(max(n, 1) * q, max(0, -exp))
-
-
-def sample_budgets(opts: LogGenOptions | None = None) -> list[dict[str, Any]]:
-    """Monthly budgets sized from the sample's own spend so the demo shows one cost center over budget and one
-    past 80 %; a cost center with no sample spend gets a nominal $10."""
-    from pipeline.sample.logs import LogGenOptions, estimate_spend  # late: logs imports this module
-
-    opts = opts or LogGenOptions(start=DEFAULT_START)
-    spend = estimate_spend(opts)
-    last_day = opts.start + dt.timedelta(days=max(opts.days, 1) - 1)
-    month = spend.get(last_day.strftime("%Y-%m"), {})
-    budgets = []
-    for cc in COST_CENTERS:
-        factor, mode = BUDGET_FACTORS[cc]
-        usd = _two_significant(month.get(cc, 0.0) * factor, mode) if month.get(cc, 0.0) > 0 else 10.0
-        budgets.append({"cost_center": cc, "monthly_usd": usd})
-    return budgets
-
-
-def sample_ledger_config(
-    log_root: str,
-    warehouse: str,
-    *,
-    opts: LogGenOptions | None = None,
-    overrides_path: str = "prices.csv",
-    billing: Sequence[Mapping[str, str]] = (),
-    cloudwatch: Sequence[Mapping[str, str]] | None = None,
-) -> dict[str, Any]:
-    """The `ledger.yaml` content (README.md format) that matches the sample world, as a dict.
-
-    `cloudwatch` defaults to one log group per Region the options cover when `opts.cloudwatch_share > 0`, else
-    none. Budgets come from `sample_budgets(opts)`. `overrides_path` should point where `write_price_overrides`
-    wrote the custom model's price (relative paths resolve against the config file's folder).
-    """
-    from pipeline.sample.logs import LogGenOptions  # late: logs imports this module
-
-    opts = opts or LogGenOptions(start=DEFAULT_START)
-    if cloudwatch is None:
-        cloudwatch = (
-            [{"log_group": opts.cloudwatch_log_group, "region": r} for r in opts.regions]
-            if opts.cloudwatch_share > 0
-            else []
-        )
-    return {
-        "warehouse": warehouse,
-        "start_date": opts.start.isoformat(),
-        "sources": {
-            "invocation_logs": {"s3": [log_root], "cloudwatch": [dict(c) for c in cloudwatch]},
-            "billing": [dict(b) for b in billing],
-        },
-        "pricing": {"overrides": overrides_path},
-        "attribution": {
-            "request_metadata_keys": {k: list(v) for k, v in METADATA_KEYS.items()},
-            "inference_profiles": {p.arn: {"model_id": p.model_id, "tags": dict(p.tags)} for p in APP_PROFILES},
-            "principals": [{"match": m, "tags": dict(t)} for m, t in PRINCIPAL_RULES],
-            "provisioned_models": {
-                idle_provisioned_arn(): {"model_id": "amazon.nova-2-lite-v1:0", "tags": dict(IDLE_PROVISIONED_TAGS)},
-            },
-        },
-        "budgets": sample_budgets(opts),
-    }
-
-
-def idle_provisioned_arn(account: str = "111122223333", region: str = "us-east-1") -> str:
-    """The provisioned-model ARN the sample bill charges all day with no call on it (idle capacity)."""
-    return f"arn:aws:bedrock:{region}:{account}:provisioned-model/idle0reserve"
-
-
-def price_override_rows() -> list[dict[str, str]]:
-    """The user's own price for the imported custom model (no public price exists for imported models)."""
-    spec = MODELS["custom"]
-    return [
-        {
-            "model_id": CUSTOM_MODEL_ARN,
-            "region": "us-east-1",
-            "routing": "in_region",
-            "tier": "standard",
-            "effective_from": "2025-01-01",
-            "effective_to": "",
-            "input_per_1k_usd": f"{spec.input_per_1k}",
-            "output_per_1k_usd": f"{spec.output_per_1k}",
-            "cache_read_per_1k_usd": "",
-            "cache_write_per_1k_usd": "",
-            "source": "internal chargeback rate for the imported fine-tune (sample)",
-        }
-    ]
-
-
-def write_price_overrides(path: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """Write the override CSV (local path or s3://) and return the path, for `pricing.overrides`."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(OVERRIDE_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(price_override_rows())
-    if "://" not in path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with fsspec.open(path, "w", encoding="utf-8", **dict(storage_options or {})) as fh:
-        fh.write(buf.getvalue())
-    return path
 
 
 def world_summary() -> dict[str, Any]:
