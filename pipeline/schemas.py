@@ -194,6 +194,8 @@ BILLING_LINE_ITEMS: dict[str, pl.DataType] = {
     "context_tier": pl.String,
     "classification_note": pl.String,
     "invoice_id": pl.String,
+    # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
+    "iam_principal": pl.String,
 }
 
 COST_RECONCILIATION: dict[str, pl.DataType] = {
@@ -221,6 +223,8 @@ COST_RECONCILIATION: dict[str, pl.DataType] = {
     "served_tokens": pl.Int64,
     "effective_usd_per_1m_tokens": pl.Float64,
     "on_demand_equivalent_usd": pl.Float64,
+    # Part of the key where the bill names principals (normalized ARN, see reconciliation.principals); else null.
+    "iam_principal": pl.String,
 }
 
 CHARGEBACK: dict[str, pl.DataType] = {

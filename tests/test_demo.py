@@ -113,6 +113,25 @@ def test_injected_discrepancies_are_listed(demo: Path) -> None:
     assert {"price_change", "tax", "credit", "provisioned_throughput"} <= kinds
 
 
+def test_demo_reconciles_and_charges_back_per_principal(demo: Path) -> None:
+    """The demo's CUR 2.0 names principals: per-principal rows, the unlogged role, a chargeback from the bill."""
+    wh = _wh(demo)
+    days = [START, START + dt.timedelta(days=1)]
+    bill = warehouse.scan_partitions(wh, "billing_line_items", days).collect()
+    named = bill.filter(pl.col("iam_principal").is_not_null())
+    assert named.height > 0 and bill.filter(pl.col("iam_principal").is_null()).height > 0  # Marketplace rows
+    recon = warehouse.scan_partitions(wh, "cost_reconciliation", days).collect()
+    per_principal = recon.filter(pl.col("iam_principal").is_not_null())
+    assert (per_principal["status"] == "matched").any()
+    ghost = per_principal.filter(pl.col("iam_principal").str.contains(":assumed-role/nightly-summarizer/"))
+    assert set(ghost["status"]) == {"missing_in_logs"} and ghost["explanation"].str.contains("logging").all()
+    cb = warehouse.scan_partitions(wh, "chargeback", days).collect()
+    owner = cb.filter(pl.col("application") == "nightly-summarizer")
+    assert owner.height > 0 and set(owner["cost_center"]) == {"platform"}
+    ghost_billed = named.filter(pl.col("iam_principal").str.contains("nightly-summarizer"))["unblended_cost_usd"].sum()
+    assert round(owner["billed_cost_usd"].sum(), 2) == round(ghost_billed, 2)
+
+
 def test_demo_writes_the_outputs_for_other_tools(demo: Path) -> None:
     from pipeline.defs.outputs import focus_conservation
     from pipeline.exports.focus import focus_problems

@@ -55,6 +55,7 @@ BEDROCK_PRODUCT_CODES = (
     "AmazonBedrockFoundationModels",
 )
 MARKETPLACE_ENTITY = "AWS Marketplace"
+PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
 INVOKE_OPERATIONS = ("InvokeModelInference", "InvokeModelStreamingInference")
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
@@ -83,6 +84,7 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "list_cost": pl.Float64,  # FOCUS ListCost (0 on Marketplace rows, spec §3.4)
     "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
     "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (spec §4.11)
+    "iam_principal": pl.String,
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
 _TIME_COLUMNS = ("usage_start", "billing_period_start")
@@ -115,6 +117,8 @@ _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
     **_CUR_COLUMNS,
     "product_name": ("product[product_name]",),
     "product_region": ("product_region_code", "product[region]"),
+    # Only with INCLUDE_IAM_PRINCIPAL_DATA (spec §2.1, §4.10); absent otherwise, then null.
+    "iam_principal": ("line_item_iam_principal",),
 }
 _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "usage_start": ("ChargePeriodStart",),
@@ -493,6 +497,7 @@ class _Resolved:
     tag_map: str | None  # CUR 2.0 / FOCUS map column holding tags
     tag_map_prefix: str | None  # keep only keys with this prefix (CUR 2.0 `tags` column), stripped
     needed: list[str]  # source columns to read
+    principal_tag_map: str | None = None  # CUR 2.0 `tags` column: its `iamPrincipal/…` keys are kept as they are
     discounts: str | None = None  # FOCUS `x_Discounts` (map of discount name -> amount), when present
 
 
@@ -531,13 +536,15 @@ def _resolve(fmt: Format, names: list[str], uri: str, normalize: bool) -> _Resol
     elif "Tags" in by_norm:
         tag_map = "Tags"
     discounts = "x_Discounts" if fmt == "focus" and "x_Discounts" in by_norm else None
+    principal_tag_map = "tags" if fmt == "cur2" and "tags" in by_norm else None
     needed = sorted(
         {c.split("[", 1)[0] for cs in sources.values() for c in cs}
         | set(tag_columns.values())
         | ({tag_map} if tag_map else set())
+        | ({principal_tag_map} if principal_tag_map else set())
         | ({discounts} if discounts else set())
     )
-    return _Resolved(sources, display, tag_columns, tag_map, tag_prefix, needed, discounts)
+    return _Resolved(sources, display, tag_columns, tag_map, tag_prefix, needed, principal_tag_map, discounts)
 
 
 def _map_lookup(column: str, key: str) -> pl.Expr:
@@ -650,7 +657,10 @@ def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period:
             exprs.append(pl.lit(None, dtype=dtype).alias(canonical))
     if r.tag_map and schema.get(r.tag_map) == pl.String:
         batch = batch.with_columns(pl.col(r.tag_map).map_elements(_json_tags, return_dtype=STR_MAP))
-    exprs.append(_tags_expr(r).alias("tags"))
+    tags = _tags_expr(r)
+    if r.principal_tag_map:
+        tags = pl.concat_list(tags, _principal_tags_expr(r.principal_tag_map))
+    exprs.append(tags.alias("tags"))
     exprs.append(_discounts_expr(r, schema).alias("discounts"))
     if validate.ROW_COLUMN in schema:
         exprs.append(pl.col(validate.ROW_COLUMN))
@@ -759,6 +769,27 @@ def _tags_expr(r: _Resolved) -> pl.Expr:
         return empty
     value = pl.element().struct.field("value")
     return listed.list.eval(pl.element().filter(value.is_not_null() & (value != ""))).cast(STR_MAP)
+
+
+def _principal_tags_expr(column: str) -> pl.Expr:
+    """The CUR 2.0 `tags` entries of the calling principal (`iamPrincipal/<key>`, spec §4.10), key unchanged.
+
+    Kept verbatim (not normalized like resource tags) because attribution reads them with the same key lists
+    as request metadata (`iamPrincipal/costCenter` feeds `cost_center` when `costCenter` is listed).
+    """
+    value = pl.element().struct.field("value")
+    return (
+        pl.col(column)
+        .fill_null(pl.lit([], dtype=STR_MAP))
+        .list.eval(
+            pl.element().filter(
+                pl.element().struct.field("key").str.starts_with(PRINCIPAL_TAG_PREFIX)
+                & value.is_not_null()
+                & (value != "")
+            )
+        )
+        .cast(STR_MAP)
+    )
 
 
 def _bedrock_filter(fmt: Format) -> pl.Expr:
@@ -935,7 +966,9 @@ def read_file(
     df, quarantined = validate.split_invalid(df, f.uri, dict(r.display))
     _check_currency(df, r, f.uri)
     return (
-        df.select((pl.col(n) if n in df.columns else pl.lit(None)).cast(t).alias(n) for n, t in RAW_SCHEMA.items()),
+        df.select(
+            pl.col(n).cast(t) if n in df.columns else pl.lit(None, dtype=t).alias(n) for n, t in RAW_SCHEMA.items()
+        ),
         dict(r.display),
         quarantined,
     )

@@ -42,6 +42,7 @@ from pipeline.reconciliation import (
     reconcile,
     reconciliation_summary,
 )
+from pipeline.reconciliation.principals import principal_summary
 
 GROUP = "billing"
 
@@ -71,6 +72,12 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
                 description="No bill row has a NaN, infinite or absurd cost or amount (such rows are quarantined: "
                 "kept out of billing_line_items, listed here with file and row).",
             ),
+            AssetCheckSpec(
+                "principal_coverage",
+                asset="billing_line_items",
+                description="Share of the Bedrock usage cost whose bill row names its IAM principal (CUR 2.0 with "
+                "INCLUDE_IAM_PRINCIPAL_DATA); chargeback follows the bill for those rows and estimates the rest.",
+            ),
         ],
     )
     @for_people
@@ -98,6 +105,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         path = warehouse.write_partition(items, cfg.warehouse, "billing_line_items", day)
         yield from billing_results(items, checks, metrics, path)
         yield quarantine_result([q for q in quarantined if q is not None])
+        yield principal_coverage_result(items)
 
     @asset(
         group_name=GROUP,
@@ -131,7 +139,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             catalog=_catalog(cfg) if cfg.attribution.provisioned_models or _has_provisioned(billing) else None,
         )
         path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
-        yield from reconciliation_results(recon, billing, cfg, path, today)
+        yield from reconciliation_results(recon, billing, cfg, path, today, priced=priced)
 
     @asset(
         name="chargeback",
@@ -156,13 +164,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-        cb = chargeback(
-            priced,
-            billing,
-            provisioned_models=cfg.attribution.provisioned_models,
-            metadata_keys=cfg.attribution.request_metadata_keys,
-            round_cents=cfg.reconciliation.round_cents,
-        )
+        cb = chargeback(priced, billing, cfg.attribution, round_cents=cfg.reconciliation.round_cents)
         path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
         yield from chargeback_results(cb, billing, path)
 
@@ -222,6 +224,31 @@ def billing_results(
     )
 
 
+def principal_coverage_result(items: pl.DataFrame) -> AssetCheckResult:
+    """The share of usage cost that names its principal; a warning when the bill names some rows but not all."""
+    from pipeline.billing.principals import principal_coverage  # step-only: `pipeline.billing` loads Arrow readers
+
+    cov = principal_coverage(items)
+    share = cov["principal_cost_share"]
+    return AssetCheckResult(
+        asset_key="billing_line_items",
+        check_name="principal_coverage",
+        passed=not cov["enabled"] or cov["rows_without_principal"] == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "iam_principal_data": cov["enabled"],
+            "principal_cost_share": share if share is not None else 0.0,
+            "principal_cost_usd": cov["principal_cost_usd"],
+            "usage_cost_usd": cov["usage_cost_usd"],
+            "principals": cov["principals"],
+            "largest_without_principal": MetadataValue.md(markdown_table(cov["largest_without_principal"])),
+            "note": "rows with a principal are charged to it; the rest by estimate"
+            if cov["enabled"]
+            else "no row names a principal: enable INCLUDE_IAM_PRINCIPAL_DATA on a CUR 2.0 export (see README)",
+        },
+    )
+
+
 def quarantine_result(quarantined: list[pl.DataFrame]) -> AssetCheckResult:
     """The `bill_numbers_valid` check: bill rows kept out for NaN, infinite or absurd numbers (billing.validate)."""
     bad = pl.concat(quarantined) if quarantined else pl.DataFrame(schema={"source_uri": pl.String})
@@ -238,7 +265,12 @@ def quarantine_result(quarantined: list[pl.DataFrame]) -> AssetCheckResult:
 
 
 def reconciliation_results(
-    recon: pl.DataFrame, billing: pl.DataFrame, cfg: LedgerConfig, path: str, today: dt.date
+    recon: pl.DataFrame,
+    billing: pl.DataFrame,
+    cfg: LedgerConfig,
+    path: str,
+    today: dt.date,
+    priced: pl.LazyFrame | None = None,
 ) -> Iterator[Any]:
     """Metadata (matched share, largest gaps) and the tolerance check for one day of reconciliation."""
     summary = reconciliation_summary(recon)
@@ -256,6 +288,7 @@ def reconciliation_results(
             **{f"status_{k}": v for k, v in counts.items()},
             "largest_gaps": MetadataValue.md(markdown_table(pl.DataFrame(summary.get("largest_gaps") or []))),
             "non_usage_lines": MetadataValue.md(markdown_table(others)),
+            "by_principal": MetadataValue.md(markdown_table(principal_summary(recon, priced))),
         },
     )
     yield AssetCheckResult(

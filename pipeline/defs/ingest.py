@@ -7,7 +7,7 @@ warehouse, reports what a person wants to see, and states the checks (rejects un
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from dagster import (
@@ -27,6 +27,9 @@ from pipeline.config import LedgerConfig
 from pipeline.defs.figures import for_people
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
+
+if TYPE_CHECKING:
+    from pipeline.normalize.summary import InvocationSummary
 
 GROUP = "ingest"
 SOURCES_CHECK = "log_objects_found"
@@ -108,22 +111,25 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     def ingest(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
         from pipeline.defs.completeness import with_discovered_sources  # late: completeness imports this module
         from pipeline.normalize.day import normalize_day  # step-only: keeps loading the definitions fast
+        from pipeline.normalize.summary import SummaryAccumulator
         from pipeline.privacy import redact_body
 
         day = partition_day(context.partition_key)
         cfg = with_discovered_sources(ledger.config, day)  # + destinations Bedrock's logging configuration names
         batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
+        # The metadata and checks come from the batches on their way to the writer: no second pass over the day.
+        summary = SummaryAccumulator()
         try:
-            path = warehouse.write_partition(batches, cfg.warehouse, "invocations", day)
+            path = warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
             reject_path = warehouse.write_partition(
                 rejects.collect_batches(chunk_size=65_536), cfg.warehouse, "rejected_records", day
             )
         finally:
             cleanup()
-        written = warehouse.scan_partitions(cfg.warehouse, "invocations", [day])
+        # The rejects are few (capped per object): read back from their partition, their spill is gone.
         written_rejects = warehouse.scan_partitions(cfg.warehouse, "rejected_records", [day])
         yield from ingest_results(
-            written, written_rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
+            summary.result(), written_rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
         )
         yield from placement_results(stats.as_metadata(), stats.unplaced(), stats.conflict_examples)
         yield sources_result(stats.as_metadata(), cfg, day)
@@ -169,36 +175,21 @@ def placement_results(counts: dict[str, int], unplaced: int, conflict_examples: 
 
 
 def ingest_results(
-    inv: pl.LazyFrame,
+    inv: "InvocationSummary | pl.LazyFrame",
     rejects: pl.LazyFrame | pl.DataFrame,
     counts: dict[str, int],
     max_reject_share: float,
     path: str,
     reject_path: str,
 ) -> Iterator[Any]:
-    """Materialization metadata and check results for one ingested day."""
-    token_cols = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens"]
-    summary = (
-        inv.select(
-            pl.len().alias("n"),
-            # 64-bit hashes: a third of the memory of the ids themselves at 4M rows (a collision is ~1e-6 likely)
-            pl.col("request_id").hash().n_unique().alias("unique_ids"),
-            pl.col("status").is_in(["client_error", "server_error", "throttled"]).sum().alias("errors"),
-            pl.col("account_id").n_unique().alias("accounts"),
-            pl.col("region").n_unique().alias("regions"),
-            pl.col("input_tokens").sum().alias("input_tokens"),
-            pl.col("output_tokens").sum().alias("output_tokens"),
-            pl.any_horizontal([pl.col(c) < 0 for c in token_cols]).sum().alias("negative"),
-        )
-        .collect()
-        .row(0, named=True)
-    )
-    n = summary["n"]
-    by_status = inv.group_by("status").len().sort("len", descending=True).collect()
-    top_models = (
-        inv.group_by("base_model_id").agg(pl.len().alias("invocations")).sort("invocations", descending=True)
-    ).collect()
-    errors = summary["errors"]
+    """Materialization metadata and check results for one ingested day (`inv`: its summary, or the written day)."""
+    from pipeline.normalize.summary import summarize
+
+    summary = summarize(inv) if isinstance(inv, pl.LazyFrame) else inv
+    n = summary.rows
+    by_status = summary.by_status
+    top_models = summary.top_models
+    errors = summary.errors
     rejects = rejects.lazy()
     reject_rows = int(rejects.select(pl.len()).collect().item())
     # Rejects past quality.max_rejects_per_object are counted, not stored: they count toward the share all the same.
@@ -218,10 +209,10 @@ def ingest_results(
             "path": MetadataValue.path(path),
             "invocations": n,
             "error_rate": errors / n if n else 0.0,
-            "accounts": summary["accounts"],
-            "regions": summary["regions"],
-            "input_tokens": int(summary["input_tokens"] or 0),
-            "output_tokens": int(summary["output_tokens"] or 0),
+            "accounts": summary.accounts,
+            "regions": summary.regions,
+            "input_tokens": summary.input_tokens,
+            "output_tokens": summary.output_tokens,
             "rejected": rejected,
             **{k: v for k, v in counts.items() if k not in ("invocations", "rejected")},
             "by_status": MetadataValue.md(markdown_table(by_status)),
@@ -249,11 +240,11 @@ def ingest_results(
             "by_reason": MetadataValue.md(markdown_table(reasons)),
         },
     )
-    dupes = n - summary["unique_ids"]
+    dupes = n - summary.unique_ids
     yield AssetCheckResult(
         asset_key="invocations", check_name="request_id_unique", passed=dupes == 0, metadata={"duplicates": dupes}
     )
-    negative = summary["negative"]
+    negative = summary.negative
     yield AssetCheckResult(
         asset_key="invocations",
         check_name="no_negative_tokens",

@@ -566,7 +566,14 @@ def _tasks(objects: list[s3_logs.LogObject], first_index: int, spill: Path) -> l
 def _mp_context() -> multiprocessing.context.BaseContext:
     """forkserver where there is one: never plain fork, which copies s3fs/boto3 threads and locks mid-flight."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # The server imports the parsing modules once and every worker is forked from it ready to parse: without
+    # this each worker of each day's pool imported polars, pyarrow and msgspec again (about half a CPU second
+    # per worker, paid per day by a multi-day run). The server itself never parses, so it starts no threads.
+    ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 def _s3_results(

@@ -29,8 +29,10 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from pipeline import schemas
+from pipeline import config, schemas
 from pipeline.config import ProvisionedModel
+from pipeline.reconciliation import bill_owners
+from pipeline.reconciliation.principals import bill_has_principals
 from pipeline.reconciliation.reconcile import (
     LOG_TOKEN_COLUMNS,
     PROVISIONED,
@@ -197,13 +199,27 @@ def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
 def chargeback(
     priced: Frame,
     billing: Frame,
+    attribution: config.Attribution | None = None,
     *,
     provisioned_models: Mapping[str, ProvisionedModel] | None = None,
     metadata_keys: Mapping[str, Sequence[str]] | None = None,
     round_cents: bool = False,
 ) -> pl.DataFrame:
-    """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks)."""
+    """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks).
+
+    Bill rows that name their IAM principal are charged to that principal's owners (`bill_owners`, using
+    `attribution` for the bill's `iamPrincipal/` tags); the estimate allocates only the rest. Provisioned models
+    and metadata keys default to those of `attribution`.
+    """
+    if attribution is not None:
+        provisioned_models = attribution.provisioned_models if provisioned_models is None else provisioned_models
+        if metadata_keys is None:
+            metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
     bucket = list(ALLOCATION_BUCKET)
+    by_principal: list[pl.LazyFrame] = []
+    if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
+        billing, named = bill_owners.split_bill(billing)
+        by_principal.append(bill_owners.principal_chargeback(priced, named, attribution or config.Attribution()).lazy())
     bills = (
         usage_rows(billing)
         .filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
@@ -225,7 +241,7 @@ def chargeback(
     )
     provisioned = provisioned_allocation(priced, billing, provisioned_models, metadata_keys)
     out = (
-        pl.concat([allocated, unallocated, provisioned], how="vertical")
+        pl.concat([allocated, unallocated, provisioned, *by_principal], how="vertical_relaxed")
         .group_by(list(KEYS))
         .agg(pl.col("estimated_cost_usd").sum(), pl.col("billed_cost_usd").sum())
         .collect(engine="streaming")

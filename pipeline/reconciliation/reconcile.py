@@ -168,7 +168,7 @@ def with_ttl_split(priced: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _logged_side(priced: Frame) -> pl.DataFrame:
+def _logged_side(priced: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """One row per logged bucket and kind, with ``_qty`` (tokens or images) and the estimate (no PT calls)."""
     priced_flag = pl.col("priced").fill_null(False)
     aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("_calls")]
@@ -195,11 +195,11 @@ def _logged_side(priced: Frame) -> pl.DataFrame:
             _pricing_routing().alias("routing"),
             _pricing_tier().alias("tier"),
         )
-        .group_by(*MODEL_BUCKET, "routing", "tier", "context_tier")
+        .group_by(*MODEL_BUCKET, "routing", "tier", "context_tier", *by)
         .agg(aggs)
         .collect(engine="streaming")
     )
-    base = [*MODEL_BUCKET, "routing", "tier", "context_tier"]
+    base = [*MODEL_BUCKET, "routing", "tier", "context_tier", *by]
     parts = []
     for kind in [*TOKEN_KINDS, "image"]:
         parts.append(
@@ -220,7 +220,7 @@ def _logged_side(priced: Frame) -> pl.DataFrame:
     return pl.concat(parts, how="vertical").with_columns(pl.lit(True).alias("_in_log"))
 
 
-def _billed_side(billing: Frame) -> pl.DataFrame:
+def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """Usage rows (no Provisioned Throughput) summed per bucket; ``_billed_qty`` is tokens, else the amount."""
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS)).fill_null(False)
     rows = usage_rows(billing)
@@ -231,7 +231,7 @@ def _billed_side(billing: Frame) -> pl.DataFrame:
     return (
         rows.filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
         .with_columns(pl.coalesce(pl.col("context_tier"), pl.lit("standard")).alias("context_tier"))
-        .group_by(*KEYS)
+        .group_by(*KEYS, *by)
         .agg(
             pl.when(pl.col("tokens").is_not_null().any()).then(pl.col("tokens").sum()).alias("_billed_tokens"),
             pl.col("usage_amount").fill_null(0.0).sum().alias("_billed_amount"),
@@ -254,14 +254,14 @@ def _billed_side(billing: Frame) -> pl.DataFrame:
     )
 
 
-def fold_unsplit_geo(logged: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame:
+def fold_unsplit_geo(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """Logged geo rows re-keyed as ``in_region`` where the bill cannot tell geo from in-Region.
 
     Geo routing is visible on the bill only through the resource id. When a bucket's in-Region bill rows have no
     resource id and the bill has no geo row for that bucket, the bill has no geo split: its in-Region row holds the
     geo calls too, so they are compared together (``_geo_folded`` marks it for the explanation).
     """
-    other = [k for k in KEYS if k != "routing"]
+    other = [k for k in (*KEYS, *by) if k != "routing"]
     unsplit = billed.filter((pl.col("routing") == "in_region") & pl.col("_no_resource_id")).select(other)
     has_geo = billed.filter(pl.col("routing") == "geo").select(other)
     targets = unsplit.join(has_geo, on=other, how="anti", nulls_equal=True).with_columns(pl.lit(True).alias("_fold"))
@@ -274,7 +274,7 @@ def fold_unsplit_geo(logged: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame
         marked.with_columns(
             pl.when(pl.col("_geo_folded")).then(pl.lit("in_region")).otherwise(pl.col("routing")).alias("routing")
         )
-        .group_by(list(KEYS), maintain_order=True)
+        .group_by([*KEYS, *by], maintain_order=True)
         .agg(
             pl.col("_logged_qty").sum(),
             pl.when(pl.col("logged_tokens").is_not_null().any()).then(pl.col("logged_tokens").sum()),
@@ -287,14 +287,14 @@ def fold_unsplit_geo(logged: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame
     )
 
 
-def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame:
-    models_logged = logged.select(MODEL_BUCKET).unique().with_columns(pl.lit(True).alias("_model_logged"))
+def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    models_logged = logged.select(*MODEL_BUCKET, *by).unique().with_columns(pl.lit(True).alias("_model_logged"))
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS))
     priced_kind = token_kind | (pl.col("usage_kind") == "image")
-    ttl_bucket = [*MODEL_BUCKET, "routing", "tier", "context_tier"]
+    ttl_bucket = [*MODEL_BUCKET, "routing", "tier", "context_tier", *by]
     joined = (
-        logged.join(billed, on=list(KEYS), how="full", coalesce=True, nulls_equal=True)
-        .join(models_logged, on=list(MODEL_BUCKET), how="left", nulls_equal=True)
+        logged.join(billed, on=[*KEYS, *by], how="full", coalesce=True, nulls_equal=True)
+        .join(models_logged, on=[*MODEL_BUCKET, *by], how="left", nulls_equal=True)
         .with_columns(
             pl.col("_in_log").fill_null(False),
             pl.col("_in_bill").fill_null(False),
@@ -743,13 +743,24 @@ def reconcile(
     """
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC).date()
-    billed = _billed_side(billing)
-    logged = fold_unsplit_geo(_logged_side(priced), billed)
-    joined = _join_sides(logged, billed)
+    # Imported here: the principal module builds on this one's helpers.
+    from pipeline.reconciliation import principals
+
+    by: tuple[str, ...] = ()
+    priced_by, billing_by = priced, billing
+    if principals.bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the key gains the principal
+        priced_by, billing_by = principals.split_by_principal(priced, billing)
+        by = (principals.COLUMN,)
+    billed = _billed_side(billing_by, by)
+    logged = fold_unsplit_geo(_logged_side(priced_by, by), billed, by)
+    joined = _join_sides(logged, billed, by)
     statuses: list[str] = []
     explanations: list[str] = []
     for row in joined.iter_rows(named=True):
         status, explanation = _classify(row, tolerances, as_of)
+        if by:
+            lag = row["date"] > as_of - dt.timedelta(days=tolerances.billing_lag_days)
+            explanation = principals.explain(row, status, explanation, lag_pending=lag)
         statuses.append(status)
         explanations.append(explanation)
     tokens = joined.with_columns(
@@ -758,7 +769,7 @@ def reconcile(
     )
     pt = provisioned_reconciliation(priced, billing, tolerances, as_of, provisioned_models, catalog)
     out = pl.concat([schemas.conform(tokens, schemas.COST_RECONCILIATION), pt], how="vertical")
-    return out.sort([*KEYS, "resource_id"], nulls_last=True)
+    return out.sort([*KEYS, "resource_id", *by], nulls_last=True)
 
 
 def _gap_usd() -> pl.Expr:

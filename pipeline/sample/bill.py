@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -151,6 +152,8 @@ class _Line:
     tax_type: str = ""
     list_cost: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    iam_principal: str = ""  # CUR 2.0 with INCLUDE_IAM_PRINCIPAL_DATA only (see `_with_principals`)
+    principal_tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def start(self) -> dt.datetime:
@@ -786,7 +789,8 @@ def _cur2_table(lines: list[_Line], rng: random.Random) -> pa.Table:
     table = table.append_column("tags", pa.array(resource_tags, type=str_map))
     table = table.append_column("cost_category", pa.array([[] for _ in lines], type=str_map))
     num_map = pa.map_(pa.string(), pa.float64())
-    return table.append_column("discount", pa.array([[] for _ in lines], type=num_map))
+    table = table.append_column("discount", pa.array([[] for _ in lines], type=num_map))
+    return _principal_columns(table, lines)
 
 
 # FOCUS 1.2 with AWS columns, as the CID export query lists them (spec §3.2, S19).
@@ -1064,12 +1068,16 @@ def write_bill(
     cur_layout: Literal["csv", "parquet"] = "csv",
     payer_account_id: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    principals: pl.DataFrame | None = None,
 ) -> list[str]:
     """Write a bill for `usage` (see USAGE_SCHEMA) under `dest` (local folder or `s3://`) in `fmt`.
 
     Returns the files written; the last is `<dest>/injected_discrepancies.json`, which lists what was injected
     and the reconciliation status each item should produce. Point a `BillingSource` at
     `<dest>/<EXPORT_NAMES[fmt]>` (or at `dest`).
+
+    `principals` (USAGE_SCHEMA plus `iam_principal`, the caller's identity ARN) makes a CUR 2.0 bill an export
+    with IAM principal data: see `_with_principals`.
     """
     if fmt not in EXPORT_NAMES:
         raise ValueError(f"fmt must be one of {sorted(EXPORT_NAMES)}, not {fmt!r}")
@@ -1078,6 +1086,8 @@ def write_bill(
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     w = _Writer(fs, root, protocol in ("file", "local"))
     lines, injected = build_lines(usage, discrepancies, seed, payer_account_id)
+    if principals is not None and fmt == "cur2":  # only CUR 2.0 can carry IAM principal data
+        lines = _with_principals(lines, principals, injected, discrepancies)
     rng = random.Random(seed + 1)
     if lines:
         if fmt == "cur" and cur_layout == "csv":
@@ -1097,3 +1107,110 @@ def write_bill(
         },
     )
     return w.written
+
+
+# ----------------------------------------------------------------------------------------------------------
+# IAM principal data (CUR 2.0 `INCLUDE_IAM_PRINCIPAL_DATA`, spec §4.10)
+
+PRINCIPAL_TAGS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("arn:aws:sts::*:assumed-role/BEDROCKPLAYGROUNDACCESS/*", {"costCenter": "platform", "team": "ml-enablement"}),
+    ("arn:aws:iam::111122223333:user/*", {"costCenter": "sales", "applicationId": "brand-studio"}),
+)
+"""Principal tags activated for cost allocation, as AWS copies them into `tags` (`iamPrincipal/<key>`): the
+playground's people and the image studio's IAM users, whom no principal rule of the demo config covers."""
+UNLOGGED_PRINCIPAL_ROLE = "nightly-summarizer"
+"""A role whose calls are billed but never logged (discrepancy: a principal billed and not logged)."""
+
+
+def _principal_tags_for(arn: str) -> dict[str, str]:
+    for pattern, tags in PRINCIPAL_TAGS:
+        if fnmatch.fnmatchcase(arn, pattern):
+            return dict(tags)
+    return {}
+
+
+def _with_principals(
+    lines: list[_Line], principals: pl.DataFrame, injected: list[dict[str, Any]], discrepancies: bool
+) -> list[_Line]:
+    """Split each AWS-billed usage line by the principals whose calls it bills, in proportion to their tokens.
+
+    Marketplace lines keep no principal (whether AWS attributes Marketplace rows is [UNVERIFIED]; the demo shows
+    the mixed case). With `discrepancies`, one more principal is billed a share of a line's usage that no log
+    shows: its role is `UNLOGGED_PRINCIPAL_ROLE`, with principal tags naming its owner.
+    """
+    names = load_billing_name_map()
+    routes: dict[str, _Route] = {}
+    shares: dict[tuple[Any, ...], dict[str, int]] = {}
+    for r in principals.filter(pl.col("tokens") > 0).to_dicts():
+        if r["iam_principal"] is None:
+            continue
+        route = routes.setdefault(r["base_model_id"], _route(r["base_model_id"], names))
+        ut = _usage_type(route, r["region"], r["usage_kind"], r["routing"], r["tier"])
+        rid = _resource_id(r["base_model_id"], r["region"], r["account_id"], r["routing"], r["profile_id"])
+        key = (r["date"], r["account_id"], r["region"], ut, rid)
+        by = shares.setdefault(key, {})
+        by[r["iam_principal"]] = by.get(r["iam_principal"], 0) + int(r["tokens"])
+    out: list[_Line] = []
+    for ln in lines:
+        by = shares.get((ln.day, ln.account, ln.region, ln.usage_type, ln.resource_id))
+        if ln.line_type != "Usage" or ln.entity == "AWS Marketplace" or not by:
+            out.append(ln)
+            continue
+        total = sum(by.values())
+        for arn, tokens in sorted(by.items()):
+            amount = ln.amount * tokens / total
+            out.append(
+                replace(
+                    ln,
+                    amount=amount,
+                    cost=(ln.rate or 0.0) * amount,
+                    list_cost=None if ln.list_cost is None else ln.list_cost * tokens / total,
+                    iam_principal=arn,
+                    principal_tags=_principal_tags_for(arn),
+                )
+            )
+    if discrepancies:
+        inputs = [ln for ln in out if ln.iam_principal and ln.cost > 0 and "input-tokens" in ln.usage_type]
+        target = max(inputs, key=lambda ln: ln.cost, default=None)
+        if target is not None:
+            arn = f"arn:aws:sts::{target.account}:assumed-role/{UNLOGGED_PRINCIPAL_ROLE}/batch-{target.day:%Y%m%d}"
+            amount = target.amount * 0.25
+            out.append(
+                replace(
+                    target,
+                    amount=amount,
+                    cost=(target.rate or 0.0) * amount,
+                    list_cost=None if target.list_cost is None else target.list_cost * 0.25,
+                    iam_principal=arn,
+                    principal_tags={"costCenter": "platform", "applicationId": UNLOGGED_PRINCIPAL_ROLE},
+                )
+            )
+            injected.append(
+                {
+                    "kind": "principal_billed_not_logged",
+                    "expected_status": "missing_in_logs",
+                    "iam_principal": arn,
+                    "date": target.day.isoformat(),
+                    "account_id": target.account,
+                    "region": target.region,
+                    "usage_type": target.usage_type,
+                    "detail": "a principal billed for calls that no invocation log shows (logging bypassed)",
+                }
+            )
+    return out
+
+
+def _principal_columns(table: pa.Table, lines: list[_Line]) -> pa.Table:
+    """`line_item_iam_principal` and the `iamPrincipal/` tags, when any line names a principal (else unchanged)."""
+    if not any(ln.iam_principal for ln in lines):
+        return table
+    table = table.append_column(
+        "line_item_iam_principal", pa.array([ln.iam_principal or None for ln in lines], type=pa.string())
+    )
+    tags = [
+        sorted([(f"resourceTags/{k}", v) for k, v in ln.tags.items()])
+        + sorted((f"iamPrincipal/{k}", v) for k, v in ln.principal_tags.items())
+        for ln in lines
+    ]
+    i = table.schema.get_field_index("tags")
+    return table.set_column(i, "tags", pa.array(tags, type=pa.map_(pa.string(), pa.string())))

@@ -74,10 +74,13 @@ class SampleSet:
     bill_files: dict[str, list[str]] = field(default_factory=dict)
 
 
-def true_usage(opts: LogGenOptions, overrides_path: str, app_profiles: dict[str, str]) -> pl.DataFrame:
+def true_usage(
+    opts: LogGenOptions, overrides_path: str, app_profiles: dict[str, str], by_principal: bool = False
+) -> pl.DataFrame:
     """The sample's real usage per day × account × region × model × token kind × routing × tier, priced.
 
-    This is what AWS would bill for the sample: every true record, none of the delivery faults.
+    This is what AWS would bill for the sample: every true record, none of the delivery faults. With
+    `by_principal`, also per caller (`iam_principal`, the identity ARN), for a bill with IAM principal data.
     """
     rows = []
     pairs = tuple(sorted(app_profiles.items()))
@@ -105,6 +108,7 @@ def true_usage(opts: LogGenOptions, overrides_path: str, app_profiles: dict[str,
         )
         .otherwise(None)
     )
+    principal = [pl.col("identity_arn").alias("iam_principal")] if by_principal else []
     frames = [
         priced.select(
             "date",
@@ -118,6 +122,7 @@ def true_usage(opts: LogGenOptions, overrides_path: str, app_profiles: dict[str,
             pl.col(cost).alias("cost_usd"),
             profile.alias("profile_id"),
             pl.col("context_tier"),
+            *principal,
         )
         for kind, tokens, cost in BILLED_KINDS
     ]
@@ -134,6 +139,7 @@ def true_usage(opts: LogGenOptions, overrides_path: str, app_profiles: dict[str,
             pl.col("image_cost_usd").alias("cost_usd"),
             profile.alias("profile_id"),
             pl.col("context_tier"),
+            *principal,
         )
     )
     usage = pl.concat(frames).filter((pl.col("tokens") > 0) & pl.col("base_model_id").is_not_null())
@@ -148,6 +154,7 @@ def true_usage(opts: LogGenOptions, overrides_path: str, app_profiles: dict[str,
         "profile_id",
         "context_tier",
     ]
+    keys += ["iam_principal"] if by_principal else []
     # A bucket with any unpriced call has no known cost (sum of nulls stays null, never $0).
     cost = pl.when(pl.col("cost_usd").is_null().any()).then(None).otherwise(pl.col("cost_usd").sum())
     return usage.group_by(keys).agg(pl.col("tokens").sum(), cost.alias("cost_usd")).sort(keys, nulls_last=True)
@@ -185,10 +192,13 @@ def generate_all(
     opts = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
     base_cfg = sample_ledger_config(str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv")
     app_profiles = {arn: p["model_id"] for arn, p in base_cfg["attribution"]["inference_profiles"].items()}
-    usage = true_usage(opts, str(overrides), app_profiles)
+    by_principal = true_usage(opts, str(overrides), app_profiles, by_principal=True)
+    usage = _without_principal(by_principal)
     bill_files: dict[str, list[str]] = {}
     for fmt in bill_formats:
-        bill_files[fmt] = write_bill(str(root / "billing" / fmt), usage, fmt, discrepancies=True, seed=seed)
+        bill_files[fmt] = write_bill(
+            str(root / "billing" / fmt), usage, fmt, discrepancies=True, seed=seed, principals=by_principal
+        )
     billing = [{"uri": str(root / "billing" / reconcile_format), "format": reconcile_format}]
     cfg = sample_ledger_config(
         str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv", billing=billing
@@ -202,6 +212,13 @@ def generate_all(
         + yaml.safe_dump(cfg, sort_keys=False)
     )
     return SampleSet(root, config_path, [start + dt.timedelta(days=i) for i in range(days)], summary, bill_files)
+
+
+def _without_principal(usage: pl.DataFrame) -> pl.DataFrame:
+    """`true_usage` per caller summed back to the bill's buckets (a bucket with an unpriced call stays unpriced)."""
+    keys = [c for c in usage.columns if c not in ("tokens", "cost_usd", "iam_principal")]
+    cost = pl.when(pl.col("cost_usd").is_null().any()).then(None).otherwise(pl.col("cost_usd").sum())
+    return usage.group_by(keys).agg(pl.col("tokens").sum(), cost.alias("cost_usd")).sort(keys, nulls_last=True)
 
 
 def _relative(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
