@@ -93,6 +93,13 @@ class InferenceProfile(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class ProvisionedModel(_Strict):
+    """A Provisioned Throughput model: the foundation model it serves and who owns it when no call is logged."""
+
+    model_id: str
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
 class PrincipalRule(_Strict):
     match: str
     tags: dict[str, str] = Field(default_factory=dict)
@@ -130,6 +137,8 @@ class Attribution(_Strict):
     principals: list[PrincipalRule] = Field(default_factory=list)
     lookup_inference_profiles: bool = False
     """Look application inference profiles up live with boto3 (get_inference_profile, list_tags_for_resource)."""
+    provisioned_models: dict[str, ProvisionedModel] = Field(default_factory=dict)
+    """Provisioned-model ARN -> base model and owner tags (reconciliation and chargeback of PT hours)."""
 
     @field_validator("inference_profiles")
     @classmethod
@@ -162,6 +171,10 @@ class Tolerances(_Strict):
     cost_usd: float = Field(default=0.01, ge=0)
     tokens_pct: float = Field(default=0.01, ge=0)
     billing_lag_days: int = Field(default=2, ge=0)
+    rate_tolerance_pct: float = Field(default=0.005, ge=0)
+    """A billed unit rate further than this (fraction) from the catalog rate is `price_mismatch` at any amount."""
+    round_cents: bool = False
+    """Round chargeback rows to cents by largest remainder, so the rounded rows still sum to the invoice."""
 
 
 class Quality(_Strict):

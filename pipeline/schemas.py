@@ -23,6 +23,9 @@ STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
+USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
+"""Bill line types that are consumption (CID sums usage for these, spec §1.4); everything else is an adjustment.
+The one definition: the bill reader, reconciliation and chargeback all use it."""
 UNALLOCATED = "unallocated"
 
 INVOCATIONS: dict[str, DType] = {
@@ -187,6 +190,11 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
+    # Round 2 (issue #10, bill side): cache TTL and context tier of the row, and why a row is `other`.
+    "cache_ttl": pl.String,
+    "context_tier": pl.String,
+    "classification_note": pl.String,
+    "invoice_id": pl.String,
     # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
     "iam_principal": pl.String,
 }
@@ -209,6 +217,13 @@ COST_RECONCILIATION: dict[str, DType] = {
     "price_variance_usd": pl.Float64,
     "status": pl.String,
     "explanation": pl.String,
+    # Round 2 (issue #10): context tier in the key; Provisioned Throughput rows (usage_kind `provisioned`).
+    "context_tier": pl.String,
+    "resource_id": pl.String,
+    "provisioned_hours": pl.Float64,
+    "served_tokens": pl.Int64,
+    "effective_usd_per_1m_tokens": pl.Float64,
+    "on_demand_equivalent_usd": pl.Float64,
     # Part of the key where the bill names principals (normalized ARN, see reconciliation.principals); else null.
     "iam_principal": pl.String,
 }

@@ -162,13 +162,13 @@ VERBATIM = [
     ("USE1-MP:USE1_CacheReadInputTokenCount-Units", "marketplace us-east-1 - cache_read in_region standard"),
     (
         "USE1-MP:USE1_CacheWrite1hInputTokenCount-Units",
-        "marketplace us-east-1 - cache_write in_region standard",
+        "marketplace us-east-1 - cache_write_1h in_region standard",
     ),
     ("USE1-MP:USE1_InputTokenCount_Global_Batch-Units", "marketplace us-east-1 - input global batch"),
     ("USE1-MP:USE1_output_tokens_batch-Units", "marketplace us-east-1 - output in_region batch"),
     (
         "USE1-MP:USE1_cache_write_tokens_1h_global_standard-Units",
-        "marketplace us-east-1 - cache_write global standard",
+        "marketplace us-east-1 - cache_write_1h global standard",
     ),
     ("USE1-MP:USE1_input_tokens_standard-Units", "marketplace us-east-1 - input in_region standard"),
     ("USE1-MP:USE1_Reserved_3Month_OutputTPM_Global-Units", "marketplace us-east-1 - other global reserved"),

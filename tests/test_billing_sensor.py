@@ -44,3 +44,25 @@ def test_new_manifest_requests_its_month_once(tmp_path: Path) -> None:
 
         again = build_sensor_context(instance=instance, cursor=result.cursor, repository_def=defs.get_repository_def())
         assert not sensor.evaluate_tick(again).run_requests
+
+
+def test_legacy_cur_manifest_requests_its_month(tmp_path: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    first_of_month = today.replace(day=1)
+    cfg = parse_config(
+        {
+            "start_date": last_month.isoformat(),
+            "sources": {"billing": [{"uri": str(tmp_path / "cur"), "format": "cur"}]},
+        }
+    )
+    defs = build_definitions(cfg)
+    sensor = defs.resolve_sensor_def("billing_export_sensor")
+    # legacy CUR: <report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json, rewritten on each delivery (spec §1.1)
+    folder = tmp_path / "cur" / "my-report" / f"{last_month:%Y%m%d}-{first_of_month:%Y%m%d}"
+    folder.mkdir(parents=True)
+    (folder / "my-report-Manifest.json").write_text('{"reportKeys": []}')
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        keys = [r.partition_key for r in sensor.evaluate_tick(ctx).run_requests]
+    assert keys[0] == last_month.isoformat() and keys[-1] == (first_of_month - dt.timedelta(days=1)).isoformat()

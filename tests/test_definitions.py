@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, build_schedule_context
 
@@ -110,12 +111,48 @@ def test_billing_refresh_schedule_covers_the_trailing_days_across_the_month() ->
             repository_def=defs.get_repository_def(),
         )
         requests = schedule.evaluate_tick(ctx).run_requests
-    assert [r.partition_key for r in requests] == ["2026-02-26", "2026-02-27", "2026-02-28", "2026-03-01"]
+    # February has no invoice id in the (empty) warehouse and closed 1 day ago (≤ 2 lag days): all 28 days are
+    # re-read, plus the open month's 1st.
+    feb = [f"2026-02-{d:02d}" for d in range(1, 29)]
+    assert [r.partition_key for r in requests] == [*feb, "2026-03-01"]
     assert all(r.job_name in (None, BILLING_JOB) for r in requests)
 
 
 def test_refresh_days_never_before_start() -> None:
     assert refresh_days(dt.date(2026, 1, 3), 7, dt.date(2026, 1, 1)) == [dt.date(2026, 1, 1), dt.date(2026, 1, 2)]
+
+
+def test_refresh_rereads_the_open_month_and_last_month_until_invoiced() -> None:
+    start = dt.date(2026, 1, 1)
+    today = dt.date(2026, 3, 18)  # a Wednesday
+    march = [dt.date(2026, 3, d) for d in range(1, 18)]
+    feb = [dt.date(2026, 2, d) for d in range(1, 29)]
+    # the whole open month (Mar 1..17), not only the trailing 7 days
+    assert refresh_days(today, 7, start) == march
+    assert refresh_days(today, 7, start, lambda p: "open") == feb + march
+    assert refresh_days(today, 7, start, lambda p: "invoiced") == march
+    # Monday after close: an invoiced month is still re-read weekly for late refunds and credits
+    assert refresh_days(dt.date(2026, 3, 16), 7, start, lambda p: "invoiced") == feb + march[:15]
+
+
+def test_finality_from_invoice_ids_in_the_warehouse(tmp_path: Path) -> None:
+    from pipeline import warehouse
+    from pipeline.billing.finality import finality
+
+    root = str(tmp_path)
+    row = {c: None for c in schemas.BILLING_LINE_ITEMS}
+    row.update(date=dt.date(2026, 2, 3), line_item_type="Usage", unblended_cost_usd=1.0)
+    warehouse.write_partition(
+        pl.DataFrame([row], schema=schemas.BILLING_LINE_ITEMS), root, "billing_line_items", "2026-02-03"
+    )
+    assert finality(root, "2026-02", dt.date(2026, 2, 20), 2) == "open"  # month not over
+    assert finality(root, "2026-02", dt.date(2026, 3, 2), 2) == "open"  # no invoice id, within the lag
+    assert finality(root, "2026-02", dt.date(2026, 3, 3), 2) == "closed_without_invoice_id"  # FOCUS 1.0 rule
+    row["invoice_id"] = "EUINGB26-123456"
+    warehouse.write_partition(
+        pl.DataFrame([row], schema=schemas.BILLING_LINE_ITEMS), root, "billing_line_items", "2026-02-03"
+    )
+    assert finality(root, "2026-02", dt.date(2026, 3, 2), 2) == "invoiced"
 
 
 def _graphql(url: str, query: str) -> dict:

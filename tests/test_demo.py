@@ -62,8 +62,12 @@ def test_reconciliation_shows_every_status_and_chargeback_sums_to_the_bill(demo:
         "missing_in_logs",
         "unmapped_billing",
         "unpriced",
+        "idle_capacity",
     }
     assert recon["explanation"].str.len_chars().min() > 30
+    # The sample's idle provisioned model: 24 model-unit hours × $60.50 = $1,452, charged to its configured owner.
+    idle = recon.filter(pl.col("status") == "idle_capacity").row(0, named=True)
+    assert (idle["provisioned_hours"], idle["billed_cost_usd"]) == (24.0, 1452.0)
     bill = warehouse.scan_partitions(wh, "billing_line_items", days).collect()
     billed = (
         bill.filter(pl.col("line_item_type").is_in(["Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"]))
@@ -75,6 +79,8 @@ def test_reconciliation_shows_every_status_and_chargeback_sums_to_the_bill(demo:
     joined = billed.join(allocated, on=["date", "account_id"], how="full", coalesce=True).fill_null(0.0)
     assert ((joined["bill"] - joined["allocated"]).abs() < 0.005).all()
     assert (cb["cost_center"] == "unallocated").any()
+    reserve = cb.filter(pl.col("application") == "capacity-reserve")
+    assert reserve["cost_center"].to_list() == ["platform"] and reserve["billed_cost_usd"].sum() == 1452.0
 
 
 def test_budget_over_and_unpriced_are_visible(demo: Path) -> None:

@@ -351,7 +351,9 @@ def test_usage_type_parser_always_classifies(usage_type: str | None, resource_id
     assert parsed.routing in BILLING_ROUTINGS
     assert parsed.tier in TIERS
     assert parsed.region is None or parsed.region in REGION_CODES.values()
-    assert parsed.cache_ttl is None or parsed.usage_kind == "cache_write"
+    assert parsed.cache_ttl is None or parsed.usage_kind in ("cache_write", "cache_write_1h")
+    assert parsed.context_tier in ("standard", "long")
+    assert (parsed.usage_kind == "other") == (parsed.unit is None)
 
 
 @pytest.mark.slow

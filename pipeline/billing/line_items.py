@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline import schemas
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, BillingRead, read_bedrock_rows
 from pipeline.billing.usage_types import TOKEN_KINDS, parse_usage_types
@@ -29,8 +30,7 @@ from pipeline.schemas import BILLING_LINE_ITEMS, conform
 TOKENS_PER_UNIT: dict[str, int] = {"1k tokens": 1_000, "1m tokens": 1_000_000, "units": 1_000_000}
 """Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (spec §4.3; `Units` per CUDOS, S18)."""
 
-# Line types whose usage amount is consumption (CID sums usage for these, spec §1.4).
-USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
+USAGE_LINE_TYPES = schemas.USAGE_LINE_TYPES  # consumption line types (spec §1.4); defined once, in the contract
 
 # $ per token outside this band is almost surely a unit error (the cheapest listed rate is ~$0.00002/1K,
 # the dearest ~$0.075/1K); a uniform 1000x offset lands outside it.
@@ -94,14 +94,60 @@ def _with_models(df: pl.DataFrame, name_map: BillingNameMap) -> pl.DataFrame:
     return keyed.join(names, on=["_name_kind", "_billing_name"], how="left")
 
 
+DISCOUNT_LINE_TYPE = "Discount"
+"""Line type of the rows split off FOCUS usage whose BilledCost is below its list-equivalent cost."""
+
+
+def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
+    """FOCUS usage at list-equivalent cost, with what was taken off it as its own `Discount` row.
+
+    The catalog estimate is a list price, so the usage row it is compared with must be too: `ListCost` when it
+    is above 0, else `BilledCost` plus the row's `x_Discounts` (Marketplace rows carry `ListCost = 0`, DESIGN
+    Round 2). The difference to `BilledCost` (EDP, private pricing, negotiated rates) becomes a `Discount` row on
+    the same usage type, so usage + discounts still equals what is billed, and a negotiated rate is reported as a
+    discount, never as a price mismatch on every bucket. Other formats already carry discounts as their own
+    line types (`EdpDiscount`, `PrivateRateDiscount`, …) and pass through unchanged.
+    """
+    if "list_cost" not in rows.columns or rows.is_empty():
+        return rows
+    usage = pl.col("line_item_type").is_in(USAGE_LINE_TYPES).fill_null(False)
+    billed = pl.col("unblended_cost").fill_null(0.0)
+    from_list = pl.when(pl.col("list_cost") > 0).then(pl.col("list_cost"))
+    from_discounts = billed + pl.col("discounts").fill_null(0.0).abs()
+    gross = pl.max_horizontal(billed, pl.coalesce(from_list, from_discounts))
+    rows = rows.with_columns(
+        pl.when(usage & (pl.col("source_format") == "focus")).then(gross - billed).otherwise(0.0).alias("_discount")
+    )
+    has = pl.col("_discount") > 1e-12
+    discounts = rows.filter(has).with_columns(
+        pl.lit(DISCOUNT_LINE_TYPE).alias("line_item_type"),
+        (-pl.col("_discount")).alias("unblended_cost"),
+        (-pl.col("_discount")).alias("net_cost"),
+        pl.lit(None, dtype=pl.Float64).alias("usage_amount"),
+        pl.lit(None, dtype=pl.Float64).alias("rate"),
+        pl.lit(None, dtype=pl.Float64).alias("list_cost"),
+        pl.format("list-equivalent cost minus BilledCost of {}", pl.col("usage_type")).alias("description"),
+    )
+    list_equivalent = billed + pl.col("_discount")
+    adjusted = rows.with_columns(
+        pl.when(has).then(list_equivalent).otherwise(pl.col("unblended_cost")).alias("unblended_cost"),
+        pl.when(has & (pl.col("usage_amount") > 0))
+        .then(list_equivalent / pl.col("usage_amount"))
+        .otherwise(pl.col("rate"))
+        .alias("rate"),
+    )
+    return pl.concat([adjusted, discounts], how="vertical").drop("_discount")
+
+
 def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> BillingDay:
     """Turn raw bill rows (readers.RAW_SCHEMA) into `billing_line_items`, with checks and metrics."""
     name_map = name_map or load_billing_name_map()
-    df = parse_usage_types(read.rows, "usage_type", "resource_id")
+    df = parse_usage_types(split_discounts(read.rows), "usage_type", "resource_id")
     no_usage_type = pl.col("usage_type").is_null()  # tax and some credit rows: nothing to route or tier
     df = df.with_columns(
         pl.when(no_usage_type).then(None).otherwise(pl.col("routing")).alias("routing"),
         pl.when(no_usage_type).then(None).otherwise(pl.col("tier")).alias("tier"),
+        pl.when(no_usage_type).then(None).otherwise(pl.col("context_tier")).alias("context_tier"),
     )
     df = _with_models(df, name_map)
     df = df.with_columns(
@@ -113,6 +159,14 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
         ).alias("_token_row"),
     )
     _check_units(df, read)
+    is_discount = pl.col("line_item_type") == DISCOUNT_LINE_TYPE
+    df = df.with_columns(
+        pl.when(is_discount).then(pl.lit("other")).otherwise(pl.col("usage_kind")).alias("usage_kind"),
+        pl.when(is_discount)
+        .then(pl.lit("FOCUS BilledCost below list-equivalent cost (EDP, private or negotiated pricing): the discount"))
+        .otherwise(pl.col("classification_note"))
+        .alias("classification_note"),
+    )
     is_token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS))
     df = df.with_columns(
         pl.when(is_token_kind & pl.col("_scale").is_not_null() & pl.col("usage_amount").is_not_null())

@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import IO, Any, Literal
 
 import fsspec
@@ -80,9 +81,12 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
+    "list_cost": pl.Float64,  # FOCUS ListCost (0 on Marketplace rows, spec §3.4)
+    "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
+    "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (spec §4.11)
     "iam_principal": pl.String,
 }
-_FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost")
+_FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
 _TIME_COLUMNS = ("usage_start", "billing_period_start")
 
 # Canonical column -> candidate source columns, first present wins (several present: coalesced per row).
@@ -107,6 +111,7 @@ _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "net_cost": ("line_item_net_unblended_cost",),
     "currency": ("line_item_currency_code",),
     "description": ("line_item_line_item_description",),
+    "invoice_id": ("bill_invoice_id",),
 }
 _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
     **_CUR_COLUMNS,
@@ -135,6 +140,8 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "net_cost": ("EffectiveCost",),
     "currency": ("BillingCurrency",),
     "description": ("ChargeDescription",),
+    "list_cost": ("ListCost",),
+    "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (spec §3.2)
 }
 _COLUMNS: dict[Format, dict[str, tuple[str, ...]]] = {
     "cur": _CUR_COLUMNS,
@@ -491,6 +498,7 @@ class _Resolved:
     tag_map_prefix: str | None  # keep only keys with this prefix (CUR 2.0 `tags` column), stripped
     needed: list[str]  # source columns to read
     principal_tag_map: str | None = None  # CUR 2.0 `tags` column: its `iamPrincipal/…` keys are kept as they are
+    discounts: str | None = None  # FOCUS `x_Discounts` (map of discount name -> amount), when present
 
 
 def _resolve(fmt: Format, names: list[str], uri: str, normalize: bool) -> _Resolved:
@@ -527,14 +535,16 @@ def _resolve(fmt: Format, names: list[str], uri: str, normalize: bool) -> _Resol
             tag_map, tag_prefix = "tags", "resourceTags/"
     elif "Tags" in by_norm:
         tag_map = "Tags"
+    discounts = "x_Discounts" if fmt == "focus" and "x_Discounts" in by_norm else None
     principal_tag_map = "tags" if fmt == "cur2" and "tags" in by_norm else None
     needed = sorted(
         {c.split("[", 1)[0] for cs in sources.values() for c in cs}
         | set(tag_columns.values())
         | ({tag_map} if tag_map else set())
         | ({principal_tag_map} if principal_tag_map else set())
+        | ({discounts} if discounts else set())
     )
-    return _Resolved(sources, display, tag_columns, tag_map, tag_prefix, needed, principal_tag_map)
+    return _Resolved(sources, display, tag_columns, tag_map, tag_prefix, needed, principal_tag_map, discounts)
 
 
 def _map_lookup(column: str, key: str) -> pl.Expr:
@@ -645,10 +655,13 @@ def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period:
         if canonical not in r.sources:
             dtype = RAW_SCHEMA.get(canonical, pl.String)
             exprs.append(pl.lit(None, dtype=dtype).alias(canonical))
+    if r.tag_map and schema.get(r.tag_map) == pl.String:
+        batch = batch.with_columns(pl.col(r.tag_map).map_elements(_json_tags, return_dtype=STR_MAP))
     tags = _tags_expr(r)
     if r.principal_tag_map:
         tags = pl.concat_list(tags, _principal_tags_expr(r.principal_tag_map))
     exprs.append(tags.alias("tags"))
+    exprs.append(_discounts_expr(r, schema).alias("discounts"))
     if validate.ROW_COLUMN in schema:
         exprs.append(pl.col(validate.ROW_COLUMN))
     out = batch.select(exprs)
@@ -659,6 +672,50 @@ def _canonical(batch: pl.DataFrame, r: _Resolved, fmt: Format, uri: str, period:
         pl.lit(fmt).alias("source_format"),
         pl.lit(uri).alias("source_uri"),
     )
+
+
+@lru_cache(maxsize=65536)
+def _json_tags_cached(text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(doc, dict):
+        return ()
+    return tuple((str(k), "" if v is None else str(v)) for k, v in doc.items())
+
+
+def _json_tags(text: str | None) -> list[dict[str, str]]:
+    """FOCUS `Tags` written as a JSON object string (FOCUS 1.0 sample data) as key/value entries.
+
+    A value that is not a JSON object (`NULL`, garbage) gives no tags rather than failing the whole bill: tags
+    are attribution hints, and the row's cost must still be counted.
+    """
+    if not text:
+        return []
+    return [{"key": k, "value": v} for k, v in _json_tags_cached(text)]
+
+
+def _discounts_expr(r: _Resolved, schema: Any) -> pl.Expr:
+    """The sum of a FOCUS row's `x_Discounts` amounts (map<string,double>), null when the column is absent."""
+    if not r.discounts:
+        return pl.lit(None, dtype=pl.Float64)
+    dtype = schema.get(r.discounts)
+    if dtype == pl.String:  # a JSON string, as CSV renderings write it
+        col = pl.col(r.discounts).map_elements(
+            lambda t: sum(float(v) for _, v in _json_tags_cached(t) if _is_number(v)) if t else None,
+            return_dtype=pl.Float64,
+        )
+        return col
+    return pl.col(r.discounts).list.eval(pl.element().struct.field("value").cast(pl.Float64)).list.sum()
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def _focus_fixups(df: pl.DataFrame) -> pl.DataFrame:

@@ -69,8 +69,9 @@ REGION_PREFIX: dict[str, str] = {}
 for _code, _region in REGION_CODES.items():
     REGION_PREFIX.setdefault(_region, _code)
 
-USAGE_KINDS = ("input", "output", "cache_read", "cache_write", "image", "provisioned", "other")
-TOKEN_KINDS = frozenset({"input", "output", "cache_read", "cache_write"})
+USAGE_KINDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "image", "provisioned", "other")
+TOKEN_KINDS = frozenset({"input", "output", "cache_read", "cache_write", "cache_write_1h"})
+CONTEXT_TIERS = ("standard", "long")
 BILLING_ROUTINGS = ("in_region", "geo", "global")
 TIERS = ("standard", "batch", "flex", "priority", "latency_optimized", "reserved", "custom_model")
 
@@ -82,6 +83,7 @@ _MANTLE = re.compile(r"^(?P<model>[a-z0-9-]+\..+?)-mantle-(?P<tail>.+)$")
 
 # Where the billing model name ends in a dash-grammar usage type: the first of these markers.
 _NAME_END_MARKERS = (
+    "-input-image-token",
     "-input-token",
     "-output-token",
     "-cache-read",
@@ -136,8 +138,11 @@ class ParsedUsageType:
     usage_kind: str  # input | output | cache_read | cache_write | image | provisioned | other
     routing: str  # in_region | geo | global
     tier: str  # standard | batch | flex | priority | latency_optimized | reserved | custom_model
-    cache_ttl: str | None = None  # 5m | 1h for cache writes
+    cache_ttl: str | None = None  # 5m | 1h (| 30m, seen only in a Price List parser) for cache writes
     dimension: str | None = None  # Marketplace dimension, e.g. InputTokenCount_Global
+    context_tier: str = "standard"  # standard | long (`long_ctx` / `LongContext` usage types)
+    unit: str | None = None  # tokens | images | model_unit_hours; None for `other`
+    note: str | None = None  # why a row is `other`, or what was assumed (billing_line_items.classification_note)
 
 
 def _kind(lower: str) -> tuple[str, str | None]:
@@ -158,7 +163,7 @@ def _kind(lower: str) -> tuple[str, str | None]:
         return "cache_read", None
     if any(m in lower for m in ("cachewrite", "cache-write", "cache_write")):
         ttl = "1h" if "1h" in lower else "30m" if "30m" in lower else "5m"
-        return "cache_write", ttl
+        return ("cache_write_1h" if ttl == "1h" else "cache_write"), ttl
     if "input" in lower:
         return "input", None
     if "output" in lower:
@@ -166,6 +171,63 @@ def _kind(lower: str) -> tuple[str, str | None]:
     if "embed" in lower:  # Marketplace embedding dimensions (`Cohere_Embed_V4`) bill input only.
         return "input", None
     return "other", None
+
+
+# Why a usage type is deliberately `other` (kept, never matched against token logs): first match wins.
+_OTHER_NOTES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("reserved",), "Reserved tier: billed per tokens-per-minute capacity and month, not per token"),
+    (("guardrail",), "Guardrails policy units: billed per text unit, not a model invocation"),
+    (("search_units", "searchunits", "search-units"), "rerank search units: billed per query, not per token"),
+    (("cachestorage",), "prompt-cache storage: billed by stored tokens over time, logs have no counterpart"),
+    (("cachevalidation",), "prompt-cache validation count: no counterpart in invocation logs"),
+    (("sonic",), "Nova Sonic speech/text tokens: bidirectional streams, not reconciled against invocation logs"),
+    (_VIDEO_MARKERS, "video generation: billed per second of video, not per token"),
+    (
+        ("custommodelimport", "customization", "rft-training", "_training"),
+        "model customization or import: training, storage or import hours",
+    ),
+    (
+        (
+            "evaluation",
+            "invokeflow",
+            "bedrockflows",
+            "optimizeprompt",
+            "prompt-routing",
+            "nova-grounding",
+            "generatesql",
+            "structuredretrieve",
+            "dataautomation",
+            "agentcore",
+        ),
+        "Bedrock feature outside model inference (flows, agents, evaluation, grounding, data automation)",
+    ),
+)
+_LONG_CONTEXT = ("long_ctx", "long-ctx", "longcontext", "long-context")
+
+
+def _note(lower: str, kind: str, grammar: str, region_code: str | None, ttl: str | None) -> str | None:
+    """The reason a row is classified `other`, or an assumption a reader should know about."""
+    if kind == "other":
+        for markers, note in _OTHER_NOTES:
+            if any(m in lower for m in markers):
+                return note
+        return "usage type not recognised by any known grammar: kept, reported, never guessed"
+    notes = []
+    if region_code is None:
+        notes.append("no region prefix in the usage type: region taken from the product region")
+    if grammar == "marketplace" and kind != "other":
+        notes.append("Marketplace dimension: the model comes from the product name")
+    if ttl == "30m":
+        notes.append("30-minute cache write (seen only in a Price List parser): compared with 5-minute writes")
+    if "-input-image-token" in lower:
+        notes.append("image input tokens: assumed logged and priced as input tokens (UNVERIFIED)")
+    return "; ".join(notes) or None
+
+
+def _unit(kind: str) -> str | None:
+    if kind in TOKEN_KINDS:
+        return "tokens"
+    return {"image": "images", "provisioned": "model_unit_hours"}.get(kind)
 
 
 def _tier(lower: str) -> str:
@@ -249,6 +311,7 @@ def parse_usage_type(usage_type: str | None, resource_id: str | None = None) -> 
     if grammar == "first_party" and kind == "other" and not region_code:
         grammar = "unknown"
     routing = _routing_from_usage_type(lower) or routing_from_resource_id(resource_id) or "in_region"
+    long_ctx = kind in TOKEN_KINDS and any(m in lower for m in _LONG_CONTEXT)
     return ParsedUsageType(
         usage_type=raw,
         grammar=grammar,
@@ -260,6 +323,9 @@ def parse_usage_type(usage_type: str | None, resource_id: str | None = None) -> 
         tier=_tier(lower),
         cache_ttl=ttl,
         dimension=dimension,
+        context_tier="long" if long_ctx else "standard",
+        unit=_unit(kind),
+        note=_note(lower, kind, grammar, region_code, ttl) if raw else "no usage type (tax or adjustment row)",
     )
 
 
@@ -275,6 +341,8 @@ _PARSED_SCHEMA: dict[str, pl.DataType] = {
     "tier": pl.String,
     "cache_ttl": pl.String,
     "dimension": pl.String,
+    "context_tier": pl.String,
+    "classification_note": pl.String,
 }
 
 
@@ -307,6 +375,8 @@ def parse_usage_types(
                 "tier": p["tier"],
                 "cache_ttl": p["cache_ttl"],
                 "dimension": p["dimension"],
+                "context_tier": p["context_tier"],
+                "classification_note": p["note"],
             }
         )
     parsed = pl.DataFrame(rows, schema=_PARSED_SCHEMA)

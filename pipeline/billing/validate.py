@@ -20,6 +20,8 @@ LIMITS: dict[str, float] = {
     "rate": MAX_ABS_USD,
     "unblended_cost": MAX_ABS_USD,
     "net_cost": MAX_ABS_USD,
+    "list_cost": MAX_ABS_USD,
+    "discounts": MAX_ABS_USD,
 }
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {"source_uri": pl.String, "row": pl.Int64, "reason": pl.String}
 ROW_COLUMN = "_source_row"

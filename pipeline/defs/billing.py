@@ -44,7 +44,6 @@ from pipeline.reconciliation import (
 from pipeline.reconciliation.principals import principal_summary
 
 GROUP = "billing"
-USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage")
 
 
 def _today() -> dt.date:
@@ -130,7 +129,14 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
         today = _today()
-        recon = reconcile(priced, billing, cfg.reconciliation, as_of=today)
+        recon = reconcile(
+            priced,
+            billing,
+            cfg.reconciliation,
+            as_of=today,
+            provisioned_models=cfg.attribution.provisioned_models,
+            catalog=_catalog(cfg) if cfg.attribution.provisioned_models or _has_provisioned(billing) else None,
+        )
         path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
         yield from reconciliation_results(recon, billing, cfg, path, today, priced=priced)
 
@@ -157,19 +163,32 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
         billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-        cb = chargeback(priced, billing, cfg.attribution)
+        cb = chargeback(priced, billing, cfg.attribution, round_cents=cfg.reconciliation.round_cents)
         path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
         yield from chargeback_results(cb, billing, path)
 
     return [billing_line_items, cost_reconciliation, chargeback_asset]
 
 
+def _has_provisioned(billing: pl.DataFrame) -> bool:
+    return "usage_kind" in billing.columns and bool((billing["usage_kind"] == "provisioned").any())
+
+
+def _catalog(cfg: LedgerConfig) -> Any:
+    """The price catalog, only loaded when Provisioned Throughput needs an on-demand comparison."""
+    from pipeline.pricing import load_catalog
+
+    return load_catalog(cfg.pricing.overrides)
+
+
 def billing_results(
     items: pl.DataFrame, checks: list[pl.DataFrame], metrics: dict[str, Any], path: str
 ) -> Iterator[Any]:
     """Metadata and the mapping check for one day of bill rows."""
-    usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
-    unmapped = usage.filter(pl.col("base_model_id").is_null() & (pl.col("usage_kind") != "provisioned"))
+    usage = items.filter(pl.col("line_item_type").is_in(schemas.USAGE_LINE_TYPES))
+    # `other` rows are deliberately unmatched (their `classification_note` says why); provisioned rows may get their
+    # model from `attribution.provisioned_models`.
+    unmapped = usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))
     by_type = (
         items.group_by("line_item_type")
         .agg(pl.len().alias("rows"), pl.col("unblended_cost_usd").sum().round(4).alias("cost_usd"))
@@ -299,7 +318,7 @@ def reconciliation_results(
 def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> Iterator[Any]:
     """Metadata and the sums-to-bill check for one day of chargeback."""
     billed = (
-        billing.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+        billing.filter(pl.col("line_item_type").is_in(schemas.USAGE_LINE_TYPES))
         .group_by("date", "account_id")
         .agg(pl.col("unblended_cost_usd").sum().alias("bill"))
     )
@@ -331,14 +350,13 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
 
 
 def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
-    """Data Exports manifests (CUR 2.0 / FOCUS `metadata/…Manifest.json`) under the configured billing sources,
-    with their modification times."""
+    """Export manifests under the configured billing sources, with their modification times: Data Exports
+    (CUR 2.0 / FOCUS `metadata/…Manifest.json`) and legacy CUR (`<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`,
+    rewritten on every delivery of the month)."""
     import fsspec
 
     found: dict[str, float] = {}
     for source in cfg.sources.billing:
-        if source.format not in ("cur2", "focus", "auto"):
-            continue
         fs, root = fsspec.core.url_to_fs(source.uri, **storage_options_for(source.uri))
         try:
             paths = fs.glob(f"{root.rstrip('/')}/**/*Manifest.json")
@@ -362,7 +380,7 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
         job=job,
         minimum_interval_seconds=3600,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Watches the billing exports for a new CUR 2.0 / FOCUS manifest and re-runs that month.",
+        description="Watches the billing exports for a new CUR, CUR 2.0 or FOCUS manifest and re-runs that month.",
     )
     def _sensor(context: SensorEvaluationContext):
         manifests = export_manifests(cfg)
@@ -383,12 +401,18 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
     return _sensor
 
 
+_LEGACY_RANGE = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{8}$")
+
+
 def _period_of(path: str) -> str | None:
-    """The `YYYY-MM` of a `BILLING_PERIOD=` folder in `path`; None for anything else (`BILLING_PERIOD=latest`, a
-    tool's own folders), which the sensor skips instead of failing on every tick."""
+    """The `YYYY-MM` of a `BILLING_PERIOD=` folder (Data Exports) or of a legacy CUR `yyyymmdd-yyyymmdd` folder in
+    `path`; None for anything else (`BILLING_PERIOD=latest`, a tool's own folders), which the sensor skips instead
+    of failing on every tick."""
     for part in path.split("/"):
         if part.upper().startswith("BILLING_PERIOD="):
             value = part.split("=", 1)[1]
             if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value[:7]):
                 return value[:7]
+        if (m := _LEGACY_RANGE.match(part)) and 1 <= int(m.group(2)) <= 12:
+            return f"{m.group(1)}-{m.group(2)}"
     return None

@@ -1,11 +1,18 @@
-"""Schedules: yesterday's partition of the whole graph every day, and a trailing-days refresh of the billing side.
+"""Schedules: yesterday's partition of the whole graph every day, and a refresh of the billing side.
 
-Bills change after the fact (usage posts late, credits and refunds land, the month is final only after close),
-so the billing assets are recomputed for the last `schedules.billing_refresh_days` days every day; the window
-crosses the month boundary, so the first days of a month still refresh the end of the previous one.
+Bills change after the fact (usage posts late, restatements rewrite earlier days of the month, credits and refunds
+land, the month is final only once invoiced), so every day the billing assets are recomputed for:
+
+- every day of the open month so far (a restatement can touch any of them, not only the last week);
+- every day of the previous month until it is invoiced (its `bill_invoice_id` / `InvoiceId` is set; FOCUS 1.0
+  has none: until month close + `reconciliation.billing_lag_days`), then weekly (Mondays) for the rest of the
+  month after close, for late refunds and credits;
+- the trailing `schedules.billing_refresh_days` days (kept for short windows across the month boundary).
 """
 
+import calendar
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from dagster import (
@@ -32,10 +39,30 @@ def daily_schedule(job: Any, cfg: LedgerConfig) -> ScheduleDefinition:
     )
 
 
-def refresh_days(today: dt.date, days: int, start: dt.date) -> list[dt.date]:
-    """The trailing days (ending yesterday) whose bill may still change, not before the partitions start."""
+def _month_days(period: str) -> list[dt.date]:
+    year, month = (int(x) for x in period.split("-"))
+    return [dt.date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1)]
+
+
+def refresh_days(
+    today: dt.date, days: int, start: dt.date, previous_month_final: Callable[[str], str] | None = None
+) -> list[dt.date]:
+    """The days (ending yesterday) whose bill may still change, not before the partitions start.
+
+    `previous_month_final` says whether last month is invoiced yet (see the module docstring); without it only
+    the open month and the trailing days are refreshed.
+    """
+    yesterday = today - dt.timedelta(days=1)
     first = max(start, today - dt.timedelta(days=days))
-    return [first + dt.timedelta(days=i) for i in range((today - first).days)]
+    wanted = {first + dt.timedelta(days=i) for i in range((today - first).days)}
+    open_first = yesterday.replace(day=1)
+    wanted |= {open_first + dt.timedelta(days=i) for i in range((yesterday - open_first).days + 1)}
+    if previous_month_final is not None:
+        prev_period = f"{open_first - dt.timedelta(days=1):%Y-%m}"
+        state = previous_month_final(prev_period)
+        if state == "open" or today.weekday() == 0:
+            wanted |= set(_month_days(prev_period))
+    return sorted(d for d in wanted if start <= d <= yesterday)
 
 
 def billing_refresh_schedule(job: Any, cfg: LedgerConfig) -> ScheduleDefinition:
@@ -46,13 +73,20 @@ def billing_refresh_schedule(job: Any, cfg: LedgerConfig) -> ScheduleDefinition:
         job=job,
         cron_schedule=f"30 {cfg.schedules.billing_refresh_hour_utc} * * *",
         execution_timezone="UTC",
-        description=f"Every day: re-read the bill for the last {cfg.schedules.billing_refresh_days} days "
-        "and reconcile again (bills change after the fact).",
+        description="Every day: re-read the bill for the open month, last month until it is invoiced, and the "
+        f"last {cfg.schedules.billing_refresh_days} days, and reconcile again (bills change after the fact).",
         default_status=DefaultScheduleStatus.STOPPED,
     )
     def _refresh(context: ScheduleEvaluationContext):
         today = context.scheduled_execution_time.astimezone(dt.UTC).date()
-        for day in refresh_days(today, cfg.schedules.billing_refresh_days, cfg.start_date):
+
+        def previous_month_final(period: str) -> str:
+            # tick-only import: the warehouse and the bill reader stay out of loading the definitions
+            from pipeline.billing.finality import finality
+
+            return finality(cfg.warehouse, period, today, cfg.reconciliation.billing_lag_days)
+
+        for day in refresh_days(today, cfg.schedules.billing_refresh_days, cfg.start_date, previous_month_final):
             key = day.isoformat()
             yield RunRequest(run_key=f"billing-refresh-{today}-{key}", partition_key=key)
 

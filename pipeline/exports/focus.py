@@ -28,7 +28,8 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline import schemas
-from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, _callers
+from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES
+from pipeline.reconciliation.chargeback import caller_weights as _callers
 from pipeline.reconciliation.reconcile import as_lazy, logged_model_key, usage_rows
 from pipeline.vocabulary import TOKEN_KINDS, Frame
 

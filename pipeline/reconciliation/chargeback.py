@@ -5,51 +5,75 @@ invoice's usage lines. Allocation happens per ``date × account_id × region × 
 bill and the logs share for every model; routing, tier and token kind are folded in because they are prices of the
 same caller's traffic):
 
-* Weights, per bucket: the callers' estimated cost when every call in the bucket is priced and that cost is > 0 (a
-  caller of expensive output tokens pays for them); else their token count (unpriced or provisioned calls have no
-  cost to go by, and tokens are what the bill counts); else their invocation count (calls with no tokens at all).
+* Weights, per bucket: each caller's estimated cost, where an unpriced call counts as its tokens × the bucket's
+  effective rate (priced cost / priced tokens). One unpriced call therefore weighs what its tokens are worth and
+  never switches the whole bucket to another rule. Only a bucket with no priced cost at all falls back to token
+  counts, and one with no tokens to invocation counts.
+* Provisioned Throughput (`provisioned_allocation`): a day's PT cost per provisioned-model ARN, idle hours
+  included, goes to that ARN's callers by their tokens; with no caller that day, to the owner in
+  ``attribution.provisioned_models`` tags, else ``unallocated``.
 * Billed cost with no logged caller — models billed but never logged, unmapped bill rows — goes to one row per
   day and account whose ``cost_center``, ``application`` and ``user`` are ``unallocated``, so it stays visible.
 * Logged cost with nothing billed (``missing_in_bill``) appears with its estimate and ``billed_cost_usd`` 0.
 * ``estimated_cost_usd`` sums priced calls only (unpriced calls contribute 0, as in the daily tables).
 * ``share`` = billed_cost_usd / the day-and-account billed total (null when that total is 0).
 
-No rounding is applied: amounts stay float64 at full precision, so per day and account ``billed_cost_usd`` sums to
-the billed usage cost up to float error (≪ 1e-9 USD), whereas rounding each row to cents would make the sum drift by
-up to half a cent per row. Round for presentation only.
+Amounts stay float64 at full precision unless ``reconciliation.round_cents`` is set: then each day and account is
+rounded to cents by largest remainder (`round_to_cents`), so the rounded rows still sum exactly to the rounded
+invoice total instead of drifting by up to half a cent per row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import polars as pl
 
 from pipeline import config, schemas
+from pipeline.config import ProvisionedModel
 from pipeline.reconciliation import bill_owners
 from pipeline.reconciliation.principals import bill_has_principals
-from pipeline.reconciliation.reconcile import TOKEN_KINDS, as_lazy, logged_model_key, usage_rows
+from pipeline.reconciliation.reconcile import (
+    LOG_TOKEN_COLUMNS,
+    PROVISIONED,
+    as_lazy,
+    is_provisioned_call,
+    logged_model_key,
+    usage_rows,
+)
 
 Frame = pl.DataFrame | pl.LazyFrame
 
 ALLOCATION_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
+PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")
 PARTIES: tuple[str, ...] = ("cost_center", "application", "user")
 KEYS: tuple[str, ...] = ("date", "account_id", *PARTIES)
+DAY_ACCOUNT: tuple[str, ...] = ("date", "account_id")
 
 
-def _callers(priced: Frame) -> pl.LazyFrame:
-    """Logged callers per allocation bucket with their weight (share of the bucket, summing to 1)."""
+def _tokens() -> pl.Expr:
+    return pl.sum_horizontal([pl.col(c).fill_null(0) for c in LOG_TOKEN_COLUMNS])
+
+
+def _parties() -> list[pl.Expr]:
+    return [pl.col(p).fill_null(schemas.UNATTRIBUTED).alias(p) for p in PARTIES]
+
+
+def caller_weights(priced: Frame) -> pl.LazyFrame:
+    """Logged on-demand callers per allocation bucket with their weight (``_weight``, summing to 1 per bucket)."""
     priced_flag = pl.col("priced").fill_null(False)
-    tokens = pl.sum_horizontal([pl.col(tok).fill_null(0) for tok, _ in TOKEN_KINDS.values()])
     bucket = list(ALLOCATION_BUCKET)
     est_total = pl.col("estimated_cost_usd").sum().over(bucket)
+    priced_tokens = pl.col("_priced_tokens").sum().over(bucket)
+    rate = pl.when(priced_tokens > 0).then(est_total / priced_tokens).otherwise(0.0)
+    value = pl.col("estimated_cost_usd") + pl.col("_unpriced_tokens") * rate
+    value_total = pl.col("_value").sum().over(bucket)
     tok_total = pl.col("_tokens").sum().over(bucket)
     calls_total = pl.col("_calls").sum().over(bucket)
-    all_priced = pl.col("_unpriced_calls").sum().over(bucket) == 0
     return (
         as_lazy(priced)
-        .with_columns(
-            logged_model_key().alias("base_model_id"),
-            *[pl.col(p).fill_null(schemas.UNATTRIBUTED).alias(p) for p in PARTIES],
-        )
+        .filter(~is_provisioned_call())
+        .with_columns(logged_model_key().alias("base_model_id"), *_parties(), _tokens().alias("_call_tokens"))
         .group_by(*ALLOCATION_BUCKET, *PARTIES)
         .agg(
             pl.col("total_cost_usd")
@@ -58,13 +82,15 @@ def _callers(priced: Frame) -> pl.LazyFrame:
             .sum()
             .cast(pl.Float64)
             .alias("estimated_cost_usd"),
-            tokens.sum().cast(pl.Float64).alias("_tokens"),
+            pl.col("_call_tokens").sum().cast(pl.Float64).alias("_tokens"),
+            pl.col("_call_tokens").filter(priced_flag).sum().cast(pl.Float64).alias("_priced_tokens"),
+            pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_unpriced_tokens"),
             pl.len().cast(pl.Float64).alias("_calls"),
-            (~priced_flag).sum().alias("_unpriced_calls"),
         )
+        .with_columns(value.alias("_value"))
         .with_columns(
-            pl.when(all_priced & (est_total > 0))
-            .then(pl.col("estimated_cost_usd") / est_total)
+            pl.when(value_total > 0)
+            .then(pl.col("_value") / value_total)
             .when(tok_total > 0)
             .then(pl.col("_tokens") / tok_total)
             .otherwise(pl.col("_calls") / calls_total)
@@ -73,12 +99,122 @@ def _callers(priced: Frame) -> pl.LazyFrame:
     )
 
 
-def chargeback(priced: Frame, billing: Frame, attribution: config.Attribution | None = None) -> pl.DataFrame:
+def _owner_of(tags: Mapping[str, str], metadata_keys: Mapping[str, Sequence[str]]) -> dict[str, str] | None:
+    """The parties named by a provisioned model's config tags (same key lists as request metadata), or None."""
+    out: dict[str, str] = {}
+    for party in PARTIES:
+        for key in metadata_keys.get(party, [party]):
+            value = (tags.get(key) or "").strip()
+            if value:
+                out[party] = value
+                break
+    if not out:
+        return None
+    return {p: out.get(p, schemas.UNATTRIBUTED) for p in PARTIES}
+
+
+def provisioned_allocation(
+    priced: Frame,
+    billing: Frame,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    metadata_keys: Mapping[str, Sequence[str]] | None = None,
+) -> pl.LazyFrame:
+    """Provisioned Throughput cost per ARN and day, allocated to its callers by tokens (then owner, unallocated)."""
+    bucket = list(PT_BUCKET)
+    bills = (
+        usage_rows(billing)
+        .filter(pl.col("usage_kind") == PROVISIONED)
+        .group_by(bucket)
+        .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"))
+    )
+    tok_total = pl.col("_tokens").sum().over(bucket)
+    calls_total = pl.col("_calls").sum().over(bucket)
+    callers = (
+        as_lazy(priced)
+        .filter(is_provisioned_call())
+        .with_columns(pl.col("model_id").alias("resource_id"), *_parties(), _tokens().alias("_call_tokens"))
+        .group_by(*bucket, *PARTIES)
+        .agg(pl.col("_call_tokens").sum().cast(pl.Float64).alias("_tokens"), pl.len().cast(pl.Float64).alias("_calls"))
+        .with_columns(
+            pl.when(tok_total > 0)
+            .then(pl.col("_tokens") / tok_total)
+            .otherwise(pl.col("_calls") / calls_total)
+            .alias("_weight")
+        )
+    )
+    allocated = callers.join(bills, on=bucket, how="inner", nulls_equal=True).select(
+        *KEYS, pl.lit(0.0).alias("estimated_cost_usd"), (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd")
+    )
+    owners = {
+        arn: owner
+        for arn, m in (provisioned_models or {}).items()
+        if (owner := _owner_of(m.tags, metadata_keys or {})) is not None
+    }
+    owner_frame = pl.LazyFrame(
+        {"resource_id": list(owners), **{p: [o[p] for o in owners.values()] for p in PARTIES}},
+        schema={"resource_id": pl.String, **{p: pl.String for p in PARTIES}},
+    )
+    idle = (
+        bills.join(callers.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True)
+        .join(owner_frame, on="resource_id", how="left")
+        .select(
+            "date",
+            "account_id",
+            *[pl.col(p).fill_null(schemas.UNALLOCATED) for p in PARTIES],
+            pl.lit(0.0).alias("estimated_cost_usd"),
+            pl.col("_billed").alias("billed_cost_usd"),
+        )
+    )
+    return pl.concat([allocated, idle], how="vertical")
+
+
+def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
+    """``billed_cost_usd`` rounded to cents by largest remainder per day and account.
+
+    Each row gets its floor in cents; the cents left to reach the rounded day-and-account total go one each to
+    the rows with the largest remainders (ties: the larger amount first, then the keys, so reruns agree). The
+    rounded rows therefore sum exactly to the invoice total rounded to the cent.
+    """
+    if cb.is_empty():
+        return cb
+    day = list(DAY_ACCOUNT)
+    cents = pl.col("billed_cost_usd") * 100
+    return (
+        cb.with_columns(cents.floor().alias("_floor"), (cents - cents.floor()).alias("_rem"))
+        .with_columns(
+            ((pl.col("billed_cost_usd").sum().over(day) * 100).round(0) - pl.col("_floor").sum().over(day)).alias(
+                "_left"
+            )
+        )
+        .sort([*day, "_rem", "billed_cost_usd", *PARTIES], descending=[False, False, True, True, False, False, False])
+        .with_columns(pl.int_range(pl.len()).over(day).alias("_rank"))
+        .with_columns(
+            ((pl.col("_floor") + (pl.col("_rank") < pl.col("_left")).cast(pl.Float64)) / 100).alias("billed_cost_usd")
+        )
+        .drop("_floor", "_rem", "_left", "_rank")
+        .sort(list(KEYS), nulls_last=True)
+    )
+
+
+def chargeback(
+    priced: Frame,
+    billing: Frame,
+    attribution: config.Attribution | None = None,
+    *,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    metadata_keys: Mapping[str, Sequence[str]] | None = None,
+    round_cents: bool = False,
+) -> pl.DataFrame:
     """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks).
 
     Bill rows that name their IAM principal are charged to that principal's owners (`bill_owners`, using
-    `attribution` for the bill's `iamPrincipal/` tags); the estimate allocates only the rest.
+    `attribution` for the bill's `iamPrincipal/` tags); the estimate allocates only the rest. Provisioned models
+    and metadata keys default to those of `attribution`.
     """
+    if attribution is not None:
+        provisioned_models = attribution.provisioned_models if provisioned_models is None else provisioned_models
+        if metadata_keys is None:
+            metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
     bucket = list(ALLOCATION_BUCKET)
     by_principal: list[pl.LazyFrame] = []
     if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
@@ -86,10 +222,11 @@ def chargeback(priced: Frame, billing: Frame, attribution: config.Attribution | 
         by_principal.append(bill_owners.principal_chargeback(priced, named, attribution or config.Attribution()).lazy())
     bills = (
         usage_rows(billing)
+        .filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
         .group_by(bucket)
         .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"))
     )
-    callers = _callers(priced)
+    callers = caller_weights(priced)
     allocated = (
         callers.join(bills, on=bucket, how="left", nulls_equal=True)
         .with_columns((pl.col("_weight") * pl.col("_billed").fill_null(0.0)).alias("billed_cost_usd"))
@@ -102,14 +239,17 @@ def chargeback(priced: Frame, billing: Frame, attribution: config.Attribution | 
         pl.lit(0.0).alias("estimated_cost_usd"),
         pl.col("_billed").alias("billed_cost_usd"),
     )
-    day_account = ["date", "account_id"]
-    billed_total = pl.col("billed_cost_usd").sum().over(day_account)
+    provisioned = provisioned_allocation(priced, billing, provisioned_models, metadata_keys)
     out = (
-        pl.concat([allocated, unallocated, *by_principal], how="vertical_relaxed")
+        pl.concat([allocated, unallocated, provisioned, *by_principal], how="vertical_relaxed")
         .group_by(list(KEYS))
         .agg(pl.col("estimated_cost_usd").sum(), pl.col("billed_cost_usd").sum())
-        .with_columns(pl.when(billed_total != 0).then(pl.col("billed_cost_usd") / billed_total).alias("share"))
-        .sort(list(KEYS), nulls_last=True)
         .collect(engine="streaming")
     )
+    if round_cents:
+        out = round_to_cents(out)
+    billed_total = pl.col("billed_cost_usd").sum().over(list(DAY_ACCOUNT))
+    out = out.with_columns(
+        pl.when(billed_total != 0).then(pl.col("billed_cost_usd") / billed_total).alias("share")
+    ).sort(list(KEYS), nulls_last=True)
     return schemas.conform(out, schemas.CHARGEBACK)

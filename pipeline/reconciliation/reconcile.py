@@ -1,60 +1,84 @@
 """`cost_reconciliation`: invocation logs against the bill, per bucket, tokens first and dollars second.
 
 The bill carries no request ids, so the two sides meet at the grain both can produce (spec §5.2): keys ``date,
-account_id, region, base_model_id, usage_kind, routing, tier``. ``routing`` and ``tier`` stay in the key because they
-change the unit price; ``region`` is the source Region on both sides.
+account_id, region, base_model_id, usage_kind, routing, tier, context_tier``. ``routing``, ``tier`` and
+``context_tier`` stay in the key because they change the unit price; ``region`` is the source Region on both sides.
 
-Logged side: priced invocations summed per bucket and unpivoted into one row per token kind (input, output,
-cache_read, cache_write) with ``routing = pricing_routing`` and ``tier = pricing_tier`` (for an unpriced call
-without them: its logged routing when that is a billed one, and tier ``standard``); image counts become an
-``image`` row. Calls on Provisioned Throughput are not priced per token, so they form one ``provisioned`` row per
-model (routing and tier both ``provisioned``) and are reconciled as billed hours, never against tokens. Kinds with
-no logged tokens produce no row (a model without caching must not look like missing cache spend).
+Logged side: priced invocations summed per bucket and unpivoted into one row per token kind with ``routing =
+pricing_routing``, ``tier = pricing_tier`` and ``context_tier`` (``standard`` when the column is absent). Cache
+writes are split by TTL: ``cache_write`` = 5-minute writes (``cache_write_input_tokens −
+cache_write_1h_input_tokens``, cost ``cache_write_cost_usd − cache_write_1h_cost_usd``) and ``cache_write_1h`` =
+1-hour writes; a missing 1-hour column counts as 0. Image counts become an ``image`` row estimated at the per-image
+price (``image_cost_usd``). Kinds with no logged quantity produce no row.
 
-Billed side: usage rows only (``Usage``, ``DiscountedUsage``, ``SavingsPlanCoveredUsage``; FOCUS ``Usage``) at
-unblended (list) cost, which is what the catalog estimate is comparable to. Tax, credit, refund and discount rows
-are not usage and are reported beside the match by `non_usage_summary`. Provisioned rows get routing and tier
-``provisioned`` to meet the logged side; their quantity is hours (``usage_amount``).
+Billed side: usage rows only (`pipeline.schemas.USAGE_LINE_TYPES`, the one definition) at unblended
+(list-equivalent) cost, which is what the catalog estimate is comparable to. Tax, credit, refund and discount rows
+are reported beside the match by `non_usage_summary`, never as a price mismatch.
 
-Per row (a side that has no row counts as 0 tokens and $0):
+A bill without a geo split: geographic cross-Region routing shows only in ``resource_id`` (an
+``inference-profile/us.…`` ARN). Where a bucket's bill rows carry no resource id at all and the bill has no geo row
+for it, the logged geo calls are compared with the bill's in-Region row (`fold_unsplit_geo`) instead of being
+reported as ``missing_in_bill`` beside a matching ``under_logged``.
 
-* ``cost_delta_usd`` = billed − estimated; ``cost_delta_pct`` = delta / billed as a fraction (0.1 = 10 %, the
-  same scale as the tolerances), null when billed is 0.
-* ``volume_variance_usd`` = (billed − logged tokens) × billed unit price; ``price_variance_usd`` = (billed − catalog
-  unit price) × logged tokens. They add up to the delta. When nothing is billed the catalog price stands in for the
-  billed one, so the whole gap is volume.
-* Tolerance: a bucket matches when |token delta| ≤ ``tokens_pct`` × billed tokens and |cost delta| ≤
-  max(``cost_usd``, ``cost_pct`` × |billed cost|). Both are inclusive, with 1e-9 of slack for float noise.
-* Status, first match wins: ``unmapped_billing`` (bill rows whose model is unknown), ``missing_in_bill`` (logged,
-  nothing billed; for days newer than as_of − ``billing_lag_days`` the explanation says the bill may not be final),
-  ``missing_in_logs`` (billed usage of a mapped model, nothing logged), ``unpriced`` (logged tokens without a price
-  that the bill does have), ``under_logged`` / ``over_logged`` (token gap beyond tolerance), ``price_mismatch``
-  (tokens agree, dollars do not: a rate difference), else ``matched``.
+Provisioned Throughput (`provisioned_reconciliation`) is reconciled as hours, per provisioned-model ARN
+(``resource_id``): billed model-unit hours against the calls logged on that ARN, with the tokens served, the
+effective $ per 1M tokens and what the same tokens would have cost on demand. Hours billed with no call are
+``idle_capacity``.
+
+Per token/image row (a side that has no row counts as 0 and $0):
+
+* ``cost_delta_usd`` = billed − estimated; ``cost_delta_pct`` = delta / billed (null when billed is 0).
+* ``volume_variance_usd`` = (billed − logged quantity) × billed unit price; ``price_variance_usd`` = (billed −
+  catalog unit price) × logged quantity. They add up to the delta.
+* Status, first match wins: ``unmapped_billing``, ``missing_in_bill`` (lag-aware wording), ``missing_in_logs``,
+  ``unpriced``, ``under_logged`` / ``over_logged`` (token gap beyond ``tokens_pct``), ``price_mismatch`` (billed
+  unit rate further than ``rate_tolerance_pct`` from the catalog rate, at any amount; or the cost beyond
+  max(``cost_usd``, ``cost_pct`` × billed)), else ``matched``. Tolerances are inclusive with 1e-9 of slack.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
 from pipeline import schemas
-from pipeline.config import Tolerances
+from pipeline.config import ProvisionedModel, Tolerances
 
 Frame = pl.DataFrame | pl.LazyFrame
 
-KEYS: tuple[str, ...] = ("date", "account_id", "region", "base_model_id", "usage_kind", "routing", "tier")
+KEYS: tuple[str, ...] = (
+    "date",
+    "account_id",
+    "region",
+    "base_model_id",
+    "usage_kind",
+    "routing",
+    "tier",
+    "context_tier",
+)
 MODEL_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
-USAGE_LINE_ITEM_TYPES: frozenset[str] = frozenset({"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"})
+PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")
+USAGE_LINE_ITEM_TYPES: frozenset[str] = frozenset(schemas.USAGE_LINE_TYPES)
 """Line item types that are usage; FOCUS ``ChargeCategory = Usage`` is mapped to ``Usage`` by the reader."""
 
+LOG_TOKEN_COLUMNS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+)
+"""The logged token counts; their sum is every token a call used (1-hour writes are inside cache writes)."""
 TOKEN_KINDS: dict[str, tuple[str, str]] = {
     "input": ("input_tokens", "input_cost_usd"),
     "output": ("output_tokens", "output_cost_usd"),
     "cache_read": ("cache_read_input_tokens", "cache_read_cost_usd"),
-    "cache_write": ("cache_write_input_tokens", "cache_write_cost_usd"),
+    "cache_write": ("_cw5_tokens", "_cw5_cost"),
+    "cache_write_1h": ("_cw1h_tokens", "_cw1h_cost"),
 }
+"""Usage kind -> (token column, cost column) on the logged side after `_with_ttl_split`."""
 PROVISIONED = "provisioned"
 BILLED_ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
 STATUSES: tuple[str, ...] = (
@@ -66,6 +90,7 @@ STATUSES: tuple[str, ...] = (
     "missing_in_logs",
     "unmapped_billing",
     "unpriced",
+    "idle_capacity",
 )
 EPS = 1e-9
 """Slack added to every tolerance so that a delta exactly on the edge is not lost to float rounding."""
@@ -85,7 +110,7 @@ def non_usage_summary(billing: Frame) -> pl.DataFrame:
     """Tax, credits, refunds, discounts and fees per ``date, account_id, line_item_type``, kept out of the match.
 
     Reported beside the reconciliation so that invoice total = usage + these can be checked, and so that a credit
-    or an EDP discount never shows up as a "price mismatch" on a model.
+    or an EDP / private-pricing discount never shows up as a "price mismatch" on a model.
     """
     return (
         as_lazy(billing)
@@ -108,6 +133,11 @@ def logged_model_key() -> pl.Expr:
     return pl.coalesce(pl.col("base_model_id"), pl.col("model_id"), pl.lit(schemas.UNATTRIBUTED))
 
 
+def is_provisioned_call() -> pl.Expr:
+    """A call served by Provisioned Throughput (billed per model-unit hour, never per token)."""
+    return ((pl.col("routing") == PROVISIONED) | (pl.col("pricing_routing") == PROVISIONED)).fill_null(False)
+
+
 def _pricing_routing() -> pl.Expr:
     """The billed routing of a call; an unpriced call may lack it, then its logged routing stands in if billable."""
     logged = pl.when(pl.col("routing").is_in(list(BILLED_ROUTINGS))).then(pl.col("routing"))
@@ -119,12 +149,29 @@ def _pricing_tier() -> pl.Expr:
     return pl.coalesce(pl.col("pricing_tier"), pl.lit("standard"))
 
 
+def with_ttl_split(priced: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the 5-minute / 1-hour cache-write split and ``context_tier``, tolerating the columns' absence.
+
+    ``cache_write_1h_input_tokens`` / ``cache_write_1h_cost_usd`` / ``context_tier`` come from the log side of
+    issue #10; before they exist a write counts as 5-minute and a call as ``standard`` context.
+    """
+    cols = set(priced.collect_schema().names())
+    h_tok = pl.col("cache_write_1h_input_tokens").fill_null(0) if "cache_write_1h_input_tokens" in cols else pl.lit(0)
+    h_cost = pl.col("cache_write_1h_cost_usd").fill_null(0.0) if "cache_write_1h_cost_usd" in cols else pl.lit(0.0)
+    tier = pl.coalesce(pl.col("context_tier"), pl.lit("standard")) if "context_tier" in cols else pl.lit("standard")
+    return priced.with_columns(
+        (pl.col("cache_write_input_tokens").fill_null(0) - h_tok).cast(pl.Int64).alias("_cw5_tokens"),
+        h_tok.cast(pl.Int64).alias("_cw1h_tokens"),
+        (pl.col("cache_write_cost_usd") - h_cost).alias("_cw5_cost"),
+        pl.when(pl.col("cache_write_cost_usd").is_not_null()).then(h_cost).alias("_cw1h_cost"),
+        tier.cast(pl.String).alias("context_tier"),
+    )
+
+
 def _logged_side(priced: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
-    """One row per logged bucket and kind, with ``_qty`` (tokens, images or calls) and the estimate."""
+    """One row per logged bucket and kind, with ``_qty`` (tokens or images) and the estimate (no PT calls)."""
     priced_flag = pl.col("priced").fill_null(False)
-    is_pt = ((pl.col("routing") == PROVISIONED) | (pl.col("pricing_routing") == PROVISIONED)).fill_null(False)
-    token_total = pl.sum_horizontal([pl.col(tok).fill_null(0) for tok, _ in TOKEN_KINDS.values()])
-    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("_calls"), token_total.sum().alias("_all_tokens")]
+    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("_calls")]
     for kind, (tok, cost) in TOKEN_KINDS.items():
         tokens = pl.col(tok).fill_null(0)
         aggs += [
@@ -133,29 +180,34 @@ def _logged_side(priced: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
             pl.col(cost).filter(priced_flag).fill_null(0.0).sum().alias(f"{kind}__cost"),
             priced_flag.any().alias(f"{kind}__any_priced"),
         ]
-    aggs.append(pl.col("image_count").fill_null(0).sum().alias("image__qty"))
+    images = pl.col("image_count").fill_null(0)
+    aggs += [
+        images.sum().alias("image__qty"),
+        images.filter(~priced_flag).sum().alias("image__unpriced"),
+        pl.col("image_cost_usd").filter(priced_flag).fill_null(0.0).sum().alias("image__cost"),
+        (priced_flag & (images > 0)).any().alias("image__any_priced"),
+    ]
     grouped = (
-        as_lazy(priced)
+        with_ttl_split(as_lazy(priced))
+        .filter(~is_provisioned_call())
         .with_columns(
             logged_model_key().alias("base_model_id"),
-            is_pt.alias("_pt"),
-            pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(_pricing_routing()).alias("routing"),
-            pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(_pricing_tier()).alias("tier"),
+            _pricing_routing().alias("routing"),
+            _pricing_tier().alias("tier"),
         )
-        .group_by(*MODEL_BUCKET, "routing", "tier", "_pt", *by)
+        .group_by(*MODEL_BUCKET, "routing", "tier", "context_tier", *by)
         .agg(aggs)
         .collect(engine="streaming")
     )
-    base = [*MODEL_BUCKET, "routing", "tier", *by]
-    token_rows = grouped.filter(~pl.col("_pt"))
+    base = [*MODEL_BUCKET, "routing", "tier", "context_tier", *by]
     parts = []
-    for kind in TOKEN_KINDS:
+    for kind in [*TOKEN_KINDS, "image"]:
         parts.append(
-            token_rows.select(
+            grouped.select(
                 *base,
                 pl.lit(kind).alias("usage_kind"),
                 pl.col(f"{kind}__qty").cast(pl.Int64).alias("_logged_qty"),
-                pl.col(f"{kind}__qty").cast(pl.Int64).alias("logged_tokens"),
+                (pl.col(f"{kind}__qty") if kind != "image" else pl.lit(None)).cast(pl.Int64).alias("logged_tokens"),
                 pl.col(f"{kind}__unpriced").cast(pl.Int64).alias("_unpriced_tokens"),
                 pl.when(pl.col(f"{kind}__any_priced"))
                 .then(pl.col(f"{kind}__cost"))
@@ -165,41 +217,20 @@ def _logged_side(priced: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
                 pl.col("_calls"),
             ).filter(pl.col("_logged_qty") > 0)
         )
-    parts.append(
-        token_rows.select(
-            *base,
-            pl.lit("image").alias("usage_kind"),
-            pl.col("image__qty").cast(pl.Int64).alias("_logged_qty"),
-            pl.lit(None, dtype=pl.Int64).alias("logged_tokens"),
-            pl.lit(0, dtype=pl.Int64).alias("_unpriced_tokens"),
-            pl.lit(None, dtype=pl.Float64).alias("estimated_cost_usd"),
-            pl.col("_calls"),
-        ).filter(pl.col("_logged_qty") > 0)
-    )
-    parts.append(
-        grouped.filter(pl.col("_pt")).select(
-            *base,
-            pl.lit(PROVISIONED).alias("usage_kind"),
-            pl.col("_calls").alias("_logged_qty"),
-            pl.col("_all_tokens").cast(pl.Int64).alias("logged_tokens"),
-            pl.lit(0, dtype=pl.Int64).alias("_unpriced_tokens"),
-            pl.lit(None, dtype=pl.Float64).alias("estimated_cost_usd"),
-            pl.col("_calls"),
-        )
-    )
     return pl.concat(parts, how="vertical").with_columns(pl.lit(True).alias("_in_log"))
 
 
 def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
-    """Usage rows summed per bucket; ``_billed_qty`` is tokens for token kinds, else the usage amount."""
-    is_pt = (pl.col("usage_kind") == PROVISIONED).fill_null(False)
+    """Usage rows (no Provisioned Throughput) summed per bucket; ``_billed_qty`` is tokens, else the amount."""
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS)).fill_null(False)
+    rows = usage_rows(billing)
+    names = rows.collect_schema().names()
+    for col in ("context_tier", "classification_note"):  # a warehouse partition written before the column
+        if col not in names:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     return (
-        usage_rows(billing)
-        .with_columns(
-            pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(pl.col("routing")).alias("routing"),
-            pl.when(is_pt).then(pl.lit(PROVISIONED)).otherwise(pl.col("tier")).alias("tier"),
-        )
+        rows.filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
+        .with_columns(pl.coalesce(pl.col("context_tier"), pl.lit("standard")).alias("context_tier"))
         .group_by(*KEYS, *by)
         .agg(
             pl.when(pl.col("tokens").is_not_null().any()).then(pl.col("tokens").sum()).alias("_billed_tokens"),
@@ -207,6 +238,8 @@ def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
             pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("billed_cost_usd"),
             pl.col("usage_type").drop_nulls().unique().sort().str.join(", ").alias("_usage_types"),
             pl.col("pricing_unit").drop_nulls().unique().sort().str.join(", ").alias("_pricing_units"),
+            pl.col("resource_id").is_null().all().alias("_no_resource_id"),
+            pl.col("classification_note").drop_nulls().unique().sort().str.join("; ").alias("_notes"),
         )
         .with_columns(
             pl.when(token_kind).then(pl.col("_billed_tokens")).otherwise(None).cast(pl.Int64).alias("billed_tokens"),
@@ -221,10 +254,44 @@ def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     )
 
 
+def fold_unsplit_geo(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Logged geo rows re-keyed as ``in_region`` where the bill cannot tell geo from in-Region.
+
+    Geo routing is visible on the bill only through the resource id. When a bucket's in-Region bill rows have no
+    resource id and the bill has no geo row for that bucket, the bill has no geo split: its in-Region row holds the
+    geo calls too, so they are compared together (``_geo_folded`` marks it for the explanation).
+    """
+    other = [k for k in (*KEYS, *by) if k != "routing"]
+    unsplit = billed.filter((pl.col("routing") == "in_region") & pl.col("_no_resource_id")).select(other)
+    has_geo = billed.filter(pl.col("routing") == "geo").select(other)
+    targets = unsplit.join(has_geo, on=other, how="anti", nulls_equal=True).with_columns(pl.lit(True).alias("_fold"))
+    marked = logged.join(targets, on=other, how="left", nulls_equal=True).with_columns(
+        (pl.col("_fold").fill_null(False) & (pl.col("routing") == "geo")).alias("_geo_folded")
+    )
+    if not marked["_geo_folded"].any():
+        return marked.drop("_fold")
+    return (
+        marked.with_columns(
+            pl.when(pl.col("_geo_folded")).then(pl.lit("in_region")).otherwise(pl.col("routing")).alias("routing")
+        )
+        .group_by([*KEYS, *by], maintain_order=True)
+        .agg(
+            pl.col("_logged_qty").sum(),
+            pl.when(pl.col("logged_tokens").is_not_null().any()).then(pl.col("logged_tokens").sum()),
+            pl.col("_unpriced_tokens").sum(),
+            pl.when(pl.col("estimated_cost_usd").is_not_null().any()).then(pl.col("estimated_cost_usd").sum()),
+            pl.col("_calls").sum(),
+            pl.col("_in_log").any(),
+            pl.col("_geo_folded").any(),
+        )
+    )
+
+
 def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     models_logged = logged.select(*MODEL_BUCKET, *by).unique().with_columns(pl.lit(True).alias("_model_logged"))
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS))
     priced_kind = token_kind | (pl.col("usage_kind") == "image")
+    ttl_bucket = [*MODEL_BUCKET, "routing", "tier", "context_tier", *by]
     joined = (
         logged.join(billed, on=[*KEYS, *by], how="full", coalesce=True, nulls_equal=True)
         .join(models_logged, on=[*MODEL_BUCKET, *by], how="left", nulls_equal=True)
@@ -234,12 +301,13 @@ def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] 
             pl.col("_model_logged").fill_null(False),
             pl.col("_unpriced_tokens").fill_null(0),
             pl.col("_calls").fill_null(0),
+            pl.col("_geo_folded").fill_null(False),
         )
         .with_columns(
             # An absent side is 0 tokens and $0; non-token kinds keep null tokens.
             pl.when(pl.col("_in_log"))
             .then(pl.col("logged_tokens"))
-            .when(token_kind | (pl.col("usage_kind") == PROVISIONED))
+            .when(token_kind)
             .then(pl.lit(0, dtype=pl.Int64))
             .otherwise(None)
             .alias("logged_tokens"),
@@ -253,6 +321,11 @@ def _join_sides(logged: pl.DataFrame, billed: pl.DataFrame, by: tuple[str, ...] 
             pl.col("billed_cost_usd").fill_null(0.0),
             pl.col("_logged_qty").fill_null(0).cast(pl.Float64),
             pl.col("_billed_qty").fill_null(0.0),
+        )
+        .with_columns(
+            # Cache writes by TTL: does the bill split out 1-hour writes that the logs do not (or the reverse)?
+            ((pl.col("usage_kind") == "cache_write_1h") & pl.col("_in_bill")).any().over(ttl_bucket).alias("_bill_1h"),
+            ((pl.col("usage_kind") == "cache_write_1h") & pl.col("_in_log")).any().over(ttl_bucket).alias("_log_1h"),
         )
     )
     billed_unit = (
@@ -297,6 +370,15 @@ def _usd(x: float | None) -> str:
     return f"${x:,.4f}" if 0 < abs(x) < 1 else f"${x:,.2f}"
 
 
+def _vs_estimate(delta: float) -> str:
+    """A signed gap in words: "$0.33 over the estimate" / "$0.33 under the estimate" (never "$-0.33 over")."""
+    if abs(delta) < 5e-7:
+        return "the same as the estimate"
+    size = abs(delta)
+    amount = f"${size:,.2f}" if size >= 0.01 else f"${size:.4f}"
+    return f"{amount} {'over' if delta > 0 else 'under'} the estimate"
+
+
 def _rate_1k(unit_price: float | None) -> str:
     if unit_price is None:
         return "n/a"
@@ -304,7 +386,17 @@ def _rate_1k(unit_price: float | None) -> str:
     return f"${per_1k:.4f}/1K" if per_1k >= 0.001 else f"${per_1k:.6f}/1K"
 
 
+def _rate(kind: str, unit_price: float | None) -> str:
+    if kind == "image":
+        return "n/a" if unit_price is None else f"${unit_price:.4f}/image"
+    return _rate_1k(unit_price)
+
+
 def _what(kind: str) -> str:
+    if kind == "cache_write":
+        return "5-minute cache-write tokens"
+    if kind == "cache_write_1h":
+        return "1-hour cache-write tokens"
     if kind in TOKEN_KINDS:
         return f"{kind.replace('_', '-')} tokens"
     return {"image": "images", PROVISIONED: "hours"}.get(kind, "units")
@@ -314,14 +406,39 @@ def _where(r: dict[str, Any]) -> str:
     return f"account {r['account_id']} in {r['region']}"
 
 
+_TTL_NOTE = (
+    "the bill splits cache writes by TTL (1-hour writes cost 2× input, 5-minute 1.25×) and the logs show "
+    "{logged} of them as 1-hour: a log that does not split writes by TTL (Anthropic "
+    "`cache_creation.ephemeral_1h_input_tokens`, Converse `cacheDetails`) counts every write as 5-minute; compare "
+    "the 5-minute and 1-hour rows together, this is not a price to override"
+)
+
+
+def _ttl_gap(r: dict[str, Any]) -> bool:
+    """A cache-write gap that the TTL split explains (bill has 1-hour writes the logs do not, or the reverse)."""
+    return r["usage_kind"] in ("cache_write", "cache_write_1h") and r["_bill_1h"] != r["_log_1h"]
+
+
 def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, str]:
-    """Status and an actionable one-sentence explanation for one joined bucket."""
+    """Status and an actionable one-sentence explanation for one joined token or image bucket."""
     kind = r["usage_kind"]
     what = _what(kind)
     logged, billed = r["_logged_qty"], r["_billed_qty"]
     est, cost = r["estimated_cost_usd"], r["billed_cost_usd"]
     model = r["base_model_id"]
+    bucket = f"{r['routing']}/{r['tier']}" + ("/long-context" if r.get("context_tier") == "long" else "")
+    folded = (
+        " (the bill has no resource id here, so geo and in-Region calls are compared together)"
+        if r.get("_geo_folded")
+        else ""
+    )
 
+    if r["_in_bill"] and model is None and kind == "other":
+        return "missing_in_logs", (
+            f"{r['_usage_types'] or 'usage without a usage type'} ({_usd(cost)} billed in {_where(r)}) is Bedrock "
+            f"usage that invocation logs do not record ({r.get('_notes') or 'classified other'}): review it "
+            "separately, it is not a model's token traffic"
+        )
     if r["_in_bill"] and model is None:
         types = r["_usage_types"] or "(no usage type)"
         return "unmapped_billing", (
@@ -329,13 +446,23 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
             f"{_where(r)}): add it to the billing name map"
         )
 
+    quota = (
+        ": calls beyond the latency-optimized quota are served and billed at Standard, which the log cannot show; "
+        "compare with this model's standard bucket"
+        if r["tier"] == "latency_optimized"
+        else ""
+    )
     if r["_in_log"] and not r["_in_bill"]:
-        amount = f"{_n(r['_calls'])} provisioned-throughput calls" if kind == PROVISIONED else f"{_n(logged)} {what}"
+        if quota:
+            head = f"logged {_n(logged)} latency-optimized {what} of {model} but nothing is billed at that tier"
+            return "missing_in_bill", head + quota
         if est is not None:
             est_txt = f" ({_usd(est)} estimated)"
         else:
-            est_txt = " (no catalog price)" if kind in TOKEN_KINDS else ""
-        head = f"logged {amount} of {model}{est_txt} but nothing is billed for this bucket"
+            est_txt = " (no catalog price)" if kind in TOKEN_KINDS or kind == "image" else ""
+        head = f"logged {_n(logged)} {what} of {model}{est_txt} but nothing is billed for this {bucket} bucket"
+        if _ttl_gap(r):
+            return "missing_in_bill", f"{head}: {_TTL_NOTE.format(logged='some' if r['_log_1h'] else 'none')}"
         if r["date"] > as_of - dt.timedelta(days=tol.billing_lag_days):
             return "missing_in_bill", (
                 f"{head}: the bill for {r['date']} may not be final yet (billing lag {tol.billing_lag_days} days as "
@@ -343,75 +470,260 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
             )
         return "missing_in_bill", (
             f"{head}: check that the billing export covers {_where(r)} and includes this model's product "
-            f"(Marketplace rows), and that the {r['routing']}/{r['tier']} routing and tier were parsed the same way"
+            f"(Marketplace rows), and that routing, tier and context tier were parsed the same way"
         )
 
     if r["_in_bill"] and not r["_in_log"]:
-        if kind == PROVISIONED:
-            return "missing_in_logs", (
-                f"provisioned throughput for {model} billed {billed:,.1f} hours ({_usd(cost)}) with no invocation "
-                f"logged against it in {_where(r)}: the capacity sat idle or logging is off; consider releasing it"
-            )
         if kind not in TOKEN_KINDS and kind != "image":
             return "missing_in_logs", (
                 f"non-token usage of {model} billed ({r['_usage_types']}, {billed:,.2f} {r['_pricing_units'] or what}, "
                 f"{_usd(cost)}) has no counterpart in invocation logs: review it separately"
             )
+        if _ttl_gap(r):
+            return "missing_in_logs", (
+                f"{_n(billed)} {what} of {model} billed ({_usd(cost)}) with none logged in this bucket: "
+                + _TTL_NOTE.format(logged="none")
+            )
         if r["_model_logged"]:
             return "missing_in_logs", (
                 f"{_n(billed)} {what} of {model} billed ({_usd(cost)}) but the logs record none for this "
-                f"{r['routing']}/{r['tier']} bucket in {_where(r)}: check that the logs capture {what} and that "
-                "routing and tier are resolved the same way on both sides"
+                f"{bucket} bucket in {_where(r)}: check that the logs capture {what} and that routing, tier and "
+                "context tier are resolved the same way on both sides"
             )
         return "missing_in_logs", (
             f"model billed but never logged ({_n(billed)} {what} of {model}, {_usd(cost)}): enable model invocation "
             f"logging in {_where(r)}, or find the caller that bypasses the logged path"
         )
 
-    if kind == PROVISIONED:
-        return "matched", (
-            f"provisioned throughput billed {billed:,.1f} hours ({_usd(cost)}) and {_n(r['_calls'])} calls logged "
-            "against it: hours are reconciled by presence, not tokens"
-        )
-
-    if kind == "image" and est is None and (logged or 0) > 0:
+    if r["_unpriced_tokens"] > 0 or (kind == "image" and est is None):
         return "unpriced", (
-            f"{_n(logged)} images of {model} logged but the catalog has no per-image price for them (billed "
-            f"{_usd(cost)} for {_n(billed)} in {r['region']}): image prices depend on size and quality; add a "
-            "per-image override"
-        )
-    if r["_unpriced_tokens"] > 0:
-        return "unpriced", (
-            f"{_n(r['_unpriced_tokens'])} of {_n(logged)} logged {what} of {model} have no catalog price "
-            f"(billed {_usd(cost)} for {_n(billed)}, {r['routing']}/{r['tier']} in {r['region']}): add the price to "
-            "the catalog or the pricing overrides"
+            f"{_n(r['_unpriced_tokens'] or logged)} of {_n(logged)} logged {what} of {model} have no catalog price "
+            f"(billed {_usd(cost)} for {_n(billed)}, {bucket} in {r['region']}): add the price to the catalog or "
+            "the pricing overrides"
         )
 
     token_tol = tol.tokens_pct * billed + EPS
     gap = billed - logged
     if gap > token_tol:
         more = f"{gap / logged * 100:.1f}% more" if logged else "more"
+        if _ttl_gap(r):
+            return "under_logged", f"billed {more} {what} than logged ({_n(billed)} vs {_n(logged)}): " + (
+                _TTL_NOTE.format(logged="some" if r["_log_1h"] else "none")
+            )
         return "under_logged", (
-            f"billed {more} {what} than logged ({_n(billed)} vs {_n(logged)}, {_usd(r['volume_variance_usd'])} of "
-            f"volume): invocation logging may be off in {r['region']} for part of the day, or calls bypassed the "
-            f"logged accounts"
+            f"billed {more} {what} than logged ({_n(billed)} vs {_n(logged)}{folded}, "
+            f"{_usd(r['volume_variance_usd'])} of volume): invocation logging may be off in {r['region']} for part "
+            "of the day, or calls bypassed the logged accounts"
         )
     if -gap > token_tol:
         more = f"{-gap / billed * 100:.1f}% more" if billed else "more"
+        if _ttl_gap(r):
+            return "over_logged", f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}): " + (
+                _TTL_NOTE.format(logged="some" if r["_log_1h"] else "none")
+            )
+        if quota:
+            return (
+                "over_logged",
+                f"logged {more} latency-optimized {what} than billed ({_n(logged)} vs {_n(billed)})" + quota,
+            )
         return "over_logged", (
-            f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}): the bill for {r['date']} may be "
-            f"incomplete or filtered, or logged calls were billed to another account or routing"
+            f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}{folded}): the bill for {r['date']} may "
+            "be incomplete or filtered, or logged calls were billed to another account or routing"
         )
 
-    if est is not None and abs(cost - est) > max(tol.cost_usd, tol.cost_pct * abs(cost)) + EPS:
+    b_unit, e_unit = r["_billed_unit"], r["_est_unit"]
+    rate_off = (
+        b_unit is not None
+        and e_unit is not None
+        and e_unit > 0
+        and abs(b_unit / e_unit - 1) > tol.rate_tolerance_pct + EPS
+    )
+    cost_off = est is not None and abs(cost - est) > max(tol.cost_usd, tol.cost_pct * abs(cost)) + EPS
+    if rate_off or cost_off:
+        pct = f" ({(b_unit / e_unit - 1) * 100:+.1f}%)" if b_unit is not None and e_unit else ""
+        advice = (
+            "check whether the logs split cache writes by TTL before changing any price"
+            if kind in ("cache_write", "cache_write_1h")
+            else "check whether the call crossed the long-context threshold before changing any price"
+            if r.get("context_tier") == "long"
+            else "a price change or a negotiated rate: if the billed rate is right, add a pricing override "
+            "(a FOCUS discount is reported as its own line, not here)"
+        )
         return "price_mismatch", (
-            f"tokens match but billed rate is {_rate_1k(r['_billed_unit'])} vs catalog {_rate_1k(r['_est_unit'])} "
-            f"({_usd(cost - est)} over {_n(logged)} {what}): check for a price change or a negotiated rate and add a "
-            "pricing override"
+            f"tokens match but billed rate is {_rate(kind, b_unit)} vs catalog {_rate(kind, e_unit)}{pct}, "
+            f"{_vs_estimate(cost - (est or 0.0))} on {_n(logged)} {what}{folded}: {advice}"
         )
 
     delta_txt = f"{_usd(est)} estimated vs {_usd(cost)} billed" if est is not None else f"{_usd(cost)} billed"
-    return "matched", f"{_n(logged)} {what} logged vs {_n(billed)} billed, {delta_txt}: within tolerance"
+    return "matched", f"{_n(logged)} {what} logged vs {_n(billed)} billed{folded}, {delta_txt}: within tolerance"
+
+
+# --- Provisioned Throughput -------------------------------------------------------------------------------------
+
+
+def _pt_logged(priced: Frame) -> pl.DataFrame:
+    """Calls on Provisioned Throughput per ARN and day: calls, tokens served, active hours, base model."""
+    tokens = pl.sum_horizontal([pl.col(c).fill_null(0) for c in LOG_TOKEN_COLUMNS])
+    lazy = as_lazy(priced)
+    hour = pl.col("timestamp").dt.hour() if "timestamp" in lazy.collect_schema().names() else pl.lit(None)
+    return (
+        lazy.filter(is_provisioned_call())
+        .with_columns(pl.col("model_id").alias("resource_id"), tokens.alias("_tokens"), hour.alias("_hour"))
+        .group_by(*PT_BUCKET)
+        .agg(
+            pl.len().cast(pl.Int64).alias("_calls"),
+            pl.col("_tokens").sum().cast(pl.Int64).alias("served_tokens"),
+            *[pl.col(c).fill_null(0).sum().cast(pl.Int64).alias(c) for c in LOG_TOKEN_COLUMNS],
+            pl.col("_hour").drop_nulls().n_unique().cast(pl.Int64).alias("_active_hours"),
+            pl.col("base_model_id").drop_nulls().first().alias("_logged_model"),
+        )
+        .with_columns(pl.lit(True).alias("_in_log"))
+        .collect()
+    )
+
+
+def _pt_billed(billing: Frame) -> pl.DataFrame:
+    """Provisioned Throughput usage rows per ARN and day: model-unit hours and their cost."""
+    return (
+        usage_rows(billing)
+        .filter(pl.col("usage_kind") == PROVISIONED)
+        .group_by(*PT_BUCKET)
+        .agg(
+            pl.col("usage_amount").fill_null(0.0).sum().cast(pl.Float64).alias("provisioned_hours"),
+            pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("billed_cost_usd"),
+            pl.col("base_model_id").drop_nulls().first().alias("_billed_model"),
+            pl.col("usage_type").drop_nulls().unique().sort().str.join(", ").alias("_usage_types"),
+        )
+        .with_columns(pl.lit(True).alias("_in_bill"))
+        .collect()
+    )
+
+
+def on_demand_equivalent(pt_calls: pl.DataFrame, catalog: Any, default_tier: str = "standard") -> pl.Series:
+    """What each row's served tokens would have cost on demand (in-Region, standard), null where unpriced.
+
+    ``pt_calls`` has ``date, region, base_model_id`` and the logged token columns; each row is priced like one
+    call of its base model, which is exact because every token bucket is priced linearly.
+    """
+    from pipeline.pricing import price_invocations  # pricing is only needed when a catalog is passed
+
+    if pt_calls.is_empty():
+        return pl.Series("on_demand_equivalent_usd", [], dtype=pl.Float64)
+    calls = pt_calls.select(
+        pl.col("base_model_id").alias("model_id"),
+        "base_model_id",
+        pl.lit("in_region").alias("routing"),
+        pl.lit(None, dtype=pl.String).alias("inference_profile"),
+        "region",
+        "date",
+        pl.lit(None, dtype=pl.String).alias("service_tier"),
+        *LOG_TOKEN_COLUMNS,
+        pl.lit(0, dtype=pl.Int64).alias("image_count"),
+    )
+    priced = price_invocations(calls, catalog, default_tier)
+    return priced.select(
+        pl.when(pl.col("priced")).then(pl.col("total_cost_usd")).alias("on_demand_equivalent_usd")
+    ).to_series()
+
+
+def provisioned_reconciliation(
+    priced: Frame,
+    billing: Frame,
+    tolerances: Tolerances,
+    as_of: dt.date,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    catalog: Any = None,
+) -> pl.DataFrame:
+    """Provisioned Throughput rows of ``cost_reconciliation``: hours per provisioned-model ARN (``resource_id``).
+
+    The base model comes from the bill's usage type, else ``attribution.provisioned_models``, else the calls.
+    ``matched`` when billed hours meet calls on that ARN; ``idle_capacity`` when hours are billed and no call used
+    them; ``missing_in_bill`` for calls on an ARN the bill does not show (yet).
+    """
+    configured = {arn: m.model_id for arn, m in (provisioned_models or {}).items()}
+    logged, billed = _pt_logged(priced), _pt_billed(billing)
+    if logged.is_empty() and billed.is_empty():
+        return schemas.empty(schemas.COST_RECONCILIATION)
+    joined = logged.join(billed, on=list(PT_BUCKET), how="full", coalesce=True, nulls_equal=True).with_columns(
+        pl.col("_in_log").fill_null(False),
+        pl.col("_in_bill").fill_null(False),
+        pl.col("_calls").fill_null(0),
+        pl.col("served_tokens").fill_null(0),
+        *[pl.col(c).fill_null(0) for c in LOG_TOKEN_COLUMNS],
+        pl.col("_active_hours").fill_null(0),
+        pl.col("billed_cost_usd").fill_null(0.0),
+        pl.col("provisioned_hours").fill_null(0.0),
+        pl.coalesce(
+            pl.col("_billed_model"),
+            pl.col("resource_id").replace_strict(configured, default=None, return_dtype=pl.String),
+            pl.col("_logged_model"),
+        ).alias("base_model_id"),
+    )
+    if catalog is not None:
+        joined = joined.with_columns(on_demand_equivalent(joined, catalog))
+    else:
+        joined = joined.with_columns(pl.lit(None, dtype=pl.Float64).alias("on_demand_equivalent_usd"))
+    joined = joined.with_columns(
+        pl.when(pl.col("served_tokens") > 0)
+        .then(pl.col("billed_cost_usd") / pl.col("served_tokens") * 1e6)
+        .alias("effective_usd_per_1m_tokens"),
+    )
+    statuses, explanations = [], []
+    for r in joined.iter_rows(named=True):
+        status, text = _classify_provisioned(r, tolerances, as_of)
+        statuses.append(status)
+        explanations.append(text)
+    out = joined.with_columns(
+        pl.lit(PROVISIONED).alias("usage_kind"),
+        pl.lit(PROVISIONED).alias("routing"),
+        pl.lit(PROVISIONED).alias("tier"),
+        pl.lit("standard").alias("context_tier"),
+        pl.col("served_tokens").alias("logged_tokens"),
+        pl.lit(None, dtype=pl.Int64).alias("billed_tokens"),
+        pl.lit(None, dtype=pl.Float64).alias("estimated_cost_usd"),
+        pl.Series("status", statuses, dtype=pl.String),
+        pl.Series("explanation", explanations, dtype=pl.String),
+    )
+    return schemas.conform(out, schemas.COST_RECONCILIATION)
+
+
+def _classify_provisioned(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, str]:
+    arn, model = r["resource_id"], r["base_model_id"] or "an unknown base model"
+    hours, cost, calls, served = r["provisioned_hours"], r["billed_cost_usd"], r["_calls"], r["served_tokens"]
+    if r["_in_log"] and not r["_in_bill"]:
+        lag = r["date"] > as_of - dt.timedelta(days=tol.billing_lag_days)
+        why = (
+            f"the bill for {r['date']} may not be final yet (billing lag {tol.billing_lag_days} days)"
+            if lag
+            else "check that the billing export includes resource ids (INCLUDE_RESOURCES) and this account"
+        )
+        return "missing_in_bill", (
+            f"{_n(calls)} calls ({_n(served)} tokens) logged on provisioned model {arn} ({model}) but no "
+            f"model-unit hours are billed for it: {why}"
+        )
+    head = f"provisioned model {arn} ({model}) billed {hours:,.1f} model-unit hours ({_usd(cost)})"
+    if not r["_in_log"]:
+        return "idle_capacity", (
+            f"{head} and no call used it in {_where(r)}: the capacity sat idle all day (or invocation logging is "
+            "off); consider a smaller commitment or releasing it"
+        )
+    idle = hours * max(0, 24 - r["_active_hours"]) / 24 if r["_active_hours"] else 0.0
+    eff = r["effective_usd_per_1m_tokens"]
+    od = r["on_demand_equivalent_usd"]
+    if od is not None and served > 0:
+        factor = cost / od if od > 0 else None
+        verdict = (
+            f"on demand the same tokens would cost {_usd(od)} ({_usd(od / served * 1e6)} per 1M)"
+            + (f", so the commitment costs {factor:,.1f}× on-demand" if factor is not None else "")
+            + (": it is paying off" if od >= cost else ": it is not paying off at this volume")
+        )
+    else:
+        verdict = "no on-demand price to compare with"
+    idle_txt = f"; about {idle:,.1f} of the hours had no call ({r['_active_hours']} active hours)" if idle else ""
+    return "matched", (
+        f"{head} served {_n(calls)} calls and {_n(served)} tokens, "
+        f"{'n/a' if eff is None else _usd(eff)} per 1M tokens{idle_txt}; {verdict}"
+    )
 
 
 def reconcile(
@@ -419,10 +731,15 @@ def reconcile(
     billing: Frame,
     tolerances: Tolerances,
     as_of: dt.date | None = None,
+    *,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    catalog: Any = None,
 ) -> pl.DataFrame:
     """Build ``cost_reconciliation`` (see the module docstring for keys, variances, tolerance and statuses).
 
     ``as_of`` is the day the reconciliation is judged from (for the billing lag); it defaults to today (UTC).
+    ``provisioned_models`` (config ``attribution.provisioned_models``) names the base model of a provisioned-model
+    ARN; ``catalog`` (a `PriceCatalog`) prices the tokens served on Provisioned Throughput at on-demand rates.
     """
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC).date()
@@ -430,10 +747,13 @@ def reconcile(
     from pipeline.reconciliation import principals
 
     by: tuple[str, ...] = ()
+    priced_by, billing_by = priced, billing
     if principals.bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the key gains the principal
-        priced, billing = principals.split_by_principal(priced, billing)
+        priced_by, billing_by = principals.split_by_principal(priced, billing)
         by = (principals.COLUMN,)
-    joined = _join_sides(_logged_side(priced, by), _billed_side(billing, by), by)
+    billed = _billed_side(billing_by, by)
+    logged = fold_unsplit_geo(_logged_side(priced_by, by), billed, by)
+    joined = _join_sides(logged, billed, by)
     statuses: list[str] = []
     explanations: list[str] = []
     for row in joined.iter_rows(named=True):
@@ -443,11 +763,13 @@ def reconcile(
             explanation = principals.explain(row, status, explanation, lag_pending=lag)
         statuses.append(status)
         explanations.append(explanation)
-    out = joined.with_columns(
+    tokens = joined.with_columns(
         pl.Series("status", statuses, dtype=pl.String),
         pl.Series("explanation", explanations, dtype=pl.String),
-    ).sort([*KEYS, *by], nulls_last=True)
-    return schemas.conform(out, schemas.COST_RECONCILIATION)
+    )
+    pt = provisioned_reconciliation(priced, billing, tolerances, as_of, provisioned_models, catalog)
+    out = pl.concat([schemas.conform(tokens, schemas.COST_RECONCILIATION), pt], how="vertical")
+    return out.sort([*KEYS, "resource_id", *by], nulls_last=True)
 
 
 def _gap_usd() -> pl.Expr:
@@ -499,6 +821,8 @@ def gaps_over_tolerance(recon: pl.DataFrame, as_of: dt.date, lag_days: int) -> p
     """Rows that should fail an asset check: not ``matched``, on days whose bill is final (≤ as_of − lag_days).
 
     Newer days are left out: their bill is still arriving, so a gap there is expected and would only cry wolf.
+    ``idle_capacity`` is left out too: unused Provisioned Throughput is a finding about spend, not a disagreement
+    between the logs and the bill.
     """
     final_through = as_of - dt.timedelta(days=lag_days)
-    return recon.filter((pl.col("status") != "matched") & (pl.col("date") <= final_through))
+    return recon.filter(~pl.col("status").is_in(["matched", "idle_capacity"]) & (pl.col("date") <= final_through))

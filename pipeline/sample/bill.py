@@ -58,13 +58,15 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "tokens": pl.Int64,
     "cost_usd": pl.Float64,
     "profile_id": pl.String,
+    "context_tier": pl.String,
 }
 """The `usage` frame `write_bill` takes: true usage per day, account, region, model, kind, routing and tier.
 
 `usage_kind` is input|output|cache_read|cache_write (or image, with the image count in `tokens`); `routing` is
 the pricing routing in_region|geo|global; `tier` standard|batch|flex|priority; `profile_id` the system
 inference-profile id (`us.anthropic…`) for geo rows, else null. `cost_usd` null means "no catalog price": the
-bill then uses a fallback rate (AWS bills every model)."""
+bill then uses a fallback rate (AWS bills every model). `usage_kind` may also be `cache_write_1h` (1-hour cache
+writes) and `context_tier` (optional, default `standard`) `long` for calls above a long-context threshold."""
 
 LOCATIONS = {
     "us-east-1": "US East (N. Virginia)",
@@ -82,6 +84,7 @@ _FALLBACK_RATE_PER_1K = {
     "output": 0.005,
     "cache_read": 0.0001,
     "cache_write": 0.00125,
+    "cache_write_1h": 0.002,
     "image": 40.0,
 }
 _DASH_KIND = {
@@ -89,24 +92,28 @@ _DASH_KIND = {
     "output": "output-tokens",
     "cache_read": "cache-read-input-token-count",
     "cache_write": "cache-write-input-token-count",
+    "cache_write_1h": "cache-write-1h-input-token-count",
 }
 _MANTLE_KIND = {
     "input": "input-tokens",
     "output": "output-tokens",
     "cache_read": "cache-read-tokens",
     "cache_write": "cache-write-tokens",
+    "cache_write_1h": "cache-write-1h-tokens",
 }
 _MP_KIND = {
     "input": "InputTokenCount",
     "output": "OutputTokenCount",
     "cache_read": "CacheReadInputTokenCount",
     "cache_write": "CacheWriteInputTokenCount",
+    "cache_write_1h": "CacheWrite1hInputTokenCount",
 }
 _MP_WORDS = {
     "input": "Input",
     "output": "Output",
     "cache_read": "Cache Read Input",
     "cache_write": "Cache Write Input",
+    "cache_write_1h": "Cache Write 1h Input",
 }
 # Models to bill although never logged (discrepancy c), verbatim billing names first.
 _UNLOGGED_CANDIDATES = (
@@ -116,7 +123,8 @@ _UNLOGGED_CANDIDATES = (
 )
 AWS_INC = "Amazon Web Services, Inc."
 _UNMAPPED_NAME = "Nova3.0Ultra"  # a "new model launch" the billing-name map does not know yet (discrepancy d)
-_PT_RATE_PER_HOUR = 24.0  # Llama 3.1 70B no-commit rate (spec §4.2, S32), used for any model
+_PT_RATE_PER_HOUR = 60.50  # Nova 2 Lite no-commit rate per model-unit hour (spec §4.2, S32)
+_PT_MODEL, _PT_NAME = "amazon.nova-2-lite-v1:0", "Nova2.0Lite"
 
 
 @dataclass
@@ -225,18 +233,21 @@ def _prefix(region: str) -> str:
     return REGION_PREFIX.get(region, "USE1")
 
 
-def _usage_type(route: _Route, region: str, kind: str, routing: str, tier: str) -> str:
+def _usage_type(route: _Route, region: str, kind: str, routing: str, tier: str, context_tier: str = "standard") -> str:
+    """The usage type of a row. Long-context rows carry `LongContext` / `long_ctx` (the Marketplace snake-case
+    form is seen in Price List parsers, spec §4.2; the CamelCase placement in the other grammars is assumed)."""
     reg = _prefix(region)
+    long = context_tier == "long"
     if kind == "image":
         return f"{reg}-{route.billing_name}-T2I-1024-Standard"
     if route.grammar == "marketplace":
-        dim = _MP_KIND[kind] + ("_Global" if routing == "global" else "")
+        dim = _MP_KIND[kind] + ("_LongContext" if long else "") + ("_Global" if routing == "global" else "")
         dim += "" if tier == "standard" else "_" + tier.capitalize()
         return f"{reg}-MP:{reg}_{dim}-Units"
     if route.grammar == "mantle":
-        parts = [reg, route.billing_name, "mantle", _MANTLE_KIND[kind]]
+        parts = [reg, route.billing_name, "mantle", _MANTLE_KIND[kind]] + (["long_ctx"] if long else [])
         return "-".join(parts + (["global"] if routing == "global" else []) + [tier])
-    parts = [reg, route.billing_name, _DASH_KIND[kind]]
+    parts = [reg, route.billing_name, _DASH_KIND[kind]] + (["LongContext"] if long else [])
     parts += [tier] if tier in ("flex", "priority") else []
     parts += ["cross-region-global"] if routing == "global" else []
     parts += ["batch"] if tier == "batch" else []
@@ -285,7 +296,7 @@ def _usage_line(
             route.unit,
             each * route.scale * price_factor,
         )
-    ut = _usage_type(route, r["region"], kind, r["routing"], r["tier"])
+    ut = _usage_type(route, r["region"], kind, r["routing"], r["tier"], r.get("context_tier") or "standard")
     return _Line(
         day=r["date"],
         account=r["account_id"],
@@ -345,11 +356,15 @@ def _key(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _normalize_usage(usage: pl.DataFrame) -> pl.DataFrame:
-    missing = [c for c in USAGE_SCHEMA if c not in usage.columns and c != "profile_id"]
+    optional = ("profile_id", "context_tier")
+    missing = [c for c in USAGE_SCHEMA if c not in usage.columns and c not in optional]
     if missing:
         raise ValueError(f"usage frame lacks columns {missing}; expected {list(USAGE_SCHEMA)}")
     if "profile_id" not in usage.columns:
         usage = usage.with_columns(pl.lit(None, dtype=pl.String).alias("profile_id"))
+    if "context_tier" not in usage.columns:
+        usage = usage.with_columns(pl.lit("standard").alias("context_tier"))
+    usage = usage.with_columns(pl.col("context_tier").fill_null("standard"))
     keys = [c for c in USAGE_SCHEMA if c not in ("tokens", "cost_usd")]
     return (
         usage.select(pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items())
@@ -477,7 +492,11 @@ def build_lines(
     if credit_target:
         lines.append(_credit_line(credit_target, injected))
     lines.append(_tax_line(lines, day, account, payer, injected))
-    lines.append(_provisioned_line(routes, day, account, region, payer, injected))
+    # The sample config names the owner of the provisioned model in its own account and Region, when billed there.
+    pt_at = ("111122223333", "us-east-1")
+    if any((r["account_id"], r["region"]) == pt_at and r["date"] == day for r in rows):
+        account, region = pt_at
+    lines.append(_provisioned_line(day, account, region, payer, injected))
     return lines, injected
 
 
@@ -592,23 +611,11 @@ def _tax_line(lines: list[_Line], day: dt.date, account: str, payer: str, inject
     return line
 
 
-def _provisioned_line(
-    routes: dict[str, _Route],
-    day: dt.date,
-    account: str,
-    region: str,
-    payer: str,
-    injected: list[dict[str, Any]],
-) -> _Line:
-    """(g) one model unit of Provisioned Throughput for the whole day: 24 hours, billed per hour."""
-    first_party = [m for m, r in routes.items() if r.mapped and r.grammar == "first_party"]
-    model = first_party[0] if first_party else "amazon.nova-2-lite-v1:0"
-    name = routes[model].billing_name if model in routes else "Nova2.0Lite"
-    ut = f"{_prefix(region)}-{name}-ProvisionedThroughput-NoCommit-ModelUnits"
+def _pt_line(day: dt.date, account: str, region: str, payer: str, arn: str) -> _Line:
+    """One model unit of Nova 2 Lite Provisioned Throughput for a whole day: 24 hours × $60.50 = $1,452."""
+    ut = f"{_prefix(region)}-{_PT_NAME}-ProvisionedThroughput-NoCommit-ModelUnits"
     hours = 24.0
-    location = LOCATIONS.get(region, region)
-    pid = hashlib.sha256(f"{account}{model}".encode()).hexdigest()[:12]
-    line = _Line(
+    return _Line(
         day=day,
         account=account,
         payer=payer,
@@ -616,25 +623,36 @@ def _provisioned_line(
         region=region,
         usage_type=ut,
         operation="Usage",
-        resource_id=f"arn:aws:bedrock:{region}:{account}:provisioned-model/{pid}",
+        resource_id=arn,
         amount=hours,
         unit="hour",
         rate=_PT_RATE_PER_HOUR,
         cost=_PT_RATE_PER_HOUR * hours,
-        description=f"${_PT_RATE_PER_HOUR:.2f} per hour for {ut.split('-', 1)[1]} in {location}",
+        description=f"${_PT_RATE_PER_HOUR:.2f} per hour for {ut.split('-', 1)[1]} in {LOCATIONS.get(region, region)}",
         list_cost=_PT_RATE_PER_HOUR * hours,
     )
+
+
+def _provisioned_line(day: dt.date, account: str, region: str, payer: str, injected: list[dict[str, Any]]) -> _Line:
+    """(g) Provisioned Throughput billed all day on a provisioned model nobody called: 24 model-unit hours,
+    `idle_capacity`, charged back to its owner's tags in `attribution.provisioned_models` (the sample config)."""
+    from pipeline.sample.world import idle_provisioned_arn  # late: the world module is large
+
+    arn = idle_provisioned_arn(account, region)
+    line = _pt_line(day, account, region, payer, arn)
     injected.append(
         {
             "kind": "provisioned_throughput",
             "usage_kind": "provisioned",
+            "expected_status": "idle_capacity",
             "date": day.isoformat(),
             "account_id": account,
             "region": region,
-            "base_model_id": model,
-            "usage_type": ut,
-            "hours": hours,
-            "detail": "reconciled as hours, never against tokens",
+            "base_model_id": _PT_MODEL,
+            "resource_id": arn,
+            "usage_type": line.usage_type,
+            "hours": 24.0,
+            "detail": "24 model-unit hours x $60.50 = $1,452 billed, never called: idle capacity",
         }
     )
     return line

@@ -34,6 +34,34 @@ KINDS = (
     ("cache_write", "cache_write_input_tokens", "cache_write_cost_usd"),
 )
 
+# The bill splits cache writes by TTL: 5-minute writes are `cache_write`, 1-hour writes `cache_write_1h`.
+BILLED_KINDS = (
+    *KINDS[:3],
+    ("cache_write", "_cw5_tokens", "_cw5_cost"),
+    ("cache_write_1h", "_cw1h_tokens", "_cw1h_cost"),
+)
+
+
+def _with_ttl_and_tier(priced: pl.DataFrame) -> pl.DataFrame:
+    """The 5-minute / 1-hour write split and the context tier, where the priced frame has them (else 0 and
+    `standard`), so the sample bill carries 1-hour and long-context rows exactly when the logs do."""
+    h_tok = (
+        pl.col("cache_write_1h_input_tokens").fill_null(0)
+        if "cache_write_1h_input_tokens" in priced.columns
+        else pl.lit(0)
+    )
+    h_cost = (
+        pl.col("cache_write_1h_cost_usd").fill_null(0.0) if "cache_write_1h_cost_usd" in priced.columns else pl.lit(0.0)
+    )
+    tier = pl.col("context_tier").fill_null("standard") if "context_tier" in priced.columns else pl.lit("standard")
+    return priced.with_columns(
+        (pl.col("cache_write_input_tokens").fill_null(0) - h_tok).alias("_cw5_tokens"),
+        h_tok.cast(pl.Int64).alias("_cw1h_tokens"),
+        (pl.col("cache_write_cost_usd") - h_cost).alias("_cw5_cost"),
+        pl.when(pl.col("cache_write_cost_usd").is_not_null()).then(h_cost).cast(pl.Float64).alias("_cw1h_cost"),
+        tier.cast(pl.String).alias("context_tier"),
+    )
+
 
 @dataclass
 class SampleSet:
@@ -67,6 +95,7 @@ def true_usage(
     # Unpriced calls are billed too (AWS knows its price even when our catalog does not): their cost is null and
     # the bill generator uses a fallback rate, so the demo shows them as `unpriced`.
     priced = price_invocations(inv, load_catalog(overrides_path), profile_models=app_profiles)
+    priced = _with_ttl_and_tier(priced)
     profile = (
         pl.when(pl.col("pricing_routing").is_in(["geo", "global"]))
         .then(
@@ -92,9 +121,10 @@ def true_usage(
             pl.col(tokens).fill_null(0).alias("tokens"),
             pl.col(cost).alias("cost_usd"),
             profile.alias("profile_id"),
+            pl.col("context_tier"),
             *principal,
         )
-        for kind, tokens, cost in KINDS
+        for kind, tokens, cost in BILLED_KINDS
     ]
     frames.append(
         priced.select(
@@ -108,11 +138,22 @@ def true_usage(
             pl.col("image_count").fill_null(0).alias("tokens"),
             pl.col("image_cost_usd").alias("cost_usd"),
             profile.alias("profile_id"),
+            pl.col("context_tier"),
             *principal,
         )
     )
     usage = pl.concat(frames).filter((pl.col("tokens") > 0) & pl.col("base_model_id").is_not_null())
-    keys = ["date", "account_id", "region", "base_model_id", "usage_kind", "routing", "tier", "profile_id"]
+    keys = [
+        "date",
+        "account_id",
+        "region",
+        "base_model_id",
+        "usage_kind",
+        "routing",
+        "tier",
+        "profile_id",
+        "context_tier",
+    ]
     keys += ["iam_principal"] if by_principal else []
     # A bucket with any unpriced call has no known cost (sum of nulls stays null, never $0).
     cost = pl.when(pl.col("cost_usd").is_null().any()).then(None).otherwise(pl.col("cost_usd").sum())

@@ -25,8 +25,10 @@ from pipeline.sample.world import (
     CUSTOM_MODEL_ARN,
     CUSTOM_MODEL_PRICE,
     DEFAULT_START,
+    IDLE_PROVISIONED_TAGS,
     METADATA_KEYS,
     PRINCIPAL_RULES,
+    idle_provisioned_arn,
 )
 
 OVERRIDE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS  # the override file has the catalog's columns
@@ -91,6 +93,9 @@ def sample_ledger_config(
             "request_metadata_keys": {k: list(v) for k, v in METADATA_KEYS.items()},
             "inference_profiles": {p.arn: {"model_id": p.model_id, "tags": dict(p.tags)} for p in APP_PROFILES},
             "principals": [{"match": m, "tags": dict(t)} for m, t in PRINCIPAL_RULES],
+            "provisioned_models": {
+                idle_provisioned_arn(): {"model_id": "amazon.nova-2-lite-v1:0", "tags": dict(IDLE_PROVISIONED_TAGS)},
+            },
         },
         "budgets": sample_budgets(opts),
     }

@@ -34,6 +34,15 @@ CLOUDWATCH_STREAM = "aws/bedrock/modelinvocations"
 COST_CENTERS: tuple[str, ...] = ("search", "sales", "support", "research", "platform")
 
 CUSTOM_MODEL_ARN = "arn:aws:bedrock:us-east-1:111122223333:imported-model/abcd1234efgh"
+IDLE_PROVISIONED_TAGS: Mapping[str, str] = {"costCenter": "platform", "applicationId": "capacity-reserve"}
+"""Owner of the sample's idle provisioned model (billed, never called): chargeback gives its hours to them."""
+
+
+def idle_provisioned_arn(account: str = "111122223333", region: str = "us-east-1") -> str:
+    """The provisioned-model ARN the sample bill charges all day with no call on it (idle capacity)."""
+    return f"arn:aws:bedrock:{region}:{account}:provisioned-model/idle0reserve"
+
+
 UNKNOWN_MODEL_ID = "acme.mystery-model-v1:0"
 
 DOCS_HELPER_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
