@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from pipeline.vocabulary import STATUSES  # noqa: F401  (the contract names the statuses; defined once there)
+from pipeline.vocabulary import STATUSES, USAGE_LINE_TYPES  # noqa: F401  (the contract names them; defined there)
 
 DType = pl.DataType | DataTypeClass
 """A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
@@ -23,9 +23,6 @@ STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
-USAGE_LINE_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
-"""Bill line types that are consumption (CID sums usage for these, spec §1.4); everything else is an adjustment.
-The one definition: the bill reader, reconciliation and chargeback all use it."""
 UNALLOCATED = "unallocated"
 
 INVOCATIONS: dict[str, DType] = {

@@ -18,8 +18,9 @@ ERROR_STATUSES: tuple[str, ...] = ("client_error", "server_error", "throttled")
 failed call, so `guardrail_intervened` is deliberately not one of them."""
 
 USAGE_LINE_TYPES: tuple[str, ...] = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
-"""Bill line-item types that are usage the logs can explain (`FlatRateSubscription`: Provisioned Throughput
-commitments). Every other type (fees, credits, refunds, taxes, Savings Plan negation) is an adjustment."""
+"""Bill line-item types that are consumption, the usage the logs can explain (CID sums usage for these, spec §1.4;
+`FlatRateSubscription`: Provisioned Throughput commitments). Every other type (fees, credits, refunds, taxes,
+Savings Plan negation) is an adjustment. The bill reader, reconciliation and chargeback all use this one list."""
 
 TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 """Usage kinds counted in tokens. `cache_write_1h` is the 1-hour-TTL part of cache writes, which costs more than

@@ -29,7 +29,6 @@ from pipeline.billing.usage_types import (
     BILLING_ROUTINGS,
     REGION_CODES,
     TIERS,
-    USAGE_KINDS,
     parse_usage_type,
     parse_usage_types,
 )
@@ -40,6 +39,7 @@ from pipeline.normalize.records import RecordError, parse_record, parse_timestam
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.privacy import redact_body
 from pipeline.sources.s3_logs import LogObject
+from pipeline.vocabulary import USAGE_KINDS
 from tests.helpers import EXAMPLES, gz_lines, log_key, make_record
 
 DAY = dt.date(2026, 3, 10)

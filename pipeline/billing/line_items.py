@@ -20,17 +20,16 @@ from typing import Any
 
 import polars as pl
 
-from pipeline import schemas
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, BillingRead, read_bedrock_rows
-from pipeline.billing.usage_types import TOKEN_KINDS, parse_usage_types
+from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
+from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES  # consumption line types (spec §1.4)
 
 TOKENS_PER_UNIT: dict[str, int] = {"1k tokens": 1_000, "1m tokens": 1_000_000, "units": 1_000_000}
 """Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (spec §4.3; `Units` per CUDOS, S18)."""
 
-USAGE_LINE_TYPES = schemas.USAGE_LINE_TYPES  # consumption line types (spec §1.4); defined once, in the contract
 
 # $ per token outside this band is almost surely a unit error (the cheapest listed rate is ~$0.00002/1K,
 # the dearest ~$0.075/1K); a uniform 1000x offset lands outside it.
@@ -273,3 +272,11 @@ def billing_line_items_for_day(
 ) -> pl.DataFrame:
     """The `billing_line_items` rows of one UTC day from one billing source (schemas.BILLING_LINE_ITEMS)."""
     return billing_day(source, day, storage_options).line_items
+
+
+def unmapped_usage_rows(items: pl.DataFrame) -> pl.DataFrame:
+    """The bill's usage rows with no model: what the `bill_rows_mapped` check lists. `other` rows are deliberately
+    unmatched (their `classification_note` says why); provisioned rows may get their model from
+    `attribution.provisioned_models`."""
+    usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+    return usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))

@@ -265,13 +265,13 @@ def _filesystem(uri: str, storage_options: dict[str, Any] | None) -> tuple[fsspe
     return fsspec.core.url_to_fs(uri, **opts)
 
 
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+def _is_local_filesystem(fs: fsspec.AbstractFileSystem) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return protocol in ("file", "local")
 
 
 def _uri(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    return path if _is_local(fs) else fs.unstrip_protocol(path)
+    return path if _is_local_filesystem(fs) else fs.unstrip_protocol(path)
 
 
 def _list(fs: fsspec.AbstractFileSystem, root: str, uri: str) -> list[str]:
@@ -484,7 +484,7 @@ def detect_format(uri: str, storage_options: dict[str, Any] | None = None) -> Fo
 
 
 def _arrow_fs(fs: fsspec.AbstractFileSystem) -> Any:
-    return None if _is_local(fs) else PyFileSystem(FSSpecHandler(fs))
+    return None if _is_local_filesystem(fs) else PyFileSystem(FSSpecHandler(fs))
 
 
 @dataclass(frozen=True)

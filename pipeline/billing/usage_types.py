@@ -23,6 +23,7 @@ from functools import lru_cache
 import polars as pl
 
 from pipeline.normalize.model_ids import resolve_model_id
+from pipeline.vocabulary import TOKEN_KINDS
 
 # AWS billing region codes (spec §4.2, S34 aws-region-billing-codes). eu-west-1 is the bare `EU`; S23 also
 # maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
@@ -69,8 +70,6 @@ REGION_PREFIX: dict[str, str] = {}
 for _code, _region in REGION_CODES.items():
     REGION_PREFIX.setdefault(_region, _code)
 
-USAGE_KINDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "image", "provisioned", "other")
-TOKEN_KINDS = frozenset({"input", "output", "cache_read", "cache_write", "cache_write_1h"})
 CONTEXT_TIERS = ("standard", "long")
 BILLING_ROUTINGS = ("in_region", "geo", "global")
 TIERS = ("standard", "batch", "flex", "priority", "latency_optimized", "reserved", "custom_model")

@@ -7,7 +7,6 @@ mapped, gaps over tolerance on days old enough for the bill to be final, and a c
 """
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +28,6 @@ from dagster import (
 )
 
 from pipeline import schemas, warehouse
-from pipeline.aws import storage_options_for
 from pipeline.config import LedgerConfig
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
@@ -41,7 +39,9 @@ from pipeline.reconciliation import (
     reconcile,
     reconciliation_summary,
 )
+from pipeline.reconciliation.chargeback import accounts_off_the_bill
 from pipeline.reconciliation.principals import principal_summary
+from pipeline.vocabulary import USAGE_LINE_TYPES
 
 GROUP = "billing"
 
@@ -185,10 +185,10 @@ def billing_results(
     items: pl.DataFrame, checks: list[pl.DataFrame], metrics: dict[str, Any], path: str
 ) -> Iterator[Any]:
     """Metadata and the mapping check for one day of bill rows."""
-    usage = items.filter(pl.col("line_item_type").is_in(schemas.USAGE_LINE_TYPES))
-    # `other` rows are deliberately unmatched (their `classification_note` says why); provisioned rows may get their
-    # model from `attribution.provisioned_models`.
-    unmapped = usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))
+    from pipeline.billing.line_items import unmapped_usage_rows  # step-only: `pipeline.billing` loads Arrow readers
+
+    usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+    unmapped = unmapped_usage_rows(items)
     by_type = (
         items.group_by("line_item_type")
         .agg(pl.len().alias("rows"), pl.col("unblended_cost_usd").sum().round(4).alias("cost_usd"))
@@ -317,14 +317,7 @@ def reconciliation_results(
 
 def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> Iterator[Any]:
     """Metadata and the sums-to-bill check for one day of chargeback."""
-    billed = (
-        billing.filter(pl.col("line_item_type").is_in(schemas.USAGE_LINE_TYPES))
-        .group_by("date", "account_id")
-        .agg(pl.col("unblended_cost_usd").sum().alias("bill"))
-    )
-    allocated = cb.group_by("date", "account_id").agg(pl.col("billed_cost_usd").sum().alias("allocated"))
-    joined = billed.join(allocated, on=["date", "account_id"], how="full", coalesce=True).fill_null(0.0)
-    off = joined.filter((pl.col("bill") - pl.col("allocated")).abs() > 0.005)
+    off = accounts_off_the_bill(cb, billing)
     by_cc = (
         cb.group_by("cost_center")
         .agg(pl.col("billed_cost_usd").sum().round(4), pl.col("estimated_cost_usd").sum().round(4))
@@ -349,29 +342,6 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
     )
 
 
-def export_manifests(cfg: LedgerConfig) -> dict[str, float]:
-    """Export manifests under the configured billing sources, with their modification times: Data Exports
-    (CUR 2.0 / FOCUS `metadata/…Manifest.json`) and legacy CUR (`<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`,
-    rewritten on every delivery of the month)."""
-    import fsspec
-
-    found: dict[str, float] = {}
-    for source in cfg.sources.billing:
-        fs, root = fsspec.core.url_to_fs(source.uri, **storage_options_for(source.uri))
-        try:
-            paths = fs.glob(f"{root.rstrip('/')}/**/*Manifest.json")
-        except (FileNotFoundError, PermissionError):  # nothing delivered yet (a 403 under prefix-limited List)
-            continue
-        for p in paths:
-            try:
-                info = fs.info(p)
-            except (FileNotFoundError, PermissionError):
-                continue
-            mtime = info.get("LastModified") or info.get("mtime") or 0
-            found[p] = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
-    return found
-
-
 def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
     """Re-run the billing side for a billing period's days when a new export manifest for it appears."""
 
@@ -383,13 +353,15 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
         description="Watches the billing exports for a new CUR, CUR 2.0 or FOCUS manifest and re-runs that month.",
     )
     def _sensor(context: SensorEvaluationContext):
-        manifests = export_manifests(cfg)
+        from pipeline.billing.manifests import billing_period_of, export_manifests  # step-only (fsspec)
+
+        manifests = export_manifests(cfg.sources.billing)
         last = float(context.cursor or 0)
         new = {p: t for p, t in manifests.items() if t > last}
         if not new:
             return SkipReason("no new billing export manifest")
         yesterday = _today() - dt.timedelta(days=1)
-        periods = sorted({_period_of(p) for p in new} - {None})
+        periods = sorted({billing_period_of(p) for p in new} - {None})
         for period in periods:
             first = dt.date.fromisoformat(f"{period}-01")
             day = max(first, cfg.start_date)
@@ -399,20 +371,3 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
         context.update_cursor(str(max(new.values())))
 
     return _sensor
-
-
-_LEGACY_RANGE = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{8}$")
-
-
-def _period_of(path: str) -> str | None:
-    """The `YYYY-MM` of a `BILLING_PERIOD=` folder (Data Exports) or of a legacy CUR `yyyymmdd-yyyymmdd` folder in
-    `path`; None for anything else (`BILLING_PERIOD=latest`, a tool's own folders), which the sensor skips instead
-    of failing on every tick."""
-    for part in path.split("/"):
-        if part.upper().startswith("BILLING_PERIOD="):
-            value = part.split("=", 1)[1]
-            if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value[:7]):
-                return value[:7]
-        if (m := _LEGACY_RANGE.match(part)) and 1 <= int(m.group(2)) <= 12:
-            return f"{m.group(1)}-{m.group(2)}"
-    return None

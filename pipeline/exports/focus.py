@@ -30,8 +30,8 @@ import pyarrow as pa
 from pipeline import schemas
 from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES
 from pipeline.reconciliation.chargeback import caller_weights as _callers
-from pipeline.reconciliation.reconcile import as_lazy, logged_model_key, usage_rows
-from pipeline.vocabulary import TOKEN_KINDS, Frame
+from pipeline.reconciliation.reconcile import logged_model_key, usage_rows
+from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy
 
 BILLING_CURRENCY = "USD"
 PROVIDER_NAME = "AWS"

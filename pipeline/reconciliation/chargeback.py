@@ -36,13 +36,11 @@ from pipeline.reconciliation.principals import bill_has_principals
 from pipeline.reconciliation.reconcile import (
     LOG_TOKEN_COLUMNS,
     PROVISIONED,
-    as_lazy,
     is_provisioned_call,
     logged_model_key,
     usage_rows,
 )
-
-Frame = pl.DataFrame | pl.LazyFrame
+from pipeline.vocabulary import USAGE_LINE_TYPES, Frame, as_lazy
 
 ALLOCATION_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")
@@ -253,3 +251,20 @@ def chargeback(
         pl.when(billed_total != 0).then(pl.col("billed_cost_usd") / billed_total).alias("share")
     ).sort(list(KEYS), nulls_last=True)
     return schemas.conform(out, schemas.CHARGEBACK)
+
+
+SUMS_TO_BILL_TOLERANCE_USD = 0.005
+"""Half a cent per account and day: below it a difference is rounding."""
+
+
+def accounts_off_the_bill(cb: pl.DataFrame, billing: pl.DataFrame) -> pl.DataFrame:
+    """Accounts and days whose chargeback does not add up to the bill's usage cost (the `sums_to_bill` check):
+    `date, account_id, bill, allocated`, one row per account off by more than half a cent."""
+    billed = (
+        billing.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
+        .group_by("date", "account_id")
+        .agg(pl.col("unblended_cost_usd").sum().alias("bill"))
+    )
+    allocated = cb.group_by("date", "account_id").agg(pl.col("billed_cost_usd").sum().alias("allocated"))
+    joined = billed.join(allocated, on=["date", "account_id"], how="full", coalesce=True).fill_null(0.0)
+    return joined.filter((pl.col("bill") - pl.col("allocated")).abs() > SUMS_TO_BILL_TOLERANCE_USD)

@@ -30,13 +30,12 @@ import polars as pl
 from pipeline.reconciliation.reconcile import (
     MODEL_BUCKET,
     PROVISIONED,
-    USAGE_LINE_ITEM_TYPES,
     _n,
     _usd,
     _what,
     logged_model_key,
 )
-from pipeline.vocabulary import Frame, as_lazy
+from pipeline.vocabulary import USAGE_LINE_TYPES, Frame, as_lazy
 
 COLUMN = "iam_principal"
 _ACTIVITY_COLUMNS = (
@@ -107,7 +106,7 @@ def bill_has_principals(billing: Frame) -> bool:
     if COLUMN not in lazy.collect_schema().names():
         return False
     found = (
-        lazy.filter(pl.col("line_item_type").is_in(list(USAGE_LINE_ITEM_TYPES)) & pl.col(COLUMN).is_not_null())
+        lazy.filter(pl.col("line_item_type").is_in(list(USAGE_LINE_TYPES)) & pl.col(COLUMN).is_not_null())
         .select(pl.len())
         .collect()
         .item()
@@ -124,7 +123,7 @@ def split_by_principal(priced: Frame, billing: Frame) -> tuple[pl.LazyFrame, pl.
     Throughput are never split: the bill charges hours, not callers.
     """
     bill = with_principal_key(billing, COLUMN).collect()
-    usage = bill.filter(pl.col("line_item_type").is_in(list(USAGE_LINE_ITEM_TYPES)))
+    usage = bill.filter(pl.col("line_item_type").is_in(list(USAGE_LINE_TYPES)))
     bucket = list(MODEL_BUCKET)
     billed_buckets = usage.group_by(bucket).agg(pl.col(COLUMN).is_not_null().any().alias("_bill_split"))
     day_accounts = (

@@ -11,7 +11,7 @@ cache_write_1h_input_tokens``, cost ``cache_write_cost_usd − cache_write_1h_co
 1-hour writes; a missing 1-hour column counts as 0. Image counts become an ``image`` row estimated at the per-image
 price (``image_cost_usd``). Kinds with no logged quantity produce no row.
 
-Billed side: usage rows only (`pipeline.schemas.USAGE_LINE_TYPES`, the one definition) at unblended
+Billed side: usage rows only (`pipeline.vocabulary.USAGE_LINE_TYPES`, the one definition) at unblended
 (list-equivalent) cost, which is what the catalog estimate is comparable to. Tax, credit, refund and discount rows
 are reported beside the match by `non_usage_summary`, never as a price mismatch.
 
@@ -46,8 +46,7 @@ import polars as pl
 
 from pipeline import schemas
 from pipeline.config import ProvisionedModel, Tolerances
-
-Frame = pl.DataFrame | pl.LazyFrame
+from pipeline.vocabulary import USAGE_LINE_TYPES, Frame, as_lazy
 
 KEYS: tuple[str, ...] = (
     "date",
@@ -61,8 +60,6 @@ KEYS: tuple[str, ...] = (
 )
 MODEL_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")
-USAGE_LINE_ITEM_TYPES: frozenset[str] = frozenset(schemas.USAGE_LINE_TYPES)
-"""Line item types that are usage; FOCUS ``ChargeCategory = Usage`` is mapped to ``Usage`` by the reader."""
 
 LOG_TOKEN_COLUMNS: tuple[str, ...] = (
     "input_tokens",
@@ -96,14 +93,9 @@ EPS = 1e-9
 """Slack added to every tolerance so that a delta exactly on the edge is not lost to float rounding."""
 
 
-def as_lazy(frame: Frame) -> pl.LazyFrame:
-    """Accept either frame kind, so callers can pass a scan or an in-memory frame."""
-    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-
-
 def usage_rows(billing: Frame) -> pl.LazyFrame:
     """The bill's usage rows: what the logs can explain. Everything else is an adjustment (`non_usage_summary`)."""
-    return as_lazy(billing).filter(pl.col("line_item_type").is_in(list(USAGE_LINE_ITEM_TYPES)))
+    return as_lazy(billing).filter(pl.col("line_item_type").is_in(list(USAGE_LINE_TYPES)))
 
 
 def non_usage_summary(billing: Frame) -> pl.DataFrame:
@@ -114,7 +106,7 @@ def non_usage_summary(billing: Frame) -> pl.DataFrame:
     """
     return (
         as_lazy(billing)
-        .filter(~pl.col("line_item_type").is_in(list(USAGE_LINE_ITEM_TYPES)).fill_null(True))
+        .filter(~pl.col("line_item_type").is_in(list(USAGE_LINE_TYPES)).fill_null(True))
         .group_by("date", "account_id", "line_item_type")
         .agg(
             pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("cost_usd"),
