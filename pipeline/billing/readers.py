@@ -41,7 +41,7 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 from pipeline.aws import storage_options_for
 from pipeline.billing import validate
 from pipeline.config import BillingSource
-from pipeline.schemas import STR_MAP
+from pipeline.schemas import STR_MAP, DType
 
 Format = Literal["cur", "cur2", "focus"]
 FORMATS: tuple[Format, ...] = ("cur", "cur2", "focus")
@@ -58,7 +58,7 @@ MARKETPLACE_ENTITY = "AWS Marketplace"
 PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
 INVOKE_OPERATIONS = ("InvokeModelInference", "InvokeModelStreamingInference")
 
-RAW_SCHEMA: dict[str, pl.DataType] = {
+RAW_SCHEMA: dict[str, DType] = {
     "usage_start": pl.Datetime("us", "UTC"),
     "billing_period_start": pl.Datetime("us", "UTC"),
     "billing_period": pl.String,
@@ -588,7 +588,7 @@ def _maps_as_lists(batch: pl.DataFrame) -> pl.DataFrame:
     return batch.with_columns(pl.col(maps).cast(kv))
 
 
-def _parse_string_map(text: str | None) -> list[dict[str, str]] | None:
+def _parse_string_map(text: str | None) -> list[dict[str, str | None]] | None:
     """A map column that arrived as text: JSON (`{"product_name": "Amazon Bedrock"}`) or Hive/Athena's
     `{product_name=Amazon Bedrock, region=us-east-1}`. UNVERIFIED which one a given tool writes: both are read;
     anything else is an empty map (the lookups then find nothing and the row shows as unmapped, not an error)."""
@@ -855,7 +855,8 @@ def _open_text_stream(fs: fsspec.AbstractFileSystem, f: ExportFile, stack: ExitS
     raw = stack.enter_context(fs.open(f.path, "rb"))
     name = f.path.lower()
     if name.endswith(".gz"):
-        return stack.enter_context(igzip.IGzipFile(fileobj=raw))
+        # isal's IGzipFile is a context manager (a GzipFile); its stub does not say so.
+        return stack.enter_context(igzip.IGzipFile(fileobj=raw))  # type: ignore[arg-type]
     if name.endswith(".zip"):
         zf = stack.enter_context(zipfile.ZipFile(raw))
         members = [m for m in zf.namelist() if m.lower().endswith(".csv")] or zf.namelist()

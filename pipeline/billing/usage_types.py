@@ -23,6 +23,7 @@ from functools import lru_cache
 import polars as pl
 
 from pipeline.normalize.model_ids import resolve_model_id
+from pipeline.schemas import DType
 from pipeline.vocabulary import TOKEN_KINDS
 
 # AWS billing region codes (spec §4.2, S34 aws-region-billing-codes). eu-west-1 is the bare `EU`; S23 also
@@ -328,7 +329,7 @@ def parse_usage_type(usage_type: str | None, resource_id: str | None = None) -> 
     )
 
 
-_PARSED_SCHEMA: dict[str, pl.DataType] = {
+_PARSED_SCHEMA: dict[str, DType] = {
     "usage_type": pl.String,
     "resource_id": pl.String,
     "grammar": pl.String,
@@ -354,7 +355,7 @@ def parse_usage_types(
     so each pair is parsed once in Python and joined back, rather than running regexes per row.
     """
     has_rid = resource_id_col is not None and resource_id_col in df.columns
-    keys = [usage_type_col, resource_id_col] if has_rid else [usage_type_col]
+    keys = [usage_type_col, resource_id_col] if resource_id_col is not None and has_rid else [usage_type_col]
     distinct = df.select(keys).unique()
     rows = []
     for rec in distinct.iter_rows():

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipeline.schemas import DType
+
 MAX_ABS_USD = 1e9
 """One bill row of a billion dollars or more is corruption, not usage."""
 MAX_ABS_USAGE = 1e15
@@ -23,7 +25,7 @@ LIMITS: dict[str, float] = {
     "list_cost": MAX_ABS_USD,
     "discounts": MAX_ABS_USD,
 }
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {"source_uri": pl.String, "row": pl.Int64, "reason": pl.String}
+QUARANTINE_SCHEMA: dict[str, DType] = {"source_uri": pl.String, "row": pl.Int64, "reason": pl.String}
 ROW_COLUMN = "_source_row"
 """Row number in the source file (1-based, data rows; for Parquet, among the rows read for the days asked)."""
 

@@ -361,7 +361,7 @@ def billing_export_sensor(job: Any, cfg: LedgerConfig) -> Any:
         if not new:
             return SkipReason("no new billing export manifest")
         yesterday = _today() - dt.timedelta(days=1)
-        periods = sorted({billing_period_of(p) for p in new} - {None})
+        periods = sorted({period for p in new if (period := billing_period_of(p)) is not None})
         for period in periods:
             first = dt.date.fromisoformat(f"{period}-01")
             day = max(first, cfg.start_date)

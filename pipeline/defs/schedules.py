@@ -27,8 +27,9 @@ from dagster import (
 from pipeline.config import LedgerConfig
 
 
-def daily_schedule(job: Any, cfg: LedgerConfig) -> ScheduleDefinition:
-    """Materialize yesterday's partition (the last complete UTC day) at `schedules.daily_hour_utc`."""
+def daily_schedule(job: Any, cfg: LedgerConfig) -> Any:
+    """Materialize yesterday's partition (the last complete UTC day) at `schedules.daily_hour_utc`. For an asset job
+    Dagster returns its unresolved schedule kind (resolved with the definitions), not a `ScheduleDefinition`."""
     return build_schedule_from_partitioned_job(
         job,
         name="ledger_daily_schedule",

@@ -38,6 +38,7 @@ from pipeline.aws import storage_options_for
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import athena_column_name
 from pipeline.billing.usage_types import REGION_PREFIX
+from pipeline.schemas import DType
 
 BillFormat = Literal["cur", "cur2", "focus"]
 EXPORT_NAMES: dict[str, str] = {
@@ -47,7 +48,7 @@ EXPORT_NAMES: dict[str, str] = {
 }
 SIDECAR = "injected_discrepancies.json"
 
-USAGE_SCHEMA: dict[str, pl.DataType] = {
+USAGE_SCHEMA: dict[str, DType] = {
     "date": pl.Date,
     "account_id": pl.String,
     "region": pl.String,
@@ -1152,12 +1153,12 @@ def _with_principals(
         by[r["iam_principal"]] = by.get(r["iam_principal"], 0) + int(r["tokens"])
     out: list[_Line] = []
     for ln in lines:
-        by = shares.get((ln.day, ln.account, ln.region, ln.usage_type, ln.resource_id))
-        if ln.line_type != "Usage" or ln.entity == "AWS Marketplace" or not by:
+        split = shares.get((ln.day, ln.account, ln.region, ln.usage_type, ln.resource_id))
+        if ln.line_type != "Usage" or ln.entity == "AWS Marketplace" or not split:
             out.append(ln)
             continue
-        total = sum(by.values())
-        for arn, tokens in sorted(by.items()):
+        total = sum(split.values())
+        for arn, tokens in sorted(split.items()):
             amount = ln.amount * tokens / total
             out.append(
                 replace(
