@@ -661,7 +661,9 @@ def _dedup_parts(parts: list[str]) -> Dedup:
     seen: dict[str, int] = {}
     for part in parts:
         frame = pl.read_ipc(part)
-        positions = frame.select(pl.col("request_id").hash(_HASH_SEED).is_in(candidates)).to_series().arg_true()
+        positions = (
+            frame.select(pl.col("request_id").hash(_HASH_SEED).is_in(candidates.implode())).to_series().arg_true()
+        )
         if positions.is_empty():
             continue
         cols = [c for c in _FINGERPRINT if c in frame.columns]
@@ -679,7 +681,7 @@ def _dedup_parts(parts: list[str]) -> Dedup:
             else:
                 seen[rid] = fp
         if drop:
-            keep = pl.int_range(frame.height, eager=True).is_in(pl.Series(drop, dtype=pl.Int64)).not_()
+            keep = pl.int_range(frame.height, eager=True).is_in(pl.Series(drop, dtype=pl.Int64).implode()).not_()
             frame.filter(keep).write_ipc(f"{part}.tmp", compression=SPILL_COMPRESSION)
             os.replace(f"{part}.tmp", part)
             out.dropped += len(drop)
