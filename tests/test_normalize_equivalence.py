@@ -641,3 +641,18 @@ def test_damaged_records_same_result(
     day = data.draw(st.sampled_from([dt.date(2026, 2, 10), dt.date(2024, 4, 18)]))
     objects = _objects_from([payload], tmp_path, monkeypatch, delivered)
     _assert_same(day_mod.DayParser(day, _cfg()), objects)
+
+
+def test_own_day_record_delivered_outside_its_window_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record of the parsed day in an object delivered far outside that day's window (found by Hypothesis: the
+    fast path kept it as a row, the reference path makes it the delivery day's reject). Both must agree."""
+    rec = json.loads((EXAMPLES / "e1-verbatim-invokemodel-anthropic-messages-success.json").read_text())
+    own_day = parse_timestamp(rec["timestamp"]).date()
+    delivered = dt.datetime(own_day.year + 2, 2, 10, 9, 1, tzinfo=dt.UTC)
+    objects = _objects_from([json.dumps(rec).encode() + b"\n"], tmp_path, monkeypatch, delivered)
+    parser = day_mod.DayParser(own_day, _cfg())
+    _assert_same(parser, objects)
+    frame, _, counts = _fast(parser, objects)
+    assert frame.height == 0 and counts["records_rejected_elsewhere"] == 1

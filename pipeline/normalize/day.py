@@ -377,6 +377,9 @@ class DayParser:
             d = self._delivery(obj)
             data = self._read(obj, one, d, fetched)
             kept = self.window.kept_range_us(d.at)
+            # The fast path keeps every record of this day as a row; that holds only where this day's window covers
+            # the delivery (always so for what `list_day` lists). Elsewhere the reference path decides per record.
+            fast_ok = pending is not None and not d.over and self.window.covers(self.day, d.at)
             if data is not None:
                 for item in self._batches(data, one):
                     if isinstance(item, BadLine):
@@ -384,7 +387,7 @@ class DayParser:
                         continue
                     if item.data.isspace():  # blank lines only (400 MiB of newlines): nothing to decode
                         continue
-                    if pending is not None and not d.over and self._fast(item, pending, d, kept):
+                    if fast_ok and self._fast(item, pending, d, kept):
                         if len(pending.rows) >= OUTPUT_BATCH_ROWS:
                             flush()
                         continue

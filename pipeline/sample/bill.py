@@ -1146,7 +1146,9 @@ def _with_principals(
         if r["iam_principal"] is None:
             continue
         route = routes.setdefault(r["base_model_id"], _route(r["base_model_id"], names))
-        ut = _usage_type(route, r["region"], r["usage_kind"], r["routing"], r["tier"])
+        ut = _usage_type(
+            route, r["region"], r["usage_kind"], r["routing"], r["tier"], r.get("context_tier") or "standard"
+        )
         rid = _resource_id(r["base_model_id"], r["region"], r["account_id"], r["routing"], r["profile_id"])
         key = (r["date"], r["account_id"], r["region"], ut, rid)
         by = shares.setdefault(key, {})
