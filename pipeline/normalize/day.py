@@ -387,7 +387,7 @@ class DayParser:
                         continue
                     if item.data.isspace():  # blank lines only (400 MiB of newlines): nothing to decode
                         continue
-                    if fast_ok and self._fast(item, pending, d, kept):
+                    if fast_ok and pending is not None and self._fast(item, pending, d, kept):
                         if len(pending.rows) >= OUTPUT_BATCH_ROWS:
                             flush()
                         continue
