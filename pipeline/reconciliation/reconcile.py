@@ -39,6 +39,7 @@ Per token/image row (a side that has no row counts as 0 and $0):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -375,7 +376,7 @@ def _vs_estimate(delta: float) -> str:
     if abs(delta) < 5e-7:
         return "the same as the estimate"
     size = abs(delta)
-    amount = f"${size:,.2f}" if size >= 0.01 else f"${size:.4f}"
+    amount = f"${size:,.2f}" if size >= 0.01 else f"${size:.{4 if size >= 0.0001 else _decimals(size, 4)}f}"
     return f"{amount} {'over' if delta > 0 else 'under'} the estimate"
 
 
@@ -383,7 +384,15 @@ def _rate_1k(unit_price: float | None) -> str:
     if unit_price is None:
         return "n/a"
     per_1k = unit_price * 1000
-    return f"${per_1k:.4f}/1K" if per_1k >= 0.001 else f"${per_1k:.6f}/1K"
+    return f"${per_1k:.4f}/1K" if per_1k >= 0.001 else f"${per_1k:.{_decimals(per_1k, 6)}f}/1K"
+
+
+def _decimals(x: float, at_least: int) -> int:
+    """Decimals that show `x` to 3 significant figures (at least `at_least`): a Nova Micro rate of
+    $0.0000385/1K must not print as $0.000039/1K, which would read as a different price."""
+    if x <= 0:
+        return at_least
+    return max(at_least, 2 - math.floor(math.log10(x)))
 
 
 def _rate(kind: str, unit_price: float | None) -> str:
