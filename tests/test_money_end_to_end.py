@@ -380,6 +380,9 @@ def test_one_unpriced_call_moves_no_other_teams_cost(tables: dict[str, pl.DataFr
     assert cost["carl"] == pytest.approx(0.8 * 0.2 / 0.800004)
     assert cost["bea"] == pytest.approx(0.8 * 0.6 / 0.800004)
     assert cost["cid"] == pytest.approx(0.8 * 0.000004 / 0.800004)
+    # Nothing is billed for cid's 10 cache-write tokens; the row says they have no price (not "$0.00 estimated").
+    gap = _recon(tables, base_model_id="amazon.titan-text-express-v1", usage_kind="cache_write")
+    assert gap["status"] == "missing_in_bill" and "(no catalog price)" in gap["explanation"], gap["explanation"]
     # Chargeback sums to the invoice's usage lines to the cent.
     invoice = tables["billing_line_items"]["unblended_cost_usd"].sum()
     assert round(cb["billed_cost_usd"].sum(), 2) == round(invoice, 2)

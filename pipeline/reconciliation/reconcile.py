@@ -465,8 +465,12 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
         if quota:
             head = f"logged {_n(logged)} latency-optimized {what} of {model} but nothing is billed at that tier"
             return "missing_in_bill", head + quota
-        if est is not None:
-            est_txt = f" ({_usd(est)} estimated)"
+        # Unpriced tokens are never shown as "$0.00 estimated" (an unpriced call is not free).
+        unpriced = r.get("_unpriced_tokens") or 0
+        if est is not None and unpriced < (logged or 0):
+            est_txt = f" ({_usd(est)} estimated" + (
+                f", {_n(unpriced)} {what} without a catalog price)" if unpriced else ")"
+            )
         else:
             est_txt = " (no catalog price)" if kind in TOKEN_KINDS or kind == "image" else ""
         head = f"logged {_n(logged)} {what} of {model}{est_txt} but nothing is billed for this {bucket} bucket"
