@@ -328,6 +328,10 @@ def test_provisioned_throughput_is_reconciled_by_its_arn(tables: dict[str, pl.Da
     assert rec["billed_cost_usd"] == pytest.approx(1452.0)
     assert rec["served_tokens"] == 1_200_000
     assert rec["effective_usd_per_1m_tokens"] == pytest.approx(1210.0)
+    # On demand (Nova 2 Lite in-Region $0.00033 / $0.00275 per 1K): 800,000 × 0.00033/1K + 400,000 × 0.00275/1K
+    # = 0.264 + 1.1 = $1.364, so the commitment is not paying off at this volume.
+    assert rec["on_demand_equivalent_usd"] == pytest.approx(1.364)
+    assert "not paying off" in rec["explanation"]
     # The calls never turn into token rows of the ARN (no missing_in_bill of their tokens), and the bill is not
     # `missing_in_logs` ("capacity sat idle").
     nova = tables["cost_reconciliation"].filter(pl.col("base_model_id") == NOVA2)
