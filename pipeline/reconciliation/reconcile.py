@@ -39,6 +39,7 @@ Per token/image row (a side that has no row counts as 0 and $0):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -367,7 +368,7 @@ def _vs_estimate(delta: float) -> str:
     if abs(delta) < 5e-7:
         return "the same as the estimate"
     size = abs(delta)
-    amount = f"${size:,.2f}" if size >= 0.01 else f"${size:.4f}"
+    amount = f"${size:,.2f}" if size >= 0.01 else f"${size:.{4 if size >= 0.0001 else _decimals(size, 4)}f}"
     return f"{amount} {'over' if delta > 0 else 'under'} the estimate"
 
 
@@ -375,7 +376,15 @@ def _rate_1k(unit_price: float | None) -> str:
     if unit_price is None:
         return "n/a"
     per_1k = unit_price * 1000
-    return f"${per_1k:.4f}/1K" if per_1k >= 0.001 else f"${per_1k:.6f}/1K"
+    return f"${per_1k:.4f}/1K" if per_1k >= 0.001 else f"${per_1k:.{_decimals(per_1k, 6)}f}/1K"
+
+
+def _decimals(x: float, at_least: int) -> int:
+    """Decimals that show `x` to 3 significant figures (at least `at_least`): a Nova Micro rate of
+    $0.0000385/1K must not print as $0.000039/1K, which would read as a different price."""
+    if x <= 0:
+        return at_least
+    return max(at_least, 2 - math.floor(math.log10(x)))
 
 
 def _rate(kind: str, unit_price: float | None) -> str:
@@ -448,8 +457,12 @@ def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, 
         if quota:
             head = f"logged {_n(logged)} latency-optimized {what} of {model} but nothing is billed at that tier"
             return "missing_in_bill", head + quota
-        if est is not None:
-            est_txt = f" ({_usd(est)} estimated)"
+        # Unpriced tokens are never shown as "$0.00 estimated" (an unpriced call is not free).
+        unpriced = r.get("_unpriced_tokens") or 0
+        if est is not None and unpriced < (logged or 0):
+            est_txt = f" ({_usd(est)} estimated" + (
+                f", {_n(unpriced)} {what} without a catalog price)" if unpriced else ")"
+            )
         else:
             est_txt = " (no catalog price)" if kind in TOKEN_KINDS or kind == "image" else ""
         head = f"logged {_n(logged)} {what} of {model}{est_txt} but nothing is billed for this {bucket} bucket"
