@@ -24,6 +24,8 @@ from pipeline.cli import run_cli
 from pipeline.config import CONFIG_ENV, load_config
 from tests.helpers import gz_lines, log_key, make_record, write_config
 
+pytestmark = pytest.mark.slow  # one whole CLI run per module, shared by its tests
+
 DAY = "2026-03-10"
 ACCT = "111122223333"
 REGION = "us-east-1"
