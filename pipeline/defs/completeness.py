@@ -43,8 +43,8 @@ GROUP = "completeness"
 
 
 def late_hours(cfg: LedgerConfig) -> int:
-    """`sources.invocation_logs.late_hours` (default 2) where the config has it."""
-    return int(getattr(cfg.sources.invocation_logs, "late_hours", 2) or 2)
+    """`sources.invocation_logs.late_hours` (default 2); a configured 0 stays 0 (no late window)."""
+    return cfg.sources.invocation_logs.late_hours
 
 
 def _app_profiles(cfg: LedgerConfig) -> tuple[tuple[str, str], ...]:
