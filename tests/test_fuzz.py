@@ -411,10 +411,10 @@ def test_one_huge_token_count_does_not_fail_the_day(tmp_path: Path, value: float
     good = [make_record(f"ok-{i}", "2026-03-10T10:00:00Z") for i in range(3)]
     path.write_bytes(gz_lines([*good, _record_with(("input", "inputTokenCount"), value)]))
     cfg = parse_config({"start_date": "2026-01-01", "sources": {"invocation_logs": {"s3": [str(root)]}}})
-    batches, rejects, _, cleanup = normalize_day(DAY, cfg, workers=1, spill_dir=str(tmp_path))
+    batches, reject_scan, _, cleanup = normalize_day(DAY, cfg, workers=1, spill_dir=str(tmp_path))
     try:
         rows = pl.concat(list(batches))
-        rejects = rejects.collect()
+        rejects = reject_scan().collect()
     finally:
         cleanup()
     assert sorted(rows["request_id"]) == ["ok-0", "ok-1", "ok-2"]

@@ -54,7 +54,7 @@ def _cfg(root: Path, logs: dict[str, Any] | None = None, **extra: Any) -> Any:
 def _normalize(day: dt.date, cfg: Any, tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, Any]:
     batches, rejects, stats, cleanup = day_mod.normalize_day(day, cfg, workers=1, spill_dir=str(tmp_path))
     try:
-        return pl.concat(list(batches)), rejects.collect(), stats
+        return pl.concat(list(batches)), rejects().collect(), stats
     finally:
         cleanup()
 
@@ -283,9 +283,9 @@ from pipeline.config import parse_config
 from pipeline.normalize.day import normalize_day
 cfg = parse_config({{"start_date": "2026-01-01", "retain_bodies": {retain!r},
                     "sources": {{"invocation_logs": {{"s3": [{logs!r}]}}}}}})
-batches, rejects, stats, cleanup = normalize_day(dt.date(2026, 3, 10), cfg, workers=1, spill_dir={spill!r})
+batches, reject_scan, stats, cleanup = normalize_day(dt.date(2026, 3, 10), cfg, workers=1, spill_dir={spill!r})
 rows = sum(b.height for b in batches)
-rejects = rejects.collect()
+rejects = reject_scan().collect()
 cleanup()
 OUT = {{"rows": rows, "rejects": rejects.height, "reasons": sorted(set(r.split(":")[0] for r in rejects["reason"])),
         "not_kept": stats.counts["rejects_not_kept"], "unplaced": stats.unplaced()}}

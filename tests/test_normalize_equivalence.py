@@ -164,7 +164,7 @@ def test_normalize_day_same_with_and_without_fast_path(
         batches, rejects, stats, cleanup = day_mod.normalize_day(START, cfg, workers=1, spill_dir=str(tmp_path))
         try:
             frame = pl.concat(list(batches))
-            return frame, rejects.collect(), stats.as_metadata()
+            return frame, rejects().collect(), stats.as_metadata()
         finally:
             cleanup()
 
@@ -186,7 +186,7 @@ def test_worker_processes_change_nothing(generated: Path, tmp_path: Path, monkey
     def run(workers: int) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
         batches, rejects, stats, cleanup = day_mod.normalize_day(START, cfg, workers=workers, spill_dir=str(tmp_path))
         try:
-            return pl.concat(list(batches)), rejects.collect(), stats.as_metadata()
+            return pl.concat(list(batches)), rejects().collect(), stats.as_metadata()
         finally:
             cleanup()
 
@@ -222,6 +222,32 @@ def test_dedup_first_delivery_wins_across_parts(tmp_path: Path, monkeypatch: pyt
     assert frame.height == 10 and stats.counts["duplicates_removed"] == 2
     assert frame.filter(pl.col("request_id") == "shared")["operation"].to_list() == ["Converse-0"]
     assert frame["request_id"].to_list()[:4] == ["id-0-0", "id-0-1", "id-0-2", "shared"]
+
+
+def test_the_day_streams_and_an_abandoned_stream_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches come out while the day is still being parsed, and a caller that stops reading (a failed write) and
+    cleans up leaves no spill and no worker parsing the rest of the day."""
+    from tests.helpers import gz_lines, log_key, make_record
+
+    root = tmp_path / "logs"
+    for hour in range(24):
+        key = log_key("111122223333", "us-east-1", f"2026-02-10T{hour:02d}:00:10", f"{hour:016x}")
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(
+            gz_lines([make_record(f"id-{hour}-{i}", f"2026-02-10T{hour:02d}:00:00Z") for i in range(5)])
+        )
+    monkeypatch.setattr(day_mod, "TASK_MAX_OBJECTS", 1)
+    monkeypatch.setattr(day_mod, "OUTPUT_BATCH_ROWS", 5)
+    monkeypatch.setattr(day_mod, "PARALLEL_MIN_BYTES", 0)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    batches, rejects, stats, cleanup = day_mod.normalize_day(START, _cfg(str(root)), workers=2, spill_dir=str(spill))
+    first = next(batches)
+    assert first.height == 5 and "invocations" not in stats.counts  # the day is not parsed yet
+    with pytest.raises(RuntimeError, match="read every batch first"):
+        rejects()
+    cleanup()
+    assert list(spill.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------------- spec examples

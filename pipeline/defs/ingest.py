@@ -103,12 +103,13 @@ def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         day = partition_day(context.partition_key)
         cfg = with_discovered_sources(ledger.config, day)  # + destinations Bedrock's logging configuration names
         batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
-        # The metadata and checks come from the batches on their way to the writer: no second pass over the day.
+        # The day is parsed while the writer takes its batches, and the metadata and checks come from the batches
+        # on their way: no second pass over the day.
         summary = SummaryAccumulator()
         try:
             path = warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
             reject_path = warehouse.write_partition(
-                rejects.collect_batches(chunk_size=65_536), cfg.warehouse, "rejected_records", day
+                rejects().collect_batches(chunk_size=65_536), cfg.warehouse, "rejected_records", day
             )
         finally:
             cleanup()

@@ -4,9 +4,10 @@ The day streams: objects are read, decompressed and parsed in small groups ("tas
 rows and written to its own spill part on local disk, so memory holds a few objects at a time however large the
 day is. Tasks run in worker processes on every core (parsing is CPU-bound and the GIL would serialize threads);
 the parts are numbered in the fixed source order (S3 roots, then log groups, each sorted), so the result does not
-depend on which worker finished first. Deduplication on `request_id` (a record delivered twice, or to both S3
-and CloudWatch) runs at the end over the parts, in that order: the first delivery wins, and a rerun gives the
-same rows.
+depend on which worker finished first. The caller writes the day while it is parsed: each part, as soon as the
+parts before it are in, is deduplicated on `request_id` (a record delivered twice, or to both S3 and CloudWatch;
+`first_delivery`) and handed out in batches, so the first delivery in that order wins, a rerun gives the same
+rows, and the Parquet write overlaps the parse instead of starting after it.
 
 Parsing has two paths with the same output: the reference (`orjson` per line, then `records.parse_record`) and a
 fast path (`pipeline.normalize.fast`, msgspec decoding that skips the bodies). An object takes the fast path
@@ -48,6 +49,7 @@ from pipeline.normalize.decode import (
     iter_line,
     iter_line_batches,
 )
+from pipeline.normalize.first_delivery import FirstDelivery
 from pipeline.normalize.ownership import Window
 from pipeline.normalize.records import RecordError, parse_record, parse_timestamp
 from pipeline.sources import s3_logs
@@ -74,7 +76,6 @@ OUTPUT_BATCH_ROWS = 65_536
 SPILL_COMPRESSION: Literal["uncompressed", "lz4", "zstd"] = "zstd"
 FETCH_THREADS = 4
 """Concurrent GETs per task when reading from S3."""
-_HASH_SEED = 0x1ED6E2
 
 
 @dataclass
@@ -621,88 +622,6 @@ def _cloudwatch_frames(parser: DayParser, cfg: LedgerConfig) -> Iterator[tuple[p
             yield (rows_to_frame(chunk.rows) if chunk.rows else None), chunk
 
 
-_FINGERPRINT = (
-    "model_id",
-    "timestamp",
-    "status",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_write_input_tokens",
-    "cache_write_1h_input_tokens",
-    "image_count",
-)
-"""What two deliveries of one `request_id` must agree on to be the same call delivered twice; a later delivery
-that differs is a conflict (counted and shown by the `request_id_consistent` check; the first still wins)."""
-
-
-@dataclass
-class Dedup:
-    """What deduplication dropped and which dropped rows disagreed with the row kept."""
-
-    dropped: int = 0
-    conflicts: int = 0
-    examples: list[str] = field(default_factory=list)
-
-
-def _dedup_parts(parts: list[str]) -> Dedup:
-    """Drop later deliveries of a `request_id` from the parts, in place.
-
-    Flat in memory: the first pass reads only the `request_id` column, one part at a time, and keeps one 64-bit
-    hash per row (32 MB for 4M rows; sorted, not hashed again, to find repeats). Only rows whose hash occurs
-    twice (true duplicates and the odd collision) are compared by their actual id, part by part in order.
-    """
-    out = Dedup()
-    if not parts:
-        return out
-    hashes = pl.concat([pl.read_ipc(p, columns=["request_id"])["request_id"].hash(_HASH_SEED) for p in parts])
-    hashes = hashes.sort()
-    candidates = hashes.filter(hashes == hashes.shift(1)).unique()
-    del hashes
-    if candidates.is_empty():
-        return out
-    seen: dict[str, int] = {}
-    for part in parts:
-        frame = pl.read_ipc(part)
-        positions = (
-            frame.select(pl.col("request_id").hash(_HASH_SEED).is_in(candidates.implode())).to_series().arg_true()
-        )
-        if positions.is_empty():
-            continue
-        cols = [c for c in _FINGERPRINT if c in frame.columns]
-        prints = frame.select(pl.struct(cols).hash(_HASH_SEED)).to_series().gather(positions).to_list()
-        drop: list[int] = []
-        for pos, rid, fp in zip(
-            positions.to_list(), frame["request_id"].gather(positions).to_list(), prints, strict=True
-        ):
-            if rid in seen:
-                drop.append(pos)
-                if seen[rid] != fp:
-                    out.conflicts += 1
-                    if len(out.examples) < 10:
-                        out.examples.append(rid)
-            else:
-                seen[rid] = fp
-        if drop:
-            keep = pl.int_range(frame.height, eager=True).is_in(pl.Series(drop, dtype=pl.Int64).implode()).not_()
-            frame.filter(keep).write_ipc(f"{part}.tmp", compression=SPILL_COMPRESSION)
-            os.replace(f"{part}.tmp", part)
-            out.dropped += len(drop)
-    return out
-
-
-def _read_ahead(reader: ThreadPoolExecutor, parts: list[str]) -> Iterator[pl.DataFrame]:
-    """The parts in order, each read while the previous one is being used (one part ahead: flat memory)."""
-    if not parts:
-        return
-    future = reader.submit(pl.read_ipc, parts[0])
-    for nxt in parts[1:]:
-        frame = future.result()
-        future = reader.submit(pl.read_ipc, nxt)
-        yield frame
-    yield future.result()
-
-
 REJECT_SPILL_ROWS = 50_000
 """Rejects held in memory before they are written to a spill part (like rows)."""
 
@@ -726,12 +645,16 @@ def normalize_day(
     workers: int | None = None,
     redact: Callable[[Any], str | None] | None = None,
     spill_dir: str | None = None,
-) -> tuple[Iterable[pl.DataFrame], pl.LazyFrame, DayStats, Callable[[], None]]:
+) -> tuple[Iterator[pl.DataFrame], Callable[[], pl.LazyFrame], DayStats, Callable[[], None]]:
     """Normalize `day`. Returns (deduplicated invocation batches, rejects, stats, cleanup).
 
-    `workers` is the number of worker processes (default: one per core). The batches and the rejects (a lazy
-    scan) are read from local spill files; call `cleanup()` once both have been written. Spill folders left by
-    runs that died are removed first.
+    Nothing happens until the batches are read: the day is parsed *while* the caller writes them, each batch
+    (about `OUTPUT_BATCH_ROWS` rows, one Parquet row group) deduplicated as soon as the parts before it are in,
+    so the write overlaps the parse instead of waiting for it. `rejects()` (a lazy scan of their spill) and the
+    final `stats` are ready once the batches are exhausted; call `cleanup()` once both have been written.
+
+    `workers` is the number of worker processes (default: one per core). Spill folders left by runs that died
+    are removed first.
     """
     workers = workers or os.cpu_count() or 1
     parser = DayParser(day, cfg, redact)
@@ -742,20 +665,22 @@ def normalize_day(
         stats.counts["orphan_spill_folders_removed"] = len(removed)
     tmp = Path(tempfile.mkdtemp(prefix=f"{lifeline.SPILL_PREFIX}{day}-", dir=spill_dir))
     lifeline.mark_owner(tmp)
-    rejects: list[dict[str, Any]] = []
     reject_parts: list[str] = []
-    parts: list[str] = []
-    try:
+    finished = False
+
+    def parts() -> Iterator[str]:
+        """Spill parts of rows in source order, as soon as each is written (S3 tasks, then CloudWatch pages)."""
+        rejects: list[dict[str, Any]] = []
         index = 0
         for res in _s3_results(parser, cfg, stats, workers, tmp):
             stats.counts.update(res.counts)
             rejects.extend(res.rejects)
             if len(rejects) >= REJECT_SPILL_ROWS:
                 _spill_rejects(rejects, tmp, reject_parts, stats)
-            if res.part:
-                parts.append(res.part)
-                stats.counts["rows_in_day"] += res.rows
             index = res.index + 1
+            if res.part:
+                stats.counts["rows_in_day"] += res.rows
+                yield res.part
         for frame, chunk in _cloudwatch_frames(parser, cfg):
             stats.counts.update(chunk.counts)
             rejects.extend(chunk.rejects)
@@ -764,45 +689,54 @@ def normalize_day(
             if frame is not None:
                 part = str(tmp / f"part-{index:07d}.arrow")
                 index += 1
-                parts.append(part)
                 stats.counts["rows_in_day"] += _write_part([frame], part)
+                yield part
         _spill_rejects(rejects, tmp, reject_parts, stats)
-        dedup = _dedup_parts(parts)
-    except BaseException:
-        _rmtree(tmp)
-        raise
-    stats.counts["invocations"] = stats.counts["rows_in_day"] - dedup.dropped
-    stats.counts["duplicates_removed"] = dedup.dropped
-    stats.counts["conflicting_duplicates"] = dedup.conflicts
-    stats.conflict_examples = dedup.examples
-    reject_lf = (
-        pl.scan_ipc(reject_parts).cast(schemas.REJECTED_RECORDS)  # type: ignore[arg-type]
-        if reject_parts
-        else schemas.empty(schemas.REJECTED_RECORDS).lazy()
-    )
-    stats.counts["rejected"] += 0  # present even when zero
 
     def batches() -> Iterator[pl.DataFrame]:
-        # The next part is read on a thread while the caller encodes the current batch (both release the GIL),
-        # so reading the spill back costs next to nothing on two cores.
+        nonlocal finished
+        dedup = FirstDelivery()
         pending: list[pl.DataFrame] = []
         size = 0
-        yielded = False
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            for frame in _read_ahead(reader, parts):
+        try:
+            for part in parts():
+                frame = dedup.keep(pl.read_ipc(part), part)
                 if frame.height == 0:
                     continue
                 pending.append(frame)
                 size += frame.height
                 if size >= OUTPUT_BATCH_ROWS:
                     yield pl.concat(pending, how="vertical", rechunk=False)
-                    pending, size, yielded = [], 0, True
-        if pending:
-            yield pl.concat(pending, how="vertical", rechunk=False)
-        elif not yielded:
-            yield schemas.empty(schemas.INVOCATIONS)
+                    pending, size = [], 0
+        except BaseException:
+            _rmtree(tmp)
+            raise
+        stats.counts["invocations"] = stats.counts["rows_in_day"] - dedup.dropped
+        stats.counts["duplicates_removed"] = dedup.dropped
+        stats.counts["conflicting_duplicates"] = dedup.conflicts
+        stats.counts["rejected"] += 0  # present even when zero
+        stats.conflict_examples = dedup.examples
+        finished = True
+        if pending or stats.counts["invocations"] == 0:
+            # The last batch; a day without rows still yields one empty, typed frame.
+            yield pl.concat(pending, how="vertical", rechunk=False) if pending else schemas.empty(schemas.INVOCATIONS)
 
-    return batches(), reject_lf, stats, lambda: _rmtree(tmp)
+    def rejects() -> pl.LazyFrame:
+        if not finished:
+            raise RuntimeError("normalize_day: read every batch first (the day is parsed as the batches are read)")
+        if not reject_parts:
+            return schemas.empty(schemas.REJECTED_RECORDS).lazy()
+        return pl.scan_ipc(reject_parts).cast(schemas.REJECTED_RECORDS)  # type: ignore[arg-type]
+
+    stream = batches()
+
+    def cleanup() -> None:
+        # Closing the stream first stops a parse that the caller abandoned (a failed write): the pool cancels the
+        # tasks not yet started and waits only for those running, instead of parsing the rest of the day.
+        stream.close()
+        _rmtree(tmp)
+
+    return stream, rejects, stats, cleanup
 
 
 def _rmtree(path: Path) -> None:

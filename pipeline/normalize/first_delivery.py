@@ -1,0 +1,134 @@
+"""Deduplication on `request_id` while the day streams: the first delivery of a call wins, in source order.
+
+Why streaming: the `invocations` partition is written while the day is still being parsed, so a part's rows must
+be judged as soon as the part arrives, against every row kept before it, without holding those rows. What is
+held is one 64-bit hash of each kept row's `request_id` and where that row lives (the part's sequence number and
+its row in the spill part, which stays on disk until the day is written): 16 bytes a row, 64 MB for 4M rows.
+
+The hashes sit in a few sorted runs (merged as they grow, like a log-structured merge tree), so checking a part
+of k rows against n kept rows costs k·log n, never a pass over everything kept. A hash match is only a
+candidate: the earlier row's actual id is read back from its spill part and compared, so two different ids that
+share a hash are both kept, and a duplicate is dropped only when the ids are equal. Candidates are rare (true
+re-deliveries, and a collision about once in 10^12 pairs), so the exact comparison costs nothing measurable.
+
+A dropped delivery that disagrees with the kept one on what the call was (`FINGERPRINT`) is a conflict: counted,
+with up to ten example ids, for the `request_id_consistent` check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+HASH_SEED = 0x1ED6E2
+FINGERPRINT = (
+    "model_id",
+    "timestamp",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
+    "image_count",
+)
+"""What two deliveries of one `request_id` must agree on to be the same call delivered twice; a later delivery
+that differs is a conflict (counted and shown by the `request_id_consistent` check; the first still wins)."""
+MAX_EXAMPLES = 10
+_ROW_BITS = 32
+
+
+@dataclass
+class FirstDelivery:
+    """The rows kept so far (as hashes and locations) and what deduplication dropped.
+
+    Feed it every part of the day in source order with `keep`; it returns the part's rows that are first
+    deliveries. Parts must stay on disk until the last `keep`: a candidate's earlier row is read back from its part.
+    """
+
+    dropped: int = 0
+    conflicts: int = 0
+    examples: list[str] = field(default_factory=list)
+    _parts: list[str] = field(default_factory=list)
+    _runs: list[pl.DataFrame] = field(default_factory=list)
+
+    def keep(self, frame: pl.DataFrame, part: str) -> pl.DataFrame:
+        """The rows of `frame` (read from the spill part `part`, rows in file order) that are first deliveries."""
+        seq = len(self._parts)
+        self._parts.append(part)
+        if frame.height == 0:
+            return frame
+        hashes = id_hashes(frame["request_id"])
+        candidate = hashes.is_duplicated()
+        for run in self._runs:
+            candidate = candidate | _in_run(run["h"], hashes)
+        rows = pl.int_range(frame.height, dtype=pl.UInt64, eager=True)
+        if candidate.any():
+            keep = self._resolve(frame, hashes, candidate)
+            frame = frame.filter(keep)
+            hashes, rows = hashes.filter(keep), rows.filter(keep)
+        self._add_run(pl.DataFrame({"h": hashes, "loc": rows + (seq << _ROW_BITS)}).sort("h"))
+        return frame
+
+    def _resolve(self, frame: pl.DataFrame, hashes: pl.Series, candidate: pl.Series) -> pl.Series:
+        """Keep mask of `frame`: exact comparison of the candidates' ids with the earlier rows that share a hash."""
+        positions = candidate.arg_true()
+        cand_hashes = hashes.gather(positions).unique().sort()
+        known = self._earlier_rows(cand_hashes)  # id -> fingerprint of every earlier kept row with such a hash
+        prints = frame.select(pl.struct(FINGERPRINT).hash(HASH_SEED)).to_series().gather(positions).to_list()
+        ids = frame["request_id"].gather(positions).to_list()
+        drop: list[int] = []
+        for pos, rid, fp in zip(positions.to_list(), ids, prints, strict=True):
+            if rid in known:
+                drop.append(pos)
+                self.dropped += 1
+                if known[rid] != fp:
+                    self.conflicts += 1
+                    if len(self.examples) < MAX_EXAMPLES:
+                        self.examples.append(rid)
+            else:
+                known[rid] = fp
+        return pl.int_range(frame.height, eager=True).is_in(pl.Series(drop, dtype=pl.Int64).implode()).not_()
+
+    def _earlier_rows(self, cand_hashes: pl.Series) -> dict[str, int]:
+        """Ids and fingerprints of the kept rows of earlier parts whose hash is one of `cand_hashes` (sorted)."""
+        locs = []
+        for run in self._runs:
+            h = run["h"]
+            lo = h.search_sorted(cand_hashes, side="left")
+            hi = h.search_sorted(cand_hashes, side="right")
+            for a, b in zip(lo.to_list(), hi.to_list(), strict=True):
+                if b > a:
+                    locs.extend(run["loc"].slice(a, b - a).to_list())
+        by_part: dict[int, list[int]] = {}
+        for loc in locs:
+            by_part.setdefault(loc >> _ROW_BITS, []).append(loc & ((1 << _ROW_BITS) - 1))
+        known: dict[str, int] = {}
+        for seq, rows in sorted(by_part.items()):
+            earlier = pl.read_ipc(self._parts[seq], columns=["request_id", *FINGERPRINT])
+            picked = earlier[sorted(rows)].select("request_id", pl.struct(FINGERPRINT).hash(HASH_SEED).alias("fp"))
+            known.update(zip(picked["request_id"].to_list(), picked["fp"].to_list(), strict=True))
+        return known
+
+    def _add_run(self, run: pl.DataFrame) -> None:
+        """Add a sorted run; merge the newest runs while the last is at least half the one before it, so there
+        are O(log n) runs and every row is merged O(log n) times."""
+        self._runs.append(run)
+        while len(self._runs) >= 2 and self._runs[-1].height * 2 >= self._runs[-2].height:
+            last = self._runs.pop()
+            self._runs[-1] = pl.concat([self._runs[-1], last]).sort("h")
+
+
+def id_hashes(ids: pl.Series) -> pl.Series:
+    """The 64-bit hash of each id that the runs are sorted by (a function of its own so tests can force
+    collisions)."""
+    return ids.hash(HASH_SEED)
+
+
+def _in_run(run: pl.Series, hashes: pl.Series) -> pl.Series:
+    """Which of `hashes` occur in the sorted `run`."""
+    if run.len() == 0:
+        return pl.Series([False] * hashes.len())
+    idx = run.search_sorted(hashes, side="left").clip(0, run.len() - 1)
+    return run.gather(idx) == hashes
