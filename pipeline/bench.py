@@ -33,7 +33,8 @@ no parser can beat it.
 Each contender runs in a fresh subprocess, after every object has been read once (the same hot page cache for
 all; `--repeat N` keeps the fastest of N runs, useful on a shared machine). Peak memory is read from /proc over
 the contender's whole process tree, workers included: the largest single process (its `VmHWM`) and the largest
-sum of resident memory over all of them, sampled every 20 ms (what a container's memory limit sees). CPU seconds
+sum of proportional memory (PSS: a page shared by forked workers counted once, not once per process) over all of
+them, sampled every 20 ms (what a container's memory limit sees). CPU seconds
 of the tree are reported beside wall time, and so is the CPU that *other* processes used meanwhile: on a shared
 machine wall-time ratios move with the load, CPU-time ratios much less (both are printed).
 
@@ -567,7 +568,7 @@ def run_backfill(data_dir: Path, days: int, records_per_day: int, timeout: float
         "records": records,
         "records_per_second": records / wall,
         "max_runs_in_flight": in_flight,
-        "peak_rss_tree": peak,
+        "peak_pss_tree": peak,
         "instance": str(home),
     }
 
@@ -578,8 +579,8 @@ def backfill_report(r: dict[str, Any]) -> str:
         f"backfill of {r['days']} days (deploy/dagster.local-parallel.yaml, ledger_daily_job): "
         f"{r['runs_succeeded']}/{r['days']} days succeeded in {r['seconds']:.0f} s; "
         f"{r['runs_per_minute']:.2f} runs/min, {r['records_per_second']:,.0f} invocation records/s across runs "
-        f"({r['records']:,} records), at most {r['max_runs_in_flight']} runs in flight, peak RSS of all processes "
-        f"{_mib(r['peak_rss_tree'])}"
+        f"({r['records']:,} records), at most {r['max_runs_in_flight']} runs in flight, peak memory (PSS) of all "
+        f"processes {_mib(r['peak_pss_tree'])}"
     )
 
 
@@ -599,7 +600,7 @@ class _TreeSampler:
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def sample(self) -> tuple[int, int, dict[int, float]]:
-        """(sum of resident memory now, largest resident process now, CPU seconds per pid) over the tree."""
+        """(sum of proportional memory now, largest resident process now, CPU seconds per pid) over the tree."""
         live = {int(e) for e in os.listdir("/proc") if e.isdigit()}
         for pid in live - self.parent.keys():
             try:
@@ -625,15 +626,35 @@ class _TreeSampler:
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
                 cpu[pid] = (int(fields[11]) + int(fields[12])) / self.tick
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            rss = int(line.split()[1]) * 1024
-                            total += rss
-                            largest = max(largest, rss)
+                rss, pss = _memory(pid)
+                total += pss
+                largest = max(largest, rss)
             except (OSError, ValueError, IndexError):
                 continue
         return total, largest, cpu
+
+
+def _memory(pid: int) -> tuple[int, int]:
+    """(resident, proportional) bytes of one process. The proportional set size counts a page shared by n
+    processes as 1/n in each, so its sum over a tree is what the tree really holds (what a container's memory
+    limit counts): forked workers share their parent's pages, which a sum of resident sizes counts again for
+    each of them. Without `smaps_rollup` (kernels before 4.14) both are the resident size."""
+    rss = pss = -1
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    if rss < 0 or pss < 0:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = pss = int(line.split()[1]) * 1024
+    return rss, pss
 
 
 def _busy_seconds() -> float:
@@ -701,10 +722,10 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     result = json.loads(lines[-1]) if name not in COMMANDS else {"seconds": wall, "rows": _rows_written(out, ds)}
     result["peaks"] = peaks
     main_phases = [p for p in peaks if p != "checks"]
-    result["peak_rss_tree"] = max(peaks[p][0] for p in main_phases)
+    result["peak_pss_tree"] = max(peaks[p][0] for p in main_phases)
     result["peak_rss_process"] = max([peaks[p][1] for p in main_phases] + [result.get("own_hwm_kib", 0) * 1024])
     if "checks" in peaks:
-        result["peak_rss_tree_checks"] = peaks["checks"][0]
+        result["peak_pss_tree_checks"] = peaks["checks"][0]
     result["cpu_seconds"] = sum(cpu.values())
     result["foreign_cores"] = max(0.0, (busy - sum(cpu.values())) / wall) if wall > 0 else 0.0
     return result
@@ -760,16 +781,19 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
         f"{ds.bytes_gz / 2**20:,.0f} MiB gzipped; {workers} workers on {os.cpu_count()} cores",
         "",
         f"{'contender':<15}{'seconds':>9}{'records/s':>11}{'CPU s':>8}{'rows':>10}"
-        f"{'peak RSS (largest proc)':>25}{'peak RSS (all procs)':>22}{'others':>8}",
+        f"{'peak RSS (largest proc)':>25}{'peak PSS (all procs)':>22}{'others':>8}",
     ]
     for name, r in results.items():
         secs = r["seconds"]
         per_s = f"{ds.records / secs:>11,.0f}" if r["rows"] else f"{'-':>11}"
         lines.append(
             f"{name:<15}{secs:>9.2f}{per_s}{r['cpu_seconds']:>8.1f}{r['rows']:>10,}"
-            f"{_mib(r['peak_rss_process']):>25}{_mib(r['peak_rss_tree']):>22}{r['foreign_cores']:>8.2f}"
+            f"{_mib(r['peak_rss_process']):>25}{_mib(r['peak_pss_tree']):>22}{r['foreign_cores']:>8.2f}"
         )
-    lines.append("(CPU s: CPU time of the contender's processes, start-up included; others: cores busy outside it)")
+    lines.append(
+        "(CPU s: CPU time of the contender's processes, start-up included; PSS: shared pages counted once; "
+        "others: cores busy outside it)"
+    )
     if any(r["foreign_cores"] > 0.2 for r in results.values()):
         lines.append(
             "WARNING: other processes used the CPU during the run; wall times are pessimistic and move with the "
@@ -813,8 +837,8 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
                 f"  the day's own work (run minus the empty-day run): {own:.2f} s, {ds.records / max(own, 1e-9):,.0f}"
                 f" records/s; fixed cost {empty['seconds']:.2f} s"
             )
-        peak = results[whole]["peak_rss_tree"]
-        lines.append(f"  peak RSS, all processes: {_mib(peak)}  (target < 1 GiB: {_verdict(peak < 2**30)})")
+        peak = results[whole]["peak_pss_tree"]
+        lines.append(f"  peak memory (PSS), all processes: {_mib(peak)}  (target < 1 GiB: {_verdict(peak < 2**30)})")
     ours = results.get("ours")
     if ours:
         lines.append("")
@@ -822,8 +846,8 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             f"inside the asset: parse {ours['parse_seconds']:.2f} s (the write streaming beside it) + the write's tail "
             f"{ours['write_seconds']:.2f} s"
             f"{'' if ours.get('fast_path') else ' (msgspec missing: reference path only)'} + metadata and checks "
-            f"{ours['checks_seconds']:.2f} s (passed: {ours['checks_passed']}); peak RSS, all processes "
-            f"{_mib(ours['peak_rss_tree'])}"
+            f"{ours['checks_seconds']:.2f} s (passed: {ours['checks_passed']}); peak memory (PSS), all processes "
+            f"{_mib(ours['peak_pss_tree'])}"
         )
         if "floor" in results:
             floor = results["floor"]["seconds"]
