@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -645,7 +645,7 @@ def normalize_day(
     workers: int | None = None,
     redact: Callable[[Any], str | None] | None = None,
     spill_dir: str | None = None,
-) -> tuple[Iterator[pl.DataFrame], Callable[[], pl.LazyFrame], DayStats, Callable[[], None]]:
+) -> tuple[Generator[pl.DataFrame], Callable[[], pl.LazyFrame], DayStats, Callable[[], None]]:
     """Normalize `day`. Returns (deduplicated invocation batches, rejects, stats, cleanup).
 
     Nothing happens until the batches are read: the day is parsed *while* the caller writes them, each batch
@@ -693,7 +693,7 @@ def normalize_day(
                 yield part
         _spill_rejects(rejects, tmp, reject_parts, stats)
 
-    def batches() -> Iterator[pl.DataFrame]:
+    def batches() -> Generator[pl.DataFrame]:
         nonlocal finished
         dedup = FirstDelivery()
         pending: list[pl.DataFrame] = []
