@@ -45,6 +45,7 @@ def _reference(parts: list[tuple[list[str], list[int]]]) -> tuple[list[str], int
 def test_matches_the_plain_rule_over_many_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collide: bool) -> None:
     if collide:  # every id shares one hash: only the exact comparison of ids can tell them apart
         monkeypatch.setattr(first_delivery, "id_hashes", lambda ids: pl.Series([7] * ids.len(), dtype=pl.UInt64))
+    monkeypatch.setattr(first_delivery, "MAX_RUN_ROWS", 60)  # runs that merge, and runs that stop merging
     rng = random.Random(5)
     pool = [f"req-{i}" for i in range(300)]
     parts = []

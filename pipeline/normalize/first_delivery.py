@@ -2,13 +2,14 @@
 
 Why streaming: the `invocations` partition is written while the day is still being parsed, so a part's rows must
 be judged as soon as the part arrives, against every row kept before it, without holding those rows. What is
-held is one 64-bit hash of each kept row's `request_id` and where that row lives (the part's sequence number and
-its row in the spill part, which stays on disk until the day is written): 16 bytes a row, 64 MB for 4M rows.
+held is one 64-bit hash of each kept row's `request_id` and which part it came from (the spill parts stay on disk
+until the day is written): 12 bytes a row, 48 MB for 4M rows.
 
-The hashes sit in a few sorted runs (merged as they grow, like a log-structured merge tree), so checking a part
-of k rows against n kept rows costs k·log n, never a pass over everything kept. A hash match is only a
-candidate: the earlier row's actual id is read back from its spill part and compared, so two different ids that
-share a hash are both kept, and a duplicate is dropped only when the ids are equal. Candidates are rare (true
+The hashes sit in a few sorted runs (merged as they grow, like a log-structured merge tree, up to `MAX_RUN_ROWS`
+so that a merge never holds two copies of everything), so checking a part of k rows against n kept rows costs
+k·log n, never a pass over everything kept. A hash match is only a candidate: the earlier part's ids are read
+back from its spill and compared, so two different ids that share a hash are both kept, and a duplicate is
+dropped only when the ids are equal. Candidates are rare (true
 re-deliveries, and a collision about once in 10^12 pairs), so the exact comparison costs nothing measurable.
 
 A dropped delivery that disagrees with the kept one on what the call was (`FINGERPRINT`) is a conflict: counted,
@@ -36,7 +37,8 @@ FINGERPRINT = (
 """What two deliveries of one `request_id` must agree on to be the same call delivered twice; a later delivery
 that differs is a conflict (counted and shown by the `request_id_consistent` check; the first still wins)."""
 MAX_EXAMPLES = 10
-_ROW_BITS = 32
+MAX_RUN_ROWS = 1 << 20
+"""Runs stop merging at this size: a merge holds both inputs and the output at once (36 MB at this size)."""
 
 
 @dataclass
@@ -63,12 +65,12 @@ class FirstDelivery:
         candidate = hashes.is_duplicated()
         for run in self._runs:
             candidate = candidate | _in_run(run["h"], hashes)
-        rows = pl.int_range(frame.height, dtype=pl.UInt64, eager=True)
         if candidate.any():
             keep = self._resolve(frame, hashes, candidate)
             frame = frame.filter(keep)
-            hashes, rows = hashes.filter(keep), rows.filter(keep)
-        self._add_run(pl.DataFrame({"h": hashes, "loc": rows + (seq << _ROW_BITS)}).sort("h"))
+            hashes = hashes.filter(keep)
+        run = pl.DataFrame({"h": hashes, "part": pl.repeat(seq, hashes.len(), dtype=pl.UInt32, eager=True)})
+        self._add_run(run.sort("h"))
         return frame
 
     def _resolve(self, frame: pl.DataFrame, hashes: pl.Series, candidate: pl.Series) -> pl.Series:
@@ -93,31 +95,36 @@ class FirstDelivery:
 
     def _earlier_rows(self, cand_hashes: pl.Series) -> dict[str, int]:
         """Ids and fingerprints of the kept rows of earlier parts whose hash is one of `cand_hashes` (sorted)."""
-        locs = []
+        seqs: set[int] = set()
         for run in self._runs:
             h = run["h"]
             lo = h.search_sorted(cand_hashes, side="left")
             hi = h.search_sorted(cand_hashes, side="right")
             for a, b in zip(lo.to_list(), hi.to_list(), strict=True):
                 if b > a:
-                    locs.extend(run["loc"].slice(a, b - a).to_list())
-        by_part: dict[int, list[int]] = {}
-        for loc in locs:
-            by_part.setdefault(loc >> _ROW_BITS, []).append(loc & ((1 << _ROW_BITS) - 1))
+                    seqs.update(run["part"].slice(a, b - a).to_list())
         known: dict[str, int] = {}
-        for seq, rows in sorted(by_part.items()):
+        # In source order, the first row of an id is the one kept (a later one in these parts was dropped then).
+        for seq in sorted(seqs):
             earlier = pl.read_ipc(self._parts[seq], columns=["request_id", *FINGERPRINT])
-            picked = earlier[sorted(rows)].select("request_id", pl.struct(FINGERPRINT).hash(HASH_SEED).alias("fp"))
-            known.update(zip(picked["request_id"].to_list(), picked["fp"].to_list(), strict=True))
+            picked = earlier.filter(id_hashes(earlier["request_id"]).is_in(cand_hashes.implode())).select(
+                "request_id", pl.struct(FINGERPRINT).hash(HASH_SEED).alias("fp")
+            )
+            for rid, fp in zip(picked["request_id"].to_list(), picked["fp"].to_list(), strict=True):
+                known.setdefault(rid, fp)
         return known
 
     def _add_run(self, run: pl.DataFrame) -> None:
-        """Add a sorted run; merge the newest runs while the last is at least half the one before it, so there
-        are O(log n) runs and every row is merged O(log n) times."""
+        """Add a sorted run; merge the newest runs while the last is at least half the one before it (and the
+        result stays under `MAX_RUN_ROWS`), so there are few runs and every row is merged O(log n) times."""
         self._runs.append(run)
-        while len(self._runs) >= 2 and self._runs[-1].height * 2 >= self._runs[-2].height:
+        while (
+            len(self._runs) >= 2
+            and self._runs[-1].height * 2 >= self._runs[-2].height
+            and self._runs[-1].height + self._runs[-2].height <= MAX_RUN_ROWS
+        ):
             last = self._runs.pop()
-            self._runs[-1] = pl.concat([self._runs[-1], last]).sort("h")
+            self._runs[-1] = self._runs[-1].merge_sorted(last, key="h")
 
 
 def id_hashes(ids: pl.Series) -> pl.Series:
