@@ -34,6 +34,8 @@ EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
 _VERBOSE = {"on": False}
+_PROCESS = {"ours": False}
+"""True when `main` runs the process (the console script, `python -m pipeline.cli`), not a caller of `run_cli`."""
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
@@ -236,8 +238,9 @@ def run(
     # The start-up (importing Dagster, building the definitions, opening the instance) leaves some 300,000 tracked
     # objects that live as long as the process, and the cyclic collector walked them again and again while they
     # piled up: about half a CPU second of an empty day. Paused until the runs start (`_resume_gc`).
-    paused = gc.isenabled()
-    gc.disable()
+    paused = _PROCESS["ours"] and gc.isenabled()  # only in a process of our own: a caller's objects are theirs
+    if paused:
+        gc.disable()
     try:
         config_path, days, names, defs = plan_run(config, start, end, yesterday, select)
         ok = run_days(config_path, days, names or None, defs=defs, gc_paused=paused)
@@ -423,4 +426,5 @@ def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
 
 def main() -> None:
     """Console-script entry point (through `pipeline.cli`)."""
+    _PROCESS["ours"] = True
     sys.exit(run_cli(sys.argv[1:]))

@@ -329,6 +329,22 @@ def test_the_entry_module_imports_nothing() -> None:
 
 
 @pytest.mark.slow
+def test_a_day_through_python_m(tmp_path: Path) -> None:
+    """`python -m pipeline.cli run` in its own process (the collector paused for the start-up, then resumed)."""
+    empty = tmp_path / "empty-logs"
+    empty.mkdir()
+    config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(empty)]}})
+    args = ["run", "-c", str(config), "--start", DAY, "--end", DAY, "--select", "invocations"]
+    env = {**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{DAY}: ledger_daily_job run" in proc.stdout
+    assert "check invocations:log_objects_found did not pass" in proc.stdout
+
+
+@pytest.mark.slow
 def test_the_installed_command_prints_one_line(tmp_path: Path) -> None:
     """The real console script in a fresh process: no rich traceback, no Dagster log, one line on stderr."""
     config = write_config(tmp_path)
