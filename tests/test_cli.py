@@ -266,7 +266,7 @@ def test_verbose_adds_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_cli_run_is_a_ledger_daily_job_run_of_its_partition(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], dagster_home: Path
 ) -> None:
-    from dagster import AssetKey, DagsterInstance, RunsFilter
+    from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
 
     config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(logs_folder(tmp_path))]}})
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY, "--select", "invocations")
@@ -281,6 +281,14 @@ def test_cli_run_is_a_ledger_daily_job_run_of_its_partition(
         by_label = instance.get_runs(RunsFilter(tags={".dagster/repository": "__repository__@bedrock-ledger"}))
         assert [r.run_id for r in by_label] == [runs[0].run_id]
         assert runs[0].asset_selection == {AssetKey("invocations"), AssetKey("rejected_records")}
+        # the daily job's checks of those assets, not every check they have: the freshness check is about now
+        checks = {c.name for c in runs[0].asset_check_selection or ()}
+        assert "log_objects_found" in checks and "log_delivery_complete" in checks
+        assert "invocations_fresh" not in checks
+        planned = instance.get_records_for_run(
+            runs[0].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+        ).records
+        assert {r.event_log_entry.dagster_event.asset_check_planned_data.check_name for r in planned} == checks
         materialized = instance.get_latest_materialization_event(AssetKey("rejected_records"))
         assert materialized is not None and materialized.run_id == runs[0].run_id
 
@@ -311,6 +319,29 @@ def test_a_day_without_log_objects_fails_a_check_naming_the_source(
     assert code == 0, out  # the run works; the day's data is what is wrong
     assert "check invocations:log_objects_found did not pass" in out
     assert str(empty) in out and "logging is on" in out
+
+
+def test_the_entry_module_imports_nothing() -> None:
+    """Parse workers run the main module again (`__mp_main__`): `pipeline.cli` must cost them nothing."""
+    code = "import sys, pipeline.cli; print(sorted({'typer', 'pydantic', 'pipeline.config'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
+@pytest.mark.slow
+def test_a_day_through_python_m(tmp_path: Path) -> None:
+    """`python -m pipeline.cli run` in its own process (the collector paused for the start-up, then resumed)."""
+    empty = tmp_path / "empty-logs"
+    empty.mkdir()
+    config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(empty)]}})
+    args = ["run", "-c", str(config), "--start", DAY, "--end", DAY, "--select", "invocations"]
+    env = {**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{DAY}: ledger_daily_job run" in proc.stdout
+    assert "check invocations:log_objects_found did not pass" in proc.stdout
 
 
 @pytest.mark.slow

@@ -69,12 +69,13 @@ def _all_observed(wh: str) -> pl.DataFrame:
 def with_discovered_sources(cfg: LedgerConfig, day: dt.date) -> LedgerConfig:
     """`cfg` with the S3 roots and log groups the day's recorded logging configuration names added to the
     explicit lists (unchanged without `discover`; asked live when the day's configuration was not recorded)."""
-    from pipeline.sources.aws_accounts import access_for
-    from pipeline.sources.logging_config import discover_logging, discovered_sources, with_discovered
-
     d = cfg.sources.invocation_logs.discover
     if d is None:
         return cfg
+    # Only now: these import boto3 (a few tenths of a CPU second), which a day without discovery never needs.
+    from pipeline.sources.aws_accounts import access_for
+    from pipeline.sources.logging_config import discover_logging, discovered_sources, with_discovered
+
     access = access_for(d.snapshot, day)
     if warehouse.partition_exists(cfg.warehouse, "logging_configuration", day):
         rows = warehouse.read_partition(cfg.warehouse, "logging_configuration", day)

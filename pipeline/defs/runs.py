@@ -47,17 +47,42 @@ def run_partition(
     run_config: Mapping[str, Any] | None = None,
 ) -> Any:
     """Run `job` (or a subset of it) for one partition in this process; returns the execution result
-    (`success`, `run_id`, `all_events`). Failures are in the result, never raised."""
+    (`success`, `run_id`, `all_events`). Failures are in the result, never raised.
+
+    The run is created from `job` as given, with both its asset and its check selection: the instance's
+    `create_run_for_job` would subset the job again from the asset keys alone, which plans every check of those
+    assets (the freshness check too, which the daily job leaves out) and builds the subset a second time.
+    """
     from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.api import execute_run
+    from dagster._core.execution.api import create_execution_plan, execute_run
+    from dagster._core.snap import snapshot_from_execution_plan
     from dagster._core.storage.tags import PARTITION_NAME_TAG
 
     selected = job.asset_layer.selected_asset_keys if job.is_subset else None
-    run = instance.create_run_for_job(
-        job_def=job,
-        run_config=dict(run_config or {}),
-        tags={**(tags or {}), PARTITION_NAME_TAG: partition_key},
-        remote_job_origin=_origin(job.name),
+    checks = job.asset_check_selection if job.is_subset else None
+    run_tags = {**(tags or {}), PARTITION_NAME_TAG: partition_key}
+    config = dict(run_config or {})
+    plan = create_execution_plan(
+        job, run_config=config, instance_ref=instance.get_ref() if instance.is_persistent else None, tags=run_tags
+    )
+    run = instance.create_run(
+        job_name=job.name,
+        run_id=None,
+        run_config=config,
+        status=None,
+        tags=run_tags,
+        root_run_id=None,
+        parent_run_id=None,
+        step_keys_to_execute=plan.step_keys_to_execute,
+        execution_plan_snapshot=snapshot_from_execution_plan(plan, job.get_job_snapshot_id()),
+        job_snapshot=job.get_job_snapshot(),
+        parent_job_snapshot=job.get_parent_job_snapshot(),
         asset_selection=set(selected) if selected else None,
+        asset_check_selection=set(checks) if checks is not None else None,
+        resolved_op_selection=None,
+        op_selection=None,
+        remote_job_origin=_origin(job.name),
+        job_code_origin=None,
+        asset_graph=job.asset_layer.asset_graph,
     )
     return execute_run(InMemoryJob(job), run, instance, raise_on_error=False)

@@ -1,0 +1,430 @@
+"""`bedrock-ledger`: run the pipeline for a range of days, generate sample data, or run the whole demo.
+
+Runs go through the Dagster instance (`$DAGSTER_HOME`; the repository folder when run from it, since it holds
+`dagster.yaml`) as runs of the named jobs (`ledger_daily_job`, or `billing_refresh_job` for a billing-only
+`--select`), one per day, so `dagster dev` shows every run the CLI made on the job's page.
+
+Every failure ends in a short message that names the thing, the cause and the fix, and an exit code: 1 a run
+failed, 2 what was asked is wrong (config, dates, asset names, paths), 3 a source or the warehouse cannot be
+reached, read or written. `--verbose` adds the traceback (the Dagster event log always has it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from pipeline import recovery
+from pipeline.config import CONFIG_ENV, ConfigError, load_config
+from pipeline.preflight import InputError, UnreachableError
+
+if TYPE_CHECKING:
+    from dagster import Definitions
+
+    from pipeline.preflight import Selection
+
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3
+_VERBOSE = {"on": False}
+_PROCESS = {"ours": False}
+"""True when `main` runs the process (the console script, `python -m pipeline.cli`), not a caller of `run_cli`."""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and Dagster's log")] = False,
+) -> None:
+    """Bedrock cost, attribution and bill reconciliation (see README.md)."""
+    _VERBOSE["on"] = verbose
+
+
+def _dagster_home() -> str:
+    """`$DAGSTER_HOME`, else this folder when it holds `dagster.yaml`, else `./.dagster` (created)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        return home
+    cwd = Path.cwd()
+    target = cwd if (cwd / "dagster.yaml").is_file() else cwd / ".dagster"
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(target)
+    return str(target)
+
+
+def _one_line(error: Any) -> str:
+    """The message a person needs from a step's error: the first error in the chain that is not Dagster's own
+    wrapper (ours name the source and the cause), on one line, with its class when it is not one of ours."""
+    current = error
+    while current.cls_name and current.cls_name.startswith("Dagster") and (current.cause or current.context):
+        current = current.cause or current.context
+    message = (current.message or "").strip()
+    head, sep, rest = message.partition(": ")
+    if sep and head.rsplit(".", 1)[-1] == current.cls_name:
+        message = rest
+    first = message.splitlines()[0].strip() if message else ""
+    if current.cls_name not in _OURS:
+        first = f"{current.cls_name}: {first} (rerun with --verbose for the traceback)"
+    return first if len(first) <= 600 else first[:597] + "..."
+
+
+_OURS = {
+    "ConfigError",
+    "InputError",
+    "UnreachableError",
+    "SourceError",
+    "ServiceUnavailable",
+    "PriceCatalogError",
+    "BillingFormatError",
+    "BillingNameMapError",
+}
+
+
+def run_days(
+    config_path: str,
+    days: list[dt.date],
+    select: list[str] | None = None,
+    echo: bool = True,
+    expected: dict[str, str] | None = None,
+    footer: bool = True,
+    defs: Definitions | None = None,
+    gc_paused: bool = False,
+) -> bool:
+    """Run the daily job (or the billing job, for a billing-only `select`) once per day, as that day's partition.
+
+    Each run is recorded in the Dagster instance under the job's name with its partition, so the job's page and
+    the asset pages show it. Returns True when every run succeeded; a failed day does not stop the following
+    days. `expected` maps `asset:check` to why the sample was built to fail it (the demo announces those).
+    `defs`: the definitions `plan_run` already built for this config (built here when not given). `gc_paused`:
+    the caller paused the cyclic garbage collector for the start-up (see `run`); it is resumed before the runs.
+    """
+    from dagster import AssetKey, DagsterInstance
+
+    from pipeline.defs.build import ALL_JOB, BILLING_ASSETS, BILLING_JOB, build_definitions
+    from pipeline.defs.runs import run_partition
+    from pipeline.preflight import resolve_selection
+
+    config_path = str(Path(config_path).resolve())
+    os.environ[CONFIG_ENV] = config_path
+    if defs is None:
+        defs = build_definitions(load_config(config_path), config_path)
+    selection = resolve_selection(select, defs.assets or []) if select else None
+    job_name = BILLING_JOB if selection and set(selection.names) <= set(BILLING_ASSETS) else ALL_JOB
+    job = defs.resolve_job_def(job_name)
+    if selection:
+        # The job's checks on the chosen assets only: a plain asset subset would add every check of those assets,
+        # including ones the job leaves out on purpose (the freshness check is about now, not about a day).
+        keys = {AssetKey(n) for n in selection.names}
+        checks = {c for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in keys}
+        job = job.get_subset(asset_selection=keys, asset_check_selection=checks)
+    home = _dagster_home()
+    log_level = "INFO" if _VERBOSE["on"] else "CRITICAL"  # the event log keeps everything; the terminal, a summary
+    ok = True
+    with DagsterInstance.get() as instance:
+        if gc_paused:
+            _resume_gc()
+        for day in days:
+            if not _ready(instance, echo):
+                return False
+            result = run_partition(
+                job,
+                day.isoformat(),
+                instance,
+                tags={"bedrock-ledger/cli": "run", **recovery.run_tags()},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            )
+            ok = ok and result.success
+            if echo:
+                _echo_run(day, job_name, result, expected or {})
+    if echo and footer:
+        typer.echo(
+            f"Runs are in the Dagster instance at {home}; to see them: "
+            f"DAGSTER_HOME={home} {CONFIG_ENV}={config_path} uv run dg dev --host 127.0.0.1"
+        )
+    return ok
+
+
+def _resume_gc() -> None:
+    """End of the start-up: what it built (Dagster, the definitions, the instance's storage) lives until the process
+    exits, so it is moved out of the collector's sight (`gc.freeze`) and the collector resumes for the runs."""
+    gc.freeze()
+    gc.enable()
+
+
+def _ready(instance: object, echo: bool) -> bool:
+    """Free what dead runs hold and wait for pool slots (see `pipeline.recovery`); False when stopped."""
+    say = typer.echo if echo else (lambda _line: None)
+    try:
+        recovery.wait_for_pools(instance, say)
+    except recovery.Interrupted as exc:
+        typer.echo(str(exc), err=True)
+        return False
+    return True
+
+
+def _echo_run(day: dt.date, job_name: str, result: Any, expected: dict[str, str]) -> None:
+    """A few lines per day: the run, each failed step's cause, each check that did not pass."""
+    status = "ok" if result.success else "FAILED"
+    typer.echo(f"{day}: {job_name} run {result.run_id[:8]} {status}")
+    failures = 0
+    for event in result.all_events:
+        if event.is_step_failure:
+            failures += 1
+            error = event.step_failure_data.error
+            typer.echo(f"    step {event.step_key} failed: {_one_line(error)}")
+            if _VERBOSE["on"]:
+                typer.echo(error.to_string(), err=True)
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.asset_check_evaluation_data
+            if check.passed:
+                continue
+            name = f"{check.asset_key.to_user_string()}:{check.check_name}"
+            if name in expected:
+                typer.echo(f"    check {name} failed, as the sample intends: {expected[name]}")
+            else:
+                detail = f": {check.description}" if check.description else ""
+                typer.echo(f"    check {name} did not pass{detail}")
+    if not result.success and not failures:
+        typer.echo("    the run failed before its steps started: open the run in the UI, or rerun with --verbose")
+
+
+def plan_run(
+    config: str, start: str, end: str, yesterday: bool, select: str
+) -> tuple[str, list[dt.date], list[str], Definitions]:
+    """Everything `run` checks before work starts (see `pipeline.preflight`): config, days, names, paths, reach.
+    Also returns the definitions, built once: the names are checked against them and the runs use them."""
+    from pipeline import preflight
+    from pipeline.defs.build import build_definitions
+
+    config_path = str(Path(config).resolve())
+    cfg = load_config(config)  # as given: an error names the path the way the user wrote it
+    days = preflight.days_to_run(start, end, yesterday, cfg)
+    defs = build_definitions(cfg, config_path)
+    requested = [s.strip() for s in select.split(",") if s.strip()]
+    names: list[str] = []
+    if requested:
+        chosen: Selection = preflight.resolve_selection(requested, defs.assets or [])
+        for name, extra in chosen.added.items():
+            typer.echo(f"--select {name} also runs {', '.join(extra)} (written by the same step)")
+        names = chosen.names
+    preflight.check_paths(cfg, config)
+    preflight.check_reachable(
+        cfg,
+        billing=not names or "billing_line_items" in names,
+        logs=not names or "invocations" in names,
+    )
+    return config_path, days, names, defs
+
+
+@app.command()
+def run(
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+    start: Annotated[str, typer.Option(help="first UTC day, YYYY-MM-DD")] = "",
+    end: Annotated[str, typer.Option(help="last UTC day (inclusive), YYYY-MM-DD")] = "",
+    yesterday: Annotated[bool, typer.Option("--yesterday", help="run the last complete UTC day")] = False,
+    select: Annotated[str, typer.Option(help="comma-separated asset names (default: all)")] = "",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and Dagster's log")] = False,
+) -> None:
+    """Materialize every asset (or --select) for each day from --start to --end, inclusive, or --yesterday."""
+    _VERBOSE["on"] = _VERBOSE["on"] or verbose
+    # The start-up (importing Dagster, building the definitions, opening the instance) leaves some 300,000 tracked
+    # objects that live as long as the process, and the cyclic collector walked them again and again while they
+    # piled up: about half a CPU second of an empty day. Paused until the runs start (`_resume_gc`).
+    paused = _PROCESS["ours"] and gc.isenabled()  # only in a process of our own: a caller's objects are theirs
+    if paused:
+        gc.disable()
+    try:
+        config_path, days, names, defs = plan_run(config, start, end, yesterday, select)
+        ok = run_days(config_path, days, names or None, defs=defs, gc_paused=paused)
+    finally:
+        if paused:
+            gc.enable()
+    if not ok:
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command()
+def generate(
+    out: Annotated[str, typer.Option(help="local folder or s3://bucket/prefix for the logs")] = "./sample",
+    start: Annotated[str, typer.Option(help="first UTC day, YYYY-MM-DD")] = "2026-11-01",
+    days: Annotated[int, typer.Option(min=1, max=366)] = 3,
+    records_per_day: Annotated[int, typer.Option(min=1)] = 2000,
+    seed: Annotated[int, typer.Option()] = 7,
+    body_kb: Annotated[float, typer.Option(help="average prompt+response text per record, KB")] = 2.0,
+    faults: Annotated[bool, typer.Option(help="inject malformed lines, a truncated gzip, duplicates")] = True,
+    bill: Annotated[bool, typer.Option(help="also write a matching bill (CUR, CUR 2.0, FOCUS) and ledger.yaml")] = True,
+    cloudwatch_group: Annotated[str, typer.Option(help="also put a share of the events into this log group")] = "",
+    cloudwatch_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
+) -> None:
+    """Write realistic sample invocation logs (and by default a matching bill and a ledger.yaml)."""
+    from pipeline.preflight import parse_day
+    from pipeline.sample.logs import generate_sample
+
+    first = parse_day(start, "--start")
+    if bill and "://" not in out:
+        from pipeline.sample.demo import generate_all
+
+        sample = generate_all(out, first, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb)
+        summary = sample.logs
+        typer.echo(f"config: {sample.config_path}")
+        for fmt, files in sample.bill_files.items():
+            typer.echo(f"bill ({fmt}): {len(files)} files under {Path(out).resolve() / 'billing' / fmt}")
+    else:
+        cloudwatch_options: dict[str, Any] = {"cloudwatch_log_group": cloudwatch_group} if cloudwatch_group else {}
+        summary = generate_sample(
+            out,
+            first,
+            days,
+            records_per_day,
+            seed=seed,
+            faults=faults,
+            body_kb=body_kb,
+            cloudwatch_share=cloudwatch_share if cloudwatch_group else 0.0,
+            deliver_to_cloudwatch=bool(cloudwatch_group),
+            **cloudwatch_options,
+        )
+    typer.echo(
+        f"logs: {summary.records} invocations in {summary.files} objects ({summary.bytes / 1e6:.1f} MB) under {out}"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[str, typer.Option(help="folder for the sample data, config and warehouse")] = "./demo",
+    days: Annotated[int, typer.Option(min=1, max=31)] = 3,
+    records_per_day: Annotated[int, typer.Option(min=1)] = 2000,
+) -> None:
+    """Generate sample logs and a matching bill, write ledger.yaml, run every asset for every day, summarise."""
+    from pipeline.sample.demo import DEMO_START, generate_all
+    from pipeline.sample.expected import EXPECTED_CHECK_FAILURES
+
+    typer.echo(f"Generating {days} days of sample logs and a matching bill under {out} ...")
+    sample = generate_all(out, DEMO_START, days, records_per_day)
+    typer.echo(f"Running the pipeline for {sample.days[0]} .. {sample.days[-1]} ({sample.config_path}) ...")
+    ok = run_days(str(sample.config_path), sample.days, expected=EXPECTED_CHECK_FAILURES, footer=False)
+    _print_summary(str(sample.config_path), sample.days)
+    if not ok:
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command()
+def catalog(
+    database: Annotated[str, typer.Option(help="Glue database (created if missing), e.g. bedrock_ledger")],
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+    location: Annotated[str, typer.Option(help="s3:// location of the warehouse, if not the config's")] = "",
+) -> None:
+    """Register every table in the AWS Glue Data Catalog, with partition projection on `date` (for Athena)."""
+    from pipeline.exports.glue import CatalogError, register_tables
+
+    try:
+        cfg = load_config(config)
+        result = register_tables(database, location or cfg.warehouse, cfg.start_date)
+    except (ConfigError, CatalogError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # boto3/botocore raise many types; a person needs the one line, not the traceback
+        typer.echo(f"catalog: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"Glue database {result.database} at {result.location}: {len(result.created)} created, "
+        f"{len(result.updated)} updated, {len(result.unchanged)} unchanged ({', '.join(result.tables)})"
+    )
+
+
+def _print_summary(config_path: str, days: list[dt.date]) -> None:
+    """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
+    import polars as pl
+
+    from pipeline import warehouse
+
+    cfg = load_config(config_path)
+    wh = cfg.warehouse
+    priced = warehouse.scan_partitions(wh, "priced_invocations", days).collect()
+    rejected = warehouse.scan_partitions(wh, "rejected_records", days).collect()
+    recon = warehouse.scan_partitions(wh, "cost_reconciliation", days).collect()
+    budgets = warehouse.read_partition(wh, "budget_status", days[-1])
+    unpriced = priced.filter(~pl.col("priced"))
+    typer.echo("")
+    typer.echo(f"invocations: {priced.height:,}   rejected records: {rejected.height}")
+    typer.echo(
+        f"estimated cost: ${priced['total_cost_usd'].sum():,.2f}   "
+        f"unpriced calls: {unpriced.height} ({', '.join(sorted(set(unpriced['model_id'].to_list())))})"
+    )
+    by_cc = priced.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).sort("total_cost_usd", descending=True)
+    typer.echo("cost by cost center: " + ", ".join(f"{r[0]} ${r[1]:,.2f}" for r in by_cc.iter_rows()))
+    over = budgets.filter(pl.col("status").is_in(["warning", "over_budget"]))
+    typer.echo(
+        "budgets needing attention: "
+        + (
+            ", ".join(
+                f"{r[0]} {r[1]:.0f}% ({r[2]})" for r in over.select("cost_center", "pct_used", "status").iter_rows()
+            )
+            or "none"
+        )
+    )
+    statuses = recon.group_by("status").len().sort("len", descending=True)
+    typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    from pipeline.completeness.coverage import summary_lines
+
+    typer.echo("\n".join(summary_lines(warehouse.scan_partitions(wh, "log_completeness", days).collect())))
+    typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
+    typer.echo(
+        f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
+        "uv run dg dev --host 127.0.0.1"
+    )
+    _print_reports(wh, days[-1])
+
+
+def _print_reports(wh: str, day: dt.date) -> None:
+    """Where the last day's cost reports are (written by the `cost_report` asset): open them in a browser."""
+    from pipeline.report.store import ReportKind, report_exists, report_uri
+
+    reports: tuple[tuple[ReportKind, str], ...] = (
+        ("daily", "Cost report for"),
+        ("month_to_date", "Month-to-date cost report to"),
+    )
+    for kind, label in reports:
+        uri = report_uri(wh, day, kind)
+        if report_exists(uri):
+            typer.echo(f"{label} {day}: {uri}")
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every error becomes one message (the traceback with --verbose)."""
+    try:
+        app(args=argv, prog_name="bedrock-ledger")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (ConfigError, InputError) as exc:
+        return _fail(exc, EXIT_BAD_INPUT)
+    except UnreachableError as exc:
+        return _fail(exc, EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, the traceback only on request
+        ours = type(exc).__name__ in _OURS
+        return _fail(exc, EXIT_RUN_FAILED, prefix="" if ours else f"unexpected {type(exc).__name__}: ")
+    return 0
+
+
+def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
+    if _VERBOSE["on"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    hint = "" if _VERBOSE["on"] or not prefix else " (rerun with --verbose for the traceback)"
+    print(f"error: {prefix}{exc}{hint}", file=sys.stderr)
+    return code
+
+
+def main() -> None:
+    """Console-script entry point (through `pipeline.cli`)."""
+    _PROCESS["ours"] = True
+    sys.exit(run_cli(sys.argv[1:]))
