@@ -714,3 +714,16 @@ def test_sensor_ignores_unknown_billing_period_folders(tmp_path: Path) -> None:
         result = sensor.evaluate_tick(ctx)
     keys = {r.partition_key for r in result.run_requests}
     assert keys and all(k.startswith(f"{last_month:%Y-%m}") for k in keys)
+
+
+def test_an_object_named_with_an_impossible_time_is_still_listed(tmp_path: Path) -> None:
+    """A file name whose digits are no time (month 13) reads as a name without a time: the day's listing goes on,
+    and the object is read with its folder's hour."""
+    assert s3_logs.file_time("20241018T074319996Z_a.json.gz") == dt.datetime(2024, 10, 18, 7, 43, 19, 996000, dt.UTC)
+    assert s3_logs.file_time("20241318T074319Z_a.json.gz") is None
+    key = log_key("111122223333", "us-east-1", "2026-03-10T09:00:10", "00000000000000aa")
+    odd = (tmp_path / key).with_name("20261310T090010Z_odd.json.gz")
+    odd.parent.mkdir(parents=True)
+    odd.write_bytes(gz_lines([make_record("odd-1", "2026-03-10T09:00:00Z")]))
+    listing = s3_logs.list_day(str(tmp_path), dt.date(2026, 3, 10))
+    assert [(o.uri.rsplit("/", 1)[-1], o.delivered_at) for o in listing.objects] == [(odd.name, None)]

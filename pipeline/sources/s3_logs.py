@@ -93,7 +93,13 @@ def file_time(name: str) -> dt.datetime | None:
     m = _FILE_TIME.search(name.rsplit("/", 1)[-1])
     if not m:
         return None
-    ts = dt.datetime.strptime(m.group("ts"), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+    t = m.group("ts")  # YYYYMMDDTHHMMSS, digits by the pattern; sliced, not strptime'd (5x cheaper per object)
+    try:
+        ts = dt.datetime(
+            int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]), int(t[13:15]), tzinfo=dt.UTC
+        )
+    except ValueError:  # digits that are no time (month 13): a name like any other, not a failed listing
+        return None
     return ts + dt.timedelta(milliseconds=int(m.group("ms") or 0))
 
 
