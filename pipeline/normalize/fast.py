@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import schemas
 from pipeline.normalize.identity import split_identity
@@ -46,9 +46,14 @@ from pipeline.normalize.records import (
     parse_timestamp,
 )
 
-# Token counts and latencies: JSON integers that fit int64. Larger ones, floats, strings and bools fail the
-# decode and the line goes to the reference path, which has its own rules for them.
-Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+# Token counts, latencies and image counts: JSON integers in the range `parse_record` accepts for them. Anything
+# else (out of range, floats, strings, bools) fails the decode and the object goes to the reference path, which
+# has its own rules for it. Checking the range in the C decoder rather than per record in Python is what makes
+# the per-record code short; an out-of-range value in a field the rules end up not reading also sends the object
+# back, which costs nothing (no real log has one) and is exact (the reference decides).
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+LatencyMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)]
+Images = Annotated[int, msgspec.Meta(ge=0, le=MAX_IMAGES)]
 _UNSET = msgspec.UNSET
 
 
@@ -57,37 +62,37 @@ class _S(msgspec.Struct, gc=False):
 
 
 class _CacheCreation(_S):
-    ephemeral_1h_input_tokens: Int | None = None
+    ephemeral_1h_input_tokens: Tokens | None = None
 
 
 class _CacheDetail(_S):
     ttl: str | None = None
-    inputTokens: Int | None = None
+    inputTokens: Tokens | None = None
 
 
 class _Usage(_S):
     cache_creation: _CacheCreation | None = None
     cacheDetails: list[_CacheDetail] | None = None
-    inputTokens: Int | None = None
-    input_tokens: Int | None = None
-    prompt_tokens: Int | None = None
-    outputTokens: Int | None = None
-    output_tokens: Int | None = None
-    completion_tokens: Int | None = None
-    cacheReadInputTokens: Int | None = None
-    cacheReadInputTokenCount: Int | None = None
-    cache_read_input_tokens: Int | None = None
-    cacheWriteInputTokens: Int | None = None
-    cacheWriteInputTokenCount: Int | None = None
-    cache_creation_input_tokens: Int | None = None
+    inputTokens: Tokens | None = None
+    input_tokens: Tokens | None = None
+    prompt_tokens: Tokens | None = None
+    outputTokens: Tokens | None = None
+    output_tokens: Tokens | None = None
+    completion_tokens: Tokens | None = None
+    cacheReadInputTokens: Tokens | None = None
+    cacheReadInputTokenCount: Tokens | None = None
+    cache_read_input_tokens: Tokens | None = None
+    cacheWriteInputTokens: Tokens | None = None
+    cacheWriteInputTokenCount: Tokens | None = None
+    cache_creation_input_tokens: Tokens | None = None
 
 
 class _Metrics(_S):
-    latencyMs: Int | None = None
+    latencyMs: LatencyMs | None = None
 
 
 class _Result(_S):
-    tokenCount: Int | None = None
+    tokenCount: Tokens | None = None
     completionReason: str | None = None
 
 
@@ -101,19 +106,19 @@ class _OutBody(_S):
     guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
     usage: _Usage | None = None
     metrics: _Metrics | None = None
-    prompt_token_count: Int | None = None
-    inputTextTokenCount: Int | None = None
-    generation_token_count: Int | None = None
+    prompt_token_count: Tokens | None = None
+    inputTextTokenCount: Tokens | None = None
+    generation_token_count: Tokens | None = None
     results: list[_Result] | None = None
 
 
 class _InvocationMetrics(_S):
-    inputTokenCount: Int | None = None
-    outputTokenCount: Int | None = None
-    cacheReadInputTokenCount: Int | None = None
-    cacheWriteInputTokenCount: Int | None = None
-    invocationLatency: Int | None = None
-    firstByteLatency: Int | None = None
+    inputTokenCount: Tokens | None = None
+    outputTokenCount: Tokens | None = None
+    cacheReadInputTokenCount: Tokens | None = None
+    cacheWriteInputTokenCount: Tokens | None = None
+    invocationLatency: LatencyMs | None = None
+    firstByteLatency: LatencyMs | None = None
 
 
 class _Delta(_S):
@@ -144,7 +149,7 @@ class _Tier(_S):
 
 
 class _ImageConfig(_S):
-    numberOfImages: Int | None = None
+    numberOfImages: Images | None = None
 
 
 class _Perf(_S):
@@ -160,17 +165,17 @@ class _InBody(_S):
 
 
 class _Input(_S):
-    inputTokenCount: Int | None = None
-    cacheReadInputTokenCount: Int | None = None
-    cacheWriteInputTokenCount: Int | None = None
-    inputBodyS3Path: str | None = None
     inputBodyJson: _InBody | None = None
+    inputBodyS3Path: str | None = None
+    inputTokenCount: Tokens | None = None
+    cacheReadInputTokenCount: Tokens | None = None
+    cacheWriteInputTokenCount: Tokens | None = None
 
 
 class _Output(_S):
-    outputTokenCount: Int | None = None
-    outputBodyS3Path: str | None = None
     outputBodyJson: _OutBody | list[_Chunk] | None = None
+    outputBodyS3Path: str | None = None
+    outputTokenCount: Tokens | None = None
 
 
 class _Identity(_S):
@@ -178,8 +183,10 @@ class _Identity(_S):
 
 
 class _Record(_S):
-    schemaType: str | None = None
-    schemaVersion: str | None = None
+    """One log record. Fields of the records and of their `input`/`output` are declared in the order Bedrock writes
+    the keys: msgspec looks a key up starting at the field after the previous match, so in that order each lookup
+    is one comparison."""
+
     timestamp: str | None = None
     accountId: str | None = None
     region: str | None = None
@@ -187,12 +194,14 @@ class _Record(_S):
     operation: str | None = None
     modelId: str | None = None
     errorCode: str | None = None
-    inferenceRegion: str | None = None
-    performanceConfig: _Perf | None = None
-    identity: _Identity | None = None
-    requestMetadata: dict[str, str] | None = None
     input: _Input | None = None
     output: _Output | None = None
+    identity: _Identity | None = None
+    requestMetadata: dict[str, str] | None = None
+    schemaType: str | None = None
+    schemaVersion: str | None = None
+    inferenceRegion: str | None = None
+    performanceConfig: _Perf | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Record)
@@ -370,7 +379,13 @@ def _row(
     r: _Record, source_uri: str, fallback_us: int | None, day_start: int, day_end: int
 ) -> tuple[Any, ...] | bool | None:
     """One record as a raw tuple (see `_RAW_COLUMNS`); False when it belongs to another day; None when the
-    reference path must decide (a reject, or anything this function does not restate)."""
+    reference path must decide (a reject, or anything this function does not restate).
+
+    This runs once per record, so it is written for the common shapes (a Converse or InvokeModel object body
+    whose log-level counts are all present, a stream's chunk array): plain attribute reads and `is None` tests,
+    helpers called only when a rarer field is there. Ranges of counts and latencies are checked by the decoder
+    (see `Tokens`); only a sum of cache-detail entries can leave the range here.
+    """
     st = r.schemaType
     if st is not None and st != SCHEMA_TYPE:
         return None
@@ -384,13 +399,12 @@ def _row(
     ts = _TS_CACHE.get(r.timestamp)  # type: ignore[arg-type]
     if ts is None:
         ts = _ts_micros(r.timestamp)
-    if ts is None:
-        if fallback_us is None:
-            return None
-        ts = fallback_us
+        if ts is None:
+            if fallback_us is None:
+                return None
+            ts = fallback_us
 
     inp = r.input
-    out = r.output
     if inp is not None:
         input_tokens = inp.inputTokenCount
         cache_read = inp.cacheReadInputTokenCount
@@ -399,6 +413,7 @@ def _row(
         in_path = inp.inputBodyS3Path
     else:
         input_tokens = cache_read = cache_write = in_body = in_path = None
+    out = r.output
     if out is not None:
         output_tokens = out.outputTokenCount
         body = out.outputBodyJson
@@ -435,37 +450,34 @@ def _row(
             input_tokens, output_tokens, cache_read, cache_write = _body_usage(
                 body, input_tokens, output_tokens, cache_read, cache_write
             )
-        if body.usage is not None:
-            cache_1h = _usage_1h(body.usage)
-        if body.metrics is not None:
-            latency = body.metrics.latencyMs
+        usage = body.usage
+        if usage is not None and (usage.cache_creation is not None or usage.cacheDetails is not None):
+            cache_1h = _usage_1h(usage)
+        metrics_ = body.metrics
+        if metrics_ is not None:
+            latency = metrics_.latencyMs
         stop_reason = body.stopReason
         if stop_reason is None:
             stop_reason = _first(body.stop_reason, body.completionReason, body.finish_reason)
             if stop_reason is None and body.results:
                 stop_reason = body.results[0].completionReason
         guardrail = body.guardrail_action == "INTERVENED"
-    # Out-of-range values (negative or implausible counts, latencies) are the reference path's to judge.
-    if any(
-        v is not None and not 0 <= v <= MAX_TOKENS
-        for v in (input_tokens, output_tokens, cache_read, cache_write, cache_1h)
-    ):
-        return None
-    if any(v is not None and not 0 <= v <= MAX_LATENCY_MS for v in (latency, first_byte)):
+    if cache_1h is not None and cache_1h > MAX_TOKENS:  # a sum of in-range cache-detail entries
         return None
     if ts < day_start or ts >= day_end:
         return False
 
     image_count = tier = None
+    perf = r.performanceConfig
     if in_body is not None:
         cfg = in_body.imageGenerationConfig
         if cfg is not None:
             image_count = 1 if cfg.numberOfImages is None else cfg.numberOfImages
-            if not 0 <= image_count <= MAX_IMAGES:
-                return None
         if in_body.serviceTier is not _UNSET or in_body.service_tier is not _UNSET:
             tier = _tier(in_body)
-    if (tier is None or tier == "standard") and _latency_optimized(r, in_body):
+        if perf is None:
+            perf = in_body.performanceConfig
+    if perf is not None and (tier is None or tier == "standard") and _latency_optimized(r, in_body):
         tier = "latency_optimized"
     identity = r.identity
     return (
@@ -493,7 +505,8 @@ def _row(
         tier,
         in_path,
         out_path,
-        min(cache_1h or 0, cache_write or 0),
+        # min(1-hour part or 0, cache writes or 0); both are non-negative, so no 1-hour part gives 0.
+        min(cache_1h, cache_write or 0) if cache_1h else 0,
     )
 
 
@@ -508,21 +521,26 @@ def _decode(payload: bytes) -> list[_Record] | None:
         return None
 
 
+_MAP_TYPE = pa.map_(pa.large_string(), pa.large_string())
+
+
 def _map_column(values: tuple[dict[str, str] | None, ...]) -> pl.Series:
     """`request_metadata` as the contract's list of key/value structs, keys sorted (as `schemas.dict_to_map`).
 
-    Flattened with C-level iteration and sorted inside each list by polars, not per record in Python.
+    Arrow converts the dicts in C (a map array: flat keys and values plus offsets, None becoming an empty list
+    as in the reference), and one sort over the flat entries by (record, key) orders each record's keys: that
+    costs a fraction of flattening in Python and sorting inside each list with `list.eval`. Keys of one dict are
+    distinct, so the order is total, and Arrow compares strings by UTF-8 bytes, which is Python's code-point order.
     """
-    present = [d for d in values if d]
-    keys = list(chain.from_iterable(present))
-    vals = list(chain.from_iterable(map(dict.values, present)))
-    offsets = [0, *accumulate(len(d) if d else 0 for d in values)]
-    struct = pa.StructArray.from_arrays(
-        [pa.array(keys, type=pa.large_string()), pa.array(vals, type=pa.large_string())], names=["key", "value"]
+    maps = pa.array(values, type=_MAP_TYPE)
+    offsets = maps.offsets  # no validity: a null map is an empty run, so an empty list
+    keys = maps.keys
+    record = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys))
+    order = pc.sort_indices(
+        pa.table({"record": record, "key": keys}), sort_keys=[("record", "ascending"), ("key", "ascending")]
     )
-    arr = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), struct)
-    series = pl.Series("request_metadata", arr).cast(schemas.STR_MAP)
-    return series.list.eval(pl.element().sort_by(pl.element().struct.field("key")))
+    entries = pa.StructArray.from_arrays([keys.take(order), maps.items.take(order)], names=["key", "value"])
+    return pl.Series("request_metadata", pa.ListArray.from_arrays(offsets, entries)).cast(schemas.STR_MAP)
 
 
 _STATUS_CACHE: dict[str, str] = {}
