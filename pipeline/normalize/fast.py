@@ -16,7 +16,8 @@ number), a timestamp that needs the fallback time when there is none, an object 
 (msgspec does not validate the strings it skips; orjson does). Such objects are rare, so handing back whole
 objects costs nothing measurable and keeps row order and line numbers the reference's own.
 `tests/test_normalize_equivalence.py` checks both paths give the same rows, rejects and counts on generated logs
-of every shape, on the spec's examples, on a table of every rule, and on randomly damaged records.
+of every shape, on the spec's examples, on a table of every rule, and on randomly damaged records;
+`tests/test_fast_shapes.py` pins the shortcuts this module takes for speed.
 
 msgspec is an optional dependency: without it this module does not import, and `day.py` uses the reference path.
 """
@@ -446,9 +447,9 @@ def _row(
         usage = body.usage
         if usage is not None and (usage.cache_creation is not None or usage.cacheDetails is not None):
             cache_1h = _usage_1h(usage)
-        metrics_ = body.metrics
-        if metrics_ is not None:
-            latency = metrics_.latencyMs
+        body_metrics = body.metrics
+        if body_metrics is not None:
+            latency = body_metrics.latencyMs
         stop_reason = body.stopReason
         if stop_reason is None:
             stop_reason = _first(body.stop_reason, body.completionReason, body.finish_reason)
