@@ -166,17 +166,17 @@ class _InBody(_S):
 
 
 class _Input(_S):
-    inputBodyJson: _InBody | None = None
-    inputBodyS3Path: str | None = None
     inputTokenCount: Tokens | None = None
     cacheReadInputTokenCount: Tokens | None = None
     cacheWriteInputTokenCount: Tokens | None = None
+    inputBodyS3Path: str | None = None
+    inputBodyJson: _InBody | None = None
 
 
 class _Output(_S):
-    outputBodyJson: _OutBody | list[_Chunk] | None = None
-    outputBodyS3Path: str | None = None
     outputTokenCount: Tokens | None = None
+    outputBodyS3Path: str | None = None
+    outputBodyJson: _OutBody | list[_Chunk] | None = None
 
 
 class _Identity(_S):
@@ -184,10 +184,8 @@ class _Identity(_S):
 
 
 class _Record(_S):
-    """One log record. Fields of the records and of their `input`/`output` are declared in the order Bedrock writes
-    the keys: msgspec looks a key up starting at the field after the previous match, so in that order each lookup
-    is one comparison."""
-
+    schemaType: str | None = None
+    schemaVersion: str | None = None
     timestamp: str | None = None
     accountId: str | None = None
     region: str | None = None
@@ -195,14 +193,12 @@ class _Record(_S):
     operation: str | None = None
     modelId: str | None = None
     errorCode: str | None = None
-    input: _Input | None = None
-    output: _Output | None = None
-    identity: _Identity | None = None
-    requestMetadata: dict[str, str] | None = None
-    schemaType: str | None = None
-    schemaVersion: str | None = None
     inferenceRegion: str | None = None
     performanceConfig: _Perf | None = None
+    identity: _Identity | None = None
+    requestMetadata: dict[str, str] | None = None
+    input: _Input | None = None
+    output: _Output | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Record)
