@@ -16,7 +16,8 @@ number), a timestamp that needs the fallback time when there is none, an object 
 (msgspec does not validate the strings it skips; orjson does). Such objects are rare, so handing back whole
 objects costs nothing measurable and keeps row order and line numbers the reference's own.
 `tests/test_normalize_equivalence.py` checks both paths give the same rows, rejects and counts on generated logs
-of every shape, on the spec's examples, on a table of every rule, and on randomly damaged records.
+of every shape, on the spec's examples, on a table of every rule, and on randomly damaged records;
+`tests/test_fast_shapes.py` pins the shortcuts this module takes for speed.
 
 msgspec is an optional dependency: without it this module does not import, and `day.py` uses the reference path.
 """
@@ -25,12 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import schemas
 from pipeline.normalize.identity import split_identity
@@ -46,9 +47,14 @@ from pipeline.normalize.records import (
     parse_timestamp,
 )
 
-# Token counts and latencies: JSON integers that fit int64. Larger ones, floats, strings and bools fail the
-# decode and the line goes to the reference path, which has its own rules for them.
-Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+# Token counts, latencies and image counts: JSON integers in the range `parse_record` accepts for them. Anything
+# else (out of range, floats, strings, bools) fails the decode and the object goes to the reference path, which
+# has its own rules for it. Checking the range in the C decoder rather than per record in Python is what makes
+# the per-record code short; an out-of-range value in a field the rules end up not reading also sends the object
+# back, which costs nothing (no real log has one) and is exact (the reference decides).
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+LatencyMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)]
+Images = Annotated[int, msgspec.Meta(ge=0, le=MAX_IMAGES)]
 _UNSET = msgspec.UNSET
 
 
@@ -57,37 +63,37 @@ class _S(msgspec.Struct, gc=False):
 
 
 class _CacheCreation(_S):
-    ephemeral_1h_input_tokens: Int | None = None
+    ephemeral_1h_input_tokens: Tokens | None = None
 
 
 class _CacheDetail(_S):
     ttl: str | None = None
-    inputTokens: Int | None = None
+    inputTokens: Tokens | None = None
 
 
 class _Usage(_S):
     cache_creation: _CacheCreation | None = None
     cacheDetails: list[_CacheDetail] | None = None
-    inputTokens: Int | None = None
-    input_tokens: Int | None = None
-    prompt_tokens: Int | None = None
-    outputTokens: Int | None = None
-    output_tokens: Int | None = None
-    completion_tokens: Int | None = None
-    cacheReadInputTokens: Int | None = None
-    cacheReadInputTokenCount: Int | None = None
-    cache_read_input_tokens: Int | None = None
-    cacheWriteInputTokens: Int | None = None
-    cacheWriteInputTokenCount: Int | None = None
-    cache_creation_input_tokens: Int | None = None
+    inputTokens: Tokens | None = None
+    input_tokens: Tokens | None = None
+    prompt_tokens: Tokens | None = None
+    outputTokens: Tokens | None = None
+    output_tokens: Tokens | None = None
+    completion_tokens: Tokens | None = None
+    cacheReadInputTokens: Tokens | None = None
+    cacheReadInputTokenCount: Tokens | None = None
+    cache_read_input_tokens: Tokens | None = None
+    cacheWriteInputTokens: Tokens | None = None
+    cacheWriteInputTokenCount: Tokens | None = None
+    cache_creation_input_tokens: Tokens | None = None
 
 
 class _Metrics(_S):
-    latencyMs: Int | None = None
+    latencyMs: LatencyMs | None = None
 
 
 class _Result(_S):
-    tokenCount: Int | None = None
+    tokenCount: Tokens | None = None
     completionReason: str | None = None
 
 
@@ -101,19 +107,19 @@ class _OutBody(_S):
     guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
     usage: _Usage | None = None
     metrics: _Metrics | None = None
-    prompt_token_count: Int | None = None
-    inputTextTokenCount: Int | None = None
-    generation_token_count: Int | None = None
+    prompt_token_count: Tokens | None = None
+    inputTextTokenCount: Tokens | None = None
+    generation_token_count: Tokens | None = None
     results: list[_Result] | None = None
 
 
 class _InvocationMetrics(_S):
-    inputTokenCount: Int | None = None
-    outputTokenCount: Int | None = None
-    cacheReadInputTokenCount: Int | None = None
-    cacheWriteInputTokenCount: Int | None = None
-    invocationLatency: Int | None = None
-    firstByteLatency: Int | None = None
+    inputTokenCount: Tokens | None = None
+    outputTokenCount: Tokens | None = None
+    cacheReadInputTokenCount: Tokens | None = None
+    cacheWriteInputTokenCount: Tokens | None = None
+    invocationLatency: LatencyMs | None = None
+    firstByteLatency: LatencyMs | None = None
 
 
 class _Delta(_S):
@@ -144,7 +150,7 @@ class _Tier(_S):
 
 
 class _ImageConfig(_S):
-    numberOfImages: Int | None = None
+    numberOfImages: Images | None = None
 
 
 class _Perf(_S):
@@ -160,15 +166,15 @@ class _InBody(_S):
 
 
 class _Input(_S):
-    inputTokenCount: Int | None = None
-    cacheReadInputTokenCount: Int | None = None
-    cacheWriteInputTokenCount: Int | None = None
+    inputTokenCount: Tokens | None = None
+    cacheReadInputTokenCount: Tokens | None = None
+    cacheWriteInputTokenCount: Tokens | None = None
     inputBodyS3Path: str | None = None
     inputBodyJson: _InBody | None = None
 
 
 class _Output(_S):
-    outputTokenCount: Int | None = None
+    outputTokenCount: Tokens | None = None
     outputBodyS3Path: str | None = None
     outputBodyJson: _OutBody | list[_Chunk] | None = None
 
@@ -223,53 +229,66 @@ def _ts_micros(value: str | None) -> int | None:
 _T = TypeVar("_T")
 
 
-def _first(*values: _T | None) -> _T | None:
-    for v in values:
-        if v is not None:
-            return v
-    return None
+def _first(a: _T | None, b: _T | None, c: _T | None) -> _T | None:
+    """The first of three values that is not None (a fixed arity: cheaper to call than `*values`)."""
+    return a if a is not None else b if b is not None else c
 
 
-def _stream_metrics(chunks: list[_Chunk]) -> _InvocationMetrics | None:
+def _stream(
+    chunks: list[_Chunk],
+) -> tuple[_InvocationMetrics | None, str | None, int | None, bool]:
+    """What a stream body (an array of chunks) gives the row, in one backward pass: the invocation metrics of the
+    last chunk that has them, the stop reason of the last chunk that has one (`delta.stop_reason` first, as
+    `records._stream_stop_reason`), the 1-hour cache writes of the last `message` that splits them
+    (`records._cache_write_1h`), and whether any chunk says the guardrail intervened. A stream has about twenty
+    chunks; one pass over them costs about half of one pass per answer."""
+    metrics = stop = cache_1h = None
+    guardrail = False
     for chunk in reversed(chunks):
-        if chunk.metrics is not None:
-            return chunk.metrics
-    return None
-
-
-def _stream_stop_reason(chunks: list[_Chunk]) -> str | None:
-    for chunk in reversed(chunks):
-        delta = chunk.delta
-        if delta is not None and delta.stop_reason is not None:
-            return delta.stop_reason
-        for value in (chunk.completionReason, chunk.stop_reason, chunk.stopReason, chunk.finish_reason):
-            if value is not None:
-                return value
-    return None
+        if metrics is None:
+            metrics = chunk.metrics
+        if stop is None:
+            delta = chunk.delta
+            stop = delta.stop_reason if delta is not None else None
+            if stop is None:
+                stop = _first(chunk.completionReason, chunk.stop_reason, chunk.stopReason)
+                if stop is None:
+                    stop = chunk.finish_reason
+        if cache_1h is None:
+            message = chunk.message
+            if message is not None and type(message) is not str:
+                cache_1h = _usage_1h(message.usage)
+        if chunk.guardrail_action == "INTERVENED":
+            guardrail = True
+    return metrics, stop, cache_1h, guardrail
 
 
 def _body_usage(
     body: _OutBody, inp: int | None, out: int | None, cr: int | None, cw: int | None
 ) -> tuple[int | None, int | None, int | None, int | None]:
-    """Log-level counts completed from an object body, as `records._body_usage` + `_first_int` do."""
+    """Log-level counts completed from an object body, as `records._body_usage` + `_first_int` do: a log-level
+    count wins, so only the missing ones are looked up (usually the cache counts of an InvokeModel record)."""
     usage = body.usage
     if usage is not None:
-        b_in = _first(usage.inputTokens, usage.input_tokens, usage.prompt_tokens)
-        b_out = _first(usage.outputTokens, usage.output_tokens, usage.completion_tokens)
-        b_cr = _first(usage.cacheReadInputTokens, usage.cacheReadInputTokenCount, usage.cache_read_input_tokens)
-        b_cw = _first(usage.cacheWriteInputTokens, usage.cacheWriteInputTokenCount, usage.cache_creation_input_tokens)
-    else:
-        b_in = _first(body.prompt_token_count, body.inputTextTokenCount)
-        b_out = body.generation_token_count
-        if b_out is None and body.results is not None:
-            b_out = _first(*(res.tokenCount for res in body.results))
-        b_cr = b_cw = None
-    return (
-        b_in if inp is None else inp,
-        b_out if out is None else out,
-        b_cr if cr is None else cr,
-        b_cw if cw is None else cw,
-    )
+        if inp is None:
+            inp = _first(usage.inputTokens, usage.input_tokens, usage.prompt_tokens)
+        if out is None:
+            out = _first(usage.outputTokens, usage.output_tokens, usage.completion_tokens)
+        if cr is None:
+            cr = _first(usage.cacheReadInputTokens, usage.cacheReadInputTokenCount, usage.cache_read_input_tokens)
+        if cw is None:
+            cw = _first(usage.cacheWriteInputTokens, usage.cacheWriteInputTokenCount, usage.cache_creation_input_tokens)
+        return inp, out, cr, cw
+    if inp is None:
+        inp = body.prompt_token_count if body.prompt_token_count is not None else body.inputTextTokenCount
+    if out is None:
+        out = body.generation_token_count
+        if out is None and body.results is not None:
+            for res in body.results:
+                if res.tokenCount is not None:
+                    out = res.tokenCount
+                    break
+    return inp, out, cr, cw
 
 
 def _usage_1h(usage: _Usage | None) -> int | None:
@@ -287,19 +306,6 @@ def _usage_1h(usage: _Usage | None) -> int | None:
                 total += d.inputTokens or 0
         return total
     return None
-
-
-def _cache_write_1h(body: _OutBody | list[_Chunk]) -> int | None:
-    """`records._cache_write_1h` for a typed body."""
-    if type(body) is list:
-        for chunk in reversed(body):
-            message = chunk.message
-            if message is not None and type(message) is not str:
-                n = _usage_1h(message.usage)
-                if n is not None:
-                    return n
-        return None
-    return _usage_1h(body.usage)
 
 
 def _latency_optimized(r: _Record, body: _InBody | None) -> bool:
@@ -370,7 +376,13 @@ def _row(
     r: _Record, source_uri: str, fallback_us: int | None, day_start: int, day_end: int
 ) -> tuple[Any, ...] | bool | None:
     """One record as a raw tuple (see `_RAW_COLUMNS`); False when it belongs to another day; None when the
-    reference path must decide (a reject, or anything this function does not restate)."""
+    reference path must decide (a reject, or anything this function does not restate).
+
+    This runs once per record, so it is written for the common shapes (a Converse or InvokeModel object body
+    whose log-level counts are all present, a stream's chunk array): plain attribute reads and `is None` tests,
+    helpers called only when a rarer field is there. Ranges of counts and latencies are checked by the decoder
+    (see `Tokens`); only a sum of cache-detail entries can leave the range here.
+    """
     st = r.schemaType
     if st is not None and st != SCHEMA_TYPE:
         return None
@@ -384,13 +396,12 @@ def _row(
     ts = _TS_CACHE.get(r.timestamp)  # type: ignore[arg-type]
     if ts is None:
         ts = _ts_micros(r.timestamp)
-    if ts is None:
-        if fallback_us is None:
-            return None
-        ts = fallback_us
+        if ts is None:
+            if fallback_us is None:
+                return None
+            ts = fallback_us
 
     inp = r.input
-    out = r.output
     if inp is not None:
         input_tokens = inp.inputTokenCount
         cache_read = inp.cacheReadInputTokenCount
@@ -399,6 +410,7 @@ def _row(
         in_path = inp.inputBodyS3Path
     else:
         input_tokens = cache_read = cache_write = in_body = in_path = None
+    out = r.output
     if out is not None:
         output_tokens = out.outputTokenCount
         body = out.outputBodyJson
@@ -411,7 +423,7 @@ def _row(
     if body is None:
         pass
     elif type(body) is list:
-        metrics = _stream_metrics(body)
+        metrics, stop_reason, cache_1h, guardrail = _stream(body)
         if metrics is not None:
             if input_tokens is None:
                 input_tokens = metrics.inputTokenCount
@@ -423,49 +435,39 @@ def _row(
                 cache_write = metrics.cacheWriteInputTokenCount
             latency = metrics.invocationLatency
             first_byte = metrics.firstByteLatency
-        stop_reason = _stream_stop_reason(body)
-        cache_1h = _cache_write_1h(body)
-        if stop_reason != "guardrail_intervened":
-            for chunk in body:
-                if chunk.guardrail_action == "INTERVENED":
-                    guardrail = True
-                    break
     else:
         if input_tokens is None or output_tokens is None or cache_read is None or cache_write is None:
             input_tokens, output_tokens, cache_read, cache_write = _body_usage(
                 body, input_tokens, output_tokens, cache_read, cache_write
             )
-        if body.usage is not None:
-            cache_1h = _usage_1h(body.usage)
-        if body.metrics is not None:
-            latency = body.metrics.latencyMs
+        usage = body.usage
+        if usage is not None and (usage.cache_creation is not None or usage.cacheDetails is not None):
+            cache_1h = _usage_1h(usage)
+        body_metrics = body.metrics
+        if body_metrics is not None:
+            latency = body_metrics.latencyMs
         stop_reason = body.stopReason
         if stop_reason is None:
             stop_reason = _first(body.stop_reason, body.completionReason, body.finish_reason)
             if stop_reason is None and body.results:
                 stop_reason = body.results[0].completionReason
         guardrail = body.guardrail_action == "INTERVENED"
-    # Out-of-range values (negative or implausible counts, latencies) are the reference path's to judge.
-    if any(
-        v is not None and not 0 <= v <= MAX_TOKENS
-        for v in (input_tokens, output_tokens, cache_read, cache_write, cache_1h)
-    ):
-        return None
-    if any(v is not None and not 0 <= v <= MAX_LATENCY_MS for v in (latency, first_byte)):
+    if cache_1h is not None and cache_1h > MAX_TOKENS:  # a sum of in-range cache-detail entries
         return None
     if ts < day_start or ts >= day_end:
         return False
 
     image_count = tier = None
+    perf = r.performanceConfig
     if in_body is not None:
         cfg = in_body.imageGenerationConfig
         if cfg is not None:
             image_count = 1 if cfg.numberOfImages is None else cfg.numberOfImages
-            if not 0 <= image_count <= MAX_IMAGES:
-                return None
         if in_body.serviceTier is not _UNSET or in_body.service_tier is not _UNSET:
             tier = _tier(in_body)
-    if (tier is None or tier == "standard") and _latency_optimized(r, in_body):
+        if perf is None:
+            perf = in_body.performanceConfig
+    if perf is not None and (tier is None or tier == "standard") and _latency_optimized(r, in_body):
         tier = "latency_optimized"
     identity = r.identity
     return (
@@ -493,7 +495,8 @@ def _row(
         tier,
         in_path,
         out_path,
-        min(cache_1h or 0, cache_write or 0),
+        # min(1-hour part or 0, cache writes or 0); both are non-negative, so no 1-hour part gives 0.
+        min(cache_1h, cache_write or 0) if cache_1h else 0,
     )
 
 
@@ -508,21 +511,26 @@ def _decode(payload: bytes) -> list[_Record] | None:
         return None
 
 
+_MAP_TYPE = pa.map_(pa.large_string(), pa.large_string())
+
+
 def _map_column(values: tuple[dict[str, str] | None, ...]) -> pl.Series:
     """`request_metadata` as the contract's list of key/value structs, keys sorted (as `schemas.dict_to_map`).
 
-    Flattened with C-level iteration and sorted inside each list by polars, not per record in Python.
+    Arrow converts the dicts in C (a map array: flat keys and values plus offsets, None becoming an empty list
+    as in the reference), and one sort over the flat entries by (record, key) orders each record's keys: that
+    costs a fraction of flattening in Python and sorting inside each list with `list.eval`. Keys of one dict are
+    distinct, so the order is total, and Arrow compares strings by UTF-8 bytes, which is Python's code-point order.
     """
-    present = [d for d in values if d]
-    keys = list(chain.from_iterable(present))
-    vals = list(chain.from_iterable(map(dict.values, present)))
-    offsets = [0, *accumulate(len(d) if d else 0 for d in values)]
-    struct = pa.StructArray.from_arrays(
-        [pa.array(keys, type=pa.large_string()), pa.array(vals, type=pa.large_string())], names=["key", "value"]
+    maps = pa.array(values, type=_MAP_TYPE)
+    offsets = maps.offsets  # no validity: a null map is an empty run, so an empty list
+    keys = maps.keys
+    record = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys))
+    order = pc.sort_indices(
+        pa.table({"record": record, "key": keys}), sort_keys=[("record", "ascending"), ("key", "ascending")]
     )
-    arr = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), struct)
-    series = pl.Series("request_metadata", arr).cast(schemas.STR_MAP)
-    return series.list.eval(pl.element().sort_by(pl.element().struct.field("key")))
+    entries = pa.StructArray.from_arrays([keys.take(order), maps.items.take(order)], names=["key", "value"])
+    return pl.Series("request_metadata", pa.ListArray.from_arrays(offsets, entries)).cast(schemas.STR_MAP)
 
 
 _STATUS_CACHE: dict[str, str] = {}
