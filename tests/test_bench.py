@@ -11,7 +11,7 @@ def _result(seconds: float, cpu: float, rows: int = 0, **extra: object) -> dict:
         "cpu_seconds": cpu,
         "rows": rows,
         "peak_rss_process": 2**28,
-        "peak_rss_tree": 2**29,
+        "peak_pss_tree": 2**29,
         "foreign_cores": 0.5,
         **extra,
     }
