@@ -43,6 +43,7 @@ from pipeline.completeness.freshness import (
     FRESHNESS_GRACE_HOURS,
     expected_fresh_day,
     find_delivery_gaps,
+    hourly_calls,
 )
 from pipeline.defs.contract import preview_allowed
 from pipeline.defs.figures import markdown_table
@@ -119,8 +120,8 @@ def build_operability_checks(
     def log_delivery_complete(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
         cfg = ledger.config
         day = partition_day(context.partition_key)
-        inv = warehouse.read_partition(cfg.warehouse, "invocations", day, columns=["timestamp", "account_id", "region"])
-        gaps = find_delivery_gaps(inv, min_neighbour_calls)
+        hourly = hourly_calls(warehouse.scan_partitions(cfg.warehouse, "invocations", [day]))
+        gaps = find_delivery_gaps(hourly, min_neighbour_calls)
         shown = gaps.with_columns(pl.format("{}:00-{}:59 UTC", pl.col("hour"), pl.col("hour")).alias("hours"))
         return AssetCheckResult(
             passed=gaps.is_empty(),
@@ -131,7 +132,7 @@ def build_operability_checks(
             metadata={
                 "gaps": gaps.height,
                 "min_neighbour_calls": min_neighbour_calls,
-                "invocations": inv.height,
+                "invocations": int(hourly["calls"].sum()),
                 "gap_hours": MetadataValue.md(
                     markdown_table(shown.select("account_id", "region", "hours", "calls_before", "calls_after"), 50)
                 ),
