@@ -12,7 +12,8 @@ Why many contenders on the same files, in one run: absolute numbers depend on th
 on it), ratios much less.
 
 *Fixed cost*, measured against `import dagster` itself (DESIGN: definitions load within 1 s of it, an empty-day
-CLI run within 3 s of it): `import_dagster`, `defs_load` (`import pipeline.definitions`), and the two ways a
+CLI run within 3 s of it): `uv_run` (what `uv run` adds to every README command), `import_dagster`, `defs_load`
+(`import pipeline.definitions`), and the two ways a
 user runs a day, on a day with no logs: `cli_empty` (`bedrock-ledger run --select invocations,rejected_records`)
 and `dagster_empty` (`dagster asset materialize` of the same assets).
 
@@ -20,8 +21,8 @@ and `dagster_empty` (`dagster asset materialize` of the same assets).
 fresh process with its own fixed cost, against one Dagster instance created beforehand (as a user's is).
 
 *Inside the asset* (where the time goes): `ours` is what the `invocations` asset does, in-process: `normalize_day`
-over a local folder in the S3 layout (the parse), the partition and rejects written, then the asset's metadata
-and checks (reported on their own).
+over a local folder in the S3 layout (the parse, with the partition written as it goes), the write's tail and the
+rejects, then the asset's metadata and checks (reported on their own).
 
 *Baselines*: `duckdb_lean` reads the same gzipped NDJSON with `read_json` and explicit columns, top-level fields
 and the Converse `metrics.latencyMs` only, to one zstd Parquet file: the least a query engine must do.
@@ -522,6 +523,10 @@ def run_backfill(data_dir: Path, days: int, records_per_day: int, timeout: float
     env = dict(os.environ, DAGSTER_HOME=str(home), LEDGER_CONFIG=str(world / "ledger.yaml"))
     bin_dir = Path(sys.executable).parent
     first, last = DEMO_START, DEMO_START + dt.timedelta(days=days - 1)
+    # The instance's storage is created before anything uses it: the daemon and the backfill command creating a
+    # fresh SQLite schema at the same moment race ("table … already exists") and the daemon dies.
+    code = "from dagster import DagsterInstance; DagsterInstance.get().get_runs(limit=1)"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
     log = open(home / "daemon.log", "w")  # noqa: SIM115 - closed in the finally below
     daemon = subprocess.Popen(
         [str(bin_dir / "dagster-daemon"), "run", "-m", "pipeline.definitions"],
@@ -550,6 +555,9 @@ def run_backfill(data_dir: Path, days: int, records_per_day: int, timeout: float
                 # Done when every day has a run and nothing is queued or running (a retried run counts once).
                 if len(partitions) >= days and all(r.status in done_states for r in runs):
                     break
+                if daemon.poll() is not None:
+                    tail = (home / "daemon.log").read_text(errors="replace").strip().splitlines()[-3:]
+                    raise RuntimeError(f"dagster-daemon exited with code {daemon.returncode}: {' / '.join(tail)}")
                 if time.perf_counter() - t0 > timeout:
                     finished = sum(r.status in done_states for r in runs)
                     raise RuntimeError(f"backfill not done after {timeout:.0f} s: {finished}/{len(runs)} runs done")
