@@ -52,10 +52,15 @@ def find_delivery_gaps(
 ) -> pl.DataFrame:
     """Hours with zero calls for an account × region whose previous and next hour both have enough calls.
 
-    `inv` needs `timestamp`, `account_id`, `region` (or is already `hourly_calls`). Returns `account_id, region,
-    hour, calls_before, calls_after`, one row per suspicious hour (hours 1-22 of the day: hour 0 and 23 have a
-    neighbour in another partition, and a day's edge is no evidence of a gap).
+    `inv` needs `timestamp`, `account_id`, `region`. Returns `account_id, region, hour, calls_before,
+    calls_after`, one row per suspicious hour (hours 1-22 of the day: hour 0 and 23 have a neighbour in
+    another partition, and a day's edge is no evidence of a gap).
     """
+    return gaps_in_hourly_calls(hourly_calls(inv), min_neighbour_calls)
+
+
+def gaps_in_hourly_calls(counts: pl.DataFrame, min_neighbour_calls: int = DEFAULT_MIN_NEIGHBOUR_CALLS) -> pl.DataFrame:
+    """`find_delivery_gaps` from counts already made by `hourly_calls` (a caller that also needs the total)."""
     schema = {
         "account_id": pl.String,
         "region": pl.String,
@@ -63,8 +68,6 @@ def find_delivery_gaps(
         "calls_before": pl.UInt32,
         "calls_after": pl.UInt32,
     }
-    names = inv.collect_schema().names()
-    counts = inv if isinstance(inv, pl.DataFrame) and "calls" in names else hourly_calls(inv)
     if counts.is_empty():
         return pl.DataFrame(schema=schema)
     hours = pl.DataFrame({"hour": pl.int_range(0, 24, eager=True).cast(pl.Int32)})

@@ -12,8 +12,8 @@
   every retry is quarantined in `rejected_records` as `unreadable_object`; its records are missing from the
   day, so this check fails until the day is run again.
 
-The logic is plain functions in `pipeline.completeness.freshness` (`find_delivery_gaps`, `expected_fresh_day`);
-the checks are thin wrappers over them.
+The logic is plain functions in `pipeline.completeness.freshness` (`find_delivery_gaps` and its parts,
+`expected_fresh_day`); the checks are thin wrappers over them.
 """
 
 import datetime as dt
@@ -42,7 +42,7 @@ from pipeline.completeness.freshness import (
     DEFAULT_MIN_NEIGHBOUR_CALLS,
     FRESHNESS_GRACE_HOURS,
     expected_fresh_day,
-    find_delivery_gaps,
+    gaps_in_hourly_calls,
     hourly_calls,
 )
 from pipeline.defs.contract import preview_allowed
@@ -121,7 +121,7 @@ def build_operability_checks(
         cfg = ledger.config
         day = partition_day(context.partition_key)
         hourly = hourly_calls(warehouse.scan_partitions(cfg.warehouse, "invocations", [day]))
-        gaps = find_delivery_gaps(hourly, min_neighbour_calls)
+        gaps = gaps_in_hourly_calls(hourly, min_neighbour_calls)
         shown = gaps.with_columns(pl.format("{}:00-{}:59 UTC", pl.col("hour"), pl.col("hour")).alias("hours"))
         return AssetCheckResult(
             passed=gaps.is_empty(),

@@ -671,21 +671,22 @@ def normalize_day(
     def parts() -> Iterator[str]:
         """Spill parts of rows in source order, as soon as each is written (S3 tasks, then CloudWatch pages)."""
         rejects: list[dict[str, Any]] = []
-        index = 0
-        for res in _s3_results(parser, cfg, stats, workers, tmp):
-            stats.counts.update(res.counts)
-            rejects.extend(res.rejects)
+
+        def tally(counts: Counter[str], new_rejects: list[dict[str, Any]]) -> None:
+            stats.counts.update(counts)
+            rejects.extend(new_rejects)
             if len(rejects) >= REJECT_SPILL_ROWS:
                 _spill_rejects(rejects, tmp, reject_parts, stats)
+
+        index = 0
+        for res in _s3_results(parser, cfg, stats, workers, tmp):
+            tally(res.counts, res.rejects)
             index = res.index + 1
             if res.part:
                 stats.counts["rows_in_day"] += res.rows
                 yield res.part
         for frame, chunk in _cloudwatch_frames(parser, cfg):
-            stats.counts.update(chunk.counts)
-            rejects.extend(chunk.rejects)
-            if len(rejects) >= REJECT_SPILL_ROWS:
-                _spill_rejects(rejects, tmp, reject_parts, stats)
+            tally(chunk.counts, chunk.rejects)
             if frame is not None:
                 part = str(tmp / f"part-{index:07d}.arrow")
                 index += 1

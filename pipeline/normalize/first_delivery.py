@@ -43,7 +43,7 @@ MAX_RUN_ROWS = 1 << 20
 
 @dataclass
 class FirstDelivery:
-    """The rows kept so far (as hashes and locations) and what deduplication dropped.
+    """The rows kept so far (as id hashes and the part of each) and what deduplication dropped.
 
     Feed it every part of the day in source order with `keep`; it returns the part's rows that are first
     deliveries. Parts must stay on disk until the last `keep`: a candidate's earlier row is read back from its part.
@@ -69,8 +69,9 @@ class FirstDelivery:
             keep = self._resolve(frame, hashes, candidate)
             frame = frame.filter(keep)
             hashes = hashes.filter(keep)
-        run = pl.DataFrame({"h": hashes, "part": pl.repeat(seq, hashes.len(), dtype=pl.UInt32, eager=True)})
-        self._add_run(run.sort("h"))
+        if hashes.len():
+            run = pl.DataFrame({"h": hashes, "part": pl.repeat(seq, hashes.len(), dtype=pl.UInt32, eager=True)})
+            self._add_run(run.sort("h"))
         return frame
 
     def _resolve(self, frame: pl.DataFrame, hashes: pl.Series, candidate: pl.Series) -> pl.Series:
@@ -78,8 +79,8 @@ class FirstDelivery:
         positions = candidate.arg_true()
         cand_hashes = hashes.gather(positions).unique().sort()
         known = self._earlier_rows(cand_hashes)  # id -> fingerprint of every earlier kept row with such a hash
-        prints = frame.select(pl.struct(FINGERPRINT).hash(HASH_SEED)).to_series().gather(positions).to_list()
-        ids = frame["request_id"].gather(positions).to_list()
+        candidates = _with_fingerprint(frame[positions])
+        ids, prints = candidates["request_id"].to_list(), candidates["fp"].to_list()
         drop: list[int] = []
         for pos, rid, fp in zip(positions.to_list(), ids, prints, strict=True):
             if rid in known:
@@ -107,9 +108,7 @@ class FirstDelivery:
         # In source order, the first row of an id is the one kept (a later one in these parts was dropped then).
         for seq in sorted(seqs):
             earlier = pl.read_ipc(self._parts[seq], columns=["request_id", *FINGERPRINT])
-            picked = earlier.filter(id_hashes(earlier["request_id"]).is_in(cand_hashes.implode())).select(
-                "request_id", pl.struct(FINGERPRINT).hash(HASH_SEED).alias("fp")
-            )
+            picked = _with_fingerprint(earlier.filter(id_hashes(earlier["request_id"]).is_in(cand_hashes.implode())))
             for rid, fp in zip(picked["request_id"].to_list(), picked["fp"].to_list(), strict=True):
                 known.setdefault(rid, fp)
         return known
@@ -133,9 +132,12 @@ def id_hashes(ids: pl.Series) -> pl.Series:
     return ids.hash(HASH_SEED)
 
 
+def _with_fingerprint(rows: pl.DataFrame) -> pl.DataFrame:
+    """`request_id` and `fp`, the hash of what a delivery says the call was (`FINGERPRINT`)."""
+    return rows.select("request_id", pl.struct(FINGERPRINT).hash(HASH_SEED).alias("fp"))
+
+
 def _in_run(run: pl.Series, hashes: pl.Series) -> pl.Series:
-    """Which of `hashes` occur in the sorted `run`."""
-    if run.len() == 0:
-        return pl.Series([False] * hashes.len())
+    """Which of `hashes` occur in the sorted, non-empty `run`."""
     idx = run.search_sorted(hashes, side="left").clip(0, run.len() - 1)
     return run.gather(idx) == hashes
