@@ -194,6 +194,10 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "invoice_id": pl.String,
     # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
     "iam_principal": pl.String,
+    # The whole bill: what kind of Bedrock spend the row is (vocabulary.SPEND_KINDS) and which endpoint served it
+    # (`runtime` | `mantle`; mantle traffic is never in invocation logs).
+    "spend_kind": pl.String,
+    "endpoint": pl.String,
 }
 
 COST_RECONCILIATION: dict[str, DType] = {

@@ -8,6 +8,8 @@ module under `pipeline/` defines its own copy.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import polars as pl
 
 STATUSES: tuple[str, ...] = ("success", "client_error", "server_error", "throttled", "guardrail_intervened")
@@ -26,8 +28,97 @@ TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", 
 """Usage kinds counted in tokens. `cache_write_1h` is the 1-hour-TTL part of cache writes, which costs more than
 5-minute writes (`billing_line_items.cache_ttl` says which TTL a bill row is)."""
 
-USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", "other")
-"""`billing_line_items.usage_kind`: what a bill line is for."""
+GUARDRAIL_POLICIES: tuple[str, ...] = (
+    "topic",
+    "content",
+    "word",
+    "sensitive_information",
+    "contextual_grounding",
+    "content_image",
+    "automated_reasoning",
+)
+"""Guardrail policies that count units: `invocations.guardrail_<policy>_units`, and the `usage_kind` of a guardrail
+bill row (`spend_kind = guardrail`). The log's `sensitiveInformationPolicyUnits` is the bill's
+`SensitiveInformationPolicyPaidUnitsConsumed`; the log's `…FreeUnits` (regex-only matches) are never billed."""
+
+USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", *GUARDRAIL_POLICIES, "other")
+"""`billing_line_items.usage_kind`: what a bill line is for (a guardrail row names its policy)."""
+
+SPEND_KINDS: tuple[str, ...] = (
+    "on_demand",
+    "batch",
+    "provisioned",
+    "guardrail",
+    "rerank",
+    "knowledge_base",
+    "agent",
+    "flow",
+    "data_automation",
+    "custom_model",
+    "evaluation",
+    "cache_storage",
+    "other",
+)
+"""The kind of Bedrock spend a bill row is (`billing_line_items.spend_kind`, `chargeback`, `bill_coverage`). Never
+`usage_kind`, which stays the token kind: a batch row is `spend_kind = batch` with `usage_kind = input`."""
+
+USAGE_SOURCES: tuple[str, ...] = ("invocation_log", "batch_job", "bill_only")
+"""Where the ledger gets the usage that explains a billed dollar: invocation logs, batch job outputs, or nothing
+but the bill itself (`chargeback.usage_source`)."""
+
+ENDPOINTS: tuple[str, ...] = ("runtime", "mantle")
+"""Which Bedrock endpoint served a bill row: `bedrock-runtime` (covered by invocation logging) or `bedrock-mantle`
+(the OpenAI-compatible endpoint, never in invocation logs; `billing_line_items.endpoint`)."""
+
+class SpendRule(NamedTuple):
+    """One row of the spend-kind mapping: every condition given must hold; empty means any."""
+
+    spend_kind: str
+    product_codes: tuple[str, ...] = ()
+    usage_kinds: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()  # any of these in the lower-cased usage type
+
+
+SPEND_KIND_RULES: tuple[SpendRule, ...] = (
+    # Product code first: AgentCore bills runtime, gateway, memory and tools under its own code.
+    SpendRule("agent", product_codes=("AmazonBedrockAgentCore",)),
+    # Features billed under the Bedrock product codes, named in the usage type (CUDOS's grouping order).
+    SpendRule("guardrail", markers=("guardrail",)),
+    SpendRule("rerank", markers=("search_units", "searchunits", "search-units", "rerank")),
+    SpendRule("knowledge_base", markers=("knowledgebase", "knowledge-base", "generatesql", "structuredretrieve")),
+    SpendRule("agent", markers=("agentcore", "invokeagent", "bedrockagent")),
+    SpendRule("flow", markers=("invokeflow", "bedrockflows")),
+    SpendRule("data_automation", markers=("dataautomation", "data-automation")),
+    SpendRule("custom_model", markers=("customization", "custommodelimport", "rft-training", "_training")),
+    SpendRule("custom_model", tiers=("custom_model",)),
+    SpendRule("evaluation", markers=("evaluation",)),
+    SpendRule("cache_storage", markers=("cachestorage", "cache-storage", "cache_storage")),
+    # Model capacity: Provisioned Throughput model units and the Reserved tier's tokens-per-minute commitments.
+    SpendRule("provisioned", usage_kinds=("provisioned",)),
+    SpendRule("provisioned", tiers=("reserved",)),
+    # Model tokens and images, first party, mantle and Marketplace alike: batch by tier, else on demand.
+    SpendRule("batch", usage_kinds=(*TOKEN_KINDS, "image"), tiers=("batch",)),
+    SpendRule("on_demand", usage_kinds=(*TOKEN_KINDS, "image")),
+)
+"""product code × usage_kind × tier × usage-type marker → spend_kind, first match wins; nothing matching is
+`other` (video and speech generation, prompt routing and optimization, web grounding, cache validation, tax)."""
+
+
+def spend_kind_of(product_code: str | None, usage_kind: str | None, tier: str | None, usage_type: str | None) -> str:
+    """The `spend_kind` of one bill row by `SPEND_KIND_RULES` (first match), `other` when none matches."""
+    lower = (usage_type or "").lower()
+    for rule in SPEND_KIND_RULES:
+        if rule.product_codes and product_code not in rule.product_codes:
+            continue
+        if rule.usage_kinds and usage_kind not in rule.usage_kinds:
+            continue
+        if rule.tiers and tier not in rule.tiers:
+            continue
+        if rule.markers and not any(m in lower for m in rule.markers):
+            continue
+        return rule.spend_kind
+    return "other"
 
 Frame = pl.DataFrame | pl.LazyFrame
 """What a plain function of ours accepts: a scan (streaming, a large day) or an in-memory frame (tests)."""

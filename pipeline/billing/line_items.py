@@ -25,7 +25,13 @@ from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, Bil
 from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
-from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES  # consumption line types (spec §1.4)
+from pipeline.vocabulary import (  # USAGE_LINE_TYPES: consumption line types (spec §1.4)
+    TOKEN_KINDS,
+    USAGE_LINE_TYPES,
+    Frame,
+    as_lazy,
+    spend_kind_of,
+)
 
 TOKENS_PER_UNIT: dict[str, int] = {"1k tokens": 1_000, "1m tokens": 1_000_000, "units": 1_000_000}
 """Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (spec §4.3; `Units` per CUDOS, S18)."""
@@ -61,6 +67,34 @@ def token_scale(pricing_unit: pl.Expr) -> pl.Expr:
         .str.to_lowercase()
         .replace_strict(TOKENS_PER_UNIT, default=None, return_dtype=pl.Int64)
     )
+
+
+SPEND_KEYS: tuple[str, ...] = ("product_code", "usage_kind", "tier", "usage_type")
+"""The bill-row fields `vocabulary.spend_kind_of` reads."""
+
+
+def with_spend_kind(rows: Frame) -> pl.LazyFrame:
+    """`rows` with `spend_kind` (vocabulary.SPEND_KIND_RULES) and `endpoint`, derived where they are missing.
+
+    A warehouse partition written before these columns existed gets them from its usage types, so every reader
+    (chargeback, coverage, FOCUS) can rely on them. Distinct rule inputs are mapped once, then joined back.
+    """
+    lazy = as_lazy(rows)
+    names = lazy.collect_schema().names()
+    if "spend_kind" in names and "endpoint" in names:
+        return lazy
+    for col in SPEND_KEYS:
+        if col not in names:
+            lazy = lazy.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    if "spend_kind" not in names:
+        distinct = lazy.select(SPEND_KEYS).unique().collect()
+        kinds = [spend_kind_of(*r) for r in distinct.iter_rows()]
+        mapping = distinct.with_columns(pl.Series("spend_kind", kinds, dtype=pl.String))
+        lazy = lazy.join(mapping.lazy(), on=list(SPEND_KEYS), how="left", nulls_equal=True)
+    if "endpoint" not in names:
+        mantle = pl.col("usage_type").str.contains("-mantle-").fill_null(False)
+        lazy = lazy.with_columns(pl.when(mantle).then(pl.lit("mantle")).otherwise(pl.lit("runtime")).alias("endpoint"))
+    return lazy
 
 
 def _check_units(df: pl.DataFrame, read: BillingRead) -> None:
@@ -149,8 +183,15 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
         pl.when(no_usage_type).then(None).otherwise(pl.col("context_tier")).alias("context_tier"),
     )
     df = _with_models(df, name_map)
+    # Marketplace `Units` are million tokens only on Marketplace token dimensions; anywhere else the unit is not a
+    # token unit, so a token row carrying it stops the run rather than being scaled by a guess.
+    marketplace_units = (pl.col("grammar") == "marketplace") | (pl.col("billing_entity") == MARKETPLACE_ENTITY)
+    units = pl.col("pricing_unit").str.strip_chars().str.to_lowercase() == "units"
     df = df.with_columns(
-        token_scale(pl.col("pricing_unit")).alias("_scale"),
+        pl.when(units.fill_null(False) & ~marketplace_units.fill_null(False))
+        .then(None)
+        .otherwise(token_scale(pl.col("pricing_unit")))
+        .alias("_scale"),
         (
             pl.col("usage_kind").is_in(list(TOKEN_KINDS))
             & (pl.col("tier") != "reserved")
@@ -178,6 +219,7 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
         ),
     ).rename({"unblended_cost": "unblended_cost_usd", "net_cost": "net_cost_usd"})
 
+    df = with_spend_kind(df.drop("spend_kind", strict=False)).collect()
     checks = _checks(df)
     out = df.sort("date", "account_id", "region", "usage_type", "resource_id", "line_item_type", nulls_last=True)
     line_items = conform(out, BILLING_LINE_ITEMS)
