@@ -11,7 +11,11 @@ from collections.abc import Mapping
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from pipeline.vocabulary import STATUSES, USAGE_LINE_TYPES  # noqa: F401  (the contract names them; defined there)
+from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defined there)
+    GUARDRAIL_POLICIES,
+    STATUSES,
+    USAGE_LINE_TYPES,
+)
 
 DType = pl.DataType | DataTypeClass
 """A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
@@ -63,6 +67,10 @@ INVOCATIONS: dict[str, DType] = {
     # The 1-hour part of cache_write_input_tokens (Anthropic `cache_creation.ephemeral_1h_input_tokens`, Converse
     # `cacheDetails` with ttl 1h); 0 when the log shows none or does not split writes by TTL.
     "cache_write_1h_input_tokens": pl.Int64,
+    # Guardrail units per policy from the response's guardrail trace (0 when absent), and whether a trace was
+    # there: the trace is logged only when the caller enabled it, so these are a lower bound of billed units.
+    **{f"guardrail_{policy}_units": pl.Int64 for policy in GUARDRAIL_POLICIES},
+    "guardrail_trace_present": pl.Boolean,
 }
 
 REJECTED_RECORDS: dict[str, DType] = {

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from pipeline import schemas
 from pipeline.normalize.identity import split_identity
 from pipeline.normalize.model_ids import resolve_model_id
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 from pipeline.normalize.records import (
     KNOWN_SCHEMA_VERSIONS,
     MAX_IMAGES,
@@ -97,6 +98,38 @@ class _Result(_S):
     completionReason: str | None = None
 
 
+class _GuardrailUsage(_S):
+    topicPolicyUnits: Tokens | None = None
+    contentPolicyUnits: Tokens | None = None
+    wordPolicyUnits: Tokens | None = None
+    sensitiveInformationPolicyUnits: Tokens | None = None
+    contextualGroundingPolicyUnits: Tokens | None = None
+    contentPolicyImageUnits: Tokens | None = None
+    automatedReasoningPolicyUnits: Tokens | None = None
+
+
+class _GuardrailMetrics(_S):
+    usage: _GuardrailUsage | None = None
+
+
+class _Assessment(_S):
+    invocationMetrics: _GuardrailMetrics | None = None
+
+
+class _Guardrail(_S):
+    """A guardrail trace: input assessments by guardrail id, output assessments as a list of id -> assessment
+    (InvokeModel's `outputs`, the Converse logs seen) or id -> list (Converse's documented shape)."""
+
+    input: dict[str, _Assessment] | None = None
+    inputAssessment: dict[str, _Assessment] | None = None
+    outputs: list[dict[str, _Assessment]] | None = None
+    outputAssessments: list[dict[str, _Assessment]] | dict[str, list[_Assessment]] | None = None
+
+
+class _Trace(_S):
+    guardrail: _Guardrail | None = None
+
+
 class _OutBody(_S):
     """A response body that is a JSON object (InvokeModel, Converse, ConverseStream)."""
 
@@ -105,6 +138,8 @@ class _OutBody(_S):
     completionReason: str | None = None
     finish_reason: str | None = None
     guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
+    trace: _Trace | None = None
+    bedrock_trace: _Trace | None = msgspec.field(default=None, name="amazon-bedrock-trace")
     usage: _Usage | None = None
     metrics: _Metrics | None = None
     prompt_token_count: Tokens | None = None
@@ -143,6 +178,8 @@ class _Chunk(_S):
     finish_reason: str | None = None
     guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
     metrics: _InvocationMetrics | None = msgspec.field(default=None, name="amazon-bedrock-invocationMetrics")
+    trace: _Trace | None = None
+    bedrock_trace: _Trace | None = msgspec.field(default=None, name="amazon-bedrock-trace")
 
 
 class _Tier(_S):
@@ -263,6 +300,51 @@ def _stream(
     return metrics, stop, cache_1h, guardrail
 
 
+_NO_GUARDRAIL: tuple[int, ...] = (0,) * 7
+
+
+def _guardrail_units(containers: list[_OutBody] | list[_Chunk]) -> tuple[int, ...] | None:
+    """Units per policy (`records.GUARDRAIL_USAGE_KEYS` order) summed over every assessment of the guardrail
+    traces of a body or its chunks, as `records.guardrail_units`; None when no container has a trace."""
+    traces = [
+        t.guardrail for c in containers for t in (c.trace, c.bedrock_trace) if t is not None and t.guardrail is not None
+    ]
+    if not traces:
+        return None
+    assessments: list[_Assessment] = []
+    for g in traces:
+        for by_id in (g.input, g.inputAssessment):
+            if by_id is not None:
+                assessments.extend(by_id.values())
+        for outs in (g.outputs, g.outputAssessments):
+            if type(outs) is list:
+                for item in outs:
+                    assessments.extend(item.values())
+            elif outs is not None:
+                for lst in outs.values():
+                    assessments.extend(lst)
+    totals = [0] * 7
+    for a in assessments:
+        m = a.invocationMetrics
+        u = m.usage if m is not None else None
+        if u is None:
+            continue
+        for i, n in enumerate(
+            (
+                u.topicPolicyUnits,
+                u.contentPolicyUnits,
+                u.wordPolicyUnits,
+                u.sensitiveInformationPolicyUnits,
+                u.contextualGroundingPolicyUnits,
+                u.contentPolicyImageUnits,
+                u.automatedReasoningPolicyUnits,
+            )
+        ):
+            if n:
+                totals[i] += n
+    return tuple(totals)
+
+
 def _body_usage(
     body: _OutBody, inp: int | None, out: int | None, cr: int | None, cw: int | None
 ) -> tuple[int | None, int | None, int | None, int | None]:
@@ -357,6 +439,7 @@ _RAW_COLUMNS = (
     "input_body_s3_path",
     "output_body_s3_path",
     "cache_write_1h_input_tokens",
+    "_guardrail_units",
 )
 _RAW_TYPES: dict[str, schemas.DType] = {
     "timestamp": pl.Int64,
@@ -418,12 +501,13 @@ def _row(
     else:
         output_tokens = body = out_path = None
 
-    latency = first_byte = stop_reason = cache_1h = None
+    latency = first_byte = stop_reason = cache_1h = g_units = None
     guardrail = False
     if body is None:
         pass
     elif type(body) is list:
         metrics, stop_reason, cache_1h, guardrail = _stream(body)
+        g_units = _guardrail_units(body)
         if metrics is not None:
             if input_tokens is None:
                 input_tokens = metrics.inputTokenCount
@@ -452,6 +536,8 @@ def _row(
             if stop_reason is None and body.results:
                 stop_reason = body.results[0].completionReason
         guardrail = body.guardrail_action == "INTERVENED"
+        if body.trace is not None or body.bedrock_trace is not None:
+            g_units = _guardrail_units([body])
     if cache_1h is not None and cache_1h > MAX_TOKENS:  # a sum of in-range cache-detail entries
         return None
     if ts < day_start or ts >= day_end:
@@ -497,6 +583,7 @@ def _row(
         out_path,
         # min(1-hour part or 0, cache writes or 0); both are non-negative, so no 1-hour part gives 0.
         min(cache_1h, cache_write or 0) if cache_1h else 0,
+        g_units,
     )
 
 
@@ -629,9 +716,15 @@ def rows_frame(rows: list[tuple[Any, ...]], day: dt.date, app_profiles: tuple[tu
     """Raw tuples of any number of objects as one frame in the contract's column order."""
     columns = dict(zip(_RAW_COLUMNS, zip(*rows, strict=True), strict=True))
     metadata = _map_column(columns.pop("request_metadata"))
+    units = columns.pop("_guardrail_units")
+    guardrail_columns = [
+        pl.Series(f"guardrail_{policy}_units", [(u or _NO_GUARDRAIL)[i] for u in units], dtype=pl.Int64)
+        for i, policy in enumerate(GUARDRAIL_POLICIES)
+    ]
+    guardrail_columns.append(pl.Series("guardrail_trace_present", [u is not None for u in units], dtype=pl.Boolean))
     frame = pl.DataFrame(
         [pl.Series(name, values, dtype=_RAW_TYPES.get(name, pl.String)) for name, values in columns.items()]
-    ).with_columns(metadata)
+    ).with_columns(metadata, *guardrail_columns)
     frame = frame.with_columns(
         *_derived(frame, app_profiles),
         pl.col("timestamp").cast(schemas.UTC_US),
