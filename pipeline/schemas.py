@@ -104,6 +104,9 @@ PRICED_INVOCATIONS: dict[str, DType] = {
     # cache_write_cost_usd (which stays the total of both TTLs).
     "context_tier": pl.String,
     "cache_write_1h_cost_usd": pl.Float64,
+    # The guardrail units of the call's trace, priced per policy (`pricing/guardrails.py`); outside total_cost_usd
+    # (a lower bound: the trace is there only when enabled); null when a policy with units has no price.
+    "guardrail_cost_usd": pl.Float64,
 }
 
 _USAGE_METRICS: dict[str, DType] = {

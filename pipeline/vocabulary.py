@@ -70,6 +70,7 @@ ENDPOINTS: tuple[str, ...] = ("runtime", "mantle")
 """Which Bedrock endpoint served a bill row: `bedrock-runtime` (covered by invocation logging) or `bedrock-mantle`
 (the OpenAI-compatible endpoint, never in invocation logs; `billing_line_items.endpoint`)."""
 
+
 class SpendRule(NamedTuple):
     """One row of the spend-kind mapping: every condition given must hold; empty means any."""
 
@@ -119,6 +120,7 @@ def spend_kind_of(product_code: str | None, usage_kind: str | None, tier: str | 
             continue
         return rule.spend_kind
     return "other"
+
 
 Frame = pl.DataFrame | pl.LazyFrame
 """What a plain function of ours accepts: a scan (streaming, a large day) or an in-memory frame (tests)."""

@@ -226,7 +226,9 @@ _LONG_CONTEXT = ("long_ctx", "long-ctx", "longcontext", "long-context")
 def _note(lower: str, kind: str, grammar: str, region_code: str | None, ttl: str | None) -> str | None:
     """The reason a row is classified `other`, or an assumption a reader should know about."""
     if kind in GUARDRAIL_POLICIES:
-        return f"Guardrails {kind.replace('_', ' ')} policy units: billed per text unit, reconciled with the log's trace"
+        return (
+            f"Guardrails {kind.replace('_', ' ')} policy units: billed per text unit, reconciled with the log's trace"
+        )
     if kind == "other":
         for markers, note in _OTHER_NOTES:
             if any(m in lower for m in markers):

@@ -15,6 +15,7 @@ import polars as pl
 
 from pipeline import config
 from pipeline.pricing.catalog import ANY_REGION, PRICE_COLUMNS, PriceCatalog
+from pipeline.pricing.guardrails import with_guardrail_cost
 
 GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
 """System (cross-region) inference profile prefixes. `us-gov` comes first so it is not read as `us`."""
@@ -56,6 +57,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "pricing_tier",
     "unpriced_reason",
     "context_tier",
+    "guardrail_cost_usd",
 )
 CACHE_WRITE_1H = "cache_write_1h_input_tokens"
 """The 1-hour part of `cache_write_input_tokens`; a frame without the column has none (0)."""
@@ -403,6 +405,7 @@ def price_invocations(
         pl.col("_tier").alias("pricing_tier"),
         pl.when(pl.col("_long")).then(pl.lit("long")).otherwise(pl.lit("standard")).alias("context_tier"),
     )
+    work = with_guardrail_cost(work)
     return work.select([*base.columns, *OUTPUT_COLUMNS])
 
 
