@@ -36,7 +36,6 @@ import pyarrow.compute as pc
 from pipeline import schemas
 from pipeline.normalize.identity import split_identity
 from pipeline.normalize.model_ids import resolve_model_id
-from pipeline.vocabulary import GUARDRAIL_POLICIES
 from pipeline.normalize.records import (
     KNOWN_SCHEMA_VERSIONS,
     MAX_IMAGES,
@@ -47,6 +46,7 @@ from pipeline.normalize.records import (
     classify_error,
     parse_timestamp,
 )
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 # Token counts, latencies and image counts: JSON integers in the range `parse_record` accepts for them. Anything
 # else (out of range, floats, strings, bools) fails the decode and the object goes to the reference path, which
