@@ -238,6 +238,12 @@ COST_RECONCILIATION: dict[str, DType] = {
     "on_demand_equivalent_usd": pl.Float64,
     # Part of the key where the bill names principals (normalized ARN, see reconciliation.principals); else null.
     "iam_principal": pl.String,
+    # The whole bill: the spend kind of the bucket, the endpoint (`mantle` rows are `not_logged_by_design`; part of
+    # the key), and for guardrail buckets (`usage_kind` = the policy) the policy units logged and billed.
+    "spend_kind": pl.String,
+    "endpoint": pl.String,
+    "logged_units": pl.Float64,
+    "billed_units": pl.Float64,
 }
 
 CHARGEBACK: dict[str, DType] = {

@@ -74,27 +74,27 @@ SPEND_KEYS: tuple[str, ...] = ("product_code", "usage_kind", "tier", "usage_type
 
 
 def with_spend_kind(rows: Frame) -> pl.LazyFrame:
-    """`rows` with `spend_kind` (vocabulary.SPEND_KIND_RULES) and `endpoint`, derived where they are missing.
+    """`rows` with `spend_kind` (vocabulary.SPEND_KIND_RULES) and `endpoint`, derived where missing or null.
 
     A warehouse partition written before these columns existed gets them from its usage types, so every reader
-    (chargeback, coverage, FOCUS) can rely on them. Distinct rule inputs are mapped once, then joined back.
+    (reconciliation, chargeback, coverage, FOCUS) can rely on them. Distinct rule inputs are mapped once.
     """
     lazy = as_lazy(rows)
     names = lazy.collect_schema().names()
-    if "spend_kind" in names and "endpoint" in names:
-        return lazy
-    for col in SPEND_KEYS:
+    for col in (*SPEND_KEYS, "spend_kind", "endpoint"):
         if col not in names:
             lazy = lazy.with_columns(pl.lit(None, dtype=pl.String).alias(col))
-    if "spend_kind" not in names:
-        distinct = lazy.select(SPEND_KEYS).unique().collect()
+    distinct = lazy.filter(pl.col("spend_kind").is_null()).select(SPEND_KEYS).unique().collect()
+    if distinct.height:
         kinds = [spend_kind_of(*r) for r in distinct.iter_rows()]
-        mapping = distinct.with_columns(pl.Series("spend_kind", kinds, dtype=pl.String))
-        lazy = lazy.join(mapping.lazy(), on=list(SPEND_KEYS), how="left", nulls_equal=True)
-    if "endpoint" not in names:
-        mantle = pl.col("usage_type").str.contains("-mantle-").fill_null(False)
-        lazy = lazy.with_columns(pl.when(mantle).then(pl.lit("mantle")).otherwise(pl.lit("runtime")).alias("endpoint"))
-    return lazy
+        mapping = distinct.with_columns(pl.Series("_spend_kind", kinds, dtype=pl.String))
+        lazy = lazy.join(mapping.lazy(), on=list(SPEND_KEYS), how="left", nulls_equal=True).with_columns(
+            pl.coalesce(pl.col("spend_kind"), pl.col("_spend_kind")).alias("spend_kind")
+        )
+        lazy = lazy.drop("_spend_kind")
+    mantle = pl.col("usage_type").str.contains("-mantle-").fill_null(False)
+    derived = pl.when(mantle).then(pl.lit("mantle")).otherwise(pl.lit("runtime"))
+    return lazy.with_columns(pl.coalesce(pl.col("endpoint"), derived).alias("endpoint"))
 
 
 def _check_units(df: pl.DataFrame, read: BillingRead) -> None:
