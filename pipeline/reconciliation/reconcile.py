@@ -756,7 +756,8 @@ def reconcile(
     # Mantle and guardrail rows never enter the token match: they reconcile in their own buckets (whole_bill).
     billing, mantle, guardrails = whole_bill.split_whole_bill(billing)
     by: tuple[str, ...] = ()
-    priced_by, billing_by = priced, billing
+    priced_by: Frame = priced
+    billing_by: Frame = billing
     if principals.bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the key gains the principal
         priced_by, billing_by = principals.split_by_principal(priced, billing)
         by = (principals.COLUMN,)
