@@ -255,6 +255,11 @@ CHARGEBACK: dict[str, DType] = {
     "estimated_cost_usd": pl.Float64,
     "billed_cost_usd": pl.Float64,
     "share": pl.Float64,
+    # The whole bill (key columns): the kind of spend and where the usage that explains it comes from
+    # (`invocation_log | batch_job | bill_only`); and why the row has its owner (or stays `unallocated`).
+    "spend_kind": pl.String,
+    "usage_source": pl.String,
+    "allocation_reason": pl.String,
 }
 
 # --- Outputs for other tools (issue #13): FOCUS export, cache economics, cost per user ---------------------------

@@ -71,6 +71,24 @@ ENDPOINTS: tuple[str, ...] = ("runtime", "mantle")
 (the OpenAI-compatible endpoint, never in invocation logs; `billing_line_items.endpoint`)."""
 
 
+ALLOCATED_REASONS: tuple[str, ...] = (
+    "logged_calls",
+    "bill_principal",
+    "resource_tags",
+    "config_rule",
+    "batch_job",
+    "provisioned_model_tags",
+    "guardrail_traces",
+)
+"""Why a chargeback row has the owner it has (`chargeback.allocation_reason`, FOCUS `x_AllocationReason`): by the
+logged calls' attribution, by the principal the bill names, by the billed resource's tags, by a config rule on the
+resource, by its batch job, by `attribution.provisioned_models`, or by the logged calls' guardrail traces."""
+
+UNALLOCATED_REASONS: tuple[str, ...] = ("no_logged_caller", "unmapped_bill_row", "no_owner", "batch_job_untagged")
+"""Why a billed dollar stays `unallocated`: a model billed but never logged, a bill row mapped to no model, a
+bill-only row with no owner tag, principal or rule, a batch job with no owner anywhere."""
+
+
 class SpendRule(NamedTuple):
     """One row of the spend-kind mapping: every condition given must hold; empty means any."""
 

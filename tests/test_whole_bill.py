@@ -1,0 +1,142 @@
+"""The whole bill in the chargeback: every kind of Bedrock spend owned once, by logs, jobs, tags, principal or rule,
+and what has no owner stays `unallocated` with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from pipeline import config, schemas
+from pipeline.reconciliation import chargeback
+from pipeline.reconciliation.chargeback import accounts_off_the_bill
+from tests.test_reconciliation import ACCT, M1, D, bill, billing_df, inv, priced_df
+
+CFG = config.Attribution(
+    principals=[config.PrincipalRule(match="arn:aws:bedrock:*:knowledge-base/SALES*", tags={"costCenter": "sales"})]
+)
+RERANK = "USE1-cohere.rerank-english-v3-search-units"
+
+
+def other(usage_type: str, cost: float, **kw: Any) -> dict[str, Any]:
+    fields = {"usage_kind": "other", "base_model_id": None, "tokens": None, "usage_amount": 1.0,
+              "pricing_unit": "Units", **kw}  # fmt: skip
+    return bill(usage_type=usage_type, unblended_cost_usd=cost, **fields)
+
+
+def tags(**kv: str) -> list[dict[str, str]]:
+    return schemas.dict_to_map(kv)
+
+
+def cb_of(logs: list[dict[str, Any]], bills: list[dict[str, Any]], **kw: Any) -> pl.DataFrame:
+    billing = billing_df(bills)
+    out = chargeback(priced_df(logs), billing, CFG, **kw)
+    assert out.columns == list(schemas.CHARGEBACK)
+    assert accounts_off_the_bill(out, billing).is_empty(), "the chargeback must still sum to the bill"
+    keys = ["date", "account_id", "cost_center", "application", "user", "spend_kind", "usage_source"]
+    assert out.select(keys).is_unique().all(), "one row per key"
+    return out
+
+
+def row(cb: pl.DataFrame, **where: str) -> dict[str, Any]:
+    hit = cb.filter(pl.all_horizontal([pl.col(k) == v for k, v in where.items()]))
+    assert hit.height == 1, cb
+    return hit.row(0, named=True)
+
+
+def test_model_tokens_keep_their_log_allocation() -> None:
+    cb = cb_of([inv(input_tokens=1_000, cost=3.0)], [bill(tokens=1_000, unblended_cost_usd=3.0)])
+    r = row(cb, user="alice")
+    assert (r["spend_kind"], r["usage_source"], r["allocation_reason"]) == (
+        "on_demand",
+        "invocation_log",
+        "logged_calls",
+    )
+    assert r["billed_cost_usd"] == 3.0 and r["estimated_cost_usd"] == 3.0
+
+
+def test_bill_only_row_owned_by_its_resource_tags() -> None:
+    cb = cb_of([], [other(RERANK, 0.5, tags=tags(user_cost_center="search", user_application_id="finder"))])
+    r = row(cb, spend_kind="rerank")
+    assert (r["cost_center"], r["application"], r["user"]) == ("search", "finder", "unattributed")
+    assert (r["usage_source"], r["allocation_reason"]) == ("bill_only", "resource_tags")
+
+
+def test_bill_only_row_owned_by_the_principal_the_bill_names() -> None:
+    arn = "arn:aws:sts::111122223333:assumed-role/kb-writer/carol"
+    bills = [other("USE1-KnowledgeBase-StructuredRetrieve", 0.2, iam_principal=arn,
+                   tags=tags(**{"iamPrincipal/costCenter": "legal"}))]  # fmt: skip
+    r = row(cb_of([], bills), spend_kind="knowledge_base")
+    assert (r["cost_center"], r["user"], r["allocation_reason"]) == ("legal", "carol", "bill_principal")
+
+
+def test_bill_only_row_owned_by_a_config_rule_on_its_resource() -> None:
+    kb = "arn:aws:bedrock:us-east-1:111122223333:knowledge-base/SALESKB1"
+    r = row(
+        cb_of([], [other("USE1-KnowledgeBase-StructuredRetrieve", 0.2, resource_id=kb)]), spend_kind="knowledge_base"
+    )
+    assert (r["cost_center"], r["allocation_reason"]) == ("sales", "config_rule")
+
+
+def test_a_row_with_no_owner_anywhere_stays_unallocated_with_the_reason() -> None:
+    cb = cb_of([], [other("USE1-MP:USE1_CacheStorage-Units", 0.07)])
+    r = row(cb, spend_kind="cache_storage")
+    assert (r["cost_center"], r["application"], r["user"]) == ("unallocated",) * 3
+    assert r["allocation_reason"] == "no_owner" and r["billed_cost_usd"] == 0.07
+
+
+def test_mantle_tokens_are_never_allocated_by_runtime_logs() -> None:
+    mantle = bill(usage_type="USE1-openai.gpt-oss-120b-mantle-input-tokens-standard", tokens=512_000,
+                  unblended_cost_usd=0.08, tags=tags(user_cost_center="research"))  # fmt: skip
+    cb = cb_of([inv(input_tokens=1_000, cost=3.0)], [bill(tokens=1_000, unblended_cost_usd=3.0), mantle])
+    assert row(cb, cost_center="research")["billed_cost_usd"] == pytest.approx(0.08)
+    assert row(cb, user="alice")["billed_cost_usd"] == pytest.approx(3.0)
+
+
+def _batch_bill(cost: float, **kw: Any) -> dict[str, Any]:
+    return bill(usage_type="USE1-Claude3Haiku-input-tokens-batch", tier="batch", tokens=100_000,
+                unblended_cost_usd=cost, **kw)  # fmt: skip
+
+
+def _jobs(*rows: dict[str, Any]) -> pl.DataFrame:
+    base = {"date": D, "account_id": ACCT, "region": "us-east-1", "base_model_id": M1, "input_tokens": 100_000,
+            "output_tokens": 0, "user": None, "application": None, "cost_center": None, "environment": None,
+            "attribution_reason": None, "job_arn": "arn:aws:bedrock:us-east-1:111122223333:model-invocation-job/j"}  # fmt: skip
+    return pl.DataFrame([{**base, **r} for r in rows])
+
+
+def test_batch_rows_go_to_their_jobs_owners_by_cost() -> None:
+    jobs = _jobs(
+        {"total_cost_usd": 3.0, "cost_center": "risk", "user": "dana", "application": "scoring"},
+        {"total_cost_usd": 1.0, "attribution_reason": "batch_job_untagged"},
+    )
+    cb = cb_of([], [_batch_bill(2.0)], batch_jobs=jobs)
+    owned = row(cb, cost_center="risk")
+    assert (owned["spend_kind"], owned["usage_source"], owned["allocation_reason"]) == (
+        "batch",
+        "batch_job",
+        "batch_job",
+    )
+    assert owned["billed_cost_usd"] == pytest.approx(1.5)
+    left = row(cb, cost_center="unallocated")
+    assert left["billed_cost_usd"] == pytest.approx(0.5) and left["allocation_reason"] == "batch_job_untagged"
+
+
+def test_batch_without_jobs_goes_to_the_bill_principal_else_unallocated() -> None:
+    arn = "arn:aws:iam::111122223333:user/erin"
+    cb = cb_of([], [_batch_bill(1.0, iam_principal=arn), _batch_bill(0.5, region="us-west-2")])
+    assert row(cb, user="erin")["allocation_reason"] == "bill_principal"
+    assert row(cb, cost_center="unallocated")["allocation_reason"] == "batch_job_untagged"
+
+
+def test_guardrail_rows_follow_the_logged_traces() -> None:
+    logs = [
+        inv(input_tokens=10, cost=0.1, user="alice", guardrail_content_units=3, guardrail_cost_usd=0.00045),
+        inv(input_tokens=10, cost=0.1, user="bob", guardrail_content_units=1, guardrail_cost_usd=0.00015),
+    ]
+    guard = other("USE1-Guardrail-ContentPolicyUnitsConsumed", 0.8, usage_kind="content")
+    cb = cb_of(logs, [guard])
+    alice = row(cb, user="alice", spend_kind="guardrail")
+    assert alice["billed_cost_usd"] == pytest.approx(0.6)
+    assert (alice["usage_source"], alice["allocation_reason"]) == ("invocation_log", "guardrail_traces")
