@@ -102,7 +102,8 @@ def _batch_bill(cost: float, **kw: Any) -> dict[str, Any]:
 def _jobs(*rows: dict[str, Any]) -> pl.DataFrame:
     base = {"date": D, "account_id": ACCT, "region": "us-east-1", "base_model_id": M1, "input_tokens": 100_000,
             "output_tokens": 0, "user": None, "application": None, "cost_center": None, "environment": None,
-            "attribution_reason": None, "job_arn": "arn:aws:bedrock:us-east-1:111122223333:model-invocation-job/j"}  # fmt: skip
+            "attribution_reason": None, "job_arn": f"arn:aws:bedrock:us-east-1:{ACCT}:model-invocation-job/j",
+            }  # fmt: skip
     return pl.DataFrame([{**base, **r} for r in rows])
 
 
