@@ -311,6 +311,10 @@ FOCUS_CHARGEBACK: dict[str, DType] = {
     "x_Application": pl.String,
     "x_User": pl.String,
     "date": pl.Date,
+    # The whole bill: the kind of spend, where its usage comes from, why the row has its owner.
+    "x_SpendKind": pl.String,
+    "x_UsageSource": pl.String,
+    "x_AllocationReason": pl.String,
 }
 
 DAILY_CACHE_ECONOMICS: dict[str, DType] = {

@@ -141,3 +141,27 @@ def test_guardrail_rows_follow_the_logged_traces() -> None:
     alice = row(cb, user="alice", spend_kind="guardrail")
     assert alice["billed_cost_usd"] == pytest.approx(0.6)
     assert (alice["usage_source"], alice["allocation_reason"]) == ("invocation_log", "guardrail_traces")
+
+
+def test_focus_rows_carry_spend_kind_source_and_reason_and_still_conserve() -> None:
+    from pipeline.exports.focus import focus_chargeback, focus_conservation, focus_problems
+
+    logs = [inv(input_tokens=1_000, cost=3.0)]
+    bills = [
+        bill(tokens=1_000, unblended_cost_usd=3.0),
+        other(RERANK, 0.5, tags=tags(user_cost_center="search")),
+        other("USE1-MP:USE1_CacheStorage-Units", 0.07),
+    ]
+    priced, billing = priced_df(logs), billing_df(bills)
+    cb = chargeback(priced, billing, CFG)
+    focus = focus_chargeback(priced, billing, cb, attribution=CFG)
+    assert focus_problems(focus) == [] and focus_conservation(focus, cb).is_empty()
+    got = {
+        (r["x_SpendKind"], r["x_UsageSource"], r["x_AllocationReason"], r["x_CostCenter"]): r["BilledCost"]
+        for r in focus.iter_rows(named=True)
+    }
+    assert got == {
+        ("on_demand", "invocation_log", "logged_calls", "sales"): pytest.approx(3.0),
+        ("rerank", "bill_only", "resource_tags", "search"): pytest.approx(0.5),
+        ("cache_storage", "bill_only", "no_owner", "unallocated"): pytest.approx(0.07),
+    }

@@ -27,8 +27,9 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from pipeline import schemas
-from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES
+from pipeline import config, schemas
+from pipeline.billing.line_items import with_spend_kind
+from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, not_logged_allocation, split_by_spend
 from pipeline.reconciliation.chargeback import caller_weights as _callers
 from pipeline.reconciliation.reconcile import logged_model_key, usage_rows
 from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy
@@ -189,16 +190,17 @@ def _logged(priced: Frame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return logged, environments
 
 
-def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
-    """The bill's usage rows per bucket and usage kind: cost, net cost, tokens, quantity, and what is unique."""
+def _billed_by_kind(billing: Frame, by: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """The bill's usage rows per bucket and usage kind (and `by`): cost, net cost, tokens, quantity, and what is
+    unique."""
 
     def unique(col: str) -> pl.Expr:
         return pl.col(col).drop_nulls().unique().alias(f"_{col}s")
 
     return (
-        usage_rows(billing)
+        usage_rows(with_spend_kind(billing))
         .with_columns(pl.col("usage_kind").fill_null("other"))
-        .group_by([*ALLOCATION_BUCKET, "usage_kind"])
+        .group_by([*ALLOCATION_BUCKET, "usage_kind", *by])
         .agg(
             pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"),
             pl.coalesce(pl.col("net_cost_usd"), pl.col("unblended_cost_usd"))
@@ -212,6 +214,7 @@ def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
             unique("usage_type"),
             pl.col("pricing_unit").drop_nulls().first().alias("_bill_unit"),
             (pl.col("billing_entity") == MARKETPLACE).fill_null(False).any().alias("_marketplace"),
+            pl.col("spend_kind").drop_nulls().first().alias("_spend_kind"),
         )
         .with_columns(
             pl.when(pl.col(f"_{c}s").list.len() == 1).then(pl.col(f"_{c}s").list.first()).alias(f"_{c}")
@@ -313,6 +316,10 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
         .otherwise(pl.lit(1.0))
         .alias("_factor"),
     )
+    # A factor within float noise of 1 (a target summed from parts) is 1: the weights already gave that total.
+    factor = factor.with_columns(
+        pl.when((pl.col("_factor") - 1.0).abs() < 1e-9).then(pl.lit(1.0)).otherwise(pl.col("_factor")).alias("_factor")
+    )
     kept = (
         rows.join(factor, on=owner, how="left", nulls_equal=True)
         .with_columns(*[pl.col(c) * pl.col("_factor") for c in scaled])
@@ -356,15 +363,102 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
 
-def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = None) -> pl.DataFrame:
+def _not_logged_rows(owners: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The not-logged spend at the export's grain: each owner's billed total (per day, account, spend kind, usage
+    source and reason) spread over the bill cells (Region × model × usage kind) of its day, account and spend kind
+    by their cost, so every cell and every owner keep their totals."""
+    if owners.is_empty() or rows.is_empty():
+        return pl.DataFrame()
+    kind_day = ["date", "account_id", "spend_kind"]
+    cells = (
+        _billed_by_kind(rows, ("spend_kind",))
+        .collect()
+        .with_columns(pl.col("_billed").sum().over(kind_day).alias("_total"))
+    )
+    owned = owners.group_by(*kind_day, *PARTIES, "usage_source", "allocation_reason").agg(
+        pl.col("billed_cost_usd").sum().alias("_owned")
+    )
+    scaled = ["_billed", "_effective", "_tokens", "_amount"]
+    return (
+        owned.join(cells, on=kind_day, how="inner", nulls_equal=True)
+        .with_columns(
+            pl.when(pl.col("_total") != 0)
+            .then(pl.col("_owned") / pl.col("_total"))
+            .otherwise(1.0 / pl.len().over(*kind_day, *PARTIES, "usage_source", "allocation_reason"))
+            .alias("_weight")
+        )
+        .with_columns(*[pl.col(c) * pl.col("_weight") for c in scaled])
+        .with_columns(
+            pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
+            .then(pl.lit(schemas.UNALLOCATED))
+            .otherwise(pl.lit(schemas.UNATTRIBUTED))
+            .alias("environment"),
+            pl.lit(0, dtype=pl.Int64).alias("x_LoggedTokens"),
+            pl.lit(0.0).alias("x_EstimatedCost"),
+            pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
+            .then(pl.lit(UNALLOCATED_STATUS))
+            .otherwise(pl.lit(ALLOCATED))
+            .alias("x_AllocationStatus"),
+            pl.col("spend_kind").alias("_spend_kind"),
+            pl.col("usage_source").alias("_usage_source"),
+            pl.col("allocation_reason").alias("_reason"),
+        )
+        .drop("_owned", "_total", "spend_kind", "usage_source", "allocation_reason")
+    )
+
+
+def focus_chargeback(
+    priced: Frame,
+    billing: Frame,
+    allocated: Frame | None = None,
+    *,
+    attribution: config.Attribution | None = None,
+    batch_jobs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring).
 
     `allocated` is the day's `chargeback`; when given, each owner's rows are scaled to its chargeback total
     (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights.
+    Spend the logs do not allocate (batch, guardrail, bill-only and mantle rows) is owned as in `chargeback`
+    (same `attribution` and `batch_jobs`) and spread over its own bill cells (`_not_logged_rows`).
     """
-    rows = _allocate(priced, billing)
+    cfg = attribution or config.Attribution()
+    paths = split_by_spend(billing)
+    log_billing = paths["log"]
+    not_logged = not_logged_allocation(priced, paths, cfg, batch_jobs)
+    rows = _allocate(priced, log_billing)
     if allocated is not None:
-        rows = _conform_to_chargeback(rows, allocated, billing)
+        owner = ["date", "account_id", *PARTIES]
+        cb = as_lazy(allocated).collect().select(*owner, pl.col("billed_cost_usd").fill_null(0.0).cast(pl.Float64))
+        # The logs' part of each owner's chargeback total: the total minus what the not-logged spend gave it.
+        minus = not_logged.select(*owner, -pl.col("billed_cost_usd"))
+        rows = _conform_to_chargeback(rows, pl.concat([cb, minus], how="vertical"), log_billing)
+    not_logged_paths = [paths[k] for k in ("batch", "guardrail", "bill_only")]
+    extra = _not_logged_rows(not_logged, pl.concat(not_logged_paths, how="diagonal_relaxed"))
+    if not extra.is_empty():
+        rows = pl.concat([rows, extra], how="diagonal_relaxed")
+    status = pl.col("x_AllocationStatus")
+    names = rows.columns
+    rows = rows.with_columns(
+        *[pl.lit(None, dtype=pl.String).alias(c) for c in ("_spend_kind", "_usage_source", "_reason") if c not in names]
+    ).with_columns(
+        pl.coalesce(
+            pl.col("_spend_kind"),
+            pl.when(pl.col("usage_kind") == "provisioned").then(pl.lit("provisioned")).otherwise(pl.lit("on_demand")),
+        ).alias("x_SpendKind"),
+        pl.coalesce(
+            pl.col("_usage_source"),
+            pl.when(status == UNALLOCATED_STATUS).then(pl.lit("bill_only")).otherwise(pl.lit("invocation_log")),
+        ).alias("x_UsageSource"),
+        pl.coalesce(
+            pl.col("_reason"),
+            pl.when(status != UNALLOCATED_STATUS)
+            .then(pl.lit("logged_calls"))
+            .when(pl.col("base_model_id").is_null())
+            .then(pl.lit("unmapped_bill_row"))
+            .otherwise(pl.lit("no_logged_caller")),
+        ).alias("x_AllocationReason"),
+    )
     kind = pl.col("usage_kind")
     is_tokens = kind.is_in(list(TOKEN_KINDS))
     day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")

@@ -65,7 +65,8 @@ def empty() -> pl.DataFrame:
     return pl.DataFrame(schema=OUT_SCHEMA)
 
 
-def _out(frame: pl.DataFrame) -> pl.DataFrame:
+def conform_out(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` in `OUT_SCHEMA`."""
     return schemas.conform(frame, OUT_SCHEMA)
 
 
@@ -136,7 +137,7 @@ def owned_rows(
                     pl.lit(kind[0]).alias("spend_kind"),
                     pl.lit("bill_only").alias("usage_source"),
                     pl.lit("bill_principal").alias("allocation_reason"),
-                ).pipe(_out)
+                ).pipe(conform_out)
             )
     if rest:
         left = rows.filter(pl.col("_row").is_in(rest)).with_columns(
@@ -148,7 +149,7 @@ def owned_rows(
 
 def _billed(rows: pl.DataFrame, reason: str, usage_source: str = "bill_only") -> pl.DataFrame:
     """Rows (with their parties set) summed per chargeback key, billed cost only."""
-    return _out(
+    return conform_out(
         rows.group_by("date", "account_id", *PARTIES, "spend_kind")
         .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().alias("billed_cost_usd"))
         .with_columns(
@@ -165,7 +166,7 @@ def _by_weights(bills: pl.DataFrame, owners: pl.DataFrame, bucket: list[str], us
     joined = owners.join(bills, on=bucket, how="inner", nulls_equal=True).with_columns(
         pl.when(total > 0).then(pl.col("_weight") / total).otherwise(1.0 / pl.len().over(bucket)).alias("_share")
     )
-    return _out(
+    return conform_out(
         joined.group_by("date", "account_id", *PARTIES, "spend_kind", "allocation_reason")
         .agg((pl.col("_share") * pl.col("_billed")).sum().alias("billed_cost_usd"))
         .with_columns(pl.lit(usage_source).alias("usage_source"), pl.lit(0.0).alias("estimated_cost_usd"))

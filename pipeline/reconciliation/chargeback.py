@@ -214,7 +214,7 @@ LOG_SPEND_KINDS: tuple[str, ...] = ("on_demand", PROVISIONED)
 """Spend kinds the invocation logs allocate (runtime endpoint only); a custom model's token rows too."""
 
 
-def _split_by_spend(billing: Frame) -> dict[str, pl.DataFrame]:
+def split_by_spend(billing: Frame) -> dict[str, pl.DataFrame]:
     """The bill's usage rows by allocation path: `log`, `batch`, `guardrail` and `bill_only` (mantle included)."""
     usage = usage_rows(with_spend_kind(billing)).collect()
     mantle = (pl.col("endpoint") == "mantle").fill_null(False)
@@ -294,6 +294,19 @@ def _log_allocation(
     return pl.concat([p.select(list(bill_only.OUT_SCHEMA)) for p in parts], how="vertical_relaxed")
 
 
+def not_logged_allocation(
+    priced: Frame, paths: Mapping[str, pl.DataFrame], cfg: config.Attribution, batch_jobs: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The allocation of the spend invocation logs do not allocate (batch, guardrail, bill-only and mantle rows),
+    at the chargeback's grain with `allocation_reason`, before merging (`split_by_spend` gives `paths`)."""
+    parts = [
+        bill_only.batch_allocation(priced, paths["batch"], batch_jobs, cfg),
+        bill_only.guardrail_allocation(priced, paths["guardrail"], cfg),
+        bill_only.owned_rows(priced, paths["bill_only"], cfg),
+    ]
+    return pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
+
+
 def chargeback(
     priced: Frame,
     billing: Frame,
@@ -316,15 +329,13 @@ def chargeback(
         provisioned_models = attribution.provisioned_models if provisioned_models is None else provisioned_models
         if metadata_keys is None:
             metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
-    paths = _split_by_spend(billing)
+    paths = split_by_spend(billing)
     parts = [
         _log_allocation(priced, paths["log"], cfg, provisioned_models, metadata_keys).collect(engine="streaming"),
-        bill_only.batch_allocation(priced, paths["batch"], batch_jobs, cfg),
-        bill_only.guardrail_allocation(priced, paths["guardrail"], cfg),
-        bill_only.owned_rows(priced, paths["bill_only"], cfg),
+        not_logged_allocation(priced, paths, cfg, batch_jobs),
     ]
     out = (
-        pl.concat([bill_only._out(p) for p in parts], how="vertical")
+        pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
         .group_by(list(KEYS))
         .agg(
             pl.col("estimated_cost_usd").sum(),
