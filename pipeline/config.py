@@ -181,6 +181,9 @@ class Quality(_Strict):
     max_reject_share: float = Field(default=0.01, ge=0, le=1)
     max_unpriced_share: float = Field(default=0.0, ge=0, le=1)
     max_unattributed_share: float = Field(default=0.5, ge=0, le=1)
+    max_unallocated_share: float = Field(default=0.1, ge=0, le=1)
+    """Share of a day's billed Bedrock cost that may stay `unallocated` (no owner anywhere) before `bill_coverage`'s
+    check fails."""
     max_object_bytes: int = Field(default=2 * 2**30, ge=1)
     """Decompressed bytes read from one log object; the rest is one `object_too_large` reject."""
     max_line_bytes: int = Field(default=64 * 2**20, ge=1)

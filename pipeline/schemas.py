@@ -440,6 +440,23 @@ LOG_COMPLETENESS: dict[str, DType] = {
     "metric_model_ids": pl.String,
     "checked_at": UTC_US,
 }
+# The whole bill (bill_coverage): per day, account and spend kind, how much of the bill the ledger explains and owns.
+BILL_COVERAGE: dict[str, DType] = {
+    "date": pl.Date,
+    "account_id": pl.String,
+    "spend_kind": pl.String,
+    "billed_cost_usd": pl.Float64,
+    "estimated_cost_usd": pl.Float64,
+    "explained_cost_usd": pl.Float64,
+    "attributed_cost_usd": pl.Float64,
+    "unallocated_cost_usd": pl.Float64,
+    "explained_share": pl.Float64,
+    "attributed_share": pl.Float64,
+    "unallocated_share": pl.Float64,
+    "usage_sources": pl.String,
+    "unallocated_reasons": pl.String,
+}
+
 COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
 TABLES: dict[str, dict[str, DType]] = {
@@ -459,6 +476,7 @@ TABLES: dict[str, dict[str, DType]] = {
     "logging_configuration": LOGGING_CONFIGURATION,
     "bedrock_metrics": BEDROCK_METRICS,
     "log_completeness": LOG_COMPLETENESS,
+    "bill_coverage": BILL_COVERAGE,
 }
 
 

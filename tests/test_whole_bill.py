@@ -165,3 +165,33 @@ def test_focus_rows_carry_spend_kind_source_and_reason_and_still_conserve() -> N
         ("rerank", "bill_only", "resource_tags", "search"): pytest.approx(0.5),
         ("cache_storage", "bill_only", "no_owner", "unallocated"): pytest.approx(0.07),
     }
+
+
+def test_bill_coverage_per_spend_kind_and_its_check() -> None:
+    from pipeline.reconciliation.bill_coverage import bill_coverage, unallocated_verdict
+
+    logs = [inv(input_tokens=1_000, cost=3.0)]
+    bills = [
+        bill(tokens=1_000, unblended_cost_usd=3.0),
+        other(RERANK, 0.5, tags=tags(user_cost_center="search")),
+        other("USE1-MP:USE1_CacheStorage-Units", 0.5),
+    ]
+    cov = bill_coverage(cb_of(logs, bills))
+    assert cov.columns == list(schemas.BILL_COVERAGE)
+    by_kind = {r["spend_kind"]: r for r in cov.iter_rows(named=True)}
+    assert set(by_kind) == {"on_demand", "rerank", "cache_storage"}
+    od = by_kind["on_demand"]
+    assert (od["billed_cost_usd"], od["explained_cost_usd"], od["attributed_cost_usd"]) == (3.0, 3.0, 3.0)
+    rerank = by_kind["rerank"]
+    assert (rerank["explained_cost_usd"], rerank["attributed_cost_usd"], rerank["usage_sources"]) == (
+        0.0,
+        0.5,
+        "bill_only",
+    )
+    cache = by_kind["cache_storage"]
+    assert cache["unallocated_share"] == 1.0 and cache["unallocated_reasons"] == "no_owner $0.50"
+    # $0.50 of $4.00 (12.5%) has no owner: over a 10% limit, within a 20% one.
+    failed = unallocated_verdict(cov, 0.10)
+    assert not failed.passed and "12.5%" in failed.description and "cache_storage" in failed.description
+    assert unallocated_verdict(cov, 0.20).passed
+    assert unallocated_verdict(schemas.empty(schemas.BILL_COVERAGE), 0.0).passed
