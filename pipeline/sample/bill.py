@@ -39,6 +39,7 @@ from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import athena_column_name
 from pipeline.billing.usage_types import REGION_PREFIX
 from pipeline.schemas import DType
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 BillFormat = Literal["cur", "cur2", "focus"]
 EXPORT_NAMES: dict[str, str] = {
@@ -386,8 +387,12 @@ def build_lines(
     usage: pl.DataFrame, discrepancies: bool = True, seed: int = 7, payer_account_id: str | None = None
 ) -> tuple[list[_Line], list[dict[str, Any]]]:
     """The bill's rows (format-neutral) and the list of injected discrepancies."""
+    from pipeline.sample import whole_bill
+
     names = load_billing_name_map()
     usage = _normalize_usage(usage)
+    guarded = usage.filter(pl.col("usage_kind").is_in(GUARDRAIL_POLICIES))
+    usage = usage.filter(~pl.col("usage_kind").is_in(GUARDRAIL_POLICIES))
     if usage.is_empty():
         return [], []
     rows = usage.to_dicts()
@@ -405,7 +410,8 @@ def build_lines(
         if not route.mapped
     ]
     if not discrepancies:
-        return [_usage_line(r, routes[r["base_model_id"]], payer) for r in rows], injected
+        plain = [_usage_line(r, routes[r["base_model_id"]], payer) for r in rows]
+        return plain + whole_bill.guardrail_lines(guarded, plain[0], []), injected
 
     rng = random.Random(seed)
     mapped_groups = sorted({_group(r) for r in rows if routes[r["base_model_id"]].mapped})
@@ -498,6 +504,10 @@ def build_lines(
     if any((r["account_id"], r["region"]) == pt_at and r["date"] == day for r in rows):
         account, region = pt_at
     lines.append(_provisioned_line(day, account, region, payer, injected))
+    template = next(ln for ln in lines if ln.line_type == "Usage")
+    lines += whole_bill.guardrail_lines(guarded, template, injected)
+    anchor_line = replace(template, day=anchor["date"], account=anchor["account_id"], region=anchor["region"])
+    lines += whole_bill.bill_only_lines(anchor_line, injected)
     return lines, injected
 
 
@@ -1142,7 +1152,7 @@ def _with_principals(
     names = load_billing_name_map()
     routes: dict[str, _Route] = {}
     shares: dict[tuple[Any, ...], dict[str, int]] = {}
-    for r in principals.filter(pl.col("tokens") > 0).to_dicts():
+    for r in principals.filter((pl.col("tokens") > 0) & ~pl.col("usage_kind").is_in(GUARDRAIL_POLICIES)).to_dicts():
         if r["iam_principal"] is None:
             continue
         route = routes.setdefault(r["base_model_id"], _route(r["base_model_id"], names))

@@ -22,6 +22,7 @@ from pipeline.pricing import load_catalog, price_invocations
 from pipeline.sample.aws_state import discover_config, plan_undelivered, write_aws_state
 from pipeline.sample.ledger_config import sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 if TYPE_CHECKING:
     from pipeline.sample.bill import BillFormat
@@ -142,6 +143,25 @@ def true_usage(
             *principal,
         )
     )
+    # Guardrail units of the traced calls, one usage row per policy (`usage_kind` = the policy): the bill's
+    # guardrail rows are made from them (sample.whole_bill).
+    for policy in GUARDRAIL_POLICIES:
+        frames.append(
+            priced.select(
+                "date",
+                "account_id",
+                "region",
+                "base_model_id",
+                pl.lit(policy).alias("usage_kind"),
+                pl.lit("in_region").alias("routing"),
+                pl.lit("standard").alias("tier"),
+                pl.col(f"guardrail_{policy}_units").fill_null(0).alias("tokens"),
+                pl.lit(None, dtype=pl.Float64).alias("cost_usd"),
+                pl.lit(None, dtype=pl.String).alias("profile_id"),
+                pl.lit("standard").alias("context_tier"),
+                *principal,
+            )
+        )
     usage = pl.concat(frames).filter((pl.col("tokens") > 0) & pl.col("base_model_id").is_not_null())
     keys = [
         "date",
