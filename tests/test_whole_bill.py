@@ -195,3 +195,35 @@ def test_bill_coverage_per_spend_kind_and_its_check() -> None:
     assert not failed.passed and "12.5%" in failed.description and "cache_storage" in failed.description
     assert unallocated_verdict(cov, 0.20).passed
     assert unallocated_verdict(schemas.empty(schemas.BILL_COVERAGE), 0.0).passed
+
+
+def test_chargeback_and_bill_coverage_assets_read_batch_jobs_when_written(tmp_path: Any) -> None:
+    """The assets on real warehouse files: chargeback reads the day's `batch_jobs` when it exists, bill_coverage
+    follows, and its check fails when the unallocated share passes the configured limit."""
+    from pipeline import warehouse
+    from tests.helpers import run_day, write_config
+
+    config_path = write_config(
+        tmp_path,
+        sources={"invocation_logs": {"s3": [str(tmp_path / "logs")]}},
+        quality={"max_unallocated_share": 0.05},
+    )
+    wh = str(tmp_path / "wh")
+    warehouse.write_partition(priced_df([inv(input_tokens=1_000, cost=3.0)]), wh, "priced_invocations", D)
+    bills = [bill(tokens=1_000, unblended_cost_usd=3.0), _batch_bill(2.0), other("USE1-Evaluations-HumanTasks", 1.0)]
+    warehouse.write_partition(billing_df(bills), wh, "billing_line_items", D)
+    jobs = _jobs({"total_cost_usd": 1.0, "cost_center": "risk", "user": "dana", "application": "scoring"})
+    warehouse.write_partition(jobs, wh, "batch_jobs", D)
+
+    result = run_day(config_path, D.isoformat(), ["chargeback", "bill_coverage"])
+    cb = warehouse.read_partition(wh, "chargeback", D)
+    assert row(cb, cost_center="risk")["billed_cost_usd"] == pytest.approx(2.0)
+    cov = warehouse.read_partition(wh, "bill_coverage", D)
+    assert dict(zip(cov["spend_kind"], cov["unallocated_cost_usd"], strict=True)) == {
+        "batch": 0.0,
+        "evaluation": 1.0,
+        "on_demand": 0.0,
+    }
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    verdict = checks["unallocated_within_limit"]
+    assert not verdict.passed and "16.7%" in (verdict.description or "")

@@ -86,6 +86,14 @@ CHARGEBACK_CHECKS = [
         description="Per day and account the chargeback adds up to the billed Bedrock usage cost.",
     )
 ]
+COVERAGE_CHECKS = [
+    AssetCheckSpec(
+        "unallocated_within_limit",
+        asset="bill_coverage",
+        description="The share of the day's billed Bedrock cost with no owner anywhere (no logged caller, job, "
+        "resource tag, principal or rule) stays within quality.max_unallocated_share.",
+    )
+]
 
 
 @for_people
@@ -147,13 +155,77 @@ def chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> Iterat
     day = partition_day(context.partition_key)
     priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
     billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-    cb = allocate_chargeback(priced, billing, cfg.attribution, round_cents=cfg.reconciliation.round_cents)
+    cb = allocate_chargeback(
+        priced,
+        billing,
+        cfg.attribution,
+        round_cents=cfg.reconciliation.round_cents,
+        batch_jobs=batch_jobs_of(cfg.warehouse, day),
+    )
     path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
     yield from chargeback_results(cb, billing, path)
 
 
+BATCH_JOBS = "batch_jobs"
+
+
+def batch_jobs_of(wh: str, day: dt.date) -> pl.DataFrame | None:
+    """The day's `batch_jobs` when that table has been written for it, else None (batch bill rows then go to the
+    bill's principal, else `unallocated`). The table is built by its own asset; columns it lacks are read as null."""
+    if not warehouse.partition_exists(wh, BATCH_JOBS, day):
+        return None
+    return warehouse.read_partition(wh, BATCH_JOBS, day)
+
+
+@for_people
+def bill_coverage(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × account × spend kind (grain and key): billed cost, the part explained from a usage source
+    (invocation logs, batch jobs), the part attributed to an owner, the unallocated part and why. Upstream:
+    chargeback."""
+    from pipeline.reconciliation.bill_coverage import bill_coverage as coverage_of
+    from pipeline.reconciliation.bill_coverage import unallocated_verdict
+
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    cov = coverage_of(warehouse.read_partition(cfg.warehouse, "chargeback", day))
+    path = warehouse.write_partition(cov, cfg.warehouse, "bill_coverage", day)
+    verdict = unallocated_verdict(cov, cfg.quality.max_unallocated_share)
+    table = cov.select(
+        "account_id",
+        "spend_kind",
+        "billed_cost_usd",
+        "explained_cost_usd",
+        "attributed_cost_usd",
+        "unallocated_cost_usd",
+        "unallocated_reasons",
+    )
+    yield described(
+        "bill_coverage",
+        cov.height,
+        path,
+        {
+            "billed_cost_usd": float(cov["billed_cost_usd"].sum() or 0.0),
+            "explained_cost_usd": float(cov["explained_cost_usd"].sum() or 0.0),
+            "attributed_cost_usd": float(cov["attributed_cost_usd"].sum() or 0.0),
+            "unallocated_cost_usd": float(cov["unallocated_cost_usd"].sum() or 0.0),
+            "by_spend_kind": MetadataValue.md(markdown_table(table)),
+        },
+    )
+    yield AssetCheckResult(
+        asset_key="bill_coverage",
+        check_name="unallocated_within_limit",
+        passed=verdict.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=verdict.description,
+        metadata={
+            "unallocated_share": verdict.unallocated_share if verdict.unallocated_share is not None else 0.0,
+            "max_unallocated_share": cfg.quality.max_unallocated_share,
+        },
+    )
+
+
 def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
-    """`billing_line_items`, `cost_reconciliation` and `chargeback` for the given partitioning."""
+    """`billing_line_items`, `cost_reconciliation`, `chargeback` and `bill_coverage` for the given partitioning."""
     from_bill = ["priced_invocations", "billing_line_items"]
     return [
         asset(
@@ -180,6 +252,14 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             kinds={"parquet"},
             check_specs=CHARGEBACK_CHECKS,
         )(chargeback),
+        asset(
+            name="bill_coverage",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=["chargeback"],
+            kinds={"parquet"},
+            check_specs=COVERAGE_CHECKS,
+        )(bill_coverage),
     ]
 
 

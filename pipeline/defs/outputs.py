@@ -23,6 +23,7 @@ from pipeline import warehouse
 from pipeline.aggregates.cache_economics import cache_economics
 from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
 from pipeline.config import LedgerConfig
+from pipeline.defs.billing import batch_jobs_of
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import publish
@@ -64,7 +65,11 @@ def focus_chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> 
     billing = warehouse.read_partition(wh, "billing_line_items", day)
     cb = warehouse.read_partition(wh, "chargeback", day)
     focus = focus_export.focus_chargeback(
-        priced, billing, cb if warehouse.partition_exists(wh, "chargeback", day) else None
+        priced,
+        billing,
+        cb if warehouse.partition_exists(wh, "chargeback", day) else None,
+        attribution=ledger.config.attribution,
+        batch_jobs=batch_jobs_of(wh, day),
     )
     by_kind = (
         focus.group_by("x_UsageKind", "x_AllocationStatus")
