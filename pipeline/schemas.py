@@ -415,6 +415,8 @@ BEDROCK_METRICS: dict[str, DType] = {
     "hour": pl.Int64,
     **dict.fromkeys(_METRIC_COUNTS, pl.Int64),
     "read_at": UTC_US,
+    # `runtime` (AWS/Bedrock, ModelId) or `mantle` (AWS/BedrockMantle, Model): mantle calls are never logged.
+    "endpoint": pl.String,
 }
 
 _COMPARED = ("invocations", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
@@ -439,6 +441,8 @@ LOG_COMPLETENESS: dict[str, DType] = {
     "config_source": pl.String,
     "metric_model_ids": pl.String,
     "checked_at": UTC_US,
+    # `mantle` rows compare the AWS/BedrockMantle metrics with the bill only (status `not_logged_by_design`).
+    "endpoint": pl.String,
 }
 # The whole bill (bill_coverage): per day, account and spend kind, how much of the bill the ledger explains and owns.
 BILL_COVERAGE: dict[str, DType] = {
@@ -457,7 +461,14 @@ BILL_COVERAGE: dict[str, DType] = {
     "unallocated_reasons": pl.String,
 }
 
-COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
+COMPLETENESS_STATUSES = (
+    "complete",
+    "logs_missing",
+    "logging_disabled",
+    "metrics_missing",
+    "delivery_late",
+    "not_logged_by_design",
+)
 
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,
