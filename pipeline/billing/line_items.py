@@ -26,6 +26,7 @@ from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
 from pipeline.vocabulary import (  # USAGE_LINE_TYPES: consumption line types (spec §1.4)
+    GUARDRAIL_POLICIES,
     TOKEN_KINDS,
     USAGE_LINE_TYPES,
     Frame,
@@ -321,4 +322,5 @@ def unmapped_usage_rows(items: pl.DataFrame) -> pl.DataFrame:
     unmatched (their `classification_note` says why); provisioned rows may get their model from
     `attribution.provisioned_models`."""
     usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
-    return usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))
+    not_a_model = ["provisioned", "other", *GUARDRAIL_POLICIES]  # guardrail rows name a policy, never a model
+    return usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(not_a_model))

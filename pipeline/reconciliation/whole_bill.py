@@ -79,6 +79,9 @@ def mantle_reconciliation(mantle: Frame) -> pl.DataFrame:
         pl.lit(0.0).alias("estimated_cost_usd"),
         pl.col("billed_cost_usd").alias("cost_delta_usd"),
         pl.when(pl.col("billed_cost_usd") != 0).then(pl.lit(1.0)).alias("cost_delta_pct"),
+        # All volume: billed usage the logs cannot hold, at the billed price.
+        pl.col("billed_cost_usd").alias("volume_variance_usd"),
+        pl.lit(0.0).alias("price_variance_usd"),
         pl.lit(NOT_LOGGED_BY_DESIGN).alias("status"),
         explanation.alias("explanation"),
         pl.lit(MANTLE).alias("endpoint"),
@@ -154,8 +157,22 @@ def guardrail_reconciliation(
         pl.when(pl.col("billed_cost_usd") != 0)
         .then(pl.col("cost_delta_usd") / pl.col("billed_cost_usd"))
         .alias("cost_delta_pct"),
+        *_variances(),
     )
     return schemas.conform(out, schemas.COST_RECONCILIATION)
+
+
+def _variances() -> list[pl.Expr]:
+    """Volume variance (unit gap × billed unit price) and price variance (unit-price gap × logged units), which add
+    up to the delta; a side without units or price leaves the whole delta to volume."""
+    billed_unit = pl.when(pl.col("billed_units") > 0).then(pl.col("billed_cost_usd") / pl.col("billed_units"))
+    est_unit = pl.when(pl.col("logged_units") > 0).then(pl.col("estimated_cost_usd") / pl.col("logged_units"))
+    price = (
+        pl.when(billed_unit.is_not_null() & est_unit.is_not_null())
+        .then((billed_unit - est_unit) * pl.col("logged_units"))
+        .otherwise(0.0)
+    )
+    return [(pl.col("cost_delta_usd") - price).alias("volume_variance_usd"), price.alias("price_variance_usd")]
 
 
 def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, str]:
