@@ -273,15 +273,17 @@ def _first(a: _T | None, b: _T | None, c: _T | None) -> _T | None:
 
 def _stream(
     chunks: list[_Chunk],
-) -> tuple[_InvocationMetrics | None, str | None, int | None, bool]:
+) -> tuple[_InvocationMetrics | None, str | None, int | None, bool, bool]:
     """What a stream body (an array of chunks) gives the row, in one backward pass: the invocation metrics of the
     last chunk that has them, the stop reason of the last chunk that has one (`delta.stop_reason` first, as
     `records._stream_stop_reason`), the 1-hour cache writes of the last `message` that splits them
     (`records._cache_write_1h`), and whether any chunk says the guardrail intervened. A stream has about twenty
-    chunks; one pass over them costs about half of one pass per answer."""
+    chunks; one pass over them costs about half of one pass per answer. Last: whether any chunk has a trace."""
     metrics = stop = cache_1h = None
-    guardrail = False
+    guardrail = traced = False
     for chunk in reversed(chunks):
+        if chunk.trace is not None or chunk.bedrock_trace is not None:
+            traced = True
         if metrics is None:
             metrics = chunk.metrics
         if stop is None:
@@ -297,7 +299,7 @@ def _stream(
                 cache_1h = _usage_1h(message.usage)
         if chunk.guardrail_action == "INTERVENED":
             guardrail = True
-    return metrics, stop, cache_1h, guardrail
+    return metrics, stop, cache_1h, guardrail, traced
 
 
 _NO_GUARDRAIL: tuple[int, ...] = (0,) * 7
@@ -506,8 +508,9 @@ def _row(
     if body is None:
         pass
     elif type(body) is list:
-        metrics, stop_reason, cache_1h, guardrail = _stream(body)
-        g_units = _guardrail_units(body)
+        metrics, stop_reason, cache_1h, guardrail, traced = _stream(body)
+        if traced:
+            g_units = _guardrail_units(body)
         if metrics is not None:
             if input_tokens is None:
                 input_tokens = metrics.inputTokenCount
@@ -712,16 +715,26 @@ def parse_payload(
     return True
 
 
+def _guardrail_columns(units: tuple[tuple[int, ...] | None, ...]) -> list[pl.Series]:
+    """The guardrail unit columns and `guardrail_trace_present`; most days have few traced calls, so a day without
+    any costs one pass over the column, not one per policy."""
+    n = len(units)
+    if not any(u is not None for u in units):
+        zeros = [pl.Series(f"guardrail_{p}_units", [0] * n, dtype=pl.Int64) for p in GUARDRAIL_POLICIES]
+        return [*zeros, pl.Series("guardrail_trace_present", [False] * n, dtype=pl.Boolean)]
+    filled = [u or _NO_GUARDRAIL for u in units]
+    out = [
+        pl.Series(f"guardrail_{p}_units", [u[i] for u in filled], dtype=pl.Int64)
+        for i, p in enumerate(GUARDRAIL_POLICIES)
+    ]
+    return [*out, pl.Series("guardrail_trace_present", [u is not None for u in units], dtype=pl.Boolean)]
+
+
 def rows_frame(rows: list[tuple[Any, ...]], day: dt.date, app_profiles: tuple[tuple[str, str], ...]) -> pl.DataFrame:
     """Raw tuples of any number of objects as one frame in the contract's column order."""
     columns = dict(zip(_RAW_COLUMNS, zip(*rows, strict=True), strict=True))
     metadata = _map_column(columns.pop("request_metadata"))
-    units = columns.pop("_guardrail_units")
-    guardrail_columns = [
-        pl.Series(f"guardrail_{policy}_units", [(u or _NO_GUARDRAIL)[i] for u in units], dtype=pl.Int64)
-        for i, policy in enumerate(GUARDRAIL_POLICIES)
-    ]
-    guardrail_columns.append(pl.Series("guardrail_trace_present", [u is not None for u in units], dtype=pl.Boolean))
+    guardrail_columns = _guardrail_columns(columns.pop("_guardrail_units"))
     frame = pl.DataFrame(
         [pl.Series(name, values, dtype=_RAW_TYPES.get(name, pl.String)) for name, values in columns.items()]
     ).with_columns(metadata, *guardrail_columns)
