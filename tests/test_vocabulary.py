@@ -17,7 +17,18 @@ from pipeline import vocabulary
 PIPELINE = Path(vocabulary.__file__).resolve().parent
 WORDS = {
     name: frozenset(getattr(vocabulary, name))
-    for name in ("STATUSES", "ERROR_STATUSES", "USAGE_LINE_TYPES", "TOKEN_KINDS", "USAGE_KINDS")
+    for name in (
+        "STATUSES",
+        "ERROR_STATUSES",
+        "USAGE_LINE_TYPES",
+        "TOKEN_KINDS",
+        "USAGE_KINDS",
+        "GUARDRAIL_POLICIES",
+        "SPEND_KINDS",
+        "USAGE_SOURCES",
+        "ALLOCATED_REASONS",
+        "UNALLOCATED_REASONS",
+    )
 }
 HELPERS = {"Frame", "as_lazy", "is_local", "_is_local"}
 
