@@ -140,6 +140,7 @@ def test_guardrail_rows_follow_the_logged_traces() -> None:
     cb = cb_of(logs, [guard])
     alice = row(cb, user="alice", spend_kind="guardrail")
     assert alice["billed_cost_usd"] == pytest.approx(0.6)
+    assert alice["estimated_cost_usd"] == pytest.approx(0.00045)  # the trace's units at guardrail prices
     assert (alice["usage_source"], alice["allocation_reason"]) == ("invocation_log", "guardrail_traces")
 
 

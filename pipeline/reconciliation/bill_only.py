@@ -245,6 +245,28 @@ def _guardrail_callers(priced: Frame) -> pl.DataFrame:
     )
 
 
+def guardrail_estimates(priced: Frame) -> pl.DataFrame:
+    """Each caller's guardrail estimate (`guardrail_cost_usd` of its traced calls, a lower bound) as chargeback rows
+    with `estimated_cost_usd` only, so guardrail spend shows its estimate beside its bill like model tokens do."""
+    lazy = as_lazy(priced)
+    if "guardrail_cost_usd" not in lazy.collect_schema().names():
+        return empty()
+    out = (
+        lazy.filter(pl.col("guardrail_cost_usd").fill_null(0.0) != 0)
+        .with_columns(*[pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES])
+        .group_by("date", "account_id", *PARTIES)
+        .agg(pl.col("guardrail_cost_usd").sum().alias("estimated_cost_usd"))
+        .with_columns(
+            pl.lit(0.0).alias("billed_cost_usd"),
+            pl.lit("guardrail").alias("spend_kind"),
+            pl.lit("invocation_log").alias("usage_source"),
+            pl.lit(None, dtype=pl.String).alias("allocation_reason"),
+        )
+        .collect()
+    )
+    return conform_out(out)
+
+
 def guardrail_allocation(priced: Frame, rows: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
     """Guardrail bill rows to the callers whose traces show units, else by tags or principal."""
     if rows.is_empty():

@@ -333,6 +333,7 @@ def chargeback(
     parts = [
         _log_allocation(priced, paths["log"], cfg, provisioned_models, metadata_keys).collect(engine="streaming"),
         not_logged_allocation(priced, paths, cfg, batch_jobs),
+        bill_only.guardrail_estimates(priced),
     ]
     out = (
         pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
@@ -343,7 +344,10 @@ def chargeback(
             bill_only.reasons_joined(pl.col("allocation_reason")).alias("allocation_reason"),
         )
         .with_columns(
-            pl.when(pl.col("allocation_reason") == "")
+            # Rows with an estimate only (logged, nothing billed) are owned by the calls' own attribution.
+            pl.when((pl.col("allocation_reason") == "") & (pl.col("spend_kind") == "guardrail"))
+            .then(pl.lit("guardrail_traces"))
+            .when(pl.col("allocation_reason") == "")
             .then(pl.lit("logged_calls"))
             .otherwise(pl.col("allocation_reason"))
         )
