@@ -1183,7 +1183,11 @@ def _with_principals(
                 )
             )
     if discrepancies:
-        inputs = [ln for ln in out if ln.iam_principal and ln.cost > 0 and "input-tokens" in ln.usage_type]
+        inputs = [
+            ln
+            for ln in out
+            if ln.iam_principal and ln.cost > 0 and "input-tokens" in ln.usage_type and "-mantle-" not in ln.usage_type
+        ]
         target = max(inputs, key=lambda ln: ln.cost, default=None)
         if target is not None:
             arn = f"arn:aws:sts::{target.account}:assumed-role/{UNLOGGED_PRINCIPAL_ROLE}/batch-{target.day:%Y%m%d}"
