@@ -1,6 +1,6 @@
 """The fast path of normalization (`pipeline.normalize.fast`, msgspec) gives exactly the rows of the reference path
 (orjson + `records.parse_record`): on generated logs of every operation and shape with faults injected, on the
-spec's example records, and on records damaged at random (wrong types, missing or extra keys, odd lines), where
+example records, and on records damaged at random (wrong types, missing or extra keys, odd lines), where
 the fast path must either agree or hand the object back. Also: worker processes change nothing, and duplicates
 are dropped first-delivery-wins across spill parts.
 """

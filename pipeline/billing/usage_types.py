@@ -26,8 +26,8 @@ from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.schemas import DType
 from pipeline.vocabulary import TOKEN_KINDS
 
-# AWS billing region codes (§4.2). eu-west-1 is the bare `EU`; S23 also
-# maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
+# AWS billing region codes (§4.2). eu-west-1 is the bare `EU`; one reconciler
+# also maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
 REGION_CODES: dict[str, str] = {
     "USE1": "us-east-1",
     "USE2": "us-east-2",

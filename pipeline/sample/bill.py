@@ -201,7 +201,7 @@ def _marketplace_code(product_name: str) -> str:
 
 def _route(base_model_id: str, names: BillingNameMap) -> _Route:
     """Anthropic models with a Marketplace product bill through Marketplace (§4.1, observed); other
-    Anthropic models are AWS-billed under AmazonBedrockService (S4); everything else under AmazonBedrock."""
+    Anthropic models are AWS-billed under AmazonBedrockService (§4.1); everything else under AmazonBedrock."""
     known = names.names_for(base_model_id)
     anthropic = base_model_id.startswith("anthropic.")
     if "marketplace_product" in known and (anthropic or "usage_type_model" not in known):
@@ -779,7 +779,7 @@ def _cur2_table(lines: list[_Line], rng: random.Random) -> pa.Table:
     table = _flat_table(records, exclude=set(_CUR2_PRODUCT_MAP))
     str_map = pa.map_(pa.string(), pa.string())
     tags = [sorted(ln.tags.items()) for ln in lines]
-    # Empty for Marketplace rows in a real export (S26); `pricing_unit` carries the unit.
+    # Empty for Marketplace rows in a real export (§4.3); `pricing_unit` carries the unit.
     table = table.append_column(
         "product_pricing_unit", pa.array(["" if ln.entity == "AWS Marketplace" else ln.unit for ln in lines])
     )
@@ -831,7 +831,7 @@ _FOCUS_CATEGORY = {"Usage": "Usage", "Tax": "Tax", "Credit": "Credit"}
 
 
 def _focus_table(lines: list[_Line], rng: random.Random) -> pa.Table:
-    """FOCUS 1.2 rows. Marketplace rows: empty `x_ServiceCode`, the seller as publisher, ListCost 0 (S39)."""
+    """FOCUS 1.2 rows. Marketplace rows: empty `x_ServiceCode`, the seller as publisher, ListCost 0 (§3.4)."""
     cols: dict[str, list[Any]] = {c: [] for c in _FOCUS_COLUMNS}
     for ln in lines:
         usage = ln.line_type == "Usage"

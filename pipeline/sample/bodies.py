@@ -390,7 +390,7 @@ def _llama_prompt(t: _Texts) -> str:
 
 
 def _guardrail_trace(rng: random.Random, chars: int, converse: bool) -> dict[str, Any]:
-    """The guardrail trace: InvokeModel bodies carry `actionReason` + `input` (spec E7), Converse responses
+    """The guardrail trace: InvokeModel bodies carry `actionReason` + `input` (§7), Converse responses
     carry `inputAssessment` (§4.5)."""
     assessment = {
         "h28wrktbwagn": {
