@@ -243,7 +243,8 @@ trace's `sensitiveInformationPolicyFreeUnits` (regex-only matches) are free and 
 def _guardrail_traces(body: Any) -> list[dict[str, Any]]:
     """The guardrail traces of a response: Converse's `trace.guardrail`, InvokeModel's
     `amazon-bedrock-trace.guardrail`, or either on the chunks of a stream. Present only when the caller enabled
-    trace on the guardrail, so what they count is a lower bound of what the guardrail billed."""
+    trace on the guardrail, so what they count is a lower bound of what the guardrail billed
+    (docs/formats/invocation-logs.md §4.6)."""
     containers = body if isinstance(body, list) else [body]
     found = []
     for c in containers:

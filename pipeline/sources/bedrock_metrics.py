@@ -78,7 +78,8 @@ MANTLE = MetricFamily(
 )
 """bedrock-mantle (the OpenAI-compatible endpoint) publishes under its own namespace at Account, Project, Model and
 Project+Model level; the Model-only series are read. Its calls are never in invocation logs, so these rows are
-compared with the bill's mantle rows, not with logs (`log_completeness` status `not_logged_by_design`)."""
+compared with the bill's mantle rows, not with logs (`log_completeness` status `not_logged_by_design`;
+docs/formats/invocation-logs.md §6.2)."""
 
 
 def metric_model_key(model_id: str, app_profiles: tuple[tuple[str, str], ...] = ()) -> str:
