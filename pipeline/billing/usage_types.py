@@ -151,8 +151,8 @@ _GUARDRAIL_POLICY = re.compile(r"guardrail[-_]?(?P<policy>[a-z]+?)policy(?P<imag
 
 def guardrail_policy(lower: str) -> str | None:
     """The policy a guardrail usage type bills (`…-Guardrail-SensitiveInformationPolicyPaidUnitsConsumed` ->
-    `sensitive_information`; docs/formats/billing-exports.md §4.2.1), None when it is not a guardrail row or names no known policy. Free units (regex-only
-    sensitive-information matches) are not a billed policy: None."""
+    `sensitive_information`; docs/formats/billing-exports.md §4.2.1), None when it is not a guardrail row or names
+    no known policy. Free units (regex-only sensitive-information matches) are not a billed policy: None."""
     m = _GUARDRAIL_POLICY.search(lower)
     if not m or m.group("paid") == "free":
         return None

@@ -2,10 +2,10 @@
 
 Guardrails bill per policy and text unit (1,000 characters), not per token, so their prices are rows of their own:
 `model_id = guardrail:<policy>` with a `unit` and a `per_unit_usd` (`data/guardrail_prices.csv`, the same columns
-the catalog uses for non-token prices; docs/formats/billing-exports.md §4.2.1). The cost is kept outside `total_cost_usd`: the trace is logged only when
-the caller enabled it, so the guardrail cost of the logs is a lower bound, and the model's token cost must stay
-comparable with the bill's token rows. A call with units of a policy that has no price gets a null cost (never
-$0); a call without units costs 0.
+the catalog uses for non-token prices; docs/formats/billing-exports.md §4.2.1). The cost is kept outside
+`total_cost_usd`: the trace is logged only when the caller enabled it, so the guardrail cost of the logs is a lower
+bound, and the model's token cost must stay comparable with the bill's token rows. A call with units of a policy
+that has no price gets a null cost (never $0); a call without units costs 0.
 """
 
 from __future__ import annotations
