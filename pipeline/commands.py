@@ -372,6 +372,9 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     )
     statuses = recon.group_by("status").len().sort("len", descending=True)
     typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    from pipeline.reconciliation.bill_coverage import summary_line
+
+    typer.echo(summary_line(warehouse.scan_partitions(wh, "bill_coverage", days).collect()))
     from pipeline.completeness.coverage import summary_lines
 
     typer.echo("\n".join(summary_lines(warehouse.scan_partitions(wh, "log_completeness", days).collect())))

@@ -104,3 +104,24 @@ def unallocated_verdict(coverage: pl.DataFrame, max_share: float) -> CoverageVer
             "allocation tags, or add an attribution.principals rule for them",
         )
     return CoverageVerdict(True, share, head + (f": {detail}" if detail else ""))
+
+
+def summary_line(coverage: pl.DataFrame) -> str:
+    """One line for the CLI: the bill, how much the ledger explains and owns, and the unowned kinds with their
+    dollars."""
+    billed = float(coverage["billed_cost_usd"].sum() or 0.0) if coverage.height else 0.0
+    if billed == 0:
+        return "bill coverage: nothing billed"
+    explained = float(coverage["explained_cost_usd"].sum() or 0.0)
+    owned = float(coverage["attributed_cost_usd"].sum() or 0.0)
+    left = (
+        coverage.filter(pl.col("unallocated_cost_usd") > 0)
+        .group_by("spend_kind")
+        .agg(pl.col("unallocated_cost_usd").sum())
+        .sort("unallocated_cost_usd", descending=True)
+    )
+    unowned = ", ".join(f"{k} {usd(v)}" for k, v in left.iter_rows()) or "none"
+    return (
+        f"bill coverage: {usd(billed)} billed, {explained / billed:.1%} explained from logs or jobs, "
+        f"{owned / billed:.1%} owned; unallocated: {unowned}"
+    )
