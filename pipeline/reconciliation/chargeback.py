@@ -219,7 +219,10 @@ def split_by_spend(billing: Frame) -> dict[str, pl.DataFrame]:
     usage = usage_rows(with_spend_kind(billing)).collect()
     mantle = (pl.col("endpoint") == "mantle").fill_null(False)
     kind = pl.col("spend_kind")
-    log = kind.is_in(list(LOG_SPEND_KINDS)) | ((kind == "custom_model") & pl.col("usage_kind").is_in(TOKEN_KINDS))
+    model_tokens = (kind == "custom_model") & pl.col("usage_kind").is_in(TOKEN_KINDS)
+    # A model's usage the grammar could not classify (speech, video) still belongs to that model's logged callers.
+    model_other = (kind == "other") & pl.col("base_model_id").is_not_null()
+    log = kind.is_in(list(LOG_SPEND_KINDS)) | model_tokens | model_other
     masks = {
         "log": ~mantle & log.fill_null(False),
         "batch": ~mantle & (kind == "batch").fill_null(False),
