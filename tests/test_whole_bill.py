@@ -228,3 +228,19 @@ def test_chargeback_and_bill_coverage_assets_read_batch_jobs_when_written(tmp_pa
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     verdict = checks["unallocated_within_limit"]
     assert not verdict.passed and "16.7%" in (verdict.description or "")
+
+
+def test_coverage_by_kind_parts_add_up_to_the_bill() -> None:
+    from pipeline.reconciliation.bill_coverage import bill_coverage, by_kind
+
+    logs = [inv(input_tokens=1_000, cost=3.0)]
+    bills = [
+        bill(tokens=1_000, unblended_cost_usd=3.0),
+        other(RERANK, 0.5, tags=tags(user_cost_center="search")),
+        other("USE1-MP:USE1_CacheStorage-Units", 0.25),
+    ]
+    table = by_kind(bill_coverage(cb_of(logs, bills)))
+    assert table["spend_kind"].to_list() == ["on_demand", "rerank", "cache_storage"]
+    parts = table["explained_cost_usd"] + table["owned_not_explained_usd"] + table["unallocated_cost_usd"]
+    assert (parts - table["billed_cost_usd"]).abs().max() < 1e-12
+    assert table["unallocated_reasons"].to_list() == [None, None, "no_owner $0.25"]

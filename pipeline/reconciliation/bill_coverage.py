@@ -125,3 +125,48 @@ def summary_line(coverage: pl.DataFrame) -> str:
         f"bill coverage: {usd(billed)} billed, {explained / billed:.1%} explained from logs or jobs, "
         f"{owned / billed:.1%} owned; unallocated: {unowned}"
     )
+
+
+def by_kind(coverage: pl.DataFrame) -> pl.DataFrame:
+    """Per spend kind over every day and account of `coverage`, largest bill first: `spend_kind, billed_cost_usd,
+    explained_cost_usd, owned_not_explained_usd, unallocated_cost_usd, unallocated_reasons` (the parts add up to
+    the billed cost), for a chart and its table."""
+    schema = {
+        "spend_kind": pl.String,
+        "billed_cost_usd": pl.Float64,
+        "explained_cost_usd": pl.Float64,
+        "owned_not_explained_usd": pl.Float64,
+        "unallocated_cost_usd": pl.Float64,
+        "unallocated_reasons": pl.String,
+    }
+    if coverage.is_empty():
+        return pl.DataFrame(schema=schema)
+    return (
+        coverage.group_by("spend_kind")
+        .agg(
+            pl.col("billed_cost_usd").sum(),
+            pl.col("explained_cost_usd").sum(),
+            pl.col("attributed_cost_usd").sum(),
+            pl.col("unallocated_cost_usd").sum(),
+            pl.col("unallocated_reasons").drop_nulls().unique().sort().str.join("; "),
+        )
+        .with_columns(
+            # Attributed but not explained: owned by tags, principal or rule without a usage source.
+            (pl.col("attributed_cost_usd") - pl.col("explained_cost_usd"))
+            .clip(lower_bound=0.0)
+            .alias("owned_not_explained_usd"),
+            pl.when(pl.col("unallocated_reasons") == "")
+            .then(None)
+            .otherwise(pl.col("unallocated_reasons"))
+            .alias("unallocated_reasons"),
+        )
+        .with_columns(
+            # Explained but unallocated (a batch job without an owner) counts as unallocated, so the parts add up.
+            (pl.col("billed_cost_usd") - pl.col("owned_not_explained_usd") - pl.col("unallocated_cost_usd"))
+            .clip(lower_bound=0.0)
+            .alias("explained_cost_usd")
+        )
+        .filter(pl.col("billed_cost_usd") != 0)
+        .sort("billed_cost_usd", descending=True)
+        .select(list(schema))
+    )
