@@ -244,3 +244,17 @@ def test_coverage_by_kind_parts_add_up_to_the_bill() -> None:
     parts = table["explained_cost_usd"] + table["owned_not_explained_usd"] + table["unallocated_cost_usd"]
     assert (parts - table["billed_cost_usd"]).abs().max() < 1e-12
     assert table["unallocated_reasons"].to_list() == [None, None, "no_owner $0.25"]
+
+
+def test_report_section_parts_and_finding() -> None:
+    from pipeline.reconciliation.bill_coverage import bill_coverage
+    from pipeline.report.bill_coverage import coverage_figure, coverage_finding, coverage_table
+
+    logs = [inv(input_tokens=1_000, cost=3.0)]
+    bills = [bill(tokens=1_000, unblended_cost_usd=3.0), other("USE1-MP:USE1_CacheStorage-Units", 1.0)]
+    table = coverage_table(bill_coverage(cb_of(logs, bills)))
+    finding = coverage_finding(table)
+    assert finding.startswith("Of $4.00 billed, 75% is explained") and "cache_storage $1.00 (no_owner $1.00)" in finding
+    fig = coverage_figure(table, {"height": 200})
+    assert [t["name"] for t in fig["data"]] == ["explained by logs or batch jobs", "owned by tags, principal or rule",
+                                                "no owner"]  # fmt: skip
