@@ -258,3 +258,13 @@ def test_report_section_parts_and_finding() -> None:
     fig = coverage_figure(table, {"height": 200})
     assert [t["name"] for t in fig["data"]] == ["explained by logs or batch jobs", "owned by tags, principal or rule",
                                                 "no owner"]  # fmt: skip
+
+
+def test_batch_rows_follow_the_jobs_share_of_the_bill_where_the_table_has_it() -> None:
+    jobs = _jobs(
+        {"total_cost_usd": 1.0, "billed_cost_usd": 1.5, "cost_center": "risk", "user": "dana", "application": "a"},
+        {"total_cost_usd": 1.0, "billed_cost_usd": 0.5, "cost_center": "ops", "user": "eve", "application": "b"},
+    )
+    cb = cb_of([], [_batch_bill(2.0)], batch_jobs=jobs)
+    assert row(cb, cost_center="risk")["billed_cost_usd"] == pytest.approx(1.5)
+    assert row(cb, cost_center="ops")["billed_cost_usd"] == pytest.approx(0.5)

@@ -4,9 +4,10 @@
 row once, so the chargeback still sums to the bill:
 
 * **Batch** (`spend_kind = batch`): per day × account × Region × model, to the jobs of `batch_jobs` by their
-  estimated cost (a job's owner comes from its tags, name rules or the bill's principal, decided where the table
-  is built; a job with none stays `unallocated` with its reason). Without a job for the bucket (or without the
-  table): the bill's principal or resource tags, else `unallocated` with reason `batch_job_untagged`.
+  share of that day's batch bill where the table has it (`billed_cost_usd`), else their estimated cost (a job's
+  owner comes from its tags, name rules or the bill's principal, decided where the table is built; a job with
+  none stays `unallocated` with its reason). Without a job for the bucket (or without the table): the bill's
+  principal or resource tags, else `unallocated` with reason `batch_job_untagged`.
 * **Guardrails** (`spend_kind = guardrail`): per day × account × Region, to the callers whose traces show guardrail
   units, by their guardrail cost (units where unpriced); else like a bill-only row.
 * **Bill-only rows** (rerank, knowledge bases, agents and AgentCore, flows, data automation, custom models,
@@ -57,6 +58,7 @@ BATCH_JOB_COLUMNS: tuple[str, ...] = (
     "application",
     "cost_center",
     "attribution_reason",
+    "billed_cost_usd",
 )
 
 
@@ -185,7 +187,7 @@ def batch_allocation(
         return owned_rows(priced, rows, cfg, spend_kind="batch", untagged="batch_job_untagged")
     jobs = jobs.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in BATCH_JOB_COLUMNS if c not in jobs.columns]
-    )
+    ).with_columns(pl.col("billed_cost_usd", "total_cost_usd").cast(pl.Float64))
     tokens = pl.col("input_tokens").fill_null(0) + pl.col("output_tokens").fill_null(0)
     parties_missing = pl.all_horizontal([pl.col(p).is_null() | (pl.col(p) == schemas.UNALLOCATED) for p in PARTIES])
     owners = (
@@ -196,7 +198,10 @@ def batch_allocation(
             .otherwise(pl.lit("batch_job"))
             .alias("allocation_reason"),
             pl.lit("batch").alias("spend_kind"),
-            pl.when(pl.col("total_cost_usd").fill_null(0.0).sum().over(bucket) > 0)
+            # The job's share of the day's batch bill where the table has it, else its estimate, else its tokens.
+            pl.when(pl.col("billed_cost_usd").fill_null(0.0).sum().over(bucket) > 0)
+            .then(pl.col("billed_cost_usd").fill_null(0.0).cast(pl.Float64))
+            .when(pl.col("total_cost_usd").fill_null(0.0).sum().over(bucket) > 0)
             .then(pl.col("total_cost_usd").fill_null(0.0).cast(pl.Float64))
             .otherwise(tokens.cast(pl.Float64))
             .alias("_weight"),
