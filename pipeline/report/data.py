@@ -2,8 +2,8 @@
 
 A day's report and its month-to-date report share one read: the last 31 days of the daily usage tables (the
 30-day trend and the week-on-week movers), the month's reconciliation and bill adjustments, the day's budget
-status, the rejects, and — when those tables are in the warehouse — `log_completeness` and
-`daily_cache_economics` (read only if present, so the report works before and after they exist). Prompt and
+status, the rejects, and — when those tables are in the warehouse — `log_completeness`,
+`daily_cache_economics` and `bill_coverage` (read only if present, so the report works before and after they exist). Prompt and
 response text lives only in `invocations`/`priced_invocations` and `rejected_records.raw_excerpt`, none of which
 is read here except the rejects' count.
 """
@@ -54,6 +54,8 @@ class ReportInputs:
     rejects: int
     completeness: pl.DataFrame | None
     cache: pl.DataFrame | None
+    bill_coverage: pl.DataFrame | None = None
+    """`bill_coverage` of the window (per day, account and spend kind), when the table exists."""
 
 
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -100,6 +102,7 @@ def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[Rep
     rejects = {d: warehouse.read_partition(wh, "rejected_records", d, columns=["reason"]).height for d in month}
     completeness = _optional(wh, "log_completeness", month)
     cache = _optional(wh, "daily_cache_economics", month)
+    coverage = _optional(wh, "bill_coverage", month)
     month_cc = cc.filter(pl.col("date").is_in(month)) if cc.height else cc
     out: dict[ReportKind, ReportInputs] = {}
     windows: tuple[tuple[ReportKind, list[dt.date], list[dt.date]], ...] = (
@@ -127,5 +130,6 @@ def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[Rep
             rejects=sum(rejects.get(d, 0) for d in window),
             completeness=within(completeness),
             cache=within(cache),
+            bill_coverage=within(coverage),
         )
     return out
