@@ -268,3 +268,18 @@ def test_batch_rows_follow_the_jobs_share_of_the_bill_where_the_table_has_it() -
     cb = cb_of([], [_batch_bill(2.0)], batch_jobs=jobs)
     assert row(cb, cost_center="risk")["billed_cost_usd"] == pytest.approx(1.5)
     assert row(cb, cost_center="ops")["billed_cost_usd"] == pytest.approx(0.5)
+
+
+def test_report_reads_bill_coverage_and_draws_its_section(tmp_path: Any) -> None:
+    from pipeline import warehouse
+    from pipeline.reconciliation.bill_coverage import bill_coverage
+    from pipeline.report.data import load_inputs
+    from pipeline.report.sections import all_sections
+
+    wh = str(tmp_path / "wh")
+    bills = [bill(tokens=1_000, unblended_cost_usd=3.0), other("USE1-MP:USE1_CacheStorage-Units", 1.0)]
+    warehouse.write_partition(bill_coverage(cb_of([inv(input_tokens=1_000, cost=3.0)], bills)), wh, "bill_coverage", D)
+    inputs = load_inputs(wh, D)["daily"]
+    section = next(s for s in all_sections(inputs) if s.key == "bill_coverage")
+    assert "cache_storage $1.00" in section.finding and section.figure is not None
+    assert load_inputs(str(tmp_path / "empty"), D)["daily"].bill_coverage is None  # no table, no section

@@ -7,13 +7,18 @@ part nobody owns; the finding names the unowned dollars and why. Read from `bill
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import polars as pl
 
 from pipeline.reconciliation.bill_coverage import by_kind
 from pipeline.text import escape_for, usd
+
+if TYPE_CHECKING:
+    from pipeline.report.data import ReportInputs
+    from pipeline.report.sections import Section
 
 PARTS: tuple[tuple[str, str, str], ...] = (
     ("explained_cost_usd", "explained by logs or batch jobs", "#0072B2"),
@@ -24,7 +29,7 @@ PARTS: tuple[tuple[str, str, str], ...] = (
 
 def coverage_figure(table: pl.DataFrame, layout: dict[str, Any]) -> dict[str, Any]:
     """The stacked bars as a plotly figure dict (`layout` is the report's common layout)."""
-    kinds = list(reversed(table["spend_kind"].to_list()))  # largest on top
+    kinds = [escape_for(k, "plotly_label") for k in reversed(table["spend_kind"].to_list())]  # largest on top
     fig = go.Figure()
     for column, label, colour in PARTS:
         values = list(reversed(table[column].to_list()))
@@ -39,9 +44,9 @@ def coverage_figure(table: pl.DataFrame, layout: dict[str, Any]) -> dict[str, An
                 hovertemplate="%{y}: %{customdata} " + escape_for(label, "plotly_label") + "<extra></extra>",
             )
         )
-    fig.update_layout(**layout, barmode="stack", xaxis={"title": "billed USD", "type": "log"})
+    fig.update_layout(**layout, barmode="stack", xaxis={"title": "billed USD"})
     fig.update_yaxes(automargin=True)
-    return fig.to_plotly_json()
+    return json.loads(fig.to_json())
 
 
 def coverage_finding(table: pl.DataFrame) -> str:
@@ -68,3 +73,22 @@ def coverage_finding(table: pl.DataFrame) -> str:
 def coverage_table(coverage: pl.DataFrame) -> pl.DataFrame:
     """`bill_coverage` per spend kind for the section (see `bill_coverage.by_kind`)."""
     return by_kind(coverage)
+
+
+def bill_coverage_section(inputs: ReportInputs) -> Section | None:
+    """Is the whole bill explained and owned: the section, when `bill_coverage` exists and something was billed."""
+    from pipeline.report.sections import Section, _layout  # the report's look; imported here: sections imports us
+
+    cov = inputs.bill_coverage
+    if cov is None or cov.is_empty():
+        return None
+    table = coverage_table(cov)
+    if table.is_empty():
+        return None
+    return Section(
+        key="bill_coverage",
+        question="How much of the Bedrock bill does the ledger explain and own?",
+        finding=coverage_finding(table),
+        figure=coverage_figure(table, _layout(max(220, 80 + 32 * table.height))),
+        data=table,
+    )

@@ -2,9 +2,9 @@
 
 A day's report and its month-to-date report share one read: the last 31 days of the daily usage tables (the
 30-day trend and the week-on-week movers), the month's reconciliation and bill adjustments, the day's budget
-status, the rejects, and — when those tables are in the warehouse — `log_completeness`,
-`daily_cache_economics` and `bill_coverage` (read only if present, so the report works before and after they exist). Prompt and
-response text lives only in `invocations`/`priced_invocations` and `rejected_records.raw_excerpt`, none of which
+status, the rejects, and — when those tables are in the warehouse — `log_completeness`, `daily_cache_economics`
+and `bill_coverage` (read only if present, so the report works before and after they exist). Prompt and response
+text lives only in `invocations`/`priced_invocations` and `rejected_records.raw_excerpt`, none of which
 is read here except the rejects' count.
 """
 

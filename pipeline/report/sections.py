@@ -789,5 +789,9 @@ def all_sections(inputs: ReportInputs) -> list[Section]:
         budget_burndown(inputs),
         model_health(inputs),
     ]
-    sections += [s for s in (coverage_heatmap(inputs), cache_savings(inputs)) if s is not None]
+    from pipeline.report.bill_coverage import bill_coverage_section
+
+    sections += [
+        s for s in (bill_coverage_section(inputs), coverage_heatmap(inputs), cache_savings(inputs)) if s is not None
+    ]
     return sections
