@@ -283,6 +283,20 @@ def _lift() -> pl.Expr:
     return pl.when(named).then(pl.lit(0, pl.Int64)).otherwise(pl.col("_cand_rank"))
 
 
+US_COMMERCIAL = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
+FALLBACK_NOTE = " derived:region=1x any-Region row (US list price; the catalog has no {} row)"
+"""Marks a call priced at a bare id's any-Region row from a Region that may cost more: GovCloud (about +20%), and
+outside the US for models other than Claude (Claude costs the same in every commercial Region). The price stays
+(a marked estimate beats none) and `price_origin` says `derived`."""
+
+
+def _region_fallback() -> pl.Expr:
+    bare = ~pl.col("_cand").str.contains(GEO_PREFIX.pattern)
+    gov = pl.col("region").str.starts_with("us-gov-") & ~pl.col("_cand").str.starts_with("us-gov.")
+    abroad = ~pl.col("region").is_in(US_COMMERCIAL) & bare & ~pl.col("_cand").str.starts_with("anthropic.")
+    return (pl.col("_p_region") == ANY_REGION) & ~pl.col("_p_override") & (gov | abroad)
+
+
 def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) -> pl.DataFrame:
     """The most specific row of `cat` valid for each key (rules in the README), with tier derivation applied."""
     derivable = list(TIER_MULTIPLIERS)
@@ -322,17 +336,19 @@ def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) ->
             {k: f"{v:g}" for k, v in TIER_MULTIPLIERS.items()}, default="?", return_dtype=pl.String
         ),
     )
+    fallback = _region_fallback()
     best = matches.select(
         *_KEY,
         *[(pl.col(f"_p_{c}") * mult).alias(f"_p_{c}") for c in PRICE_COLUMNS],
         pl.when(pl.col("_p_tier") == pl.col("_tier"))
         .then(pl.col("_p_id"))
         .otherwise(pl.col("_p_id") + derived_note)
+        .add(pl.when(fallback).then(pl.format(FALLBACK_NOTE, pl.col("region"))).otherwise(pl.lit("")))
         .alias("_price_source"),
         pl.col("_p_min"),
         pl.when(pl.col("_p_override"))
         .then(pl.lit("override"))
-        .when((pl.col("_p_tier") != pl.col("_tier")) | pl.col("_p_derived"))
+        .when((pl.col("_p_tier") != pl.col("_tier")) | pl.col("_p_derived") | fallback)
         .then(pl.lit("derived"))
         .otherwise(pl.lit("catalog"))
         .alias("_price_origin"),
