@@ -306,3 +306,31 @@ def test_prices_show_names_the_row_and_the_tiers():
     assert "batch:" in text and "derived: 0.5x standard" in text
     unknown = "\n".join(explain("zai.glm-9", "us-east-1", DAY))
     assert "NOT PRICED" in unknown and "never $0" in unknown
+
+
+@pytest.mark.parametrize(
+    ("model_id", "tokens", "tier", "per_1k_in", "per_1k_out", "context"),
+    [
+        ("us.amazon.nova-2-pro-preview-20251202-v1:0", 1000, None, 0.001375, 0.011, "standard"),
+        ("eu.amazon.nova-2-pro-preview-20251202-v1:0", 1000, None, 0.001375, 0.011, "standard"),
+        ("qwen.qwen3-coder-480b-a35b-v1:0", 1000, None, 0.00045, 0.0018, "standard"),
+        ("cohere.command-text-v14", 1000, None, 0.001, 0.002, "standard"),
+        ("amazon.nova-2-lite-v1:0", 1000, "batch", 0.0001595, 0.001342, "standard"),
+        ("global.amazon.nova-2-lite-v1:0", 1000, "priority", 0.000525, 0.004375, "standard"),
+        ("global.anthropic.claude-haiku-5-5", 100_000, None, 0.0001, 0.0005, "standard"),
+        ("global.anthropic.claude-haiku-5-5", 100_001, None, 0.0005, 0.0025, "long"),
+        ("anthropic.claude-haiku-5-5", 150_000, None, 0.00055, 0.00275, "long"),
+        ("openai.gpt-5.6-sol", 272_000, None, 0.0044, 0.022, "standard"),
+        ("openai.gpt-5.6-sol", 272_001, None, 0.0088, 0.033, "long"),
+        ("global.openai.gpt-5.6-luna", 300_000, None, 0.0004, 0.0018, "long"),
+    ],
+)
+def test_corrected_rates_and_long_context_thresholds(model_id, tokens, tier, per_1k_in, per_1k_out, context):
+    calls = _calls([model_id], tokens=tokens).with_columns(
+        pl.lit(1000).alias("output_tokens"), pl.lit(tier, pl.String).alias("service_tier")
+    )
+    row = price_invocations(calls, load_catalog()).row(0, named=True)
+    assert row["context_tier"] == context
+    assert row["input_cost_usd"] == pytest.approx(tokens * per_1k_in / 1000)
+    assert row["output_cost_usd"] == pytest.approx(per_1k_out)
+    assert " derived:" not in row["price_source"]  # AWS's own tier rates, not a multiplier
