@@ -13,10 +13,13 @@ kind, tier and routing the bill has seen. Two uses here:
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from pipeline.pricing.catalog import PriceCatalog
 from pipeline.pricing.match import REASON_NO_PRICE, catalog_rates, profile_id_for
+from pipeline.schemas import BILL_LIST_RATES
 
 KIND_RATE: dict[str, str] = {
     "input": "input_per_1k_usd",
@@ -182,3 +185,16 @@ def price_from_bill(priced: pl.DataFrame, usable: pl.DataFrame) -> pl.DataFrame:
         [pl.when(eligible).then(expr).otherwise(pl.col(c)).alias(c) for c, expr in updates.items() if c in cols]
     )
     return work.sort("_row").select(cols)
+
+
+def usable_bill_rates(warehouse_uri: str, day: dt.date, rerun: bool = False) -> pl.DataFrame:
+    """The bill list rates a day's pricing may use: first seen before `day` (or on it, when the day is being
+    priced again), read from the warehouse's `bill_list_rates` partitions. Empty when no bill has been read."""
+    from pipeline import warehouse
+    from pipeline.billing.list_rates import first_seen
+
+    days = [d for d in warehouse.partition_days(warehouse_uri, "bill_list_rates") if d <= day]
+    if not days:
+        return pl.DataFrame(schema=BILL_LIST_RATES)
+    rates = warehouse.scan_partitions(warehouse_uri, "bill_list_rates", days).collect()
+    return first_seen(rates, day, include_day=rerun)
