@@ -334,3 +334,40 @@ def test_corrected_rates_and_long_context_thresholds(model_id, tokens, tier, per
     assert row["input_cost_usd"] == pytest.approx(tokens * per_1k_in / 1000)
     assert row["output_cost_usd"] == pytest.approx(per_1k_out)
     assert " derived:" not in row["price_source"]  # AWS's own tier rates, not a multiplier
+
+
+def test_cli_prices_sync_into_the_warehouse_and_show(fake: FakePricing, tmp_path: Path, capsys):
+    from pipeline.cli import run_cli
+    from pipeline.pricing.layers import catalog_for, synced_catalog_uri
+
+    cfg_path = tmp_path / "ledger.yaml"
+    cfg_path.write_text(f"warehouse: {tmp_path / 'wh'}\nstart_date: '2026-11-01'\n")
+    assert run_cli(["prices", "sync", "--config", str(cfg_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(EXPECTED_KEYS)} rows opened" in out and "unmapped AmazonBedrock USE1-FooBar9-input-tokens" in out
+    assert Path(synced_catalog_uri(str(tmp_path / "wh"))).is_file()
+    assert run_cli(["prices", "sync", "--config", str(cfg_path)]) == 0
+    assert "0 rows opened, 0 changed" in capsys.readouterr().out
+
+    from pipeline.config import load_config
+
+    cat = catalog_for(load_config(cfg_path))
+    assert any(f.endswith("_catalog/prices.csv") for f in cat.files)
+    assert run_cli(["prices", "show", "us.amazon.nova-lite-v1:0", "--date", "2026-12-01", "-c", str(cfg_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "row:    synced:amazon.nova-lite-v1:0|us-east-1|geo|standard|2026-11-01" in shown
+    assert "aws-price-list:AmazonBedrock@2026-11-20" in shown
+
+
+def test_cli_prices_sync_says_why_when_the_price_list_is_unreachable(tmp_path: Path, monkeypatch, capsys):
+    from pipeline.cli import run_cli
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("LEDGER_AWS_MAX_ATTEMPTS", "0")
+    assert run_cli(["prices", "sync", "--out", str(tmp_path / "p.csv")]) == 3
+    err = capsys.readouterr().err
+    assert "Price List offer AmazonBedrock" in err and "pricing:GetProducts" in err
+    assert not (tmp_path / "p.csv").exists()
