@@ -371,3 +371,41 @@ def test_cli_prices_sync_says_why_when_the_price_list_is_unreachable(tmp_path: P
     err = capsys.readouterr().err
     assert "Price List offer AmazonBedrock" in err and "pricing:GetProducts" in err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_scheduled_sync_is_off_by_default_and_writes_the_synced_catalog_when_on(fake: FakePricing, tmp_path: Path):
+    from pipeline.config import load_config
+    from pipeline.defs.build import build_definitions
+    from pipeline.defs.price_sync import SYNC_JOB
+    from pipeline.defs.resources import LedgerResource
+    from pipeline.pricing.layers import synced_catalog_uri
+
+    off = tmp_path / "off.yaml"
+    off.write_text(f"warehouse: {tmp_path / 'wh'}\nstart_date: '2026-11-01'\n")
+    names = {s.name for s in build_definitions(load_config(off), str(off)).schedules or []}
+    assert "price_list_sync_schedule" not in names
+    on = tmp_path / "on.yaml"
+    on.write_text(f"warehouse: {tmp_path / 'wh'}\nstart_date: '2026-11-01'\npricing: {{sync: {{enabled: true}}}}\n")
+    defs = build_definitions(load_config(on), str(on))
+    assert "price_list_sync_schedule" in {s.name for s in defs.schedules or []}
+    result = defs.resolve_job_def(SYNC_JOB).execute_in_process(
+        resources={"ledger": LedgerResource(config_path=str(on))}
+    )
+    assert result.success
+    rows = pl.read_csv(synced_catalog_uri(str(tmp_path / "wh")), infer_schema=False)
+    assert rows.height == len(EXPECTED_KEYS)
+
+
+def test_prices_show_names_the_bill_rate_of_a_model_the_catalog_lacks(tmp_path: Path):
+    from pipeline import warehouse
+    from pipeline.config import load_config
+    from pipeline.pricing.explain import explain
+
+    cfg_path = tmp_path / "ledger.yaml"
+    cfg_path.write_text(f"warehouse: {tmp_path / 'wh'}\nstart_date: '2026-11-01'\n")
+    cfg = load_config(cfg_path)
+    assert "No bill has priced it yet" in "\n".join(explain("zai.glm-9", "us-east-1", DAY, cfg))
+    warehouse.write_partition(bill_list_rates(_bill_items()), cfg.warehouse, "bill_list_rates", DAY)
+    text = "\n".join(explain("zai.glm-9", "us-east-1", DAY + dt.timedelta(days=1), cfg))
+    assert "standard input: $0.50 (bill:USE1-GLM9-input-tokens|us-east-1|2026-12-01)" in text
+    assert "standard output: $2.00" in text

@@ -61,6 +61,24 @@ def _row_info(catalog: PriceCatalog, price_source: str) -> tuple[str, str]:
     return str(hit["origin"][0]), str(hit["source"][0])
 
 
+def _bill_lines(cfg: LedgerConfig, base_model_id: str, region: str, routing: str, day: dt.date) -> list[str]:
+    """What an earlier bill says this model costs (the rates `price_origin = bill` calls use), if anything."""
+    from pipeline.pricing.bill_rates import usable_bill_rates
+
+    rates = usable_bill_rates(cfg.warehouse, day, rerun=True).filter(
+        (pl.col("base_model_id") == base_model_id) & (pl.col("region") == region) & (pl.col("routing") == routing)
+    )
+    if rates.is_empty():
+        return ["  No bill has priced it yet (bill_list_rates): its calls stay unpriced until one does."]
+    out = ["  Priced from the bill instead (bill_list_rates, price_origin = bill), per 1M tokens:"]
+    for r in rates.sort("tier", "usage_kind").iter_rows(named=True):
+        out.append(
+            f"    {r['tier']} {r['usage_kind']}: {rate_per_1m(r['rate_per_1k_usd'])} "
+            f"(bill:{r['usage_type']}|{r['region']}|{r['first_bill_day']})"
+        )
+    return out
+
+
 def explain(model_id: str, region: str, day: dt.date, cfg: LedgerConfig | None = None) -> list[str]:
     """The lines `prices show` prints."""
     if cfg is not None:
@@ -101,6 +119,8 @@ def explain(model_id: str, region: str, day: dt.date, cfg: LedgerConfig | None =
             f"  NOT PRICED ({std['unpriced_reason']}): no catalog row for this id, Region and day. Calls come out "
             "priced = false (never $0), or priced from an earlier bill's list rate (price_origin = bill)."
         )
+        if cfg is not None and resolved.base_model_id:
+            lines.extend(_bill_lines(cfg, resolved.base_model_id, region, str(std["pricing_routing"]), day))
         lines.append("  Fix: `bedrock-ledger prices sync`, or add a row to the overrides file (pricing.overrides).")
         lines.append(f"  Catalog files: {', '.join(catalog.files)}")
         return lines
