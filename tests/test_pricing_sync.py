@@ -409,3 +409,18 @@ def test_prices_show_names_the_bill_rate_of_a_model_the_catalog_lacks(tmp_path: 
     text = "\n".join(explain("zai.glm-9", "us-east-1", DAY + dt.timedelta(days=1), cfg))
     assert "standard input: $0.50 (bill:USE1-GLM9-input-tokens|us-east-1|2026-12-01)" in text
     assert "standard output: $2.00" in text
+
+
+def test_a_token_model_with_a_per_image_row_is_priced_by_its_token_row(tmp_path: Path):
+    synced = tmp_path / "prices.csv"
+    synced.write_text(
+        "model_id,region,routing,tier,effective_from,effective_to,input_per_1k_usd,output_per_1k_usd,"
+        "cache_read_per_1k_usd,cache_write_per_1k_usd,unit,per_unit_usd,source\n"
+        "zai.glm-9,us-east-1,in_region,standard,2026-01-01,,,,,,image,0.5,aws-price-list:AmazonBedrock@2026-11-20\n"
+        "zai.glm-9,us-east-1,in_region,standard,2026-01-01,,0.001,0.002,,,token,,aws-price-list:AmazonBedrock@2026-11-20\n"
+        "guardrail:content,us-east-1,,standard,2026-01-01,,,,,,text_unit,0.00015,https://aws.amazon.com/bedrock/pricing/\n"
+    )
+    row = price_invocations(_calls(["zai.glm-9"]), load_catalog(synced_path=synced)).row(0, named=True)
+    assert row["input_cost_usd"] == pytest.approx(0.001) and row["image_cost_usd"] == 0.0
+    assert row["price_source"].startswith("synced:zai.glm-9|us-east-1|in_region|standard|2026-01-01")
+    assert "|image" not in row["price_source"]

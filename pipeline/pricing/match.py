@@ -242,6 +242,8 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
             .otherwise(pl.col("image_per_unit_usd"))
             .alias("image_per_unit_usd")
         )
+    else:
+        rows = rows.with_columns(pl.lit("token").alias("unit"))
     if "source" not in rows.columns:
         rows = rows.with_columns(pl.lit(None, pl.String).alias("source"))
     cat = rows.select(
@@ -255,6 +257,8 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
         pl.col("price_id").alias("_p_id"),
         (pl.col("origin") == "override").alias("_p_override"),
         pl.col("origin").replace_strict({"override": 0, "synced": 1}, default=2, return_dtype=pl.Int8).alias("_p_rank"),
+        # A model with both a per-token and a per-image row is a token model: its token row prices its calls.
+        (pl.col("unit").fill_null("token") != "token").cast(pl.Int8).alias("_p_unit_rank"),
         pl.col("source").fill_null("").str.starts_with("derived").alias("_p_derived"),
         pl.col("context_tier").alias("_p_ctx"),
         pl.col("min_input_tokens").alias("_p_min"),
@@ -321,7 +325,9 @@ def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) ->
             _tier_rank=(pl.col("_p_tier") != pl.col("_tier")).cast(pl.Int8),
             _origin_rank=pl.col("_p_rank"),
         )
-        .sort(["_eff_rank", "_region_rank", "_routing_rank", "_tier_rank", "_origin_rank", "_cand_rank"])
+        .sort(
+            ["_eff_rank", "_region_rank", "_routing_rank", "_tier_rank", "_p_unit_rank", "_origin_rank", "_cand_rank"]
+        )
         .unique(subset=_KEY, keep="first", maintain_order=True)
     )
     mult = (

@@ -317,6 +317,9 @@ def map_offers(
         if parsed.context_tier == "long" and model not in thresholds:
             skip(f"long-context price for {model}, whose threshold (prompt tokens) the catalog does not know")
             continue
+        if kind == "image" and parsed.grammar != "first_party":
+            skip("per-image Marketplace dimension (input images a caller sends): the logs do not count them")
+            continue
         routings: tuple[str, ...] = ("global",) if parsed.routing == "global" else ("in_region", "geo")
         for routing in routings:
             if kind == "image":
