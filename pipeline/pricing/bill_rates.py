@@ -135,7 +135,14 @@ def price_from_bill(priced: pl.DataFrame, usable: pl.DataFrame) -> pl.DataFrame:
     wide = wide.rename({"routing": "pricing_routing", "tier": "pricing_tier"}).with_columns(pl.lit(True).alias("_bill"))
     cols = priced.columns
     h1 = "cache_write_1h_input_tokens"
-    work = priced.with_row_index("_row").join(
+    # Only `no_price` calls whose key the bill priced can change, and most days there are none: then the batch is
+    # returned as it is, without a copy.
+    keys = ["base_model_id", "region", "pricing_routing", "pricing_tier"]
+    todo = (pl.col("unpriced_reason") == REASON_NO_PRICE).fill_null(False)
+    if priced.filter(todo).select(keys).unique().join(wide.select(keys), on=keys, nulls_equal=True).is_empty():
+        return priced
+    candidates = priced.with_row_index("_row").filter(todo)
+    work = candidates.join(
         wide, on=["base_model_id", "region", "pricing_routing", "pricing_tier"], how="left", nulls_equal=True
     )
     cw = pl.col("cache_write_input_tokens").fill_null(0)
@@ -184,7 +191,10 @@ def price_from_bill(priced: pl.DataFrame, usable: pl.DataFrame) -> pl.DataFrame:
     work = work.with_columns(
         [pl.when(eligible).then(expr).otherwise(pl.col(c)).alias(c) for c, expr in updates.items() if c in cols]
     )
-    return work.sort("_row").select(cols)
+    # Write the few changed rows back in place (a sort of the whole batch would cost more than the pricing).
+    at = work["_row"]
+    changed = [c for c in updates if c in cols]
+    return priced.with_columns([priced[c].clone().scatter(at, work[c].cast(priced.schema[c])) for c in changed])
 
 
 def usable_bill_rates(warehouse_uri: str, day: dt.date, rerun: bool = False) -> pl.DataFrame:
