@@ -443,6 +443,13 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
         f"estimated cost: ${priced['total_cost_usd'].sum():,.2f}   "
         f"unpriced calls: {unpriced.height} ({', '.join(sorted(set(unpriced['model_id'].to_list())))})"
     )
+    origins = priced.filter(pl.col("priced")).group_by("price_origin").len().sort("len", descending=True)
+    from_bill = sorted(set(priced.filter(pl.col("price_origin") == "bill")["model_id"].to_list()))
+    typer.echo(
+        "prices from: "
+        + ", ".join(f"{r[0]} {r[1]:,}" for r in origins.iter_rows())
+        + (f" (the bill prices {', '.join(from_bill)}, which the catalog lacks)" if from_bill else "")
+    )
     by_cc = priced.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).sort("total_cost_usd", descending=True)
     typer.echo("cost by cost center: " + ", ".join(f"{r[0]} ${r[1]:,.2f}" for r in by_cc.iter_rows()))
     over = budgets.filter(pl.col("status").is_in(["warning", "over_budget"]))
