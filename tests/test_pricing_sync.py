@@ -424,3 +424,10 @@ def test_a_token_model_with_a_per_image_row_is_priced_by_its_token_row(tmp_path:
     assert row["input_cost_usd"] == pytest.approx(0.001) and row["image_cost_usd"] == 0.0
     assert row["price_source"].startswith("synced:zai.glm-9|us-east-1|in_region|standard|2026-01-01")
     assert "|image" not in row["price_source"]
+
+
+def test_prices_show_marks_a_region_fallback():
+    from pipeline.pricing.explain import explain
+
+    text = "\n".join(explain("amazon.nova-lite-v1:0", "us-gov-west-1", DAY))
+    assert "NOTE:   no us-gov-west-1 row" in text and "price_origin = derived" in text

@@ -126,10 +126,13 @@ def explain(model_id: str, region: str, day: dt.date, cfg: LedgerConfig | None =
         return lines
     origin, source = _row_info(catalog, str(std["price_source"]))
     lines.append(f"  per 1M tokens: {_rates(std)}")
-    lines.append(f"  row:    {std['price_source']}")
+    lines.append(f"  row:    {str(std['price_source']).split(' derived:region=')[0]}")
     lines.append(f"  from:   {origin} ({'bundled CSV' if origin == 'catalog' else origin}); source: {source}")
-    if "fallback:" in str(std["price_source"]):
-        lines.append("  NOTE:   priced at the any-Region (US list) row: this Region may cost more; add its row")
+    if "derived:region=" in str(std["price_source"]):
+        lines.append(
+            f"  NOTE:   no {region} row: priced at the any-Region (US list) row, and {region} may cost more "
+            "(price_origin = derived). Sync the Price List or add the Region's row."
+        )
     if std["long_price_source"]:
         lines.append(
             f"  above {std['long_min_input_tokens']:,} prompt tokens (input + cache), the whole call: "
