@@ -431,3 +431,16 @@ def test_prices_show_marks_a_region_fallback():
 
     text = "\n".join(explain("amazon.nova-lite-v1:0", "us-gov-west-1", DAY))
     assert "NOTE:   no us-gov-west-1 row" in text and "price_origin = derived" in text
+
+
+def test_a_synced_row_must_say_where_its_price_came_from(tmp_path: Path):
+    from pipeline.pricing import PriceCatalogError
+
+    synced = tmp_path / "prices.csv"
+    synced.write_text(
+        "model_id,region,routing,tier,effective_from,effective_to,input_per_1k_usd,output_per_1k_usd,"
+        "cache_read_per_1k_usd,cache_write_per_1k_usd,source\n"
+        "zai.glm-9,us-east-1,in_region,standard,2026-01-01,,0.001,0.002,,,someone said so\n"
+    )
+    with pytest.raises(PriceCatalogError, match=r"prices\.csv: line 2: source 'someone said so' must start with"):
+        load_catalog(synced_path=synced)

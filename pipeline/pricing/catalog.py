@@ -66,6 +66,9 @@ use the older `image_per_unit_usd` instead). A guardrail policy is a row with `m
 ORIGINS: tuple[str, ...] = ("catalog", "synced", "override")
 """Where a row was loaded from, lowest precedence first: the bundled CSV, the synced Price List catalog under the
 warehouse (`_catalog/prices.csv`), the user's overrides."""
+SOURCE_FORMS: tuple[str, ...] = ("aws-price-list:", "https://", "derived:", "unpublished:")
+"""How a `source` starts: `aws-price-list:<serviceCode>@<publicationDate>`, a public URL, `derived:<rule>; from
+<source>`, or `unpublished:<note>`. Required of synced rows; older bundled rows and user overrides say it in words."""
 ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
 TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
 CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
@@ -240,6 +243,8 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     if context_tier == "standard" and min_input is not None:
         raise ValueError("min_input_tokens is only for context_tier long (a standard row applies to every size)")
     source = (rec["source"] or "").strip()
+    if origin == "synced" and not source.startswith(SOURCE_FORMS):
+        raise ValueError(f"source {source!r} must start with one of {', '.join(SOURCE_FORMS)} in a synced catalog")
     if (
         prices["cache_write_1h_per_1k_usd"] is None
         and prices["cache_write_per_1k_usd"] is not None
