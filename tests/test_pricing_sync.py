@@ -444,3 +444,20 @@ def test_a_synced_row_must_say_where_its_price_came_from(tmp_path: Path):
     )
     with pytest.raises(PriceCatalogError, match=r"prices\.csv: line 2: source 'someone said so' must start with"):
         load_catalog(synced_path=synced)
+
+
+def test_sync_into_an_s3_warehouse_and_price_from_it(bucket: str, fake: FakePricing, tmp_path: Path, capsys):
+    from pipeline.cli import run_cli
+    from pipeline.config import load_config
+    from pipeline.pricing.layers import catalog_for, fetch_synced
+
+    cfg_path = tmp_path / "ledger.yaml"
+    cfg_path.write_text(f"warehouse: s3://{bucket}/warehouse\nstart_date: '2026-11-01'\n")
+    cfg = load_config(cfg_path)
+    assert fetch_synced(cfg.warehouse) is None
+    assert run_cli(["prices", "sync", "--config", str(cfg_path)]) == 0
+    assert f"Catalog: s3://{bucket}/warehouse/_catalog/prices.csv" in capsys.readouterr().out
+    priced = price_invocations(_calls(["us.amazon.nova-lite-v1:0"]), catalog_for(cfg))
+    assert priced["price_source"][0].startswith("synced:amazon.nova-lite-v1:0|us-east-1|geo|")
+    assert run_cli(["prices", "sync", "--config", str(cfg_path)]) == 0
+    assert "0 rows opened, 0 changed" in capsys.readouterr().out

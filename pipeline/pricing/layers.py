@@ -40,7 +40,14 @@ def fetch_synced(warehouse: str) -> str | None:
     from pipeline.aws import storage_options_for
 
     fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri))
-    if not fs.exists(path):
+    # A listing, not a HEAD: with s3:ListBucket limited to the warehouse prefix (docs/iam-policy.json), S3 answers
+    # a HEAD of a missing key with 403, not 404.
+    folder = path.rsplit("/", 1)[0]
+    try:
+        names = fs.ls(folder, detail=False, refresh=True)
+    except FileNotFoundError:
+        return None
+    if path not in {n.rstrip("/") for n in names}:
         return None
     local = os.path.join(tempfile.mkdtemp(prefix="ledger-catalog-"), SYNCED_FILE)
     fs.get(path, local)
