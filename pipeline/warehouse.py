@@ -187,7 +187,12 @@ def partition_days(warehouse: str, table: str) -> list[dt.date]:
         names = [p.name for p in base.glob("date=*")] if base.is_dir() else []
     else:
         fs, path = _fs(root)
-        names = [n.rstrip("/").rsplit("/", 1)[-1] for n in fs.glob(f"{path}/date=*")]
+        try:  # `refresh=True`: another run may have written a day since this process last listed the table
+            listed = fs.ls(path, detail=False, refresh=True)
+        except FileNotFoundError:
+            listed = []
+        names = [n.rstrip("/").rsplit("/", 1)[-1] for n in listed]
+        names = [n for n in names if n.startswith("date=")]
     days = []
     for name in names:
         try:

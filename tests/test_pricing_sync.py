@@ -461,3 +461,16 @@ def test_sync_into_an_s3_warehouse_and_price_from_it(bucket: str, fake: FakePric
     assert priced["price_source"][0].startswith("synced:amazon.nova-lite-v1:0|us-east-1|geo|")
     assert run_cli(["prices", "sync", "--config", str(cfg_path)]) == 0
     assert "0 rows opened, 0 changed" in capsys.readouterr().out
+
+
+def test_bill_rates_are_read_from_an_s3_warehouse(bucket: str):
+    from pipeline import warehouse
+    from pipeline.pricing.bill_rates import usable_bill_rates
+
+    wh = f"s3://{bucket}/warehouse"
+    assert usable_bill_rates(wh, DAY).is_empty()
+    warehouse.write_partition(bill_list_rates(_bill_items()), wh, "bill_list_rates", DAY)
+    assert warehouse.partition_days(wh, "bill_list_rates") == [DAY]
+    assert usable_bill_rates(wh, DAY).is_empty()  # first billed on the day itself: not for that day's first run
+    assert usable_bill_rates(wh, DAY, rerun=True).height == 4
+    assert usable_bill_rates(wh, DAY + dt.timedelta(days=1)).height == 4
