@@ -160,6 +160,7 @@ def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, dtype=pl.Float64).alias("usage_amount"),
         pl.lit(None, dtype=pl.Float64).alias("rate"),
         pl.lit(None, dtype=pl.Float64).alias("list_cost"),
+        pl.lit(None, dtype=pl.Float64).alias("public_rate"),
         pl.format("list-equivalent cost minus BilledCost of {}", pl.col("usage_type")).alias("description"),
     )
     list_equivalent = billed + pl.col("_discount")
@@ -219,6 +220,8 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
             "billing_period"
         ),
     ).rename({"unblended_cost": "unblended_cost_usd", "net_cost": "net_cost_usd"})
+    if "public_rate" in df.columns:
+        df = df.rename({"public_rate": "list_unit_price_usd"})
 
     df = with_spend_kind(df.drop("spend_kind", strict=False)).collect()
     checks = _checks(df)
