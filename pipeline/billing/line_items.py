@@ -89,9 +89,9 @@ def with_spend_kind(rows: Frame) -> pl.LazyFrame:
     if distinct.height:
         kinds = [spend_kind_of(*r) for r in distinct.iter_rows()]
         mapping = distinct.with_columns(pl.Series("_spend_kind", kinds, dtype=pl.String))
-        lazy = lazy.join(mapping.lazy(), on=list(SPEND_KEYS), how="left", nulls_equal=True).with_columns(
-            pl.coalesce(pl.col("spend_kind"), pl.col("_spend_kind")).alias("spend_kind")
-        )
+        lazy = lazy.join(
+            mapping.lazy(), on=list(SPEND_KEYS), how="left", nulls_equal=True, maintain_order="left"
+        ).with_columns(pl.coalesce(pl.col("spend_kind"), pl.col("_spend_kind")).alias("spend_kind"))
         lazy = lazy.drop("_spend_kind")
     mantle = pl.col("usage_type").str.contains("-mantle-").fill_null(False)
     derived = pl.when(mantle).then(pl.lit("mantle")).otherwise(pl.lit("runtime"))
