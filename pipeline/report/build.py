@@ -9,7 +9,10 @@ import polars as pl
 
 from pipeline.report.data import ReportInputs, load_inputs
 from pipeline.report.render import page
-from pipeline.report.sections import Section, all_sections, pct, usd
+from pipeline.report.chart import Section
+from pipeline.report.sections import all_sections
+from pipeline.report.words import pct
+from pipeline.text import usd
 from pipeline.report.store import ReportKind, report_uri, write_report
 
 
