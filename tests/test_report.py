@@ -19,11 +19,11 @@ import pytest
 
 from pipeline import warehouse
 from pipeline.config import load_config
-from pipeline.report.build import build_reports
 from pipeline.report.bridge import bridge_parts
+from pipeline.report.build import build_reports
 from pipeline.report.cost import movers
-from pipeline.report.words import short_model
 from pipeline.report.store import report_uri
+from pipeline.report.words import short_model
 
 START = dt.date(2026, 11, 1)
 DAYS = [START, START + dt.timedelta(days=1)]

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.report.chart import Section
 from pipeline.report.data import ReportInputs, load_inputs
 from pipeline.report.render import page
-from pipeline.report.chart import Section
 from pipeline.report.sections import all_sections
+from pipeline.report.store import ReportKind, report_uri, write_report
 from pipeline.report.words import pct
 from pipeline.text import usd
-from pipeline.report.store import ReportKind, report_uri, write_report
 
 
 @dataclass(frozen=True)

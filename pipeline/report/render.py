@@ -97,9 +97,7 @@ def table_html(df: pl.DataFrame, max_rows: int = MAX_TABLE_ROWS) -> str:
         return '<p class="note">none</p>'
     first = df.row(0, named=True)
     numeric = {c: _cell(c, first[c])[1] or c in MONEY | SHARES for c in df.columns}
-    head = "".join(
-        f'<th class="{"n" if numeric[c] else ""}">{_h(c.replace("_", " "))}</th>' for c in df.columns
-    )
+    head = "".join(f'<th class="{"n" if numeric[c] else ""}">{_h(c.replace("_", " "))}</th>' for c in df.columns)
     rows = []
     for row in df.head(max_rows).iter_rows(named=True):
         cells = []
@@ -153,8 +151,7 @@ def page(
     nav = "".join(f'<a href="{_h(href)}">{_h(text)}</a>' for text, href in links)
     toc = "".join(f'<a href="#{s.key}">{_h(s.question)}</a>' for s in sections)
     tile_html = "".join(
-        f'<div class="tile"><div class="v">{_h(v)}</div><div class="k">{_h(k)}</div></div>'
-        for k, v in tiles
+        f'<div class="tile"><div class="v">{_h(v)}</div><div class="k">{_h(k)}</div></div>' for k, v in tiles
     )
     body = "\n".join(section_html(s) for s in sections)
     return f"""<!DOCTYPE html>
