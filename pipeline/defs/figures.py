@@ -48,16 +48,23 @@ def flat_numbers(prefix: str, values: Mapping[str, Any], decimals: int = DECIMAL
 
 
 def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
-    """A small markdown table for asset metadata: the first `max_rows` rows, floats to four decimals."""
+    """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), floats to four
+    decimals, every other value escaped for Dagster's markdown (a cost center named `<a href=…>` or `[x](…)` is
+    text, and a `|` can't split a cell)."""
+    from pipeline.text import escape_for
+
     if df.is_empty():
         return "_none_"
+    more = df.height - max_rows
     df = df.head(max_rows)
-    header = "| " + " | ".join(df.columns) + " |"
+    header = "| " + " | ".join(escape_for(c, "dagster_markdown") for c in df.columns) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     rows = []
     for row in df.iter_rows():
-        cells = [f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row]
+        cells = [f"{v:,.4f}" if isinstance(v, float) else escape_for(v, "dagster_markdown") for v in row]
         rows.append("| " + " | ".join(cells) + " |")
+    if more > 0:
+        rows.append(f"\n_and {more:,} more rows_")
     return "\n".join([header, sep, *rows])
 
 
