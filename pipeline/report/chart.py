@@ -61,7 +61,7 @@ def fold_others(df: pl.DataFrame, key: str, weight: pl.Expr, n: int = TOP_N) -> 
     totals = df.group_by(key).agg(weight.abs().sum().alias("_w"))
     if totals.height <= n + 1:
         return df, 0
-    top = totals.sort("_w", key, descending=[True, False], nulls_last=True).head(n)[key]
+    top = totals.top_k(n, by=["_w", key], reverse=[False, True])[key]
     folded = df.with_columns(
         pl.when(pl.col(key).is_in(top.implode())).then(pl.col(key)).otherwise(pl.lit(OTHERS)).alias(key)
     )

@@ -19,9 +19,10 @@ TOP_MOVERS = 5
 
 
 def _top_names(df: pl.DataFrame, key: str, n: int = TOP_SERIES) -> list[str]:
-    totals = df.group_by(key).agg(pl.col("cost").sum()).sort(["cost", key], descending=[True, False])
-    names = totals[key].to_list()
-    return names if len(names) <= n + 1 else names[:n]
+    totals = df.group_by(key).agg(pl.col("cost").sum())
+    if totals.height > n + 1:
+        totals = totals.top_k(n, by=["cost", key], reverse=[False, True])
+    return totals.sort(["cost", key], descending=[True, False])[key].to_list()
 
 
 def movers(daily: pl.DataFrame, key: str, day: dt.date, top: int = TOP_MOVERS) -> pl.DataFrame:
@@ -57,8 +58,8 @@ def movers(daily: pl.DataFrame, key: str, day: dt.date, top: int = TOP_MOVERS) -
             .otherwise(None)
             .alias("change_pct")
         )
+        .top_k(top, by=[pl.col("change").abs(), key], reverse=[False, True])
         .sort(pl.col("change").abs(), key, descending=[True, False])
-        .head(top)
         .select(key, "last_7_days", "previous_7_days", "change", "change_pct")
     )
 
@@ -79,7 +80,6 @@ def _trend(daily: pl.DataFrame, key: str, days: list[dt.date]) -> pl.DataFrame:
         daily.filter(pl.col("date").is_in(days))
         .group_by("date", key)
         .agg(pl.col("total_cost_usd").fill_null(0.0).sum().alias("cost"))
-        .sort("date", key)
     )
 
 
@@ -124,7 +124,7 @@ def cost_by(inputs: ReportInputs, key: str) -> Section:
     if total <= 0:
         finding = f"No estimated cost over {span}."
     else:
-        lead = trend.group_by(key).agg(pl.col("cost").sum()).sort("cost", key, descending=[True, False]).row(0)
+        lead = trend.group_by(key).agg(pl.col("cost").sum()).top_k(1, by=["cost", key], reverse=[False, True]).row(0)
         finding = (
             f"{name(lead[0])} spent the most of any {noun}: {usd(lead[1])} of {usd(total)} over {span} "
             f"({pct(lead[1] / total)}); {_mover_words(mv, key, name)}."
