@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from pipeline.report.chart import OTHERS, TOP_N, Section, figure_dict, grid, label, layout
+from pipeline.report.chart import OTHERS, TOP_N, Section, figure_dict, grid, layout, title
 from pipeline.report.data import ReportInputs
 from pipeline.text import usd
 
@@ -85,7 +85,7 @@ def _figure(budgets: pl.DataFrame, inputs: ReportInputs) -> tuple[go.Figure, pl.
     days, end = _month_days(inputs.day)
     cols = min(3, panels.height)
     rows = math.ceil(panels.height / cols)
-    titles = [label(f"{r['cost_center']}: {r['pct_used']:.0f}% used") for r in panels.iter_rows(named=True)]
+    titles = [f"{title(r['cost_center'], 30)}: {r['pct_used']:,.0f}% used" for r in panels.iter_rows(named=True)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.16)
     spend = _spend_by_day(inputs.month_by_cost_center, panels["cost_center"].to_list())
     data_rows: list[dict[str, Any]] = []

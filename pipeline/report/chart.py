@@ -45,6 +45,13 @@ def label(value: object) -> str:
     return escape_for(value, "plotly_label")
 
 
+def title(value: object, width: int = 40) -> str:
+    """`label` for a title over a small chart: cut to `width` characters (a long name would run into its
+    neighbour's title). Not for categories: two names cut alike would be drawn as one bar."""
+    text = str(value)
+    return label(text if len(text) <= width else text[: width - 1] + "…")
+
+
 def labels(values: list[Any]) -> list[str]:
     """`label` for each value."""
     return [label(v) for v in values]
