@@ -18,8 +18,8 @@ TOP_SERIES = 7
 TOP_MOVERS = 5
 
 
-def _top_names(df: pl.DataFrame, key: str, n: int = TOP_SERIES) -> list[str]:
-    totals = df.group_by(key).agg(pl.col("cost").sum())
+def _top_names(totals: pl.DataFrame, key: str, n: int = TOP_SERIES) -> list[str]:
+    """The `n` keys of largest `cost` in `totals` (one row per key), largest first; all of them when only one more."""
     if totals.height > n + 1:
         totals = totals.top_k(n, by=["cost", key], reverse=[False, True])
     return totals.sort(["cost", key], descending=[True, False])[key].to_list()
@@ -33,22 +33,15 @@ def movers(daily: pl.DataFrame, key: str, day: dt.date, top: int = TOP_MOVERS) -
         return pl.DataFrame(
             schema={key: pl.String, "last_7_days": pl.Float64, "previous_7_days": pl.Float64, "change": pl.Float64}
         )
-    period = (
-        pl.when(pl.col("date") >= this_start)
-        .then(pl.lit("last_7_days"))
-        .when(pl.col("date") >= prev_start)
-        .then(pl.lit("previous_7_days"))
-    )
-    grouped = (
+    cost = pl.col("total_cost_usd").fill_null(0.0)
+    wide = (
         daily.filter(pl.col("date").is_between(prev_start, day))
-        .with_columns(period.alias("period"))
-        .group_by(key, "period")
-        .agg(pl.col("total_cost_usd").fill_null(0.0).sum())
+        .group_by(key)
+        .agg(
+            cost.filter(pl.col("date") >= this_start).sum().alias("last_7_days"),
+            cost.filter(pl.col("date") < this_start).sum().alias("previous_7_days"),
+        )
     )
-    wide = grouped.pivot(on="period", index=key, values="total_cost_usd")
-    for col in ("last_7_days", "previous_7_days"):
-        if col not in wide.columns:
-            wide = wide.with_columns(pl.lit(0.0).alias(col))
     return (
         wide.with_columns(pl.col("last_7_days", "previous_7_days").fill_null(0.0))
         .with_columns((pl.col("last_7_days") - pl.col("previous_7_days")).alias("change"))
@@ -110,7 +103,8 @@ def cost_by(inputs: ReportInputs, key: str) -> Section:
     name: Callable[[str], str] = short_model if key == "base_model_id" else str
     noun = "cost center" if key == "cost_center" else "model"
     trend = _trend(daily, key, inputs.trend)
-    top = _top_names(trend, key)
+    totals = trend.group_by(key).agg(pl.col("cost").sum())
+    top = _top_names(totals, key)
     series = trend.with_columns(
         pl.when(pl.col(key).is_in(top)).then(pl.col(key)).otherwise(pl.lit(OTHERS)).alias("series")
     )
@@ -124,7 +118,7 @@ def cost_by(inputs: ReportInputs, key: str) -> Section:
     if total <= 0:
         finding = f"No estimated cost over {span}."
     else:
-        lead = trend.group_by(key).agg(pl.col("cost").sum()).top_k(1, by=["cost", key], reverse=[False, True]).row(0)
+        lead = totals.top_k(1, by=["cost", key], reverse=[False, True]).row(0)
         finding = (
             f"{name(lead[0])} spent the most of any {noun}: {usd(lead[1])} of {usd(total)} over {span} "
             f"({pct(lead[1] / total)}); {_mover_words(mv, key, name)}."
