@@ -990,3 +990,10 @@ def test_budget_sentences_show_cents_below_100_dollars() -> None:
     status = pl.DataFrame({"cost_center": ["tiny"], "budget_usd": [0.42], "forecast_month_end_usd": [1.134]})
     _, words = forecasts_over_budget(status)
     assert words == "tiny forecast $1.13 = 270% of its $0.42 budget"
+
+
+@pytest.mark.slow
+def test_report_findings_in_dagster_metadata_are_escaped(many_callers_report: Any) -> None:
+    findings = many_callers_report[0].findings["daily"]
+    assert "Click to approve budget" in findings["cost_by_cost_center"]
+    assert all("<a " not in text and "](" not in text for text in findings.values())

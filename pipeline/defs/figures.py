@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec
 
+from pipeline.text import escape_for, usd
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -47,12 +49,21 @@ def flat_numbers(prefix: str, values: Mapping[str, Any], decimals: int = DECIMAL
     return out
 
 
-def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
-    """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), floats to four
-    decimals, every other value escaped for Dagster's markdown (a cost center named `<a href=…>` or `[x](…)` is
-    text, and a `|` can't split a cell)."""
-    from pipeline.text import escape_for
+def is_money(column: str) -> bool:
+    """A column that holds dollars: `*_usd` in the data contract, `*Cost` in FOCUS (`BilledCost`)."""
+    return column.endswith("_usd") or column.endswith("Cost")
 
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, float):
+        return usd(value) if is_money(column) else f"{value:,.4f}"
+    return escape_for(value, "dagster_markdown")
+
+
+def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
+    """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), money as
+    `usd()`, other floats to four decimals, every other value escaped for Dagster's markdown (a cost center named
+    `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell)."""
     if df.is_empty():
         return "_none_"
     more = df.height - max_rows
@@ -61,7 +72,7 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     rows = []
     for row in df.iter_rows():
-        cells = [f"{v:,.4f}" if isinstance(v, float) else escape_for(v, "dagster_markdown") for v in row]
+        cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
     if more > 0:
         rows.append(f"\n_and {more:,} more rows_")
