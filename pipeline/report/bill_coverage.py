@@ -7,18 +7,15 @@ part nobody owns; the finding names the unowned dollars and why. Read from `bill
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 
 from pipeline.reconciliation.bill_coverage import by_kind
-from pipeline.text import escape_for, usd
-
-if TYPE_CHECKING:
-    from pipeline.report.data import ReportInputs
-    from pipeline.report.sections import Section
+from pipeline.report.chart import Section, figure_dict, label, labels, layout
+from pipeline.report.data import ReportInputs
+from pipeline.text import usd
 
 PARTS: tuple[tuple[str, str, str], ...] = (
     ("explained_cost_usd", "explained by logs or batch jobs", "#0072B2"),
@@ -27,26 +24,26 @@ PARTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def coverage_figure(table: pl.DataFrame, layout: dict[str, Any]) -> dict[str, Any]:
-    """The stacked bars as a plotly figure dict (`layout` is the report's common layout)."""
-    kinds = [escape_for(k, "plotly_label") for k in reversed(table["spend_kind"].to_list())]  # largest on top
+def coverage_figure(table: pl.DataFrame, look: dict[str, Any]) -> dict[str, Any]:
+    """The stacked bars as a plotly figure dict (`look` is the report's common layout, `chart.layout`)."""
+    kinds = labels(list(reversed(table["spend_kind"].to_list())))  # largest on top
     fig = go.Figure()
-    for column, label, colour in PARTS:
+    for column, name, colour in PARTS:
         values = list(reversed(table[column].to_list()))
         fig.add_trace(
             go.Bar(
                 y=kinds,
                 x=values,
-                name=label,
+                name=label(name),
                 orientation="h",
                 marker_color=colour,
                 customdata=[usd(v) for v in values],
-                hovertemplate="%{y}: %{customdata} " + escape_for(label, "plotly_label") + "<extra></extra>",
+                hovertemplate="%{y}: %{customdata} " + label(name) + "<extra></extra>",
             )
         )
-    fig.update_layout(**layout, barmode="stack", xaxis={"title": "billed USD"})
+    fig.update_layout(**look, barmode="stack", xaxis={"title": "billed USD"})
     fig.update_yaxes(automargin=True)
-    return json.loads(fig.to_json())
+    return figure_dict(fig)
 
 
 def coverage_finding(table: pl.DataFrame) -> str:
@@ -77,8 +74,6 @@ def coverage_table(coverage: pl.DataFrame) -> pl.DataFrame:
 
 def bill_coverage_section(inputs: ReportInputs) -> Section | None:
     """Is the whole bill explained and owned: the section, when `bill_coverage` exists and something was billed."""
-    from pipeline.report.sections import Section, _layout  # the report's look; imported here: sections imports us
-
     cov = inputs.bill_coverage
     if cov is None or cov.is_empty():
         return None
@@ -89,6 +84,6 @@ def bill_coverage_section(inputs: ReportInputs) -> Section | None:
         key="bill_coverage",
         question="How much of the Bedrock bill does the ledger explain and own?",
         finding=coverage_finding(table),
-        figure=coverage_figure(table, _layout(max(220, 80 + 32 * table.height))),
+        figure=coverage_figure(table, layout(max(220, 80 + 32 * table.height))),
         data=table,
     )
