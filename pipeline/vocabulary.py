@@ -153,3 +153,31 @@ def as_lazy(frame: Frame) -> pl.LazyFrame:
 def is_local(uri: str) -> bool:
     """A local path (or `file://` URL), as opposed to an object-store URL such as `s3://bucket/prefix`."""
     return "://" not in uri or uri.startswith("file://")
+
+
+SPEND_KEYS: tuple[str, ...] = ("product_code", "usage_kind", "tier", "usage_type")
+"""The bill-row fields `vocabulary.spend_kind_of` reads."""
+
+
+def with_spend_kind(rows: Frame) -> pl.LazyFrame:
+    """`rows` with `spend_kind` (vocabulary.SPEND_KIND_RULES) and `endpoint`, derived where missing or null.
+
+    A warehouse partition written before these columns existed gets them from its usage types, so every reader
+    (reconciliation, chargeback, coverage, FOCUS) can rely on them. Distinct rule inputs are mapped once.
+    """
+    lazy = as_lazy(rows)
+    names = lazy.collect_schema().names()
+    for col in (*SPEND_KEYS, "spend_kind", "endpoint"):
+        if col not in names:
+            lazy = lazy.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    distinct = lazy.filter(pl.col("spend_kind").is_null()).select(SPEND_KEYS).unique().collect()
+    if distinct.height:
+        kinds = [spend_kind_of(*r) for r in distinct.iter_rows()]
+        mapping = distinct.with_columns(pl.Series("_spend_kind", kinds, dtype=pl.String))
+        lazy = lazy.join(
+            mapping.lazy(), on=list(SPEND_KEYS), how="left", nulls_equal=True, maintain_order="left"
+        ).with_columns(pl.coalesce(pl.col("spend_kind"), pl.col("_spend_kind")).alias("spend_kind"))
+        lazy = lazy.drop("_spend_kind")
+    mantle = pl.col("usage_type").str.contains("-mantle-").fill_null(False)
+    derived = pl.when(mantle).then(pl.lit("mantle")).otherwise(pl.lit("runtime"))
+    return lazy.with_columns(pl.coalesce(pl.col("endpoint"), derived).alias("endpoint"))

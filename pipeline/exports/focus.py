@@ -28,11 +28,10 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline import config, schemas
-from pipeline.billing.line_items import with_spend_kind
 from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, not_logged_allocation, split_by_spend
 from pipeline.reconciliation.chargeback import caller_weights as _callers
 from pipeline.reconciliation.reconcile import logged_model_key, usage_rows
-from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy
+from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy, with_spend_kind
 
 BILLING_CURRENCY = "USD"
 PROVIDER_NAME = "AWS"

@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from pipeline import config, schemas
-from pipeline.billing.line_items import with_spend_kind
 from pipeline.config import ProvisionedModel
 from pipeline.reconciliation import bill_only, bill_owners
 from pipeline.reconciliation.principals import bill_has_principals
@@ -41,7 +40,7 @@ from pipeline.reconciliation.reconcile import (
     logged_model_key,
     usage_rows,
 )
-from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES, Frame, as_lazy
+from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES, Frame, as_lazy, with_spend_kind
 
 ALLOCATION_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")

@@ -21,11 +21,10 @@ from typing import Any
 import polars as pl
 
 from pipeline import schemas
-from pipeline.billing.line_items import with_spend_kind
 from pipeline.config import Tolerances
 from pipeline.pricing.guardrails import load_guardrail_prices, price_of, unit_column
 from pipeline.text import usd
-from pipeline.vocabulary import GUARDRAIL_POLICIES, USAGE_LINE_TYPES, Frame, as_lazy
+from pipeline.vocabulary import GUARDRAIL_POLICIES, USAGE_LINE_TYPES, Frame, as_lazy, with_spend_kind
 
 NOT_LOGGED_BY_DESIGN = "not_logged_by_design"
 MANTLE_SENTENCE = (
