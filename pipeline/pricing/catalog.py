@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.schemas import DType
+from pipeline.vocabulary import PRICING_ROUTINGS
 
 BUNDLED_PRICES = Path(__file__).with_name("data") / "prices.csv"
 
@@ -53,7 +54,6 @@ PRICE_COLUMNS: tuple[str, ...] = (
     "image_per_unit_usd",
     "cache_write_1h_per_1k_usd",
 )
-ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
 TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
 CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
 CLAUDE_1H_WRITE_MULTIPLIER = 2.0
@@ -194,8 +194,8 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     if not region:
         raise ValueError("region is empty (use * for any region)")
     routing = rec["routing"].strip() or None
-    if routing is not None and routing not in ROUTINGS:
-        raise ValueError(f"routing {routing!r} is not one of {', '.join(ROUTINGS)} (or empty for any)")
+    if routing is not None and routing not in PRICING_ROUTINGS:
+        raise ValueError(f"routing {routing!r} is not one of {', '.join(PRICING_ROUTINGS)} (or empty for any)")
     tier = rec["tier"].strip() or "standard"
     if tier not in TIERS:
         raise ValueError(f"tier {tier!r} is not one of {', '.join(TIERS)}")

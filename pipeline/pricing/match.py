@@ -16,6 +16,7 @@ import polars as pl
 
 from pipeline import config
 from pipeline.pricing.catalog import ANY_REGION, PRICE_COLUMNS, PriceCatalog
+from pipeline.vocabulary import PRICING_ROUTINGS
 
 GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
 """System (cross-region) inference profile prefixes. `us-gov` comes first so it is not read as `us`."""
@@ -167,7 +168,7 @@ def _resolve_combo(
         if routing in ("geo", "global") and inference_profile:
             mid = _arn_resource(inference_profile)[1]
         geo = GEO_PREFIX.match(mid)
-        if routing in ("in_region", "geo", "global"):
+        if routing in PRICING_ROUTINGS:
             pricing_routing = routing
         else:
             pricing_routing = ("global" if geo.group(1) == "global" else "geo") if geo else "in_region"
