@@ -31,6 +31,11 @@ TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", 
 USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", "other")
 """`billing_line_items.usage_kind`: what a bill line is for."""
 
+PRICE_ORIGINS: tuple[str, ...] = ("catalog", "override", "bill", "derived")
+"""`priced_invocations.price_origin`: a catalog row (bundled or synced from the Price List), an override row, the
+bill's public list rate (a model the catalog lacks), or a rate the catalog derived (a tier multiplier, a `derived:`
+source)."""
+
 ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global", "application_profile", "provisioned")
 """`invocations.routing`: how a call reached its model. `geo` and `global` are system cross-Region inference
 profiles (`us.X`, `global.X`), `application_profile` a customer's application inference profile (which wraps one

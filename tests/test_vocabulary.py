@@ -22,6 +22,7 @@ LISTS = (
     "USAGE_LINE_TYPES",
     "TOKEN_KINDS",
     "USAGE_KINDS",
+    "PRICE_ORIGINS",
     "ROUTINGS",
     "PRICING_ROUTINGS",
     "RECONCILIATION_STATUSES",
@@ -199,6 +200,7 @@ def test_the_vocabulary_is_consistent() -> None:
     assert "guardrail_intervened" not in vocabulary.ERROR_STATUSES
     assert set(vocabulary.TOKEN_KINDS) < set(vocabulary.USAGE_KINDS)
     assert "FlatRateSubscription" in vocabulary.USAGE_LINE_TYPES
+    assert "bill" in vocabulary.PRICE_ORIGINS  # a call priced from the bill's list rate says so
     assert set(vocabulary.PRICING_ROUTINGS) < set(vocabulary.ROUTINGS)
     assert set(vocabulary.BUDGET_ALERT_STATUSES) < set(vocabulary.BUDGET_STATUSES)
     assert "forecast_over" not in vocabulary.BUDGET_ALERT_STATUSES  # it has its own check and alert
