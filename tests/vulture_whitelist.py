@@ -28,6 +28,10 @@ _.close_connection
 _.daemon_threads
 _.allow_reuse_address
 
+# plotly: figure and trace attributes set for plotly to read
+_.showlegend
+_.hovertemplate
+
 # html.parser (the report tests read the HTML the report writes)
 _.handle_starttag
 _.handle_endtag
