@@ -12,7 +12,9 @@ import polars as pl
 from polars.datatypes import DataTypeClass
 
 from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defined there)
+    COMPLETENESS_STATUSES,
     GUARDRAIL_POLICIES,
+    ROUTINGS,
     STATUSES,
     USAGE_LINE_TYPES,
 )
@@ -25,7 +27,6 @@ UTC_US = pl.Datetime("us", "UTC")
 STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 """Maps of strings are stored as a list of key/value structs: Parquet's MAP type, readable by DuckDB and polars."""
 
-ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
 UNALLOCATED = "unallocated"
 
@@ -485,14 +486,6 @@ BILL_COVERAGE: dict[str, DType] = {
     "unallocated_reasons": pl.String,
 }
 
-COMPLETENESS_STATUSES = (
-    "complete",
-    "logs_missing",
-    "logging_disabled",
-    "metrics_missing",
-    "delivery_late",
-    "not_logged_by_design",
-)
 
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,
