@@ -192,7 +192,7 @@ def test_a_copy_of_a_routing_or_status_list_is_found() -> None:
     copies = [
         ("in_region", "geo", "global"),
         ("in_region", "geo", "global", "application_profile"),
-        ("complete", "logs_missing", "logging_disabled", "metrics_missing"),
+        ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late"),
         ("no_data", "no_budget", "over_budget", "warning", "forecast_over", "ok", "exhausted"),
         tuple(vocabulary.RECONCILIATION_STATUSES),
     ]
