@@ -410,6 +410,53 @@ LOG_COMPLETENESS: dict[str, DType] = {
     "metric_model_ids": pl.String,
     "checked_at": UTC_US,
 }
+# Batch inference jobs: not in invocation logs; read from the Bedrock API and the jobs' S3 output folders.
+BATCH_JOBS: dict[str, DType] = {
+    "date": pl.Date,
+    "job_arn": pl.String,
+    "job_name": pl.String,
+    "account_id": pl.String,
+    "region": pl.String,
+    "model_id": pl.String,
+    "base_model_id": pl.String,
+    "routing": pl.String,
+    "status": pl.String,
+    "submit_time": UTC_US,
+    "end_time": UTC_US,
+    "records_total": pl.Int64,
+    "records_processed": pl.Int64,
+    "records_succeeded": pl.Int64,
+    "records_failed": pl.Int64,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "input_cost_usd": pl.Float64,
+    "output_cost_usd": pl.Float64,
+    "total_cost_usd": pl.Float64,
+    "priced": pl.Boolean,
+    "price_source": pl.String,
+    "price_origin": pl.String,
+    "user": pl.String,
+    "application": pl.String,
+    "cost_center": pl.String,
+    "environment": pl.String,
+    "attribution_reason": pl.String,
+    "output_uri": pl.String,
+    "billed_cost_usd": pl.Float64,
+    "billed_tokens": pl.Int64,
+    "reconciliation_status": pl.String,
+    "day_share": pl.Float64,
+    "token_source": pl.String,
+    "unpriced_reason": pl.String,
+    "model_invocation_type": pl.String,
+    "tags": STR_MAP,
+    "iam_principal": pl.String,
+    "job_estimated_cost_usd": pl.Float64,
+    "job_billed_cost_usd": pl.Float64,
+    "reconciliation_note": pl.String,
+}
+
+BATCH_JOB_REJECTS: dict[str, DType] = {**REJECTED_RECORDS, "job_arn": pl.String}
+
 COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
 TABLES: dict[str, dict[str, DType]] = {
@@ -429,6 +476,8 @@ TABLES: dict[str, dict[str, DType]] = {
     "logging_configuration": LOGGING_CONFIGURATION,
     "bedrock_metrics": BEDROCK_METRICS,
     "log_completeness": LOG_COMPLETENESS,
+    "batch_jobs": BATCH_JOBS,
+    "batch_job_rejects": BATCH_JOB_REJECTS,
 }
 
 
