@@ -394,20 +394,27 @@ def usage_of(model_output: Any) -> tuple[int | None, int | None]:
 
 
 def _lines(uri: str, max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, bytes) of a record file, streamed; a line over the limit comes back as None (skipped)."""
+    """(line number, bytes) of a record file, streamed in 1 MiB reads; a line over the limit comes back as None
+    (skipped, never held whole in memory)."""
     with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
-        n = 0
+        n, buf, long = 0, b"", False
         while True:
-            line = f.readline(max_line_bytes + 1)
-            if not line:
-                return
-            n += 1
-            if len(line) > max_line_bytes and not line.endswith(b"\n"):
-                while line and not line.endswith(b"\n"):  # drain the rest of the long line
-                    line = f.readline(1 << 20)
-                yield n, None
-                continue
-            yield n, line
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+            while True:
+                i = buf.find(b"\n")
+                if i < 0:
+                    if len(buf) > max_line_bytes:
+                        long, buf = True, b""
+                    break
+                line, buf = buf[: i + 1], buf[i + 1 :]
+                n += 1
+                yield n, None if long or len(line) > max_line_bytes else line
+                long = False
+        if buf or long:
+            yield n + 1, None if long or len(buf) > max_line_bytes else buf
 
 
 def read_records(
