@@ -45,7 +45,7 @@ def _upload(bucket: str, local: Path, aws_url: str) -> None:
 
 def _jobs(bucket: str) -> list[sample.SampleJob]:
     """The sample world's jobs, written to `bucket` instead of the demo's."""
-    return [replace(j, account=ACCOUNT, region="us-east-1") for j in sample.sample_jobs(D1, 2)]
+    return [replace(j, account=ACCOUNT, region="us-east-1") for j in sample.sample_jobs(D1, 2, scale=0.05)]
 
 
 def _answer(job: sample.SampleJob, bucket: str) -> dict[str, Any]:
@@ -226,6 +226,7 @@ def _bill(tmp_path: Path, jobs: list[sample.SampleJob], *, factor: float = 1.0) 
 def _cfg(**attribution: Any) -> LedgerConfig:
     return parse_config(
         {
+            "reconciliation": {"cost_usd": 0.0001},
             "attribution": {
                 "principals": [{"match": "*/research-*/*", "tags": {"costCenter": "research"}}],
                 **attribution,
@@ -237,7 +238,7 @@ def _cfg(**attribution: Any) -> LedgerConfig:
 def test_a_batch_job_reconciles_against_its_batch_bill_rows_over_its_window(tmp_path: Path):
     """The overnight job: its days are an estimate (the bill books tokens later in the window than an even
     spread), its window total matches the bill's `-batch` rows; prices are the catalog's batch rates."""
-    jobs = sample.sample_jobs(D1, 2)
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
     read = _read_from(jobs, tmp_path / "out")
     billing = _bill(tmp_path, jobs)
     assert set(billing["tier"].to_list()) == {"batch"}
@@ -269,7 +270,7 @@ def test_a_batch_job_reconciles_against_its_batch_bill_rows_over_its_window(tmp_
 
 
 def test_a_bill_higher_than_the_outputs_is_under_logged_and_lag_is_pending(tmp_path: Path):
-    jobs = sample.sample_jobs(D1, 2)
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
     read = _read_from(jobs, tmp_path / "out")
     billing = _bill(tmp_path, jobs, factor=1.3)
     cfg, catalog = _cfg(), load_catalog()
@@ -285,7 +286,7 @@ def test_a_bill_higher_than_the_outputs_is_under_logged_and_lag_is_pending(tmp_p
 
 
 def test_owners_tags_then_name_rule_then_bill_principal_then_unallocated(tmp_path: Path):
-    jobs = sample.sample_jobs(D1, 2)
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
     read = _read_from(jobs, tmp_path / "out")
     billing = _bill(tmp_path, jobs)
     cfg = _cfg(batch_job_rules=[sample.NAME_RULE])
@@ -316,7 +317,7 @@ def test_owners_tags_then_name_rule_then_bill_principal_then_unallocated(tmp_pat
 
 
 def test_unknown_tokens_and_prices_are_never_zero(tmp_path: Path):
-    jobs = sample.sample_jobs(D1, 2)
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
     read = _read_from(jobs, tmp_path / "out")
     job0 = read.jobs[0]
     read.jobs[0] = replace(job0, model_id="acme.unpriced-model-v1:0")

@@ -22,7 +22,8 @@ import json
 import math
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,13 @@ class SampleJob:
         return f"s3://{BUCKET}/{PREFIX}/{self.folder}/"
 
 
-def sample_jobs(start: dt.date, days: int, seed: int = 7) -> list[SampleJob]:
-    """The four jobs of the world (see the module docstring), placed in the sample's days."""
+def sample_jobs(start: dt.date, days: int, seed: int = 7, scale: float = 1.0) -> list[SampleJob]:
+    """The four jobs of the world (see the module docstring), placed in the sample's days; `scale` multiplies
+    their record counts (tests use small jobs)."""
     t0 = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
     last = t0 + dt.timedelta(days=days)
     overnight_end = min(t0 + dt.timedelta(days=1, hours=3), last - dt.timedelta(minutes=30))
-    return [
+    jobs = [
         SampleJob(
             "k3q9x2m4p7ab",
             "claims-summaries-20261101",
@@ -137,6 +139,10 @@ def sample_jobs(start: dt.date, days: int, seed: int = 7) -> list[SampleJob]:
             seed=seed,
         ),
     ]
+    return [
+        replace(j, records=max(int(j.records * scale), 10), failed=min(j.failed, int(j.records * scale) // 4))
+        for j in jobs
+    ]
 
 
 def _model_output(shape: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
@@ -179,29 +185,28 @@ def _model_input(shape: str, i: int) -> dict[str, Any]:
 
 
 def records(job: SampleJob) -> list[dict[str, Any]]:
-    """The job's output records: successes with their usage, and `job.failed` errors."""
-    rng = random.Random(f"{job.seed}:{job.job_id}")
-    out = []
-    for i in range(job.records):
-        rid = f"{job.job_id[:4].upper()}{i:07d}"
-        if i % max(job.records // max(job.failed, 1), 1) == 7 and sum("error" in r for r in out) < job.failed:
-            out.append(
-                {
-                    "recordId": rid,
-                    "modelInput": _model_input(job.shape, i),
-                    "error": {"errorCode": 400, "errorMessage": "Input is too long for requested model."},
-                }
-            )
+    """The job's output records: successes with their usage, and `job.failed` errors (cached per job: callers
+    must not modify them)."""
+    return list(_records(job.job_id, job.seed, job.records, job.failed, job.shape))
+
+
+@lru_cache(maxsize=32)
+def _records(job_id: str, seed: int, n: int, failed: int, shape: str) -> tuple[dict[str, Any], ...]:
+    rng = random.Random(f"{seed}:{job_id}")
+    out: list[dict[str, Any]] = []
+    every = max(n // max(failed, 1), 1)
+    errors = 0
+    for i in range(n):
+        rid = f"{job_id[:4].upper()}{i:07d}"
+        if failed and i % every == min(7, every - 1) and errors < failed:
+            errors += 1
+            error = {"errorCode": 400, "errorMessage": "Input is too long for requested model."}
+            out.append({"recordId": rid, "modelInput": _model_input(shape, i), "error": error})
             continue
         t_in, t_out = rng.randint(600, 2400), rng.randint(80, 420)
-        out.append(
-            {
-                "recordId": rid,
-                "modelInput": _model_input(job.shape, i),
-                "modelOutput": _model_output(job.shape, t_in, t_out),
-            }
-        )
-    return out
+        output = _model_output(shape, t_in, t_out)
+        out.append({"recordId": rid, "modelInput": _model_input(shape, i), "modelOutput": output})
+    return tuple(out)
 
 
 def totals(recs: list[dict[str, Any]]) -> dict[str, int]:
