@@ -230,7 +230,7 @@ def _cfg(**attribution: Any) -> LedgerConfig:
             "attribution": {
                 "principals": [{"match": "*/research-*/*", "tags": {"costCenter": "research"}}],
                 **attribution,
-            }
+            },
         }
     )
 
@@ -357,3 +357,71 @@ def test_day_parts_add_up_to_the_total():
         assert sum(p or 0 for p in parts) == total
     read = BatchRead(jobs=[job])
     assert bill_days_needed(read, D2, D2) == [D1 + dt.timedelta(days=i) for i in range(4)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The asset, on real files: a recorded AWS world (the demo's interface) and a CUR 2.0 bill
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_batch_jobs_asset_materializes_and_checks(tmp_path: Path):
+    """Two days of the sample world's jobs through Dagster: the overnight job is `pending` on the first day (still
+    running when that day was processed) and reconciled on the second; the owner-less job is `unallocated`."""
+    from dagster import materialize
+
+    from pipeline import warehouse
+    from pipeline.defs.batch import build_batch_assets
+    from pipeline.defs.billing import build_billing_assets
+    from pipeline.defs.partitions import daily_partitions
+    from pipeline.defs.resources import LedgerResource
+    from pipeline.sample.bill import write_bill
+    from pipeline.sources.aws_accounts import SNAPSHOT_FORMAT
+    from tests.helpers import write_config
+
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
+    aws_root = tmp_path / "aws"
+    aws_root.mkdir()
+    (aws_root / "manifest.json").write_text(json.dumps({"format": SNAPSHOT_FORMAT, "replay_delay_hours": 1}))
+    sample.write_batch_jobs(aws_root, tmp_path / "batch-output", jobs)
+    usage = sample.batch_usage(jobs)
+    write_bill(str(tmp_path / "bill"), usage, "cur2", discrepancies=False, principals=usage)
+    config = write_config(
+        tmp_path,
+        start_date="2026-10-01",
+        sources={
+            "billing": [{"uri": str(tmp_path / "bill"), "format": "cur2"}],
+            "batch_jobs": sample.batch_sources(jobs, str(aws_root)),
+        },
+        attribution={"batch_job_rules": [sample.NAME_RULE]},
+    )
+    from pipeline.config import load_config
+
+    cfg = load_config(config)
+    parts = daily_partitions(cfg.start_date)
+    assets = [*build_billing_assets(parts), *build_batch_assets(parts)]
+    for day in (D1, D2):
+        result = materialize(
+            assets,
+            partition_key=day.isoformat(),
+            resources={"ledger": LedgerResource(config_path=str(config))},
+            selection=["billing_line_items", "batch_jobs"],
+            raise_on_error=False,
+        )
+        assert result.success
+        checks = {
+            e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key.path == ["batch_jobs"]
+        }
+        assert checks == {"rejects_none": True, "jobs_priced": True, "reconciles_within_tolerance": True}
+    first = warehouse.read_partition(cfg.warehouse, "batch_jobs", D1)
+    second = warehouse.read_partition(cfg.warehouse, "batch_jobs", D2)
+    by = {r["job_name"]: r for r in first.iter_rows(named=True)}
+    assert set(by) == {j.name for j in jobs}
+    assert (by["nightly-catalog-enrich"]["status"], by["nightly-catalog-enrich"]["reconciliation_status"]) == (
+        "InProgress",
+        "pending",
+    )
+    assert by["backfill-embeddings-v2"]["cost_center"] == schemas.UNALLOCATED
+    assert {by[n]["reconciliation_status"] for n in by if n != "nightly-catalog-enrich"} == {"matched"}
+    assert second["job_name"].to_list() == ["nightly-catalog-enrich"]
+    assert second["reconciliation_status"].to_list() == ["matched"]
+    assert warehouse.read_partition(cfg.warehouse, "batch_job_rejects", D1).is_empty()

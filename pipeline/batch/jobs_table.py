@@ -265,6 +265,8 @@ def batch_jobs_table(
     catalog: PriceCatalog,
     cfg: LedgerConfig,
     as_of: dt.date,
+    *,
+    bill_configured: bool = True,
 ) -> pl.DataFrame:
     """`batch_jobs` for `day` (see the module docstring), conformed to the contract.
 
@@ -312,6 +314,8 @@ def batch_jobs_table(
         unbilled = [d for d in r["_days"] if d not in billed_days]
         facts = {**job.__dict__, "ended": job.ended, "unpriced_reason": r["_why"]}
         status, note = judge(facts, estimated, r["_billed"], unbilled, cfg.reconciliation, as_of)
+        if not bill_configured:
+            status, note = "pending", "no bill is configured (sources.billing): the job is not reconciled"
         extra["job_arn"].append(job.job_arn)
         for d in DIMENSIONS:
             extra[d].append(owner[d])

@@ -1,0 +1,164 @@
+"""Dagster wiring for Bedrock batch inference jobs: `batch_jobs` (and its quarantine, `batch_job_rejects`).
+
+The logic is in `pipeline.sources.batch_jobs` (read the Bedrock API and the output folders) and `pipeline.batch`
+(days, batch prices, owners, the bill's `-batch` rows). The asset reads, builds, writes both tables and states
+three checks: rejects, unpriced jobs, and jobs whose cost does not reconcile with the bill over their window.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+
+from pipeline import schemas, warehouse
+from pipeline.batch.jobs_table import batch_jobs_table, bill_days_needed, rejects_frame
+from pipeline.config import BatchJobSource
+from pipeline.defs.figures import for_people, markdown_table
+from pipeline.defs.partitions import partition_day
+from pipeline.defs.resources import LedgerResource
+from pipeline.pricing import load_catalog
+from pipeline.sources.aws_accounts import AwsAccess, access_for
+from pipeline.sources.batch_jobs import read_batch_jobs
+from pipeline.text import usd
+
+GROUP = "batch"
+REJECTS_TABLE = "batch_job_rejects"
+MISMATCHED = ("under_logged", "over_logged", "missing_in_bill")
+CHECKS = ("rejects_none", "jobs_priced", "reconciles_within_tolerance")
+DESCRIPTION = (
+    "Per batch inference job × UTC day it ran (grain; key date, job_arn): records and tokens from the job's "
+    "manifest.json.out (else its records) spread over its [submit, end] window, priced at batch rates, owned by "
+    "job tags > attribution.batch_job_rules > the bill's principal, and reconciled over the window against the "
+    "bill's -batch rows. Upstream: the Bedrock API (ListModelInvocationJobs, GetModelInvocationJob, "
+    "ListTagsForResource), the output folders under sources.batch_jobs, billing_line_items. Rejects: "
+    "batch_job_rejects."
+)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _access(source: BatchJobSource, day: dt.date) -> AwsAccess:
+    return access_for(source.snapshot, day)
+
+
+def _checks(table: pl.DataFrame, rejects: pl.DataFrame, note: str | None) -> list[AssetCheckResult]:
+    if note:
+        return [AssetCheckResult(check_name=c, passed=True, metadata={"note": note}) for c in CHECKS]
+    reasons = rejects.group_by("reason").len().sort("len", descending=True) if rejects.height else rejects
+    unpriced = table.filter(~pl.col("priced") & (pl.col("unpriced_reason") != "job_running"))
+    bad = table.filter(pl.col("reconciliation_status").is_in(MISMATCHED)).unique("job_arn")
+    return [
+        AssetCheckResult(
+            check_name="rejects_none",
+            passed=rejects.is_empty(),
+            severity=AssetCheckSeverity.WARN,
+            description="Batch job objects that could not be read are quarantined in batch_job_rejects.",
+            metadata={"rejects": rejects.height, "reasons": MetadataValue.md(markdown_table(reasons))},
+        ),
+        AssetCheckResult(
+            check_name="jobs_priced",
+            passed=unpriced.is_empty(),
+            description="Every ended job has tokens and a batch price (an unpriced job is never $0).",
+            metadata={
+                "unpriced_jobs": unpriced.height,
+                "jobs": MetadataValue.md(markdown_table(unpriced.select("job_name", "model_id", "unpriced_reason"))),
+            },
+        ),
+        AssetCheckResult(
+            check_name="reconciles_within_tolerance",
+            passed=bad.is_empty(),
+            severity=AssetCheckSeverity.WARN,
+            description="Each ended job's estimate matches the bill's -batch rows over its window (tolerances "
+            "under reconciliation:).",
+            metadata={
+                "mismatched_jobs": bad.height,
+                "jobs": MetadataValue.md(
+                    markdown_table(bad.select("job_name", "reconciliation_status", "reconciliation_note"))
+                ),
+            },
+        ),
+    ]
+
+
+@for_people
+def batch_jobs(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Read the day's batch jobs and their outputs, build `batch_jobs`, write it and its rejects, check them."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    if not cfg.sources.batch_jobs:
+        table, rejects, note = (
+            schemas.empty(schemas.BATCH_JOBS),
+            schemas.empty(schemas.BATCH_JOB_REJECTS),
+            ("no batch job sources configured (sources.batch_jobs)"),
+        )
+    else:
+        catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
+        read = read_batch_jobs(
+            cfg.sources.batch_jobs,
+            day,
+            _access,
+            max_line_bytes=cfg.quality.max_line_bytes,
+            max_rejects=cfg.quality.max_rejects_per_object,
+        )
+        as_of = _today()
+        needed = bill_days_needed(read, day, max(day, as_of))
+        billed_days = {d for d in needed if warehouse.partition_exists(cfg.warehouse, "billing_line_items", d)}
+        frames = [warehouse.read_partition(cfg.warehouse, "billing_line_items", d) for d in sorted(billed_days)]
+        billing = pl.concat(frames, how="vertical_relaxed") if frames else schemas.empty(schemas.BILLING_LINE_ITEMS)
+        table = batch_jobs_table(
+            read, day, billing, billed_days, catalog, cfg, as_of, bill_configured=bool(cfg.sources.billing)
+        )
+        rejects = rejects_frame(read)
+        note = None
+    path = warehouse.write_partition(table, cfg.warehouse, "batch_jobs", day)
+    warehouse.write_partition(rejects, cfg.warehouse, REJECTS_TABLE, day)
+    priced = table.filter(pl.col("priced"))
+    top = (
+        table.group_by("job_name", "cost_center", "attribution_reason", "reconciliation_status")
+        .agg(pl.col("total_cost_usd").sum().round(4), pl.col("billed_cost_usd").sum().round(4))
+        .sort("total_cost_usd", descending=True, nulls_last=True)
+    )
+    metadata: dict[str, Any] = {
+        "dagster/row_count": table.height,
+        "path": MetadataValue.path(path),
+        "jobs": table["job_arn"].n_unique(),
+        "total_cost_usd": float(priced["total_cost_usd"].sum() or 0.0),
+        "total_cost": usd(float(priced["total_cost_usd"].sum() or 0.0)),
+        "billed_cost_usd": float(table["billed_cost_usd"].fill_null(0.0).sum() or 0.0),
+        "unpriced_jobs": table.filter(~pl.col("priced"))["job_arn"].n_unique(),
+        "rejects": rejects.height,
+        "jobs_by_cost": MetadataValue.md(markdown_table(top)),
+    }
+    if note:
+        metadata["note"] = note
+    yield MaterializeResult(metadata=metadata)
+    yield from _checks(table, rejects, note)
+
+
+def build_batch_assets(partitions_def: PartitionsDefinition) -> list[Any]:
+    """`batch_jobs` for the given partitioning, with its checks."""
+    return [
+        asset(
+            name="batch_jobs",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=["billing_line_items"],
+            kinds={"parquet", "s3"},
+            pool="aws_billing",
+            description=DESCRIPTION,
+            check_specs=[AssetCheckSpec(c, asset="batch_jobs") for c in CHECKS],
+        )(batch_jobs)
+    ]
