@@ -404,7 +404,7 @@ def test_batch_jobs_asset_materializes_and_checks(tmp_path: Path):
             assets,
             partition_key=day.isoformat(),
             resources={"ledger": LedgerResource(config_path=str(config))},
-            selection=["billing_line_items", "batch_jobs"],
+            selection=["billing_line_items", "batch_jobs", "batch_job_rejects"],
             raise_on_error=False,
         )
         assert result.success

@@ -15,10 +15,11 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetSpec,
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
-    asset,
+    multi_asset,
 )
 
 from pipeline import schemas, warehouse
@@ -56,12 +57,15 @@ def _access(source: BatchJobSource, day: dt.date) -> AwsAccess:
 
 def _checks(table: pl.DataFrame, rejects: pl.DataFrame, note: str | None) -> list[AssetCheckResult]:
     if note:
-        return [AssetCheckResult(check_name=c, passed=True, metadata={"note": note}) for c in CHECKS]
+        return [
+            AssetCheckResult(asset_key="batch_jobs", check_name=c, passed=True, metadata={"note": note}) for c in CHECKS
+        ]
     reasons = rejects.group_by("reason").len().sort("len", descending=True) if rejects.height else rejects
     unpriced = table.filter(~pl.col("priced") & (pl.col("unpriced_reason") != "job_running"))
     bad = table.filter(pl.col("reconciliation_status").is_in(MISMATCHED)).unique("job_arn")
     return [
         AssetCheckResult(
+            asset_key="batch_jobs",
             check_name="rejects_none",
             passed=rejects.is_empty(),
             severity=AssetCheckSeverity.WARN,
@@ -69,6 +73,7 @@ def _checks(table: pl.DataFrame, rejects: pl.DataFrame, note: str | None) -> lis
             metadata={"rejects": rejects.height, "reasons": MetadataValue.md(markdown_table(reasons))},
         ),
         AssetCheckResult(
+            asset_key="batch_jobs",
             check_name="jobs_priced",
             passed=unpriced.is_empty(),
             description="Every ended job has tokens and a batch price (an unpriced job is never $0).",
@@ -78,6 +83,7 @@ def _checks(table: pl.DataFrame, rejects: pl.DataFrame, note: str | None) -> lis
             },
         ),
         AssetCheckResult(
+            asset_key="batch_jobs",
             check_name="reconciles_within_tolerance",
             passed=bad.is_empty(),
             severity=AssetCheckSeverity.WARN,
@@ -124,7 +130,7 @@ def batch_jobs(context: AssetExecutionContext, ledger: LedgerResource) -> Iterat
         rejects = rejects_frame(read)
         note = None
     path = warehouse.write_partition(table, cfg.warehouse, "batch_jobs", day)
-    warehouse.write_partition(rejects, cfg.warehouse, REJECTS_TABLE, day)
+    reject_path = warehouse.write_partition(rejects, cfg.warehouse, REJECTS_TABLE, day)
     priced = table.filter(pl.col("priced"))
     top = (
         table.group_by("job_name", "cost_center", "attribution_reason", "reconciliation_status")
@@ -144,21 +150,38 @@ def batch_jobs(context: AssetExecutionContext, ledger: LedgerResource) -> Iterat
     }
     if note:
         metadata["note"] = note
-    yield MaterializeResult(metadata=metadata)
+    yield MaterializeResult(asset_key="batch_jobs", metadata=metadata)
+    yield MaterializeResult(
+        asset_key=REJECTS_TABLE,
+        metadata={
+            "dagster/row_count": rejects.height,
+            "path": MetadataValue.path(reject_path),
+            "reasons": MetadataValue.md(markdown_table(rejects.group_by("reason").len().sort("len", descending=True))),
+        },
+    )
     yield from _checks(table, rejects, note)
 
 
 def build_batch_assets(partitions_def: PartitionsDefinition) -> list[Any]:
-    """`batch_jobs` for the given partitioning, with its checks."""
-    return [
-        asset(
-            name="batch_jobs",
+    """`batch_jobs` and `batch_job_rejects` (one step writes both) for the given partitioning, with the checks."""
+    specs = [
+        AssetSpec(
+            "batch_jobs",
             group_name=GROUP,
             partitions_def=partitions_def,
             deps=["billing_line_items"],
             kinds={"parquet", "s3"},
-            pool="aws_billing",
             description=DESCRIPTION,
-            check_specs=[AssetCheckSpec(c, asset="batch_jobs") for c in CHECKS],
-        )(batch_jobs)
+        ),
+        AssetSpec(
+            REJECTS_TABLE,
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            kinds={"parquet"},
+            description="Per day: batch job objects that could not be read (manifests, record lines, folders no "
+            "job claims, jobs whose details or tags could not be read), each with its reason; the jobs keep "
+            "their rows in batch_jobs.",
+        ),
     ]
+    checks = [AssetCheckSpec(c, asset="batch_jobs") for c in CHECKS]
+    return [multi_asset(specs=specs, check_specs=checks, can_subset=False, pool="aws_billing")(batch_jobs)]
