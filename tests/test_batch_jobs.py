@@ -425,3 +425,29 @@ def test_batch_jobs_asset_materializes_and_checks(tmp_path: Path):
     assert second["job_name"].to_list() == ["nightly-catalog-enrich"]
     assert second["reconciliation_status"].to_list() == ["matched"]
     assert warehouse.read_partition(cfg.warehouse, "batch_job_rejects", D1).is_empty()
+
+
+def test_jobs_of_one_model_sharing_bill_days_are_judged_together(tmp_path: Path):
+    """A second Nova Lite job in the same account and Region runs inside the overnight job's window: the bill's
+    `-batch` rows cannot tell them apart, so both are judged on their summed estimate and bill."""
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
+    nightly = jobs[1]
+    second = replace(
+        jobs[3],
+        account=nightly.account,
+        region=nightly.region,
+        model_id=nightly.model_id,
+        submit=dt.datetime(2026, 11, 2, 0, 30, tzinfo=dt.UTC),
+        end=dt.datetime(2026, 11, 2, 2, 30, tzinfo=dt.UTC),
+    )
+    jobs = [nightly, second]
+    read = _read_from(jobs, tmp_path / "out")
+    billing = _bill(tmp_path, jobs)
+    table = batch_jobs_table(read, D2, billing, {D1, D2}, load_catalog(), _cfg(), as_of=D2 + dt.timedelta(days=9))
+
+    assert set(table["reconciliation_status"]) == {"matched"}
+    assert table["job_billed_cost_usd"].sum() == pytest.approx(billing["unblended_cost_usd"].sum())
+    assert table["billed_cost_usd"].sum() == pytest.approx(
+        billing.filter(pl.col("date") == D2)["unblended_cost_usd"].sum()
+    )
+    assert "sharing bill days" in table["reconciliation_note"][0]

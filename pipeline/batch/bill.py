@@ -65,6 +65,28 @@ def allocate(job_days: pl.DataFrame, bill: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_bill_cost", "_bill_tokens", "_w")
 
 
+def sharing_groups(jobs: dict[str, tuple[tuple[str, str, str | None], list[dt.date]]]) -> dict[str, list[str]]:
+    """Job ARN -> the jobs (itself included) linked to it through shared bill days: same account, Region and model
+    on a common day, directly or through a chain of such jobs. The bill cannot tell them apart."""
+    parent = {arn: arn for arn in jobs}
+
+    def root(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    seen: dict[tuple[Any, ...], str] = {}
+    for arn, (key, days) in sorted(jobs.items()):
+        for d in days:
+            other = seen.setdefault((*key, d), arn)
+            parent[root(arn)] = root(other)
+    members: dict[str, list[str]] = {}
+    for arn in sorted(jobs):
+        members.setdefault(root(arn), []).append(arn)
+    return {arn: members[root(arn)] for arn in jobs}
+
+
 def principal_of(bill: pl.DataFrame, key: tuple[str, str, str | None], days: list[dt.date]) -> tuple[str | None, dict]:
     """The one IAM principal the bill names on a job's key over its window days, with that principal's bill
     tags; (None, {}) when the bill names none or several (several jobs of different people share the rows)."""

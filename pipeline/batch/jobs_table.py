@@ -25,7 +25,7 @@ import polars as pl
 from pipeline import schemas
 from pipeline.attribution.bill_tags import owner_of_principal, principal_tags, tag_values
 from pipeline.attribution.rules import _first_key
-from pipeline.batch.bill import KEY, allocate, batch_bill_rows, judge, principal_of
+from pipeline.batch.bill import KEY, allocate, batch_bill_rows, judge, principal_of, sharing_groups
 from pipeline.config import LedgerConfig
 from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.pricing.catalog import PriceCatalog
@@ -275,20 +275,31 @@ def batch_jobs_table(
     """
     if not read.jobs:
         return schemas.empty(schemas.BATCH_JOBS)
-    until = max(day, as_of)
+    until = max(day, read.observed_at.date() if read.observed_at else as_of)
     days = _job_days(read, until)
     if not any(d == day for d in days["date"].to_list()):
         return schemas.empty(schemas.BATCH_JOBS)
     bill = batch_bill_rows(billing)
     priced = allocate(_priced(days, catalog, cfg), bill)
-    by_job = priced.group_by("job_arn").agg(
-        pl.col("total_cost_usd").sum().alias("_est"),
-        pl.col("priced").all().alias("_all_priced"),
-        pl.col("billed_cost_usd").fill_null(0.0).sum().alias("_billed"),
-        pl.col("date").alias("_days"),
-        pl.col("unpriced_reason").drop_nulls().first().alias("_why"),
-    )
+    by_job = {
+        r["job_arn"]: r
+        for r in priced.group_by("job_arn")
+        .agg(
+            pl.col("total_cost_usd").sum().alias("_est"),
+            pl.col("priced").all().alias("_all_priced"),
+            (pl.col("input_tokens").fill_null(0) + pl.col("output_tokens").fill_null(0)).sum().alias("_tokens"),
+            pl.col("billed_cost_usd").fill_null(0.0).sum().alias("_billed"),
+            pl.col("date").alias("_days"),
+            pl.col("unpriced_reason").drop_nulls().first().alias("_why"),
+        )
+        .iter_rows(named=True)
+    }
     jobs = {j.job_arn: j for j in read.jobs}
+    keys = {
+        arn: (jobs[arn].account_id, jobs[arn].region, resolve_model_id(jobs[arn].model_id).base_model_id)
+        for arn in by_job
+    }
+    group_of = sharing_groups({arn: (keys[arn], r["_days"]) for arn, r in by_job.items()})
     extra: dict[str, list[Any]] = {
         c: []
         for c in (
@@ -303,17 +314,14 @@ def batch_jobs_table(
             "reconciliation_note",
         )
     }
-    for r in by_job.iter_rows(named=True):
-        job = jobs[r["job_arn"]]
+    for arn, r in by_job.items():
+        job = jobs[arn]
         if day not in r["_days"]:
             continue
-        key = (job.account_id, job.region, resolve_model_id(job.model_id).base_model_id)
-        principal, bill_tags = principal_of(bill, key, r["_days"])
+        principal, bill_tags = principal_of(bill, keys[arn], r["_days"])
         owner, reason = job_owner(job, principal, bill_tags, cfg)
-        estimated = r["_est"] if r["_all_priced"] else None
-        unbilled = [d for d in r["_days"] if d not in billed_days]
-        facts = {**job.__dict__, "ended": job.ended, "unpriced_reason": r["_why"]}
-        status, note = judge(facts, estimated, r["_billed"], unbilled, cfg.reconciliation, as_of)
+        members = [by_job[m] for m in group_of[arn]]
+        status, note, billed = _judge_group(job, r, members, [jobs[m] for m in group_of[arn]], billed_days, cfg, as_of)
         if not bill_configured:
             status, note = "pending", "no bill is configured (sources.billing): the job is not reconciled"
         extra["job_arn"].append(job.job_arn)
@@ -322,8 +330,8 @@ def batch_jobs_table(
         extra["attribution_reason"].append(reason)
         extra["iam_principal"].append(principal)
         extra["tags"].append(schemas.dict_to_map(job.tags))
-        extra["job_estimated_cost_usd"].append(estimated)
-        extra["job_billed_cost_usd"].append(r["_billed"])
+        extra["job_estimated_cost_usd"].append(r["_est"] if r["_all_priced"] else None)
+        extra["job_billed_cost_usd"].append(billed)
         extra["reconciliation_status"].append(status)
         extra["reconciliation_note"].append(note)
     owners = pl.DataFrame(
@@ -332,6 +340,46 @@ def batch_jobs_table(
     )
     table = priced.filter(pl.col("date") == day).join(owners, on="job_arn", how="left")
     return schemas.conform(table.sort("submit_time", "job_arn"), schemas.BATCH_JOBS)
+
+
+def _judge_group(
+    job: BatchJob,
+    row: dict[str, Any],
+    members: list[dict[str, Any]],
+    member_jobs: list[BatchJob],
+    billed_days: set[dt.date],
+    cfg: LedgerConfig,
+    as_of: dt.date,
+) -> tuple[str, str, float]:
+    """Status, note and the job's billed cost, judged over the windows of the jobs it shares bill days with.
+
+    The bill cannot tell jobs of one model apart on a shared day, so such jobs are judged together: their summed
+    estimate against their summed share of the bill; each job's billed cost is the group's, by estimated cost
+    (else tokens, else evenly)."""
+    priced = all(m["_all_priced"] for m in members)
+    est = sum(m["_est"] or 0.0 for m in members) if priced else None
+    billed = sum(m["_billed"] for m in members)
+    days = sorted({d for m in members for d in m["_days"]})
+    tokens = sum(m["_tokens"] for m in members)
+    if est:
+        share = (row["_est"] or 0.0) / est
+    elif tokens:
+        share = row["_tokens"] / tokens
+    else:
+        share = 1.0 / len(members)
+    ended = all(j.ended for j in member_jobs)
+    others = len(members) - 1
+    name = job.job_name + (f" (with {others} other job(s) of its model sharing bill days)" if others else "")
+    facts = {
+        "job_name": name,
+        "status": next((j.status for j in member_jobs if not j.ended), job.status),
+        "ended": ended,
+        "end_time": max(j.end_time for j in member_jobs if j.end_time) if ended else None,
+        "unpriced_reason": row["_why"] or next((m["_why"] for m in members if m["_why"]), None),
+    }
+    unbilled = [d for d in days if d not in billed_days]
+    status, note = judge(facts, est, billed, unbilled, cfg.reconciliation, as_of)
+    return status, note, billed * share
 
 
 def rejects_frame(read: BatchRead) -> pl.DataFrame:

@@ -132,7 +132,7 @@ def _read_and_build(cfg: LedgerConfig, day: dt.date) -> tuple[pl.DataFrame, pl.D
         max_rejects=cfg.quality.max_rejects_per_object,
     )
     as_of = _today()
-    needed = bill_days_needed(read, day, max(day, as_of))
+    needed = bill_days_needed(read, day, max(day, read.observed_at.date() if read.observed_at else as_of))
     billed_days = {d for d in needed if warehouse.partition_exists(cfg.warehouse, "billing_line_items", d)}
     frames = [warehouse.read_partition(cfg.warehouse, "billing_line_items", d) for d in sorted(billed_days)]
     billing = pl.concat(frames, how="vertical_relaxed") if frames else schemas.empty(schemas.BILLING_LINE_ITEMS)

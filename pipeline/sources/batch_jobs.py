@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +116,8 @@ class BatchRead:
     jobs: list[BatchJob] = field(default_factory=list)
     outputs: dict[str, JobOutput] = field(default_factory=dict)
     rejects: list[dict[str, Any]] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
+    observed_at: dt.datetime | None = None
+    """When the jobs were listed (a recording's replay time): a running job's window ends there."""
 
 
 def _reject(day: dt.date, uri: str, reason: str, raw: Any = "", line: int = 0, job_arn: str | None = None) -> dict:
@@ -246,7 +246,7 @@ def list_jobs(
             except ValueError as exc:
                 rejects.append(_reject(day, where, f"job_unreadable: {exc}", json.dumps(summary, default=str)))
                 continue
-            if not _ran_on(job, day_start, until):
+            if not _ran_on(job, day_start, day_start + dt.timedelta(days=1)):
                 jobs.append(job)  # kept for the bill's allocation over shared days; details not needed
                 continue
             try:
@@ -511,9 +511,10 @@ def read_batch_jobs(
     """The jobs that may share a bill day with `day` and their output folders, read and checked.
 
     `access_for_source(source, day)` gives the `AwsAccess` of a source (live AWS or a recording). Jobs are
-    listed from `lookback_days` before the day; folders are read for jobs that ran on the day, and for every
-    ended job listed (their token counts weigh the bill's allocation on shared days). A folder whose manifest
-    was written on the day and that no listed job claims is a `job_not_found` reject.
+    listed from `lookback_days` before the day up to now: a job submitted after the day can still share a later
+    bill day with a job that ran on it. Folders are read for every ended job listed (their token counts weigh the
+    bill's allocation on shared days). A folder whose manifest was written on the day and that no listed job
+    claims is a `job_not_found` reject.
     """
     read = BatchRead()
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
@@ -521,7 +522,8 @@ def read_batch_jobs(
     seen: set[str] = set()
     for source in sources:
         access = access_for_source(source, day)
-        until = min(end, now or access.now())
+        until = now or access.now()
+        read.observed_at = until if read.observed_at is None else max(read.observed_at, until)
         jobs, rejects = list_jobs(access, source, start - dt.timedelta(days=source.lookback_days), until, day)
         read.rejects.extend(rejects)
         fresh = [j for j in jobs if j.job_arn not in seen]
