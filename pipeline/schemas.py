@@ -457,6 +457,59 @@ BATCH_JOBS: dict[str, DType] = {
 
 BATCH_JOB_REJECTS: dict[str, DType] = {**REJECTED_RECORDS, "job_arn": pl.String}
 
+BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {
+    "date": "UTC day the job ran on (the partition); a job has one row per day of its [submit, end] window",
+    "job_arn": "the batch inference job's ARN (model-invocation-job); with date, the row's key",
+    "job_name": "the job's name as submitted",
+    "account_id": "AWS account the job ran in (from its ARN)",
+    "region": "AWS Region the job ran in (from its ARN)",
+    "model_id": "model id, inference-profile id or ARN the job was submitted with",
+    "base_model_id": "foundation model behind the job; null when unknown",
+    "routing": "in_region, geo or global, from the model id's profile prefix",
+    "status": "the job's status when read (Completed, PartiallyCompleted, Failed, Stopped, Expired, InProgress, ...)",
+    "submit_time": "when the job was submitted (UTC)",
+    "end_time": "when the job ended (UTC); null while it runs",
+    "records_total": "the day's part of the job's records (manifest totalRecordCount, spread by day_share)",
+    "records_processed": "the day's part of processedRecordCount",
+    "records_succeeded": "the day's part of successRecordCount",
+    "records_failed": "the day's part of errorRecordCount",
+    "input_tokens": "the day's part of the job's input tokens (manifest inputTokenCount, else summed from records)",
+    "output_tokens": "the day's part of the job's output tokens",
+    "input_cost_usd": "input tokens at the batch rate; null when unpriced",
+    "output_cost_usd": "output tokens at the batch rate; null when unpriced",
+    "total_cost_usd": "input + output cost of the day's part; null when unpriced (never $0)",
+    "priced": "true when tokens and a batch price are known",
+    "price_source": "the catalog row that priced the job (a derived tier says `derived:batch=0.5x standard`)",
+    "price_origin": "catalog, override, bill or derived",
+    "user": "user the job is attributed to; `unallocated` when the job has no owner anywhere",
+    "application": "application the job is attributed to; `unallocated` when no owner",
+    "cost_center": "cost center the job is attributed to; `unallocated` when no owner",
+    "environment": "environment the job is attributed to; `unallocated` when no owner",
+    "attribution_reason": "where the owner came from: job_tags, name_rule, bill_principal or batch_job_untagged",
+    "output_uri": "the job's output folder (where its manifest.json.out was found); null when not found",
+    "billed_cost_usd": "the day's -batch bill cost of the job's model, account and Region shared out to this job",
+    "billed_tokens": "the day's -batch billed tokens shared out to this job",
+    "reconciliation_status": "over the window: matched, under_logged, over_logged, missing_in_bill, unpriced or pending",
+    "day_share": "share of the job's [submit, end] window on this day; null while it runs",
+    "token_source": "where the tokens come from: manifest, records or none",
+    "unpriced_reason": "why the row is unpriced (job_running, output_not_found, no_price, ...); null when priced",
+    "model_invocation_type": "InvokeModel or Converse: the shape of the records' modelOutput",
+    "tags": "the job's own tags (ListTagsForResource), a Parquet map",
+    "iam_principal": "the caller a CUR 2.0 bill with IAM principal data names on the job's -batch rows; null if none",
+    "job_estimated_cost_usd": "the whole job's estimate at batch rates; null when any day is unpriced",
+    "job_billed_cost_usd": "the job's share of the bill over its window (with jobs sharing its bill days)",
+    "reconciliation_note": "one sentence: why the job has its reconciliation status and what to check",
+}
+BATCH_JOB_REJECTS_DESCRIPTIONS: dict[str, str] = {
+    "date": "UTC day whose run quarantined the object (the partition)",
+    "source_uri": "the object (manifest, record file, folder) or API call that could not be read",
+    "line": "line number in a record file; 0 for a whole object",
+    "reason": "why it was quarantined (manifest_not_json, record_not_json, job_not_found, job_tags_unavailable, ...)",
+    "raw_excerpt": "what was wrong with it; never a prompt or response (a record line is described, not copied)",
+    "job_arn": "the job the object belongs to; null when no job claims it",
+}
+"""Column descriptions of the batch tables (`schemas.DESCRIPTIONS` takes them where it exists)."""
+
 COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
 TABLES: dict[str, dict[str, DType]] = {

@@ -424,6 +424,7 @@ def read_records(
 
     A record is `{recordId, modelInput, modelOutput}` or `{recordId, modelInput, error}`; a line that is no JSON
     object, or has neither output nor error, is a reject. Rejects past `max_rejects` per file are counted in one.
+    A reject describes the line (its size, its keys), never copies it: records hold prompts and responses.
     """
     tally = RecordTally()
     rejects: list[dict[str, Any]] = []
@@ -446,10 +447,10 @@ def read_records(
                 try:
                     rec = json.loads(line)
                 except ValueError:
-                    add("record_not_json", line.decode("utf-8", "replace"), n)
+                    add("record_not_json", f"{len(line)} bytes that are not JSON", n)
                     continue
                 if not isinstance(rec, dict):
-                    add("record_not_object", line.decode("utf-8", "replace"), n)
+                    add("record_not_object", f"a JSON {type(rec).__name__}, not an object", n)
                     continue
                 tally.records += 1
                 if rec.get("error") is not None and rec.get("modelOutput") is None:
@@ -457,7 +458,7 @@ def read_records(
                     continue
                 if "modelOutput" not in rec:
                     tally.records -= 1
-                    add("record_without_output", line.decode("utf-8", "replace"), n)
+                    add("record_without_output", "keys: " + ", ".join(sorted(map(str, rec))[:10]), n)
                     continue
                 tally.succeeded += 1
                 i, o = usage_of(rec["modelOutput"])
