@@ -489,7 +489,7 @@ BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {
     "output_uri": "the job's output folder (where its manifest.json.out was found); null when not found",
     "billed_cost_usd": "the day's -batch bill cost of the job's model, account and Region shared out to this job",
     "billed_tokens": "the day's -batch billed tokens shared out to this job",
-    "reconciliation_status": "over the window: matched, under_logged, over_logged, missing_in_bill, unpriced or pending",
+    "reconciliation_status": "over the window: matched, under_logged, over_logged, missing_in_bill, unpriced, pending",
     "day_share": "share of the job's [submit, end] window on this day; null while it runs",
     "token_source": "where the tokens come from: manifest, records or none",
     "unpriced_reason": "why the row is unpriced (job_running, output_not_found, no_price, ...); null when priced",
