@@ -491,7 +491,7 @@ BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {
     "billed_tokens": "the day's -batch billed tokens shared out to this job",
     "reconciliation_status": "over the window: matched, under_logged, over_logged, missing_in_bill, unpriced, pending",
     "day_share": "share of the job's [submit, end] window on this day; null while it runs",
-    "token_source": "where the tokens come from: manifest, records or none",
+    "token_source": "where the tokens come from: manifest, records, api (nothing processed) or none",
     "unpriced_reason": "why the row is unpriced (job_running, output_not_found, no_price, ...); null when priced",
     "model_invocation_type": "InvokeModel or Converse: the shape of the records' modelOutput",
     "tags": "the job's own tags (ListTagsForResource), a Parquet map",

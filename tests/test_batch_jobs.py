@@ -451,3 +451,18 @@ def test_jobs_of_one_model_sharing_bill_days_are_judged_together(tmp_path: Path)
         billing.filter(pl.col("date") == D2)["unblended_cost_usd"].sum()
     )
     assert "sharing bill days" in table["reconciliation_note"][0]
+
+
+def test_a_job_that_processed_nothing_costs_nothing_and_bad_times_are_rejected(tmp_path: Path):
+    jobs = sample.sample_jobs(D1, 2, scale=0.1)
+    read = _read_from(jobs[:1], tmp_path / "out")
+    read.jobs[0] = replace(read.jobs[0], status="Failed", api_counts={"records_processed": 0})
+    del read.outputs[read.jobs[0].job_id]
+    table = batch_jobs_table(
+        read, D1, pl.DataFrame(schema=schemas.BILLING_LINE_ITEMS), {D1}, load_catalog(), _cfg(), D1
+    )
+    row = table.row(0, named=True)
+    assert (row["token_source"], row["input_tokens"], row["priced"], row["total_cost_usd"]) == ("api", 0, True, 0.0)
+    answer = sample.job_answer(jobs[0], sample.totals(sample.records(jobs[0])))
+    with pytest.raises(ValueError, match="before submitTime"):
+        parse_job({**answer, "endTime": "2026-10-01T00:00:00Z"})

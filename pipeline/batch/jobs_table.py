@@ -5,7 +5,8 @@
   processing happened within the window is not published, so a day's share is an estimate; the job is reconciled
   over the whole window, where it is not.
 * **Tokens.** From `manifest.json.out` (`token_source = manifest`), else summed from the records' outputs
-  (`records`), else unknown: the row is `priced = false` with the reason, never $0.
+  (`records`); 0 for a job without output whose API answer says no record was processed (`api`); else unknown:
+  the row is `priced = false` with the reason, never $0.
 * **Price.** The catalog's `batch` row for the model and Region, else the standard row × 0.5 (the catalog's tier
   rule; `price_origin = derived`).
 * **Owner** (`attribution_reason`): the job's tags, then `attribution.batch_job_rules` on the job name, then the
@@ -82,6 +83,9 @@ def job_counts(job: BatchJob, out: JobOutput | None) -> tuple[dict[str, int | No
     if not job.ended:
         return counts, "none", "job_running"
     if out is None:
+        if counts["records_processed"] == 0:  # the API says nothing was processed (a job failed in validation)
+            counts["input_tokens"] = counts["output_tokens"] = 0
+            return counts, "api", None
         return counts, "none", "output_not_found"
     man = out.manifest or {}
     for name in COUNTS[:4]:

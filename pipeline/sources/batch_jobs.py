@@ -174,6 +174,9 @@ def parse_job(answer: dict[str, Any]) -> BatchJob:
     submitted = _time(answer.get("submitTime"))
     if submitted is None:
         raise ValueError("submitTime is missing or not a time")
+    ended = _time(answer.get("endTime"))
+    if ended is not None and ended < submitted:
+        raise ValueError(f"endTime {ended.isoformat()} is before submitTime {submitted.isoformat()}")
     out = ((answer.get("outputDataConfig") or {}).get("s3OutputDataConfig") or {}).get("s3Uri")
     return BatchJob(
         job_arn=arn,
@@ -184,7 +187,7 @@ def parse_job(answer: dict[str, Any]) -> BatchJob:
         model_id=model.strip(),
         status=str(answer.get("status") or "Unknown"),
         submit_time=submitted,
-        end_time=_time(answer.get("endTime")),
+        end_time=ended,
         output_s3_uri=out if isinstance(out, str) and out else None,
         invocation_type=answer.get("modelInvocationType") or None,
         message=answer.get("message") or None,
