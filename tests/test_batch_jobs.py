@@ -451,6 +451,9 @@ def test_jobs_of_one_model_sharing_bill_days_are_judged_together(tmp_path: Path)
         billing.filter(pl.col("date") == D2)["unblended_cost_usd"].sum()
     )
     assert "sharing bill days" in table["reconciliation_note"][0]
+    later = replace(read.jobs[1], end_time=dt.datetime(2026, 11, 3, 1, 0, tzinfo=dt.UTC))
+    chained = BatchRead(jobs=[read.jobs[0], later])  # D1 needs D3 too: the second job shares D2 and runs to D3
+    assert bill_days_needed(chained, D1, D1) == [D1, D2, D2 + dt.timedelta(days=1)]
 
 
 def test_a_job_that_processed_nothing_costs_nothing_and_bad_times_are_rejected(tmp_path: Path):

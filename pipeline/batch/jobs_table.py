@@ -252,12 +252,16 @@ def _origin_expr() -> pl.Expr:
 
 
 def bill_days_needed(read: BatchRead, day: dt.date, until: dt.date) -> list[dt.date]:
-    """The bill days a day's jobs are reconciled over: every day of the windows of the jobs that ran on `day`."""
+    """The bill days a day's jobs are reconciled over: every day of the windows of the jobs that ran on `day`, and
+    of the jobs they share bill days with (`sharing_groups`)."""
+    windows = {j.job_arn: window_days(j, until) for j in read.jobs}
+    keys = {j.job_arn: (j.account_id, j.region, resolve_model_id(j.model_id).base_model_id) for j in read.jobs}
+    groups = sharing_groups({arn: (keys[arn], windows[arn]) for arn in windows})
     days: set[dt.date] = set()
-    for job in read.jobs:
-        window = window_days(job, until)
+    for arn, window in windows.items():
         if day in window:
-            days.update(window)
+            for member in groups[arn]:
+                days.update(windows[member])
     return sorted(days)
 
 
