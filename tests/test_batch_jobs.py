@@ -118,9 +118,6 @@ def test_bad_objects_are_quarantined_with_a_reason(bucket: str, aws: str, bedroc
     (bad / "manifest.json.out").write_text(json.dumps({"inputTokenCount": -4, "outputTokenCount": 2.5}))
     with (bad / "records.jsonl.out").open("a") as f:
         f.write("not json\n[1, 2]\n" + json.dumps({"recordId": "X", "modelInput": {}}) + "\n")
-    orphan = tmp_path / "batch" / "lost" / "zzzzzzzzzzzz"
-    orphan.mkdir(parents=True)
-    (orphan / "manifest.json.out").write_text("{}")
     bedrock.tags_error.add(a.arn)
     _upload(bucket, tmp_path, aws)
 
@@ -137,7 +134,6 @@ def test_bad_objects_are_quarantined_with_a_reason(bucket: str, aws: str, bedroc
             "record_not_object",
             "record_without_output",
         ]
-        + (["job_not_found"] if any("zzzz" in r["source_uri"] for r in read.rejects) else [])
     )
     frame = rejects_frame(read)
     assert frame.columns == list(schemas.BATCH_JOB_REJECTS)
@@ -469,3 +465,30 @@ def test_a_job_that_processed_nothing_costs_nothing_and_bad_times_are_rejected(t
     answer = sample.job_answer(jobs[0], sample.totals(sample.records(jobs[0])))
     with pytest.raises(ValueError, match="before submitTime"):
         parse_job({**answer, "endTime": "2026-10-01T00:00:00Z"})
+
+
+def test_a_folder_no_job_claims_is_rejected_once_across_sources_sharing_a_prefix(
+    bucket: str, aws: str, bedrock: FakeBedrock, tmp_path: Path
+):
+    """Two Regions write under one prefix; the folder of the other Region's job is no orphan, the stray one is
+    (on the day its manifest was written)."""
+    jobs = _jobs(bucket)[:2]
+    jobs[1] = replace(jobs[1], region="us-west-2")
+    for job in jobs:
+        sample.write_job_output(tmp_path / "batch", job, sample.records(job))
+        bedrock.add(_answer(job, bucket))  # the fake answers every Region alike: each source sees both jobs
+    orphan = tmp_path / "batch" / "lost" / "zzzzzzzzzzzz"
+    orphan.mkdir(parents=True)
+    (orphan / "manifest.json.out").write_text("{}")
+    _upload(bucket, tmp_path, aws)
+    today = dt.datetime.now(dt.UTC).date()
+    sources = [
+        _source(bucket, lookback_days=90),
+        _source(bucket, lookback_days=90).model_copy(update={"region": "us-west-2"}),
+    ]
+
+    read = read_batch_jobs(sources, today, lambda s, d: LiveAws(), now=dt.datetime.now(dt.UTC))
+
+    orphans = [r for r in read.rejects if r["reason"] == "job_not_found"]
+    assert [r["source_uri"].rsplit("/", 2)[-2] for r in orphans] == ["zzzzzzzzzzzz"]
+    assert set(read.outputs) == {j.job_id for j in jobs}

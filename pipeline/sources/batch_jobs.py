@@ -524,6 +524,7 @@ def read_batch_jobs(
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     end = start + dt.timedelta(days=1)
     seen: set[str] = set()
+    listed: list[tuple[BatchJobSource, AwsAccess, list[BatchJob]]] = []
     for source in sources:
         access = access_for_source(source, day)
         until = now or access.now()
@@ -533,16 +534,24 @@ def read_batch_jobs(
         fresh = [j for j in jobs if j.job_arn not in seen]
         seen.update(j.job_arn for j in fresh)
         read.jobs.extend(fresh)
-        outputs = find_outputs(access.log_root(source.output_s3))
-        matched = match_outputs(read.jobs, outputs, access)
-        claimed = {id(o) for o in matched.values()}
+        listed.append((source, access, fresh))
+    # Folders are matched against every source's jobs (sources may share a prefix) before any is called an orphan.
+    found: dict[str, list[JobOutput]] = {}
+    claimed: set[str] = set()
+    for source, access, _ in listed:
+        root = access.log_root(source.output_s3)
+        if root not in found:
+            found[root] = find_outputs(root)
+        for job_id, out in match_outputs(read.jobs, found[root], access).items():
+            read.outputs.setdefault(job_id, out)
+            claimed.add(out.folder)
+    for outputs in found.values():
         for out in outputs:
-            if id(out) not in claimed and out.written_at is not None and start <= out.written_at < end:
+            if out.folder not in claimed and out.written_at is not None and start <= out.written_at < end:
                 read.rejects.append(
                     _reject(day, out.manifest_uri, "job_not_found", "no listed batch job writes to this folder")
                 )
-        for job_id, out in matched.items():
-            read.outputs.setdefault(job_id, out)
+    for source, _, fresh in listed:
         for job in fresh:
             folder = read.outputs.get(job.job_id)
             if folder is None or not job.ended or folder.manifest is not None:
@@ -556,6 +565,6 @@ def read_batch_jobs(
                     or folder.manifest["output_tokens"] is None
                 )
             )
-            if needs and source.read_records != "never":
+            if needs:
                 read.rejects.extend(read_records(folder, day, job.job_arn, max_line_bytes, max_rejects))
     return read
