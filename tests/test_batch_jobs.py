@@ -360,6 +360,7 @@ def test_day_parts_add_up_to_the_total():
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_batch_jobs_asset_materializes_and_checks(tmp_path: Path):
     """Two days of the sample world's jobs through Dagster: the overnight job is `pending` on the first day (still
     running when that day was processed) and reconciled on the second; the owner-less job is `unallocated`."""
