@@ -7,7 +7,7 @@ three checks: rejects, unpriced jobs, and jobs whose cost does not reconcile wit
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from dagster import (
@@ -22,16 +22,16 @@ from dagster import (
 )
 
 from pipeline import schemas, warehouse
-from pipeline.batch.jobs_table import batch_jobs_table, bill_days_needed, rejects_frame
 from pipeline.config import BatchJobSource, LedgerConfig
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.pricing import load_catalog
-from pipeline.sources.aws_accounts import AwsAccess, access_for
-from pipeline.sources.batch_jobs import read_batch_jobs
 from pipeline.text import usd
+
+if TYPE_CHECKING:
+    from pipeline.sources.aws_accounts import AwsAccess
 
 GROUP = "batch"
 REJECTS_TABLE = "batch_job_rejects"
@@ -50,7 +50,9 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _access(source: BatchJobSource, day: dt.date) -> AwsAccess:
+def _access(source: BatchJobSource, day: dt.date) -> "AwsAccess":
+    from pipeline.sources.aws_accounts import access_for  # step-only: loading the definitions stays off boto3
+
     return access_for(source.snapshot, day)
 
 
@@ -123,6 +125,10 @@ def batch_figures(table: pl.DataFrame, rejects: pl.DataFrame, note: str | None) 
 
 def _read_and_build(cfg: LedgerConfig, day: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The day's `batch_jobs` and `batch_job_rejects` frames from the sources and the warehouse's bill."""
+    # Step-only imports: loading the definitions must not pay for boto3 and fsspec.
+    from pipeline.batch.jobs_table import batch_jobs_table, bill_days_needed, rejects_frame
+    from pipeline.sources.batch_jobs import read_batch_jobs
+
     catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
     read = read_batch_jobs(
         cfg.sources.batch_jobs,
