@@ -141,16 +141,6 @@ def job_owner(
     return {d: out.get(d, schemas.UNATTRIBUTED) for d in DIMENSIONS}, reason
 
 
-def price_origin(source: str | None) -> str | None:
-    """`catalog | override | bill | derived` from a `price_source` (a derived tier rate says `derived:`)."""
-    if not source:
-        return None
-    if " derived:" in source or source.startswith("derived:"):
-        return "derived"
-    head = source.split(":", 1)[0]
-    return head if head in ("catalog", "override", "bill") else "catalog"
-
-
 def _job_days(read: BatchRead, until: dt.date) -> pl.DataFrame:
     rows = []
     for job in read.jobs:
@@ -222,6 +212,7 @@ def _priced(days: pl.DataFrame, catalog: PriceCatalog, cfg: LedgerConfig) -> pl.
         priced["output_cost_usd"],
         priced["total_cost_usd"],
         priced["price_source"],
+        priced["price_origin"],
         priced["unpriced_reason"].alias("_price_reason"),
     ).with_columns(
         (known & pl.col("_price_reason").is_null()).alias("priced"),
@@ -231,23 +222,8 @@ def _priced(days: pl.DataFrame, catalog: PriceCatalog, cfg: LedgerConfig) -> pl.
     return out.with_columns(
         *[
             pl.when(unpriced).then(None).otherwise(pl.col(c)).alias(c)
-            for c in ("input_cost_usd", "output_cost_usd", "total_cost_usd", "price_source")
+            for c in ("input_cost_usd", "output_cost_usd", "total_cost_usd", "price_source", "price_origin")
         ]
-    ).with_columns(_origin_expr().alias("price_origin"))
-
-
-def _origin_expr() -> pl.Expr:
-    """`price_origin` from `price_source`, as `price_origin` does it, column-wise."""
-    src = pl.col("price_source")
-    head = src.str.split(":").list.first()
-    return (
-        pl.when(src.is_null())
-        .then(None)
-        .when(src.str.contains(" derived:", literal=True) | src.str.starts_with("derived:"))
-        .then(pl.lit("derived"))
-        .when(head.is_in(["catalog", "override", "bill"]))
-        .then(head)
-        .otherwise(pl.lit("catalog"))
     )
 
 

@@ -27,7 +27,7 @@ from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
-from pipeline.pricing import load_catalog
+from pipeline.pricing.layers import catalog_for
 from pipeline.text import usd
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def _read_and_build(cfg: LedgerConfig, day: dt.date) -> tuple[pl.DataFrame, pl.D
     from pipeline.batch.jobs_table import batch_jobs_table, bill_days_needed, rejects_frame
     from pipeline.sources.batch_jobs import read_batch_jobs
 
-    catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
+    catalog = catalog_for(cfg)  # bundled < synced < overrides; fails before any write on a bad file
     read = read_batch_jobs(
         cfg.sources.batch_jobs,
         day,
