@@ -11,7 +11,12 @@ from collections.abc import Mapping
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from pipeline.vocabulary import STATUSES, USAGE_LINE_TYPES  # noqa: F401  (the contract names them; defined there)
+from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defined there)
+    COMPLETENESS_STATUSES,
+    ROUTINGS,
+    STATUSES,
+    USAGE_LINE_TYPES,
+)
 
 DType = pl.DataType | DataTypeClass
 """A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
@@ -21,7 +26,6 @@ UTC_US = pl.Datetime("us", "UTC")
 STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 """Maps of strings are stored as a list of key/value structs: Parquet's MAP type, readable by DuckDB and polars."""
 
-ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
 UNALLOCATED = "unallocated"
 
@@ -481,7 +485,8 @@ BATCH_JOBS: dict[str, DType] = {
 
 BATCH_JOB_REJECTS: dict[str, DType] = {**REJECTED_RECORDS, "job_arn": pl.String}
 
-BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {
+_BATCH_JOB_STATUS_TEXT = "the job's status when read, as the Bedrock API spells it (vocabulary.BATCH_JOB_STATUSES)"
+_BATCH_JOB_TEXT: dict[str, str] = {
     "date": "UTC day the job ran on (the partition); a job has one row per day of its [submit, end] window",
     "job_arn": "the batch inference job's ARN (model-invocation-job); with date, the row's key",
     "job_name": "the job's name as submitted",
@@ -490,7 +495,6 @@ BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {
     "model_id": "model id, inference-profile id or ARN the job was submitted with",
     "base_model_id": "foundation model behind the job; null when unknown",
     "routing": "in_region, geo or global, from the model id's profile prefix",
-    "status": "the job's status when read (Completed, PartiallyCompleted, Failed, Stopped, Expired, InProgress, ...)",
     "submit_time": "when the job was submitted (UTC)",
     "end_time": "when the job ended (UTC); null while it runs",
     "records_total": "the day's part of the job's records (manifest totalRecordCount, spread by day_share)",
@@ -524,6 +528,7 @@ BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {
     "job_billed_cost_usd": "the job's share of the bill over its window (with jobs sharing its bill days)",
     "reconciliation_note": "one sentence: why the job has its reconciliation status and what to check",
 }
+BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {c: _BATCH_JOB_TEXT.get(c, _BATCH_JOB_STATUS_TEXT) for c in BATCH_JOBS}
 BATCH_JOB_REJECTS_DESCRIPTIONS: dict[str, str] = {
     "date": "UTC day whose run quarantined the object (the partition)",
     "source_uri": "the object (manifest, record file, folder) or API call that could not be read",
@@ -533,8 +538,6 @@ BATCH_JOB_REJECTS_DESCRIPTIONS: dict[str, str] = {
     "job_arn": "the job the object belongs to; null when no job claims it",
 }
 """Column descriptions of the batch tables (`schemas.DESCRIPTIONS` takes them where it exists)."""
-
-COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,

@@ -493,3 +493,11 @@ def test_a_folder_no_job_claims_is_rejected_once_across_sources_sharing_a_prefix
     orphans = [r for r in read.rejects if r["reason"] == "job_not_found"]
     assert [r["source_uri"].rsplit("/", 2)[-2] for r in orphans] == ["zzzzzzzzzzzz"]
     assert set(read.outputs) == {j.job_id for j in jobs}
+
+
+def test_every_batch_column_has_a_description():
+    assert set(schemas._BATCH_JOB_TEXT) == set(schemas.BATCH_JOBS) - {"status"}
+    assert list(schemas.BATCH_JOB_REJECTS_DESCRIPTIONS) == list(schemas.BATCH_JOB_REJECTS)
+    assert all(
+        d.strip() for d in [*schemas.BATCH_JOBS_DESCRIPTIONS.values(), *schemas.BATCH_JOB_REJECTS_DESCRIPTIONS.values()]
+    )

@@ -32,7 +32,7 @@ from pipeline.aws import storage_options_for
 from pipeline.config import BatchJobSource
 from pipeline.sources.aws_accounts import AwsAccess
 from pipeline.sources.s3_logs import SourceError
-from pipeline.vocabulary import is_local
+from pipeline.vocabulary import BATCH_JOB_ENDED, is_local
 
 MANIFEST = "manifest.json.out"
 RECORDS_SUFFIX = ".jsonl.out"
@@ -55,8 +55,6 @@ API_COUNTS: dict[str, str] = {
     "errorRecordCount": "records_failed",
 }
 """Record counts that newer `GetModelInvocationJob` answers also carry; used where the manifest has none."""
-TERMINAL = frozenset({"Completed", "Failed", "Stopped", "PartiallyCompleted", "Expired"})
-"""Statuses after which the job's output folder no longer changes."""
 EXCERPT_CHARS = 300
 
 
@@ -81,7 +79,7 @@ class BatchJob:
 
     @property
     def ended(self) -> bool:
-        return self.end_time is not None and self.status in TERMINAL
+        return self.end_time is not None and self.status in BATCH_JOB_ENDED
 
 
 @dataclass
