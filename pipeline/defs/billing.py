@@ -325,7 +325,7 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             name="chargeback",
             group_name=GROUP,
             partitions_def=partitions_def,
-            deps=from_bill,
+            deps=[*from_bill, BATCH_JOBS],  # batch bill rows go to the jobs' owners
             kinds={"parquet"},
             check_specs=CHARGEBACK_CHECKS,
         )(chargeback),
