@@ -22,7 +22,6 @@ Every row carries `spend_kind`, `usage_source` (`invocation_log | batch_job | bi
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -289,9 +288,3 @@ def guardrail_allocation(priced: Frame, rows: pl.DataFrame, cfg: config.Attribut
 def reasons_joined(reasons: pl.Expr) -> pl.Expr:
     """The distinct reasons of the rows merged into one chargeback row, sorted, `; `-joined."""
     return reasons.drop_nulls().unique().sort().str.join("; ")
-
-
-def frame_of(parts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """Concatenate allocation parts (each in `OUT_SCHEMA`)."""
-    frames = [p for p in parts.values() if not p.is_empty()]
-    return pl.concat(frames, how="vertical") if frames else empty()

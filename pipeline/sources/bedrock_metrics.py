@@ -45,7 +45,6 @@ METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "client_errors": ("InvocationClientErrors",),
     "server_errors": ("InvocationServerErrors",),
 }
-METRIC_NAMES: tuple[str, ...] = tuple(n for names in METRIC_COLUMNS.values() for n in names)
 
 
 @dataclass(frozen=True)
