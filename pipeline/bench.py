@@ -95,6 +95,8 @@ class Dataset:
     body_kb: float
     seed: int
     seconds_to_build: float
+    distinct_users: int = 0
+    """Distinct `userId`s (and `applicationId`s) the day's records carry; 0 = as generated (a few dozen)."""
 
 
 def _manifest(folder: Path) -> dict[str, Any] | None:
@@ -137,16 +139,37 @@ def _rewrite_ids(payload: bytes, copy: int) -> bytes:
     return b"\n".join(out)
 
 
-def _build_object(args: tuple[list[str], str]) -> tuple[int, int, int]:
+def _distinct_callers(payload: bytes, users: int) -> bytes:
+    """Each record's `userId` and `applicationId` set from its (unique) request id: every record its own caller
+    when `users` is -1, else about `users` of them (a hash of the id, modulo). What a consumer
+    SaaS that puts its end users' ids in request metadata sends."""
+    import orjson
+
+    out: list[bytes] = []
+    for line in payload.split(b"\n"):
+        if not line.strip():
+            out.append(line)
+            continue
+        rec = orjson.loads(line)
+        rid = str(rec.get("requestId", ""))
+        key = rid if users < 0 else zlib.crc32(rid.encode()) % users
+        meta = rec.get("requestMetadata") if isinstance(rec.get("requestMetadata"), dict) else {}
+        rec["requestMetadata"] = {**meta, "userId": f"user-{key}", "applicationId": f"app-{key}"}
+        out.append(orjson.dumps(rec))
+    return b"\n".join(out)
+
+
+def _build_object(args: tuple[list[str], str, int]) -> tuple[int, int, int]:
     """Write one day object from its base sources (copy k from `sources[k]`); returns (records, gzip bytes,
     json bytes)."""
-    sources, target = args
+    sources, target, users = args
     parts: list[bytes] = []
     for k, src in enumerate(sources):
         payload = zlib.decompress(Path(src).read_bytes(), 31)
         if payload and not payload.endswith(b"\n"):
             payload += b"\n"
-        parts.append(_rewrite_ids(payload, k))
+        payload = _rewrite_ids(payload, k)
+        parts.append(_distinct_callers(payload, users) if users else payload)
     body = b"".join(parts)
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     gz = comp.compress(body) + comp.flush()
@@ -155,13 +178,15 @@ def _build_object(args: tuple[list[str], str]) -> tuple[int, int, int]:
     return body.count(b"\n"), len(gz), len(body)
 
 
-def ensure_data(data_dir: Path, records: int, body_kb: float, distinct: int, seed: int, workers: int) -> Dataset:
+def ensure_data(
+    data_dir: Path, records: int, body_kb: float, distinct: int, seed: int, workers: int, users: int = 0
+) -> Dataset:
     """The benchmark day for these options, built if it is not cached yet."""
     from pipeline.sources import s3_logs
 
     copies = max(1, round(records / distinct))
     distinct = math.ceil(records / copies)
-    folder = data_dir / f"day-r{records}-kb{body_kb:g}-d{distinct}-s{seed}"
+    folder = data_dir / f"day-r{records}-kb{body_kb:g}-d{distinct}-s{seed}{f'-u{users}' if users else ''}"
     cached = _manifest(folder)
     if cached:
         return Dataset(**cached)
@@ -172,8 +197,9 @@ def ensure_data(data_dir: Path, records: int, body_kb: float, distinct: int, see
     sources = [o.uri for o in objects]
     n = len(sources)
     # Object j holds copy k of base object (j + k) % n, for k = 0..copies-1.
+    per_object_users = -1 if users >= records else users
     jobs = [
-        ([sources[(j + k) % n] for k in range(copies)], str(folder / Path(uri).relative_to(base)))
+        ([sources[(j + k) % n] for k in range(copies)], str(folder / Path(uri).relative_to(base)), per_object_users)
         for j, uri in enumerate(sources)
     ]
     print(f"building a day of ~{records:,} records: {n:,} objects x {copies} copies into {folder} …", flush=True)
@@ -196,6 +222,7 @@ def ensure_data(data_dir: Path, records: int, body_kb: float, distinct: int, see
         body_kb=body_kb,
         seed=seed,
         seconds_to_build=round(time.perf_counter() - t0, 1),
+        distinct_users=users,
     )
     (folder / "manifest.json").write_text(json.dumps(asdict(ds)))
     print(f"  done in {ds.seconds_to_build:.0f} s", flush=True)
@@ -441,6 +468,34 @@ EMPTY_DAY_OFFSET = dt.timedelta(days=-10)
 SELECTED = "invocations,rejected_records"
 
 
+def _bill_world(ds: Dataset) -> Path:
+    """A sample world for the benchmark day (cached beside the day): its CUR 2.0 bill, price overrides, AWS state
+    and `ledger.yaml`, for the whole-day run. Its own logs are small and unused: the bill allocates over the
+    benchmark day's callers, which is what the run is measured for."""
+    from pipeline.sample.demo import generate_all
+
+    world = Path(f"{ds.root}-world")
+    if not (world / "manifest.json").exists():
+        shutil.rmtree(world, ignore_errors=True)
+        generate_all(world, dt.date.fromisoformat(ds.day), 1, 2000, faults=False, bill_formats=("cur2",))
+        (world / "manifest.json").write_text("{}")
+    return world
+
+
+def _day_scenario(ds: Dataset, out: Path) -> tuple[Path, dict[str, str]]:
+    """`cli_day`: the world's `ledger.yaml` with the benchmark day as its logs and `out` as its warehouse."""
+    import yaml
+
+    world = _bill_world(ds)
+    cfg = yaml.safe_load((world / "ledger.yaml").read_text())
+    cfg["warehouse"] = str(out / "warehouse")
+    cfg["sources"]["invocation_logs"]["s3"] = [ds.root]
+    config = world / f"ledger-{out.name}.yaml"  # beside the world's files: its relative paths resolve
+    config.write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, LEDGER_CONFIG=str(config), DAGSTER_HOME=str(out.parent / "dagster-home"))
+    return config, env
+
+
 def _scenario(ds: Dataset, out: Path) -> tuple[Path, dict[str, str]]:
     """A `ledger.yaml` over the benchmark day and the environment the commands run with (one shared instance)."""
     config = out / "ledger.yaml"
@@ -482,6 +537,8 @@ def _command(name: str, ds: Dataset, config: Path) -> list[str]:
         "dagster_empty": [*dagster, empty],
         "cli": [*cli, "--start", ds.day, "--end", ds.day],
         "dagster": [*dagster, ds.day],
+        # The whole day: every asset (bill, chargeback, FOCUS, report …), as the daily schedule runs it.
+        "cli_day": [*cli[:6], "--start", ds.day, "--end", ds.day],
     }[name]
 
 
@@ -491,7 +548,7 @@ def _uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
-COMMANDS = ("uv_run", "import_dagster", "defs_load", "cli_empty", "dagster_empty", "cli", "dagster")
+COMMANDS = ("uv_run", "import_dagster", "defs_load", "cli_empty", "dagster_empty", "cli", "dagster", "cli_day")
 
 CONTENDERS = {"ours": run_ours, "duckdb_lean": run_duckdb_lean, "duckdb": run_duckdb, "floor": run_floor}
 ORDER = (*COMMANDS, "ours", "duckdb_lean", "duckdb", "floor")
@@ -692,7 +749,7 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     meanwhile by processes outside the tree is reported too: on a shared machine it explains slow runs.
     """
     if name in COMMANDS:
-        config, env = _scenario(ds, out)
+        config, env = _day_scenario(ds, out) if name == "cli_day" else _scenario(ds, out)
         cmd = _command(name, ds, config)
     else:
         cmd = [sys.executable, "-m", "pipeline.bench", "--child", name, "--dataset", json.dumps(asdict(ds))]
@@ -797,6 +854,7 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
         f"day {ds.day}: {ds.records:,} records in {ds.objects:,} objects, "
         f"{ds.bytes_json / 2**30:.2f} GiB of JSON ({ds.bytes_json / max(ds.records, 1):,.0f} B/record), "
         f"{ds.bytes_gz / 2**20:,.0f} MiB gzipped; {workers} workers on {os.cpu_count()} cores",
+        *([f"{ds.distinct_users:,} distinct users and applications"] if ds.distinct_users else []),
         "",
         f"{'contender':<15}{'seconds':>9}{'records/s':>11}{'CPU s':>8}{'rows':>10}"
         f"{'peak RSS (largest proc)':>25}{'peak PSS (all procs)':>22}{'others':>8}",
@@ -842,11 +900,11 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             f"  `uv run` itself adds {uv['seconds']:.2f} s / {uv['cpu_seconds']:.2f} CPU s to every README command "
             "(checking the environment against the lock)"
         )
-    for whole in ("cli", "dagster"):
+    for whole in ("cli", "dagster", "cli_day"):
         if whole not in results:
             continue
         lines += ["", f"end to end, `{whole}` for the day (records/s ratio, wall / CPU):"]
-        for other, target in (("duckdb_lean", 1.5), ("duckdb", None)):
+        for other, target in () if whole == "cli_day" else (("duckdb_lean", 1.5), ("duckdb", None)):
             pair = ratio(other, whole)
             if pair:
                 line = f"  {whole}/{other}: {pair[0]:.2f}x / {pair[1]:.2f}x"
@@ -891,6 +949,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--body-kb", type=float, default=2.5, help="generator body size; 2.5 gives ~3.4 KB records")
     ap.add_argument("--distinct", type=int, default=DISTINCT, help="distinct records generated before copying")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--distinct-users",
+        type=int,
+        default=0,
+        help="distinct userId/applicationId values in the day (default: as generated; >= --records: one per record)",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes/threads per contender")
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DIR, help=f"cache of generated days ({DEFAULT_DIR})")
     ap.add_argument("--only", default="", help=f"comma-separated contenders (default all: {','.join(ORDER)})")
@@ -930,7 +994,9 @@ def main(argv: list[str] | None = None) -> None:
     if any(n.startswith("duckdb") for n in names) and importlib.util.find_spec("duckdb") is None:
         ap.error("DuckDB is missing: this is a development command, run `uv sync` (dev dependencies) first")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    ds = ensure_data(args.data_dir, args.records, args.body_kb, args.distinct, args.seed, args.workers)
+    ds = ensure_data(
+        args.data_dir, args.records, args.body_kb, args.distinct, args.seed, args.workers, args.distinct_users
+    )
     if args.hourly:
         ds = hourly(ds)
     if any(n in COMMANDS for n in names):

@@ -197,6 +197,15 @@ _DATA_EXPORT = re.compile(r"/data/billing_period=(?P<period>\d{4}-\d{2})/(?P<res
 _ATHENA = re.compile(r"/year=(?P<year>\d{4})/month=(?P<month>\d{1,2})/(?P<rest>.+)$")
 _RANGE = re.compile(r"/(?P<start>\d{8})-(?P<end>\d{8})/(?P<rest>.+)$")
 _CSV_SUFFIXES = (".csv.gz", ".csv.zip", ".csv")
+
+
+def _layout_start(root: str) -> int:
+    """Where AWS's part of a listed path begins: at the configured folder's own name, so a root that *is* the
+    export's `data/` folder still reads, while folders above it (`s3://lake/data/…`, `…/year=2026/…`, named by the
+    user) never look like an export's layout."""
+    return len(posixpath.dirname(root.rstrip("/")))
+
+
 # CSV is parsed in small blocks (larger ones make pyarrow buffer several in parallel); polars then works on
 # frames of about this many rows, so its per-frame overhead is paid rarely.
 _CSV_ROWS_PER_FRAME = 64 * 1024
@@ -305,7 +314,7 @@ def _data_export_kind(names: list[str]) -> Format | None:
 
 
 def _data_export_files(
-    fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], fmt: Format | None, uri: str
+    fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], fmt: Format | None, uri: str, pos: int = 0
 ) -> tuple[Format, list[ExportFile]]:
     """CUR 2.0 / FOCUS: the format; per export and period, the overwrite files or the newest execution folder.
 
@@ -313,7 +322,7 @@ def _data_export_files(
     """
     by_export: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for p in paths:
-        m = _DATA_EXPORT.search(p)
+        m = _DATA_EXPORT.search(p, pos)
         if not m or not _is_data_file(p):
             continue
         root = p[: m.start()]
@@ -360,11 +369,13 @@ def _data_export_files(
     return fmt, out
 
 
-def _legacy_csv_files(fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str]) -> list[ExportFile]:
+def _legacy_csv_files(
+    fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], pos: int = 0
+) -> list[ExportFile]:
     """Legacy CUR CSV: per report and period, the files the period's top-level manifest lists (§1.1)."""
     by_range: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for p in paths:
-        m = _RANGE.search(p)
+        m = _RANGE.search(p, pos)
         if not m:
             continue
         range_dir = p[: m.start()] + f"/{m.group('start')}-{m.group('end')}"
@@ -423,10 +434,10 @@ def _manifest_keys(fs: fsspec.AbstractFileSystem, manifest: str, range_dir: str)
     return out
 
 
-def _athena_files(fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str]) -> list[ExportFile]:
+def _athena_files(fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], pos: int = 0) -> list[ExportFile]:
     out: list[ExportFile] = []
     for p in paths:
-        m = _ATHENA.search(p)
+        m = _ATHENA.search(p, pos)
         if not m or not p.lower().endswith(".parquet"):
             continue
         period = f"{int(m.group('year')):04d}-{int(m.group('month')):02d}"
@@ -441,14 +452,15 @@ def discover(
     """The export's format and the data files of `periods` (all periods when None), chosen by path alone."""
     fs, root = _filesystem(source.uri, storage_options)
     paths = _list(fs, root, source.uri)
-    wanted = set(periods) if periods is not None else {m for p in paths for m in _periods_in_path(p)}
+    pos = _layout_start(root)
+    wanted = set(periods) if periods is not None else {m for p in paths for m in _periods_in_path(p, pos)}
     fmt: Format | None = None if source.format == "auto" else source.format
-    has_data_export = any(_DATA_EXPORT.search(p) for p in paths)
-    has_legacy = any(_ATHENA.search(p) or _RANGE.search(p) for p in paths)
+    has_data_export = any(_DATA_EXPORT.search(p, pos) for p in paths)
+    has_legacy = any(_ATHENA.search(p, pos) or _RANGE.search(p, pos) for p in paths)
     if fmt is None and has_data_export and has_legacy:
         raise BillingFormatError(f"{source.uri}: holds both legacy CUR and Data Exports layouts; set `format`")
     if fmt in ("cur2", "focus") or (fmt is None and has_data_export):
-        fmt, files = _data_export_files(fs, paths, wanted, fmt, source.uri)
+        fmt, files = _data_export_files(fs, paths, wanted, fmt, source.uri, pos)
         return fmt, files, fs
     if fmt == "cur" and not has_legacy:
         raise BillingFormatError(
@@ -456,19 +468,19 @@ def discover(
             "Parquet partitions)"
         )
     if fmt == "cur" or (fmt is None and has_legacy):
-        return "cur", _legacy_csv_files(fs, paths, wanted) + _athena_files(fs, paths, wanted), fs
+        return "cur", _legacy_csv_files(fs, paths, wanted, pos) + _athena_files(fs, paths, wanted, pos), fs
     raise BillingFormatError(
         f"{source.uri}: no billing export layout found (expected data/BILLING_PERIOD=YYYY-MM/ for CUR 2.0 "
         "and FOCUS, year=/month= or yyyymmdd-yyyymmdd/ folders for legacy CUR)"
     )
 
 
-def _periods_in_path(path: str) -> list[str]:
-    if m := _DATA_EXPORT.search(path):
+def _periods_in_path(path: str, pos: int = 0) -> list[str]:
+    if m := _DATA_EXPORT.search(path, pos):
         return [m.group("period")]
-    if m := _ATHENA.search(path):
+    if m := _ATHENA.search(path, pos):
         return [f"{int(m.group('year')):04d}-{int(m.group('month')):02d}"]
-    if m := _RANGE.search(path):
+    if m := _RANGE.search(path, pos):
         return [f"{m.group('start')[:4]}-{m.group('start')[4:6]}"]
     return []
 

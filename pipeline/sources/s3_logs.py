@@ -6,7 +6,8 @@ a day reads its own 24 hours plus the next day's first `late_hours` hour folders
 `early_hours` (config `sources.invocation_logs.late_hours/early_hours`), and the caller keeps records by their
 timestamp.
 Permission-check markers, `data/` sidecars (offloaded bodies), zero-byte and non-`.json.gz` objects are skipped
-and counted.
+and counted. A key is judged only by the part AWS writes (below the region folder), never by the configured root:
+a root such as `s3://lake/data/bedrock` is a name the user chose, not a sidecar folder.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def list_day(root: str, day: dt.date, late_hours: int = 2, early_hours: int = 1)
                 except Exception as exc:  # noqa: BLE001
                     raise _explain(f"{scheme}{folder}", exc) from exc
                 for path in sorted(found):
-                    _classify(path, found[path], scheme, listing)
+                    _classify(path, path[len(region_dir) + 1 :], found[path], scheme, listing)
     return listing
 
 
@@ -205,12 +206,19 @@ def _find(fs: fsspec.AbstractFileSystem, folder: str, local: bool) -> dict[str, 
     return {p: info for p, info in found.items() if p.startswith(f"{folder}/")}
 
 
-def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
+def is_sidecar(below_region: str) -> bool:
+    """Whether a key, given as the part below its region folder (`YYYY/MM/DD/HH/data/<id>_input.json.gz`), is an
+    offloaded body (`data/` sidecar) rather than a log object. Only AWS's part of the key is looked at: the
+    configured root may contain a `data` folder of its own."""
+    return "data" in below_region.split("/")[:-1]
+
+
+def _classify(path: str, below_region: str, info: dict, scheme: str, listing: Listing) -> None:
     name = path.rsplit("/", 1)[-1]
     size = int(info.get("size") or 0)
     if name.startswith(PERMISSION_MARKER):
         listing.skipped["permission_check_marker"] += 1
-    elif "/data/" in path:
+    elif is_sidecar(below_region):
         listing.skipped["data_sidecar"] += 1
     elif size == 0:
         listing.skipped["zero_byte"] += 1
