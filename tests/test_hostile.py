@@ -771,3 +771,47 @@ def test_a_billing_root_under_user_folders_that_look_like_layouts(tmp_path: Path
     assert got.drop("source_uri").equals(expected.drop("source_uri"))
     own = str(nested / "x" / "metadata" / "BILLING_PERIOD=2026-05" / "x-Manifest.json")
     assert billing_period_of(own) == "2026-05"
+
+
+def test_implausible_token_counts_are_rejected_not_priced(tmp_path: Path) -> None:
+    """9 x 10^11 tokens (under the per-field range, over `quality.max_tokens_per_call`) is a reject with its reason,
+    on both parse paths; a call at the limit is a row."""
+    root = tmp_path / "logs"
+    huge = make_record("huge", "2026-03-10T10:00:00Z")
+    huge["input"]["inputTokenCount"] = 900_000_000_000
+    at_limit = make_record("at-limit", "2026-03-10T10:00:01Z")
+    at_limit["input"]["inputTokenCount"], at_limit["output"]["outputTokenCount"] = 9_999_990, 10
+    _put(root, "2026-03-10T10:05:00", gz_lines([huge, at_limit, make_record("fine", "2026-03-10T10:00:02Z")]))
+    rows, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert sorted(rows["request_id"]) == ["at-limit", "fine"]
+    assert rejects.height == 1 and rejects["reason"][0].startswith("implausible_tokens: 900000000020 tokens")
+    assert stats.unplaced() == 0 and stats.counts["records_seen"] == 3
+
+
+def test_implausible_latency_is_nulled_and_counted(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    slow = make_record("slow", "2026-03-10T10:00:00Z")
+    slow["output"]["outputBodyJson"]["metrics"]["latencyMs"] = 90_000
+    _put(root, "2026-03-10T10:05:00", gz_lines([slow, make_record("fine", "2026-03-10T10:00:02Z")]))
+    rows, rejects, stats = _normalize(DAY, _cfg(root, quality={"max_latency_ms": 60_000}), tmp_path)
+    by_id = dict(zip(rows["request_id"], rows["latency_ms"], strict=True))
+    assert by_id == {"slow": None, "fine": 500} and rejects.height == 0
+    assert stats.counts["latencies_over_limit"] == 1 and stats.unplaced() == 0
+
+
+def test_implausible_cost_is_kept_unpriced(tmp_path: Path) -> None:
+    """A call whose estimate passes `quality.max_cost_per_call_usd` stays a row, unpriced with its reason: never $0,
+    never a price to charge a team."""
+    from pipeline.normalize.day import rows_to_frame
+    from pipeline.normalize.records import parse_record
+    from pipeline.pricing import load_catalog
+    from pipeline.pricing.priced import price_and_attribute
+
+    records = [make_record("big", "2026-03-10T10:00:00Z"), make_record("small", "2026-03-10T10:00:01Z")]
+    records[0]["input"]["inputTokenCount"] = 5_000_000  # Claude 3 Haiku: $1.25
+    rows = [parse_record(r, source="s3", source_uri="s3://x") | {"date": DAY} for r in records]
+    cfg = _cfg(tmp_path, quality={"max_cost_per_call_usd": 1.0})
+    out = price_and_attribute(rows_to_frame(rows), cfg, load_catalog(), live={})
+    got = {r["request_id"]: (r["priced"], r["unpriced_reason"], r["total_cost_usd"]) for r in out.to_dicts()}
+    assert got["big"] == (False, "implausible_cost", None)
+    assert got["small"][0] is True and 0 < got["small"][2] < 0.01

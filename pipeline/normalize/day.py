@@ -161,6 +161,8 @@ class DayParser:
         self.max_object_bytes = cfg.quality.max_object_bytes
         self.max_line_bytes = cfg.quality.max_line_bytes
         self.max_rejects = cfg.quality.max_rejects_per_object
+        self.max_tokens_per_call = cfg.quality.max_tokens_per_call
+        self.max_latency_ms = cfg.quality.max_latency_ms
 
     # ------------------------------------------------------------------------------------------ placement
 
@@ -212,6 +214,7 @@ class DayParser:
                 fallback_time=d.fallback,
                 app_profiles=self.app_profiles,
                 redact=self.redact,
+                max_tokens_per_call=self.max_tokens_per_call,
             )
         except Exception as exc:  # noqa: BLE001 - any failure on one record rejects that record, never the day
             reason = str(exc) if isinstance(exc, RecordError) else f"unparseable_record: {type(exc).__name__}"
@@ -227,6 +230,11 @@ class DayParser:
         owner, as_row = self.window.owner_of(ts, d.at)
         if as_row and owner == self.day:
             row["date"] = self.day
+            limit = self.max_latency_ms
+            if (row["latency_ms"] or 0) > limit or (row["first_byte_latency_ms"] or 0) > limit:
+                # An impossible duration (a clock jump, a corrupt field): the call is real, its latency is not.
+                row["latency_ms"] = row["first_byte_latency_ms"] = None
+                result.counts["latencies_over_limit"] += 1
             result.counts["rows_parsed"] += 1
             result.rows.append(row)
         elif as_row:
@@ -414,7 +422,14 @@ class DayParser:
     def _fast(self, batch: LineBatch, pending: Any, d: _Delivery, kept: tuple[int, int]) -> bool:
         try:
             return fast.parse_payload(
-                batch.data, pending, day=self.day, source_uri=d.uri, fallback_time=d.fallback, kept_range=kept
+                batch.data,
+                pending,
+                day=self.day,
+                source_uri=d.uri,
+                fallback_time=d.fallback,
+                kept_range=kept,
+                max_tokens=self.max_tokens_per_call,
+                max_latency=self.max_latency_ms,
             )
         except Exception:  # noqa: BLE001 - whatever the fast path trips on, the reference path decides per record
             return False

@@ -52,6 +52,12 @@ def price_and_attribute(
                 pl.col("base_model_id"), pl.col("inference_profile").replace_strict(base_for, default=None)
             ).alias("base_model_id")
         )
-    priced = price_invocations(batch, catalog, cfg.pricing.default_tier, profile_models=profile_models)
+    priced = price_invocations(
+        batch,
+        catalog,
+        cfg.pricing.default_tier,
+        profile_models=profile_models,
+        max_cost_per_call_usd=cfg.quality.max_cost_per_call_usd,
+    )
     live_tags = {a: i.get("tags") or {} for a, i in live.items()}
     return attribute(priced, cfg.attribution, live_profile_tags=live_tags)
