@@ -815,3 +815,47 @@ def test_implausible_cost_is_kept_unpriced(tmp_path: Path) -> None:
     got = {r["request_id"]: (r["priced"], r["unpriced_reason"], r["total_cost_usd"]) for r in out.to_dicts()}
     assert got["big"] == (False, "implausible_cost", None)
     assert got["small"][0] is True and 0 < got["small"][2] < 0.01
+
+
+def _add_marketplace_row(root: Path, name: str, cost: float) -> None:
+    """One more CUR 2.0 row on 2026-05-14: an AWS Marketplace product named `name`."""
+    import pyarrow as pa
+
+    def add(table: pa.Table) -> pa.Table:
+        starts = table.column("line_item_usage_start_date").to_pylist()
+        i = next(i for i, s in enumerate(starts) if str(s).startswith("2026-05-14"))
+        row = {c: table.column(c)[i].as_py() for c in table.column_names}
+        row.update(
+            bill_billing_entity="AWS Marketplace",
+            line_item_product_code="b3dr0cks3cur1ty",
+            line_item_usage_type="USE1-MP:USE1_Scans-Units",
+            line_item_unblended_cost=cost,
+        )
+        row["product"] = [(k, name if k == "product_name" else v) for k, v in (row["product"] or [])] or [
+            ("product_name", name)
+        ]
+        return pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
+
+    _edit_cur2(root, add)
+
+
+def test_marketplace_products_that_only_mention_bedrock_are_not_bedrock_spend(tmp_path: Path) -> None:
+    """A $5,000 "… Bedrock Security …" Marketplace row stays out of the bill table and is listed; a Marketplace model
+    with the documented suffix is kept."""
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path)
+    src = BillingSource(uri=str(root), format="cur2")
+    d1 = dt.date(2026, 5, 14)
+    before = billing_day(src, d1).line_items
+    _add_marketplace_row(root, "Acme Bedrock Security Scanner", 5000.0)
+    _add_marketplace_row(root, "Claude 3 Haiku (Amazon Bedrock Edition)", 1.5)
+    day = billing_day(src, d1)
+    assert day.line_items.height == before.height + 1
+    assert float(day.line_items["unblended_cost_usd"].sum()) == pytest.approx(
+        float(before["unblended_cost_usd"].sum()) + 1.5
+    )
+    excluded = day.metrics["marketplace_excluded"]
+    assert excluded["product_name"].to_list() == ["Acme Bedrock Security Scanner"]
+    assert excluded["unblended_cost_usd"].to_list() == [5000.0]

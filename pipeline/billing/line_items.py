@@ -264,6 +264,7 @@ def billing_day(
     read = read_bedrock_rows(source, day, day + dt.timedelta(days=1), storage_options)
     result = classify(read, name_map)
     result.metrics["quarantined"] = read.quarantined  # rows with NaN/inf/absurd numbers (billing.validate)
+    result.metrics["marketplace_excluded"] = read.marketplace_excluded  # Marketplace, not Bedrock (listed)
     return result
 
 

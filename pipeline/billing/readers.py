@@ -55,8 +55,18 @@ BEDROCK_PRODUCT_CODES = (
     "AmazonBedrockFoundationModels",
 )
 MARKETPLACE_ENTITY = "AWS Marketplace"
+MARKETPLACE_SUFFIX = "(Amazon Bedrock Edition)"
+"""The documented mark of a Bedrock model sold through AWS Marketplace: its product name ends in it (spec §4.1:
+`Claude 3 Haiku (Amazon Bedrock Edition)`). Any other Marketplace product is not Bedrock spend, whatever its name
+says (a "… Bedrock Security Scanner" listing): such rows are left out and listed (`marketplace_rows_excluded`)."""
+EXCLUDED_SCHEMA: dict[str, DType] = {
+    "source_uri": pl.String,
+    "product_code": pl.String,
+    "product_name": pl.String,
+    "usage_type": pl.String,
+    "unblended_cost_usd": pl.Float64,
+}
 PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
-INVOKE_OPERATIONS = ("InvokeModelInference", "InvokeModelStreamingInference")
 
 RAW_SCHEMA: dict[str, DType] = {
     "usage_start": pl.Datetime("us", "UTC"),
@@ -236,6 +246,8 @@ class BillingRead:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     quarantined: pl.DataFrame = field(default_factory=lambda: validate.empty_quarantine())
     """Rows kept out of `rows` because a number is NaN, infinite or absurd (`billing.validate`)."""
+    marketplace_excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXCLUDED_SCHEMA))
+    """Marketplace rows that mention Bedrock but are not a Bedrock model (`EXCLUDED_SCHEMA`)."""
 
     def column_name(self, source_uri: str, canonical: str) -> str:
         """The export's own name of a column (for messages a user can grep for)."""
@@ -804,18 +816,27 @@ def _principal_tags_expr(column: str) -> pl.Expr:
     )
 
 
+def _is_marketplace(fmt: Format) -> pl.Expr:
+    if fmt == "focus":  # FOCUS has no billing entity: an empty service code marks Marketplace (spec §3.4)
+        return pl.col("product_code").is_null()
+    return pl.col("billing_entity").fill_null("") == MARKETPLACE_ENTITY
+
+
 def _bedrock_filter(fmt: Format) -> pl.Expr:
+    """Bedrock spend: AWS-billed rows of the listed product codes, or Marketplace rows whose product name ends in
+    the documented suffix. Nothing else, however its name reads."""
     code = pl.col("product_code")
-    name = pl.col("product_name").fill_null("")
-    if fmt == "focus":
-        invoke = pl.col("operation").is_in(INVOKE_OPERATIONS).fill_null(False)
-        return code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False) | (
-            code.is_null() & (name.str.contains("Bedrock") | invoke)
-        )
-    entity = pl.col("billing_entity").fill_null("")
-    return ((entity != MARKETPLACE_ENTITY) & code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False)) | (
-        (entity == MARKETPLACE_ENTITY) & name.str.contains("Bedrock")
+    name = pl.col("product_name").fill_null("").str.strip_chars()
+    marketplace = _is_marketplace(fmt)
+    return (~marketplace & code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False)) | (
+        marketplace & name.str.ends_with(MARKETPLACE_SUFFIX)
     )
+
+
+def _excluded_filter(fmt: Format) -> pl.Expr:
+    """Marketplace rows that mention Bedrock (any case) but are not Bedrock spend: listed, never counted."""
+    name = pl.col("product_name").fill_null("")
+    return _is_marketplace(fmt) & name.str.to_lowercase().str.contains("bedrock") & ~_bedrock_filter(fmt)
 
 
 def _arrow_filter(schema: pa.Schema, r: _Resolved, fmt: Format, start: dt.datetime, end: dt.datetime) -> Any:
@@ -955,16 +976,19 @@ def _check_currency(df: pl.DataFrame, r: _Resolved, uri: str) -> None:
 
 def read_file(
     fs: fsspec.AbstractFileSystem, f: ExportFile, start: dt.datetime, end: dt.datetime
-) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
-    """The Bedrock rows of one file whose usage starts in [start, end), its source column names, and the rows
-    quarantined for NaN, infinite or absurd numbers (`billing.validate`)."""
+) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame, pl.DataFrame]:
+    """The Bedrock rows of one file whose usage starts in [start, end), its source column names, the rows
+    quarantined for NaN, infinite or absurd numbers (`billing.validate`), and the Marketplace rows that mention
+    Bedrock but are not Bedrock spend (`EXCLUDED_SCHEMA`)."""
     fmt = f.format
     if f.layout == "csv":
         r, batches = _csv_batches(fs, f, fmt)
     else:
         r, batches = _parquet_batches(fs, f, fmt, start, end)
-    keep = _bedrock_filter(fmt) & (pl.col("usage_start") >= start) & (pl.col("usage_start") < end)
+    in_days = (pl.col("usage_start") >= start) & (pl.col("usage_start") < end)
+    keep = _bedrock_filter(fmt) & in_days
     parts = []
+    excluded: list[pl.DataFrame] = []
     offset = 1  # data rows are numbered from 1 (a CSV's header is not a row)
     for b in batches:
         b = b.with_row_index(validate.ROW_COLUMN, offset=offset)
@@ -972,8 +996,18 @@ def read_file(
         c = _canonical(b, r, fmt, f.uri, f.billing_period)
         _check_times(c, r, f.uri)
         parts.append(c.filter(keep))
+        excluded.append(
+            c.filter(_excluded_filter(fmt) & in_days).select(
+                pl.col("source_uri").cast(pl.String),
+                pl.col("product_code").cast(pl.String),
+                pl.col("product_name").cast(pl.String),
+                pl.col("usage_type").cast(pl.String),
+                pl.col("unblended_cost").cast(pl.Float64, strict=False).alias("unblended_cost_usd"),
+            )
+        )
+    left_out = pl.concat(excluded) if excluded else pl.DataFrame(schema=EXCLUDED_SCHEMA)
     if not parts:
-        return pl.DataFrame(schema=RAW_SCHEMA), dict(r.display), validate.empty_quarantine()
+        return pl.DataFrame(schema=RAW_SCHEMA), dict(r.display), validate.empty_quarantine(), left_out
     df = pl.concat(parts, how="vertical_relaxed")
     df = _numbers(df, r, f.uri)
     df, quarantined = validate.split_invalid(df, f.uri, dict(r.display))
@@ -984,6 +1018,7 @@ def read_file(
         ),
         dict(r.display),
         quarantined,
+        left_out,
     )
 
 
@@ -1003,12 +1038,21 @@ def read_bedrock_rows(
     hi = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC)
     frames = []
     quarantined: list[pl.DataFrame] = []
+    excluded: list[pl.DataFrame] = []
     columns: dict[str, dict[str, str]] = {}
     for f in files:
-        df, names, bad = read_file(fs, f, lo, hi)
+        df, names, bad, left_out = read_file(fs, f, lo, hi)
         columns[f.uri] = names
         frames.append(df)
         quarantined.append(bad)
+        excluded.append(left_out)
     rows = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_SCHEMA)
     bad_rows = pl.concat(quarantined) if quarantined else validate.empty_quarantine()
-    return BillingRead(rows=rows, format=fmt, files=files, columns=columns, quarantined=bad_rows)
+    return BillingRead(
+        rows=rows,
+        format=fmt,
+        files=files,
+        columns=columns,
+        quarantined=bad_rows,
+        marketplace_excluded=pl.concat(excluded) if excluded else pl.DataFrame(schema=EXCLUDED_SCHEMA),
+    )
