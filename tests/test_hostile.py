@@ -859,3 +859,84 @@ def test_marketplace_products_that_only_mention_bedrock_are_not_bedrock_spend(tm
     excluded = day.metrics["marketplace_excluded"]
     assert excluded["product_name"].to_list() == ["Acme Bedrock Security Scanner"]
     assert excluded["unblended_cost_usd"].to_list() == [5000.0]
+
+
+def test_a_large_object_is_read_in_chunks_with_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `STREAM_MIN_BYTES` an object is streamed chunk by chunk (multi-member gzip cut at arbitrary places
+    included): the same rows as a whole read, and no read larger than a chunk."""
+    root = tmp_path / "logs"
+    members = b"".join(
+        gz_lines([make_record(f"r{m}-{i}", "2026-03-10T10:00:00Z") for i in range(50)]) for m in range(40)
+    )
+    _put(root, "2026-03-10T10:05:00", members)
+    whole, _, _ = _normalize(DAY, _cfg(root), tmp_path)
+    reads: list[int] = []
+    real_iter = s3_logs.iter_object
+
+    def small_chunks(uri: str, size: int | None = None, sleep: Any = None) -> Any:
+        for chunk in real_iter(uri, size, sleep):
+            for at in range(0, len(chunk), 777):  # cut everywhere, gzip headers included
+                reads.append(len(chunk[at : at + 777]))
+                yield chunk[at : at + 777]
+
+    monkeypatch.setattr(day_mod, "STREAM_MIN_BYTES", 1)
+    monkeypatch.setattr(s3_logs, "iter_object", small_chunks)
+    streamed, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert len(reads) > 10 and max(reads) <= 777
+    assert streamed.equals(whole) and whole.height == 2000 and rejects.height == 0
+    assert stats.counts["bytes_read"] == len(members) and stats.unplaced() == 0
+
+
+def test_a_stream_cut_part_way_keeps_the_lines_before_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "logs"
+    _put(
+        root,
+        "2026-03-10T10:05:00",
+        b"".join(gz_lines([make_record(f"r{m}", "2026-03-10T10:00:00Z")]) for m in range(9)),
+    )
+    real_iter = s3_logs.iter_object
+
+    def cut(uri: str, size: int | None = None, sleep: Any = None) -> Any:
+        data = b"".join(real_iter(uri, size, sleep))
+        yield data[: len(data) // 2]
+        raise ConnectionResetError("peer reset")
+
+    monkeypatch.setattr(day_mod, "STREAM_MIN_BYTES", 1)
+    monkeypatch.setattr(s3_logs, "iter_object", cut)
+    rows, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert 0 < rows.height < 9
+    reasons = [r.split(":")[0] for r in rejects["reason"]]
+    assert reasons[0] == "unreadable_object" and "after" in rejects["reason"][0]
+
+
+def test_iter_object_retries_a_chunk_from_its_offset(tmp_path: Path) -> None:
+    path = tmp_path / "obj.bin"
+    payload = os.urandom(3 * 1024)
+    path.write_bytes(payload)
+    assert b"".join(s3_logs.iter_object(str(path), len(payload))) == payload
+    with pytest.raises(s3_logs.ServiceUnavailable, match="got 3072 of 4000 bytes"):
+        list(s3_logs.iter_object(str(path), 4000))
+
+
+@pytest.mark.slow
+def test_a_large_object_parses_in_memory_bounded_by_a_chunk(tmp_path: Path) -> None:
+    """A 320 MB stored object (incompressible bodies, gzip level 0) peaks far below its own size: it is never
+    held whole (it was read into memory at once: 1.25 GB took 1.5 GB per worker)."""
+    import base64
+
+    logs = tmp_path / "logs"
+    path = logs / log_key(ACCOUNT, "us-east-1", "2026-03-10T10:05:00")
+    path.parent.mkdir(parents=True)
+    comp = zlib.compressobj(0, zlib.DEFLATED, 31)
+    with open(path, "wb") as f:
+        for i in range(320):
+            rec = make_record(f"big-{i}", "2026-03-10T10:00:00Z")
+            rec["input"]["inputBodyJson"] = {"inputText": base64.b64encode(os.urandom(750_000)).decode()}
+            f.write(comp.compress(json.dumps(rec).encode() + b"\n"))
+        f.write(comp.flush())
+    assert path.stat().st_size > 300e6
+    out = _run_normalize(tmp_path, logs)
+    assert out["rows"] == 320 and out["rejects"] == 0
+    assert out["peak_rss_bytes"] < 300 * 2**20

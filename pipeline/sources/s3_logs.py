@@ -17,8 +17,9 @@ import errno
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import fsspec
 
@@ -270,3 +271,56 @@ def read_object(uri: str, sleep: Callable[[float], None] | None = None) -> bytes
                 f"({type(exc).__name__}: {str(exc)[:200]})"
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+READ_CHUNK = 8 * 2**20
+"""Bytes fetched per ranged read when an object is streamed: what one object holds in memory, whatever its size."""
+
+
+def iter_object(uri: str, size: int | None = None, sleep: Callable[[float], None] | None = None) -> Iterator[bytes]:
+    """The raw bytes of one object in chunks of at most `READ_CHUNK`, so memory holds a chunk, not the object.
+
+    Each chunk is a ranged read; one that fails for the service or the network is tried again from the same
+    offset (on a fresh handle) `READ_ATTEMPTS` times with doubling waits, so a connection cut in the middle of a
+    1 GB object costs a chunk, not the object. What still fails is raised as `read_object` raises it (already
+    yielded chunks stay yielded: the caller keeps what it parsed). An object that ends before its listed `size`
+    raises `ServiceUnavailable`: never a silently shorter log.
+    """
+    sleep = sleep or time.sleep
+    opts = storage_options_for(uri)
+    offset = 0
+    f: Any = None
+    try:
+        while True:
+            for attempt in range(READ_ATTEMPTS):
+                try:
+                    if f is None:
+                        f = fsspec.open(uri, "rb", block_size=READ_CHUNK, **opts).open()
+                        if offset:
+                            f.seek(offset)
+                    chunk = f.read(READ_CHUNK)
+                    break
+                except Exception as exc:
+                    if f is not None:
+                        f.close()
+                        f = None
+                    if not is_transient(exc):
+                        raise
+                    if attempt < READ_ATTEMPTS - 1:
+                        sleep(READ_BACKOFF_S * 2**attempt)
+                        continue
+                    if isinstance(exc, ServiceUnavailable):
+                        raise
+                    raise ServiceUnavailable(
+                        f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every "
+                        f"retry, {offset} bytes in ({type(exc).__name__}: {str(exc)[:200]})"
+                    ) from exc
+            if not chunk:
+                break
+            offset += len(chunk)
+            yield chunk
+    finally:
+        if f is not None:
+            f.close()
+    if size is not None and offset != size:
+        raise ServiceUnavailable(f"cannot read {uri}: got {offset} of {size} bytes (connection cut short)")
