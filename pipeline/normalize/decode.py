@@ -81,7 +81,7 @@ class _Input:
     so the decompressor's leftover input of a slice can be given back (`unread`) without a copy of the rest."""
 
     def __init__(self, data: bytes | Iterable[bytes]) -> None:
-        self._chunks: Iterator[bytes] = iter((data,) if isinstance(data, (bytes, bytearray, memoryview)) else data)
+        self._chunks: Iterator[bytes] = iter([data] if isinstance(data, bytes) else data)
         self._view = memoryview(b"")
         self._pos = 0
 
