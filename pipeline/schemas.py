@@ -194,6 +194,10 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "invoice_id": pl.String,
     # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
     "iam_principal": pl.String,
+    # The row's own granularity (`hourly|daily|monthly`, from its usage period) and how a row longer than a day was
+    # spread over its days (`logged`: by the bucket's logged estimated cost; `even`; `none`: not spread).
+    "granularity": pl.String,
+    "spread_basis": pl.String,
 }
 
 COST_RECONCILIATION: dict[str, DType] = {

@@ -940,3 +940,73 @@ def test_a_large_object_parses_in_memory_bounded_by_a_chunk(tmp_path: Path) -> N
     out = _run_normalize(tmp_path, logs)
     assert out["rows"] == 320 and out["rejects"] == 0
     assert out["peak_rss_bytes"] < 300 * 2**20
+
+
+def _add_monthly_row(root: Path, cost: float) -> dict[str, Any]:
+    """A CUR 2.0 row for the whole of May 2026 (monthly granularity), copied from a usage row of the 14th."""
+    import pyarrow as pa
+
+    added: dict[str, Any] = {}
+
+    def add(table: pa.Table) -> pa.Table:
+        starts = table.column("line_item_usage_start_date").to_pylist()
+        types = table.column("line_item_line_item_type").to_pylist()
+        i = next(i for i, s in enumerate(starts) if str(s).startswith("2026-05-14") and types[i] == "Usage")
+        row = {c: table.column(c)[i].as_py() for c in table.column_names}
+        start, end = row["line_item_usage_start_date"], row["line_item_usage_end_date"]
+        row.update(
+            line_item_usage_start_date=start.replace(day=1, hour=0),
+            line_item_usage_end_date=end.replace(month=6, day=1, hour=0),
+            line_item_unblended_cost=cost,
+            line_item_net_unblended_cost=cost,
+            line_item_usage_amount=row["line_item_usage_amount"] * 100,
+            line_item_unblended_rate=None,
+        )
+        added.update(row)
+        return pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
+
+    _edit_cur2(root, add)
+    return added
+
+
+def test_a_monthly_bill_row_is_spread_over_its_days_never_on_day_one(tmp_path: Path) -> None:
+    """$310 for May in one row: evenly $10 a day without logs, all on the logged days with them, over the days
+    that have happened in a month still running; every day's part adds back up to the row."""
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path)
+    src = BillingSource(uri=str(root), format="cur2")
+    may = [dt.date(2026, 5, d) for d in range(1, 32)]
+    base = {d: billing_day(src, d).line_items for d in (may[0], may[13])}
+    _add_monthly_row(root, 310.0)
+
+    def monthly(day: dt.date, **kw: Any) -> pl.DataFrame:
+        items = billing_day(src, day, last_day_with_data=kw.pop("last", may[-1]), **kw).line_items
+        return items.filter(pl.col("granularity") == "monthly")
+
+    first = monthly(may[0])
+    assert first.height == 1 and first["spread_basis"][0] == "even"
+    assert first["unblended_cost_usd"][0] == pytest.approx(10.0) and first["date"][0] == may[0]
+    assert sum(float(monthly(d)["unblended_cost_usd"].sum()) for d in may) == pytest.approx(310.0)
+    # the day's own rows are untouched and say so
+    day14 = billing_day(src, may[13], last_day_with_data=may[-1]).line_items
+    assert (
+        day14.filter(pl.col("granularity") != "monthly")
+        .drop("granularity", "spread_basis")
+        .equals(base[may[13]].drop("granularity", "spread_basis"))
+    )
+    assert set(day14.filter(pl.col("granularity") != "monthly")["spread_basis"]) == {"none"}
+
+    bucket = first.select("account_id", "region", "base_model_id").row(0)
+    logged = pl.DataFrame(
+        [{"date": d, **dict(zip(("account_id", "region", "base_model_id"), bucket, strict=True)),
+          "estimated_cost_usd": 3.0 if d == may[2] else 1.0 if d == may[3] else 0.0} for d in may]
+    )  # fmt: skip
+    assert monthly(may[0], logged=logged).height == 1
+    assert monthly(may[0], logged=logged)["unblended_cost_usd"][0] == pytest.approx(0.0)
+    third = monthly(may[2], logged=logged)
+    assert third["spread_basis"][0] == "logged" and third["unblended_cost_usd"][0] == pytest.approx(232.5)
+    # a month still running (data up to the 10th): spread over the ten days so far
+    assert monthly(may[0], last=may[9])["unblended_cost_usd"][0] == pytest.approx(31.0)
+    assert monthly(may[10], last=may[9])["unblended_cost_usd"][0] == pytest.approx(31.0 / 1 * 10 / 11)

@@ -70,6 +70,7 @@ PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
 
 RAW_SCHEMA: dict[str, DType] = {
     "usage_start": pl.Datetime("us", "UTC"),
+    "usage_end": pl.Datetime("us", "UTC"),  # null where the export has none: the row is then taken as daily
     "billing_period_start": pl.Datetime("us", "UTC"),
     "billing_period": pl.String,
     "account_id": pl.String,
@@ -97,13 +98,14 @@ RAW_SCHEMA: dict[str, DType] = {
     "iam_principal": pl.String,
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
-_TIME_COLUMNS = ("usage_start", "billing_period_start")
+_TIME_COLUMNS = ("usage_start", "usage_end", "billing_period_start")
 
 # Canonical column -> candidate source columns, first present wins (several present: coalesced per row).
 # Legacy CUR CSV headers (`lineItem/UsageType`) are first turned into the Parquet names by AWS's rule.
 # `name[key]` reads a key of a CUR 2.0 map column.
 _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "usage_start": ("line_item_usage_start_date",),
+    "usage_end": ("line_item_usage_end_date",),
     "billing_period_start": ("bill_billing_period_start_date",),
     "account_id": ("line_item_usage_account_id",),
     "billing_entity": ("bill_billing_entity",),
@@ -132,6 +134,7 @@ _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "usage_start": ("ChargePeriodStart",),
+    "usage_end": ("ChargePeriodEnd",),
     "billing_period_start": ("BillingPeriodStart",),
     "account_id": ("SubAccountId",),
     "product_code": ("x_ServiceCode",),
@@ -181,6 +184,7 @@ _FORMAT_NAMES = {"cur": "legacy CUR", "cur2": "CUR 2.0", "focus": "FOCUS"}
 # CSV headers of the legacy CUR columns, to name them the way the user's file does in error messages.
 _CSV_HEADERS = {
     "line_item_usage_start_date": "lineItem/UsageStartDate",
+    "line_item_usage_end_date": "lineItem/UsageEndDate",
     "line_item_usage_account_id": "lineItem/UsageAccountId",
     "bill_billing_entity": "bill/BillingEntity",
     "line_item_product_code": "lineItem/ProductCode",
@@ -839,7 +843,14 @@ def _excluded_filter(fmt: Format) -> pl.Expr:
     return _is_marketplace(fmt) & name.str.to_lowercase().str.contains("bedrock") & ~_bedrock_filter(fmt)
 
 
-def _arrow_filter(schema: pa.Schema, r: _Resolved, fmt: Format, start: dt.datetime, end: dt.datetime) -> Any:
+def _arrow_filter(
+    schema: pa.Schema,
+    r: _Resolved,
+    fmt: Format,
+    start: dt.datetime,
+    end: dt.datetime,
+    long_from: dt.datetime | None = None,
+) -> Any:
     """A pushdown filter: usage start inside the days, product code Bedrock or possibly Marketplace.
 
     Row groups whose statistics fall outside the day are never decoded. The exact Bedrock filter (which needs
@@ -855,21 +866,37 @@ def _arrow_filter(schema: pa.Schema, r: _Resolved, fmt: Format, start: dt.dateti
     start_cols = r.sources["usage_start"]
     t = schema.field(start_cols[0]).type
     if len(start_cols) == 1 and pa.types.is_timestamp(t):
-        lo, hi = (start, end) if t.tz else (start.replace(tzinfo=None), end.replace(tzinfo=None))
+
+        def at(when: dt.datetime) -> Any:
+            return pa.scalar(when if t.tz else when.replace(tzinfo=None), type=t)
+
         col = pc.field(start_cols[0])
-        expr = expr & (col >= pa.scalar(lo, type=t)) & (col < pa.scalar(hi, type=t))
+        days = (col >= at(start)) & (col < at(end))
+        if long_from is not None and long_from < start:
+            # Rows that started earlier in the period and are still running: only those can cover the days.
+            end_cols = r.sources.get("usage_end", [])
+            earlier = (col >= at(long_from)) & (col < at(start))
+            if len(end_cols) == 1 and schema.field(end_cols[0]).type == t:
+                earlier = earlier & (pc.field(end_cols[0]) > at(start))
+            days = days | earlier
+        expr = expr & days
     return expr
 
 
 def _parquet_batches(
-    fs: fsspec.AbstractFileSystem, f: ExportFile, fmt: Format, start: dt.datetime, end: dt.datetime
+    fs: fsspec.AbstractFileSystem,
+    f: ExportFile,
+    fmt: Format,
+    start: dt.datetime,
+    end: dt.datetime,
+    long_from: dt.datetime | None = None,
 ) -> tuple[_Resolved, Iterator[pl.DataFrame]]:
     try:
         dataset = ds.dataset(f.path, format="parquet", filesystem=_arrow_fs(fs))
     except (pa.ArrowException, OSError) as exc:
         raise BillingFormatError(f"{f.uri}: cannot read Parquet: {exc}") from exc
     r = _resolve(fmt, list(dataset.schema.names), f.uri, normalize=False)
-    flt = _arrow_filter(dataset.schema, r, fmt, start, end)
+    flt = _arrow_filter(dataset.schema, r, fmt, start, end, long_from)
 
     def batches() -> Iterator[pl.DataFrame]:
         try:
@@ -975,17 +1002,28 @@ def _check_currency(df: pl.DataFrame, r: _Resolved, uri: str) -> None:
 
 
 def read_file(
-    fs: fsspec.AbstractFileSystem, f: ExportFile, start: dt.datetime, end: dt.datetime
+    fs: fsspec.AbstractFileSystem,
+    f: ExportFile,
+    start: dt.datetime,
+    end: dt.datetime,
+    long_from: dt.datetime | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame, pl.DataFrame]:
     """The Bedrock rows of one file whose usage starts in [start, end), its source column names, the rows
     quarantined for NaN, infinite or absurd numbers (`billing.validate`), and the Marketplace rows that mention
-    Bedrock but are not Bedrock spend (`EXCLUDED_SCHEMA`)."""
+    Bedrock but are not Bedrock spend (`EXCLUDED_SCHEMA`). With `long_from`, rows that started from then on and
+    are still running at `start` (a monthly row) are read too: they cover the days (`billing.spread`)."""
     fmt = f.format
     if f.layout == "csv":
         r, batches = _csv_batches(fs, f, fmt)
     else:
-        r, batches = _parquet_batches(fs, f, fmt, start, end)
+        r, batches = _parquet_batches(fs, f, fmt, start, end, long_from)
     in_days = (pl.col("usage_start") >= start) & (pl.col("usage_start") < end)
+    if long_from is not None and long_from < start:
+        in_days = in_days | (
+            (pl.col("usage_start") >= long_from)
+            & (pl.col("usage_start") < start)
+            & (pl.col("usage_end") > start).fill_null(False)
+        )
     keep = _bedrock_filter(fmt) & in_days
     parts = []
     excluded: list[pl.DataFrame] = []
@@ -1027,8 +1065,10 @@ def read_bedrock_rows(
     start: dt.date,
     end: dt.date,
     storage_options: dict[str, Any] | None = None,
+    long_from: dt.date | None = None,
 ) -> BillingRead:
-    """The Bedrock rows whose usage starts on the days `start` (inclusive) to `end` (exclusive), RAW_SCHEMA.
+    """The Bedrock rows whose usage starts on the days `start` (inclusive) to `end` (exclusive), RAW_SCHEMA; with
+    `long_from`, also the rows that started from that day on and still run at `start` (rows longer than a day).
 
     Only files of the billing periods holding those days are opened.
     """
@@ -1036,12 +1076,13 @@ def read_bedrock_rows(
     fmt, files, fs = discover(source, periods, storage_options)
     lo = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
     hi = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC)
+    early = dt.datetime.combine(long_from, dt.time(), tzinfo=dt.UTC) if long_from is not None else None
     frames = []
     quarantined: list[pl.DataFrame] = []
     excluded: list[pl.DataFrame] = []
     columns: dict[str, dict[str, str]] = {}
     for f in files:
-        df, names, bad, left_out = read_file(fs, f, lo, hi)
+        df, names, bad, left_out = read_file(fs, f, lo, hi, early)
         columns[f.uri] = names
         frames.append(df)
         quarantined.append(bad)
