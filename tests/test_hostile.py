@@ -1010,3 +1010,29 @@ def test_a_monthly_bill_row_is_spread_over_its_days_never_on_day_one(tmp_path: P
     # a month still running (data up to the 10th): spread over the ten days so far
     assert monthly(may[0], last=may[9])["unblended_cost_usd"][0] == pytest.approx(31.0)
     assert monthly(may[10], last=may[9])["unblended_cost_usd"][0] == pytest.approx(31.0 / 1 * 10 / 11)
+
+
+def test_focus_in_parts_is_the_whole_export_owner_by_owner() -> None:
+    """With many distinct callers FOCUS is built a share of owners at a time: the parts hold exactly the rows of the
+    whole export (every owner in one part), and chargeback's totals still hold part by part."""
+    from polars.testing import assert_frame_equal
+
+    from pipeline.exports.focus import focus_chargeback, focus_chargeback_parts, focus_conservation
+    from pipeline.reconciliation.chargeback import chargeback
+    from tests.test_outputs import _focus_inputs
+
+    priced, billing = _focus_inputs()
+    many = pl.concat(
+        [priced.with_columns(pl.lit(f"user-{i}").alias("user"), pl.lit(f"app-{i % 7}").alias("application"))
+         for i in range(40)]
+    )  # fmt: skip
+    cb = chargeback(many, billing)
+    whole = focus_chargeback(many, billing, cb)
+    parts = list(focus_chargeback_parts(many, billing, cb, owners_per_part=10))
+    assert len(parts) > 3 and all(p.height for p in parts)
+    keys = ["x_CostCenter", "x_Application", "x_User", "RegionId", "x_BaseModelId", "x_UsageKind"]
+    joined = pl.concat(parts).sort(keys, nulls_last=True)
+    assert_frame_equal(joined, whole.sort(keys, nulls_last=True), check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+    owners = [set(p.select("x_CostCenter", "x_Application", "x_User").iter_rows()) for p in parts]
+    assert sum(len(o) for o in owners) == len(set().union(*owners))
+    assert focus_conservation(joined, cb).is_empty()

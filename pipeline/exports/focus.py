@@ -24,6 +24,8 @@ Values (README has the full column dictionary; the FOCUS specification is the au
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 import pyarrow as pa
 
@@ -221,16 +223,37 @@ def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
     )
 
 
-def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
-    """Rows at the export's grain with allocated billed amounts, logged amounts, share and status."""
+def _owners(parts: int, part: int) -> pl.Expr:
+    """Whether a row's owner (cost center, application, user; null as `unattributed`) falls in `part` of `parts`:
+    a fixed hash, so an owner's rows are in the same part whichever frame they come from."""
+    if parts == 1:
+        return pl.lit(True)
+    owner = pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES])
+    return (owner.hash(seed=0) % parts) == part
+
+
+def _allocate(
+    priced: Frame,
+    billing: Frame,
+    weights: pl.DataFrame | None = None,
+    billed: pl.DataFrame | None = None,
+    parts: int = 1,
+    part: int = 0,
+) -> pl.DataFrame:
+    """Rows at the export's grain with allocated billed amounts, logged amounts, share and status: all owners, or
+    those of `part` of `parts` (`_owners`), given the day's `weights` and `billed` cells when already computed."""
     bucket = list(ALLOCATION_BUCKET)
-    weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
-    billed = _billed_by_kind(billing).collect()
+    if weights is None:
+        weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
+    if billed is None:
+        billed = _billed_by_kind(billing).collect()
+    every_bucket = weights.select(bucket).unique()
+    weights = weights.filter(_owners(parts, part))
     scaled = ["_billed", "_effective", "_tokens", "_amount"]
     allocated = weights.join(billed, on=bucket, how="inner", nulls_equal=True).with_columns(
         *[(pl.col(c) * pl.col("_weight")).alias(c) for c in scaled]
     )
-    logged, environments = _logged(priced)
+    logged, environments = _logged(as_lazy(priced).filter(_owners(parts, part)))
     rows = (
         allocated.drop("_weight")
         .join(logged, on=_ROW_KEYS, how="full", coalesce=True, nulls_equal=True)
@@ -243,7 +266,7 @@ def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
         )
         .join(environments, on=_KEYS, how="left", nulls_equal=True)
     )
-    unallocated = billed.join(weights.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True).with_columns(
+    unallocated = billed.join(every_bucket, on=bucket, how="anti", nulls_equal=True).with_columns(
         *[pl.lit(schemas.UNALLOCATED).alias(p) for p in PARTIES],
         pl.lit(schemas.UNALLOCATED).alias("environment"),
         pl.lit(1.0).alias("_weight"),
@@ -251,6 +274,7 @@ def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
         pl.lit(0.0).alias("x_EstimatedCost"),
         pl.lit(UNALLOCATED_STATUS).alias("x_AllocationStatus"),
     )
+    unallocated = unallocated.filter(_owners(parts, part))
     return pl.concat([rows, unallocated], how="diagonal_relaxed").with_columns(
         *[pl.col(c).fill_null(0.0) for c in scaled],
         pl.col("x_LoggedTokens").fill_null(0),
@@ -356,15 +380,41 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
 
+OWNERS_PER_PART = 100_000
+"""Owners (cost center × application × user per bucket) whose FOCUS rows are built at a time: a day with millions
+of distinct callers is written in parts of about this many, so memory holds a part, never the whole export."""
+
+
 def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = None) -> pl.DataFrame:
-    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring).
+    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring), whole.
 
     `allocated` is the day's `chargeback`; when given, each owner's rows are scaled to its chargeback total
-    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights.
+    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights. A
+    large day is better written part by part (`focus_chargeback_parts`).
     """
-    rows = _allocate(priced, billing)
-    if allocated is not None:
-        rows = _conform_to_chargeback(rows, allocated, billing)
+    frames = list(focus_chargeback_parts(priced, billing, allocated, owners_per_part=2**62))
+    return frames[0] if len(frames) == 1 else pl.concat(frames)
+
+
+def focus_chargeback_parts(
+    priced: Frame, billing: Frame, allocated: Frame | None = None, owners_per_part: int = OWNERS_PER_PART
+) -> Iterator[pl.DataFrame]:
+    """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`_owners`): every owner's
+    rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds the day's caller
+    weights (a few columns per owner and bucket) and one part's rows."""
+    weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
+    billed = _billed_by_kind(billing).collect()
+    parts = max(1, -(-weights.height // max(1, owners_per_part)))
+    cb = as_lazy(allocated).collect() if allocated is not None else None
+    for part in range(parts):
+        rows = _allocate(priced, billing, weights, billed, parts, part)
+        if cb is not None:
+            rows = _conform_to_chargeback(rows, cb.filter(_owners(parts, part)), billing)
+        yield _focus_rows(rows)
+
+
+def _focus_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Allocated rows (`_allocate`) as FOCUS 1.2 columns, sorted by owner, region, model and usage kind."""
     kind = pl.col("usage_kind")
     is_tokens = kind.is_in(list(TOKEN_KINDS))
     day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
