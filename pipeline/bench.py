@@ -755,7 +755,7 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "pipeline.bench", "--child", name, "--dataset", json.dumps(asdict(ds))]
         cmd += ["--workers", str(workers), "--out", str(out)]
         env = None
-    busy0, wall0 = _busy_seconds(), time.perf_counter()
+    busy0, wall0, wall0_epoch = _busy_seconds(), time.perf_counter(), time.time()
     # A command's log (Dagster logs every event to stderr) goes to a file, shown only when it fails.
     errors = open(out / "stderr.log", "w+") if name in COMMANDS else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
@@ -766,9 +766,12 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     stop = threading.Event()
     sampler_state = _TreeSampler(proc.pid)
 
+    timeline: list[tuple[float, int]] = []  # (epoch seconds, PSS of the tree): per-step peaks of a whole-day run
+
     def sample() -> None:
         while not stop.is_set():
             total, largest, by_pid = sampler_state.sample()
+            timeline.append((time.time(), total))
             peak = peaks.setdefault(phase, [0, 0])
             peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
             for pid, seconds in by_pid.items():
@@ -796,6 +799,8 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
         raise RuntimeError(f"{name} failed with exit code {proc.returncode}: {''.join(lines[-5:])}{tail}")
     result = json.loads(lines[-1]) if name not in COMMANDS else {"seconds": wall, "rows": _rows_written(out, ds)}
     result["peaks"] = peaks
+    if name == "cli_day":
+        result["step_peaks"] = _step_peaks(out.parent / "dagster-home", wall0_epoch, timeline)
     main_phases = [p for p in peaks if p != "checks"]
     result["peak_pss_tree"] = max(peaks[p][0] for p in main_phases)
     result["peak_rss_process"] = max([peaks[p][1] for p in main_phases] + [result.get("own_hwm_kib", 0) * 1024])
@@ -804,6 +809,26 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     result["cpu_seconds"] = sum(cpu.values())
     result["foreign_cores"] = max(0.0, (busy - sum(cpu.values())) / wall) if wall > 0 else 0.0
     return result
+
+
+def _step_peaks(home: Path, since: float, timeline: list[tuple[float, int]]) -> dict[str, int]:
+    """Peak PSS of the tree while each step (asset) of the runs started after `since` ran, largest first: where a
+    whole day's memory goes. From the steps' start and end events in the instance the run was recorded in."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    windows: dict[str, list[float]] = {}
+    with DagsterInstance.from_config(str(home)) as instance:
+        for run in instance.get_runs(limit=20):
+            for entry in instance.all_logs(run.run_id, of_type=kinds):
+                if entry.timestamp < since or not entry.step_key:
+                    continue
+                windows.setdefault(entry.step_key, []).append(entry.timestamp)
+    peaks = {
+        step: max((pss for t, pss in timeline if min(times) <= t <= max(times)), default=0)
+        for step, times in windows.items()
+    }
+    return dict(sorted(peaks.items(), key=lambda kv: -kv[1]))
 
 
 def _rows_written(out: Path, ds: Dataset) -> int:
@@ -921,6 +946,10 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             )
         peak = results[whole]["peak_pss_tree"]
         lines.append(f"  peak memory (PSS), all processes: {_mib(peak)}  (target < 1 GiB: {_verdict(peak < 2**30)})")
+        steps = results[whole].get("step_peaks") or {}
+        if steps:
+            lines.append("  peak memory (PSS) while each step ran, largest first:")
+            lines += [f"    {step:<40}{_mib(pss):>12}" for step, pss in list(steps.items())[:12]]
     ours = results.get("ours")
     if ours:
         lines.append("")
