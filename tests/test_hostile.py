@@ -1017,7 +1017,7 @@ def test_focus_in_parts_is_the_whole_export_owner_by_owner() -> None:
     whole export (every owner in one part), and chargeback's totals still hold part by part."""
     from polars.testing import assert_frame_equal
 
-    from pipeline.exports.focus import focus_chargeback, focus_chargeback_parts, focus_conservation
+    from pipeline.exports.focus import FocusSummary, focus_chargeback, focus_chargeback_parts, focus_conservation
     from pipeline.reconciliation.chargeback import chargeback
     from tests.test_outputs import _focus_inputs
 
@@ -1028,11 +1028,15 @@ def test_focus_in_parts_is_the_whole_export_owner_by_owner() -> None:
     )  # fmt: skip
     cb = chargeback(many, billing)
     whole = focus_chargeback(many, billing, cb)
-    parts = list(focus_chargeback_parts(many, billing, cb, owners_per_part=10))
+    summary = FocusSummary()
+    parts = list(focus_chargeback_parts(many, billing, cb, owners_per_part=10, summary=summary))
     assert len(parts) > 3 and all(p.height for p in parts)
     keys = ["x_CostCenter", "x_Application", "x_User", "RegionId", "x_BaseModelId", "x_UsageKind"]
     joined = pl.concat(parts).sort(keys, nulls_last=True)
     assert_frame_equal(joined, whole.sort(keys, nulls_last=True), check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
     owners = [set(p.select("x_CostCenter", "x_Application", "x_User").iter_rows()) for p in parts]
     assert sum(len(o) for o in owners) == len(set().union(*owners))
-    assert focus_conservation(joined, cb).is_empty()
+    assert focus_conservation(joined, cb).is_empty() and summary.off_chargeback().is_empty()
+    assert summary.rows == whole.height and not summary.problems
+    assert summary.billed_cost_usd == pytest.approx(float(whole["BilledCost"].sum()))
+    assert int(summary.by_usage_kind()["rows"].sum()) == whole.height

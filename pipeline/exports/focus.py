@@ -25,6 +25,7 @@ Values (README has the full column dictionary; the FOCUS specification is the au
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import polars as pl
 import pyarrow as pa
@@ -396,21 +397,77 @@ def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = No
     return frames[0] if len(frames) == 1 else pl.concat(frames)
 
 
+@dataclass
+class FocusSummary:
+    """What the asset reports about a FOCUS export built in parts, tallied part by part: totals, billed cost by
+    usage kind and allocation status, FOCUS problems, and owners whose rows do not add up to their chargeback."""
+
+    rows: int = 0
+    billed_cost_usd: float = 0.0
+    effective_cost_usd: float = 0.0
+    unallocated_cost_usd: float = 0.0
+    not_billed_estimated_cost_usd: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    _by_kind: list[pl.DataFrame] = field(default_factory=list)
+    _off: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, focus: pl.DataFrame, cb: pl.DataFrame | None) -> None:
+        """Tally one part (`cb`: the chargeback rows of the same owners, None when there is no chargeback)."""
+        status = pl.col("x_AllocationStatus")
+        self.rows += focus.height
+        self.billed_cost_usd += float(focus["BilledCost"].sum() or 0.0)
+        self.effective_cost_usd += float(focus["EffectiveCost"].sum() or 0.0)
+        self.unallocated_cost_usd += float(focus.filter(status == UNALLOCATED_STATUS)["BilledCost"].sum() or 0.0)
+        self.not_billed_estimated_cost_usd += float(focus.filter(status == NOT_BILLED)["x_EstimatedCost"].sum() or 0.0)
+        self.problems += [p for p in focus_problems(focus) if p not in self.problems]
+        self._by_kind.append(
+            focus.group_by("x_UsageKind", "x_AllocationStatus").agg(
+                pl.col("BilledCost").sum(), pl.col("x_EstimatedCost").sum(), pl.len().alias("rows")
+            )
+        )
+        if cb is not None:
+            self._off.append(focus_conservation(focus, cb))
+
+    def by_usage_kind(self) -> pl.DataFrame:
+        """Billed and estimated cost and rows per usage kind and allocation status, largest billed first."""
+        if not self._by_kind:
+            return pl.DataFrame()
+        return (
+            pl.concat(self._by_kind)
+            .group_by("x_UsageKind", "x_AllocationStatus")
+            .agg(pl.col("BilledCost").sum().round(4), pl.col("x_EstimatedCost").sum().round(4), pl.col("rows").sum())
+            .sort("BilledCost", descending=True)
+        )
+
+    def off_chargeback(self) -> pl.DataFrame:
+        """Owners whose FOCUS rows differ from their chargeback by more than half a cent (empty: all agree)."""
+        return pl.concat(self._off) if self._off else pl.DataFrame()
+
+
 def focus_chargeback_parts(
-    priced: Frame, billing: Frame, allocated: Frame | None = None, owners_per_part: int = OWNERS_PER_PART
+    priced: Frame,
+    billing: Frame,
+    allocated: Frame | None = None,
+    owners_per_part: int = OWNERS_PER_PART,
+    summary: FocusSummary | None = None,
 ) -> Iterator[pl.DataFrame]:
     """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`_owners`): every owner's
     rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds the day's caller
-    weights (a few columns per owner and bucket) and one part's rows."""
+    weights (a few columns per owner and bucket) and one part's rows. With `summary`, each part is tallied into
+    it (with the chargeback rows of its owners) before it is handed out."""
     weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
     billed = _billed_by_kind(billing).collect()
     parts = max(1, -(-weights.height // max(1, owners_per_part)))
     cb = as_lazy(allocated).collect() if allocated is not None else None
     for part in range(parts):
         rows = _allocate(priced, billing, weights, billed, parts, part)
-        if cb is not None:
-            rows = _conform_to_chargeback(rows, cb.filter(_owners(parts, part)), billing)
-        yield _focus_rows(rows)
+        mine = cb.filter(_owners(parts, part)) if cb is not None else None
+        if mine is not None:
+            rows = _conform_to_chargeback(rows, mine, billing)
+        focus = _focus_rows(rows)
+        if summary is not None:
+            summary.add(focus, mine)
+        yield focus
 
 
 def _focus_rows(rows: pl.DataFrame) -> pl.DataFrame:

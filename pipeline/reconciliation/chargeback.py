@@ -97,6 +97,27 @@ def caller_weights(priced: Frame) -> pl.LazyFrame:
     )
 
 
+def logged_costs(priced: Frame) -> pl.DataFrame:
+    """The logged estimated cost per day and allocation bucket (priced on-demand calls), the weights a bill row
+    longer than a day is spread by (`billing.spread.LOGGED_SCHEMA`). A streaming group-by: a few rows per bucket."""
+    priced_flag = pl.col("priced").fill_null(False)
+    return (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
+        .with_columns(logged_model_key().alias("base_model_id"))
+        .group_by(*ALLOCATION_BUCKET)
+        .agg(
+            pl.col("total_cost_usd")
+            .filter(priced_flag)
+            .fill_null(0.0)
+            .sum()
+            .cast(pl.Float64)
+            .alias("estimated_cost_usd")
+        )
+        .collect(engine="streaming")
+    )
+
+
 def _owner_of(tags: Mapping[str, str], metadata_keys: Mapping[str, Sequence[str]]) -> dict[str, str] | None:
     """The parties named by a provisioned model's config tags (same key lists as request metadata), or None."""
     out: dict[str, str] = {}
