@@ -402,6 +402,8 @@ class FocusSummary:
     """What the asset reports about a FOCUS export built in parts, tallied part by part: totals, billed cost by
     usage kind and allocation status, FOCUS problems, and owners whose rows do not add up to their chargeback."""
 
+    chargeback_missing: bool = False
+    """No chargeback for the day: every owner with billed cost counts as off (there is nothing it adds up to)."""
     rows: int = 0
     billed_cost_usd: float = 0.0
     effective_cost_usd: float = 0.0
@@ -425,6 +427,8 @@ class FocusSummary:
                 pl.col("BilledCost").sum(), pl.col("x_EstimatedCost").sum(), pl.len().alias("rows")
             )
         )
+        if cb is None and self.chargeback_missing:
+            cb = schemas.empty(schemas.CHARGEBACK)
         if cb is not None:
             self._off.append(focus_conservation(focus, cb))
 
