@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from pipeline import schemas
 from pipeline.config import ConfigError, load_config, parse_config
 from pipeline.normalize import day as day_mod
 from pipeline.normalize.decode import gunzip_tolerant, iter_line_batches
@@ -1040,3 +1041,40 @@ def test_focus_in_parts_is_the_whole_export_owner_by_owner() -> None:
     assert summary.rows == whole.height and not summary.problems
     assert summary.billed_cost_usd == pytest.approx(float(whole["BilledCost"].sum()))
     assert int(summary.by_usage_kind()["rows"].sum()) == whole.height
+
+
+def test_the_bill_asset_spreads_a_monthly_row_by_the_logs_and_lists_excluded_marketplace_rows(tmp_path: Path) -> None:
+    """Through Dagster on real files: a May-long row goes to the logged day of its bucket (`spread_basis = logged`),
+    and a Marketplace product that only mentions Bedrock fails the WARN check `marketplace_rows_excluded`."""
+    from pipeline import warehouse
+    from tests.helpers import run_day, write_config
+
+    root = _bill(tmp_path / "bill")
+    row = _add_monthly_row(root, 310.0)
+    _add_marketplace_row(root, "Acme Bedrock Security Scanner", 5000.0)
+    config = write_config(
+        tmp_path, start_date="2026-05-01", sources={"billing": [{"uri": str(root), "format": "cur2"}]}
+    )
+    wh = str(tmp_path / "wh")
+    day = dt.date(2026, 5, 14)
+    first = run_day(config, "2026-05-14", ["billing_line_items"])
+    items = warehouse.read_partition(wh, "billing_line_items", day)
+    monthly = items.filter(pl.col("granularity") == "monthly")
+    assert monthly.height == 1 and monthly["spread_basis"][0] == "even"  # no logs yet: 1/14 of the month so far
+    assert monthly["unblended_cost_usd"][0] == pytest.approx(310.0 / 14)
+    checks = {e.check_name: e for e in first.get_asset_check_evaluations()}
+    assert not checks["marketplace_rows_excluded"].passed
+    assert checks["marketplace_rows_excluded"].metadata["excluded_cost_usd"].value == pytest.approx(5000.0)
+    # logs on the 3rd for the row's bucket: the 14th's part of the month is now 0, the 3rd's all of it
+    bucket = monthly.select("account_id", "region", "base_model_id").row(0, named=True)
+    priced = schemas.empty(schemas.PRICED_INVOCATIONS).vstack(
+        pl.DataFrame(
+            [{**bucket, "date": dt.date(2026, 5, 3), "model_id": bucket["base_model_id"], "priced": True,
+              "total_cost_usd": 2.0, "routing": "in_region"}]
+        ).pipe(schemas.conform, schemas.PRICED_INVOCATIONS)
+    )  # fmt: skip
+    warehouse.write_partition(priced, wh, "priced_invocations", dt.date(2026, 5, 3))
+    run_day(config, "2026-05-14", ["billing_line_items"])
+    again = warehouse.read_partition(wh, "billing_line_items", day).filter(pl.col("granularity") == "monthly")
+    assert again["spread_basis"][0] == "logged" and again["unblended_cost_usd"][0] == pytest.approx(0.0)
+    assert row["line_item_unblended_cost"] == 310.0

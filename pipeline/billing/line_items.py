@@ -22,7 +22,7 @@ import polars as pl
 
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, BillingRead, read_bedrock_rows
-from pipeline.billing.spread import NONE, granularity, spread_rows
+from pipeline.billing.spread import NONE, History, granularity, spread_rows
 from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
@@ -143,7 +143,7 @@ def classify(
     read: BillingRead,
     name_map: BillingNameMap | None = None,
     day: dt.date | None = None,
-    logged: pl.DataFrame | None = None,
+    logged: pl.DataFrame | History | None = None,
     last_day_with_data: dt.date | None = None,
 ) -> BillingDay:
     """Turn raw bill rows (readers.RAW_SCHEMA) into `billing_line_items`, with checks and metrics.
@@ -271,7 +271,7 @@ def billing_day(
     day: dt.date,
     storage_options: dict[str, Any] | None = None,
     name_map: BillingNameMap | None = None,
-    logged: pl.DataFrame | None = None,
+    logged: pl.DataFrame | History | None = None,
     last_day_with_data: dt.date | None = None,
 ) -> BillingDay:
     """One UTC day of a bill's Bedrock rows with their checks and metrics (for asset metadata and checks).

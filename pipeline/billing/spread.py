@@ -17,6 +17,7 @@ add up to the row: cost, net cost, usage amount and tokens are all scaled by the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import polars as pl
 
@@ -55,8 +56,16 @@ def _end_day() -> pl.Expr:
     return pl.when(end == end.dt.truncate("1d")).then(end.dt.date()).otherwise(end.dt.date() + dt.timedelta(days=1))
 
 
+History = Callable[[], tuple[pl.DataFrame | None, dt.date | None]]
+"""What a long row's days are weighed with, fetched only when the day has a long row: (logged cost per day and
+bucket, `LOGGED_SCHEMA`; the last day with data)."""
+
+
 def spread_rows(
-    rows: pl.DataFrame, day: dt.date, logged: pl.DataFrame | None, last_day_with_data: dt.date | None = None
+    rows: pl.DataFrame,
+    day: dt.date,
+    logged: pl.DataFrame | History | None,
+    last_day_with_data: dt.date | None = None,
 ) -> pl.DataFrame:
     """`rows` (classified bill rows with `usage_start`, `usage_end`, `date`, the bucket and the scaled columns) as
     the rows of `day`: rows of at most a day that start on it as they are, and this day's part of every longer row
@@ -64,9 +73,9 @@ def spread_rows(
 
     `logged` holds the bucket's estimated cost per day (`LOGGED_SCHEMA`) for the days the long rows cover; None or
     empty spreads them evenly. `last_day_with_data` (default `day`) ends a row's days early: a month still running
-    is spread over the days that have happened, not over its future.
+    is spread over the days that have happened, not over its future. `logged` may instead be a `History`, called
+    only when there is a long row to spread (reading a month of logs is then paid only by such bills).
     """
-    last = max(last_day_with_data or day, day)
     rows = rows.with_columns(granularity().alias("granularity"))
     short = rows.filter((pl.col("granularity") != MONTHLY) & (pl.col("date") == day)).with_columns(
         pl.lit(NONE).alias("spread_basis")
@@ -74,6 +83,9 @@ def spread_rows(
     long = rows.filter(pl.col("granularity") == MONTHLY).with_row_index("_row")
     if long.is_empty():
         return short
+    if callable(logged):
+        logged, last_day_with_data = logged()
+    last = max(last_day_with_data or day, day)
     long = long.with_columns(
         pl.col("usage_start").dt.date().alias("_first"),
         pl.min_horizontal(_end_day(), pl.lit(last + dt.timedelta(days=1))).alias("_stop"),
