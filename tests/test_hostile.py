@@ -1078,3 +1078,12 @@ def test_the_bill_asset_spreads_a_monthly_row_by_the_logs_and_lists_excluded_mar
     again = warehouse.read_partition(wh, "billing_line_items", day).filter(pl.col("granularity") == "monthly")
     assert again["spread_basis"][0] == "logged" and again["unblended_cost_usd"][0] == pytest.approx(0.0)
     assert row["line_item_unblended_cost"] == 310.0
+
+
+def test_metadata_tables_of_many_keys_end_in_one_others_row() -> None:
+    from pipeline.defs.figures import markdown_table
+
+    users = pl.DataFrame({"user": [f"u{i}" for i in range(1000)], "invocations": [2] * 1000, "cost_usd": [0.5] * 1000})
+    table = markdown_table(users, 10, others=("invocations", "cost_usd")).splitlines()
+    assert len(table) == 2 + 10 + 1
+    assert table[-1] == "| others (990) | 1980 | $495 |"

@@ -398,7 +398,7 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
         {
             "billed_cost_usd": float(cb["billed_cost_usd"].sum() or 0.0),
             "unallocated_cost_usd": float(unallocated),
-            "by_cost_center": MetadataValue.md(markdown_table(by_cc)),
+            "by_cost_center": MetadataValue.md(markdown_table(by_cc, others=("billed_cost_usd", "estimated_cost_usd"))),
         },
     )
     yield AssetCheckResult(

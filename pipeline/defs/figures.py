@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from pipeline.text import usd
@@ -60,19 +60,27 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
+def markdown_table(df: pl.DataFrame, max_rows: int = 10, others: Sequence[str] = ()) -> str:
     """A small markdown table for asset metadata: the first `max_rows` rows, money as `usd()`, other floats to
-    four decimals."""
+    four decimals. With `others` (the columns that add up, such as calls and cost), the rows past `max_rows` are
+    one last row, "others (N)", holding their sums: a table of millions of users stays ten lines and its total
+    still shows."""
     if df.is_empty():
         return "_none_"
+    rest = df.slice(max_rows) if others else df.clear()
     df = df.head(max_rows)
+    tail: list[str] = []
+    if rest.height:
+        sums = {c: rest[c].sum() for c in others if c in rest.columns}
+        cells = [f"others ({rest.height:,})"] + [_cell(c, sums[c]) if c in sums else "" for c in df.columns[1:]]
+        tail = ["| " + " | ".join(cells) + " |"]
     header = "| " + " | ".join(df.columns) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     rows = []
     for row in df.iter_rows():
         cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join([header, sep, *rows])
+    return "\n".join([header, sep, *rows, *tail])
 
 
 def _polished(item: Any) -> Any:

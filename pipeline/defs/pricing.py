@@ -154,8 +154,8 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
             "long_context_invocations": int(totals["long_context"][0] or 0),
             "latency_optimized_invocations": int(totals["latency_optimized"][0] or 0),
             "cache_write_1h_cost_usd": float(totals["cache_write_1h"][0] or 0.0),
-            "top_cost_centers": MetadataValue.md(markdown_table(by_cc)),
-            "top_models": MetadataValue.md(markdown_table(by_model)),
+            "top_cost_centers": MetadataValue.md(markdown_table(by_cc, others=("invocations", "cost_usd"))),
+            "top_models": MetadataValue.md(markdown_table(by_model, others=("invocations", "cost_usd"))),
         },
     )
     share = unpriced / n if n else 0.0
