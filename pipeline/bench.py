@@ -6,6 +6,8 @@ the installed pipeline, which never imports it.
     uv run python -m pipeline.bench                      # a 400K-record day (~3.4 KB each), cached under the data dir
     uv run python -m pipeline.bench --records 4000000    # flat memory as the day grows
     uv run python -m pipeline.bench --only ours,floor    # a subset of the contenders
+    uv run python -m pipeline.bench --records 1000000 --distinct-users 1000000 --only cli_day
+                                                         # a whole day (bill, chargeback, FOCUS …) of 1M callers
     uv run python -m pipeline.bench --help
 
 Why many contenders on the same files, in one run: absolute numbers depend on the machine (and on what else runs
@@ -19,6 +21,10 @@ and `dagster_empty` (`dagster asset materialize` of the same assets).
 
 *End to end* (what the user waits for): `cli` and `dagster`, the same commands for the benchmark day, each a
 fresh process with its own fixed cost, against one Dagster instance created beforehand (as a user's is).
+`cli_day` runs *every* asset of the day (as the daily schedule does) over a sample bill of that day, and reports
+the peak memory while each step ran: with `--distinct-users N` the records carry N distinct `userId` and
+`applicationId` values (every record its own caller when N >= the records), the size a consumer SaaS putting its
+end users' ids in request metadata reaches, which grows every per-caller table (chargeback, FOCUS, per-user usage).
 
 *Inside the asset* (where the time goes): `ours` is what the `invocations` asset does, in-process: `normalize_day`
 over a local folder in the S3 layout (the parse, with the partition written as it goes), the write's tail and the
