@@ -62,7 +62,7 @@ def focus_chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> 
     day = partition_day(context.partition_key)
     priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
     billing = warehouse.read_partition(wh, "billing_line_items", day)
-    cb = warehouse.read_partition(wh, "chargeback", day)
+    cb = warehouse.scan_partitions(wh, "chargeback", [day])  # read per part, a share of the owners at a time
     # Written part by part (a share of the owners each): a day of millions of distinct callers never holds the
     # whole export; the figures and checks are tallied as the parts go by.
     has_chargeback = warehouse.partition_exists(wh, "chargeback", day)

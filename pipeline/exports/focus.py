@@ -31,9 +31,9 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline import schemas
-from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES
+from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, bucket_totals
 from pipeline.reconciliation.chargeback import caller_weights as _callers
-from pipeline.reconciliation.reconcile import logged_model_key, usage_rows
+from pipeline.reconciliation.reconcile import is_provisioned_call, logged_model_key, usage_rows
 from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy
 
 BILLING_CURRENCY = "USD"
@@ -225,6 +225,20 @@ def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
     )
 
 
+def _caller_buckets(priced: Frame) -> pl.DataFrame:
+    """The allocation buckets with at least one logged on-demand caller (a few rows per day)."""
+    return (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
+        .select(
+            "date", "account_id", "region", logged_model_key().alias("base_model_id")
+        )  # ALLOCATION_BUCKET's columns
+        .unique()
+        .select(list(ALLOCATION_BUCKET))
+        .collect(engine="streaming")
+    )
+
+
 def _owners(parts: int, part: int) -> pl.Expr:
     """Whether a row's owner (cost center, application, user; null as `unattributed`) falls in `part` of `parts`:
     a fixed hash, so an owner's rows are in the same part whichever frame they come from."""
@@ -237,20 +251,22 @@ def _owners(parts: int, part: int) -> pl.Expr:
 def _allocate(
     priced: Frame,
     billing: Frame,
-    weights: pl.DataFrame | None = None,
+    every_bucket: pl.DataFrame | None = None,
     billed: pl.DataFrame | None = None,
     parts: int = 1,
     part: int = 0,
+    totals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Rows at the export's grain with allocated billed amounts, logged amounts, share and status: all owners, or
-    those of `part` of `parts` (`_owners`), given the day's `weights` and `billed` cells when already computed."""
+    those of `part` of `parts` (`_owners`), given the buckets that have callers and the `billed` cells when already
+    computed. The weights are made for the part's owners only (against every caller's bucket totals)."""
     bucket = list(ALLOCATION_BUCKET)
-    if weights is None:
-        weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
+    shares_of = totals.lazy() if totals is not None else None
+    weights = _callers(priced, _owners(parts, part), shares_of).select(*_KEYS, "_weight").collect(engine="streaming")
+    if every_bucket is None:
+        every_bucket = _caller_buckets(priced)
     if billed is None:
         billed = _billed_by_kind(billing).collect()
-    every_bucket = weights.select(bucket).unique()
-    weights = weights.filter(_owners(parts, part))
     scaled = ["_billed", "_effective", "_tokens", "_amount"]
     allocated = weights.join(billed, on=bucket, how="inner", nulls_equal=True).with_columns(
         *[(pl.col(c) * pl.col("_weight")).alias(c) for c in scaled]
@@ -382,7 +398,7 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
 
-OWNERS_PER_PART = 100_000
+OWNERS_PER_PART = 50_000
 """Owners (cost center × application × user per bucket) whose FOCUS rows are built at a time: a day with millions
 of distinct callers is written in parts of about this many, so memory holds a part, never the whole export."""
 
@@ -457,16 +473,22 @@ def focus_chargeback_parts(
     summary: FocusSummary | None = None,
 ) -> Iterator[pl.DataFrame]:
     """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`_owners`): every owner's
-    rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds the day's caller
-    weights (a few columns per owner and bucket) and one part's rows. With `summary`, each part is tallied into
-    it (with the chargeback rows of its owners) before it is handed out."""
-    weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
+    rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds one part's callers and
+    rows (and the day's buckets), never all callers: the priced calls are scanned once per part instead. With
+    `summary`, each part is tallied into it (with the chargeback rows of its owners) before it is handed out."""
+    owners = (  # how many distinct owners, about (HyperLogLog): only the number of parts depends on it
+        as_lazy(priced)
+        .select(pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES]).hash(seed=0).approx_n_unique())
+        .collect(engine="streaming")
+        .item()
+    )
+    totals = bucket_totals(priced).collect(engine="streaming")
+    every_bucket = totals.select(list(ALLOCATION_BUCKET))
     billed = _billed_by_kind(billing).collect()
-    parts = max(1, -(-weights.height // max(1, owners_per_part)))
-    cb = as_lazy(allocated).collect() if allocated is not None else None
+    parts = max(1, -(-int(owners) // max(1, owners_per_part)))
     for part in range(parts):
-        rows = _allocate(priced, billing, weights, billed, parts, part)
-        mine = cb.filter(_owners(parts, part)) if cb is not None else None
+        rows = _allocate(priced, billing, every_bucket, billed, parts, part, totals)
+        mine = as_lazy(allocated).filter(_owners(parts, part)).collect() if allocated is not None else None
         if mine is not None:
             rows = _conform_to_chargeback(rows, mine, billing)
         focus = _focus_rows(rows)
