@@ -126,6 +126,7 @@ def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, dtype=pl.Float64).alias("usage_amount"),
         pl.lit(None, dtype=pl.Float64).alias("rate"),
         pl.lit(None, dtype=pl.Float64).alias("list_cost"),
+        pl.lit(None, dtype=pl.Float64).alias("public_rate"),
         pl.format("list-equivalent cost minus BilledCost of {}", pl.col("usage_type")).alias("description"),
     )
     list_equivalent = billed + pl.col("_discount")
@@ -188,6 +189,8 @@ def classify(
             "billing_period"
         ),
     ).rename({"unblended_cost": "unblended_cost_usd", "net_cost": "net_cost_usd"})
+    if "public_rate" in df.columns:
+        df = df.rename({"public_rate": "list_unit_price_usd"})
 
     if day is not None:
         df = spread_rows(df, day, logged, last_day_with_data)

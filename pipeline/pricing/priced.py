@@ -15,8 +15,9 @@ import polars as pl
 from pipeline.attribution import attribute
 from pipeline.config import LedgerConfig
 from pipeline.normalize.model_ids import split_geo
+from pipeline.pricing.bill_rates import price_from_bill
 from pipeline.pricing.catalog import PriceCatalog
-from pipeline.pricing.match import price_invocations, profile_models_from_config
+from pipeline.pricing.match import price_invocations, profile_models_from_config, unprice_implausible
 
 
 def live_profiles(cfg: LedgerConfig, invocation_files: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -39,10 +40,15 @@ def live_profiles(cfg: LedgerConfig, invocation_files: Sequence[str]) -> dict[st
 
 
 def price_and_attribute(
-    batch: pl.DataFrame, cfg: LedgerConfig, catalog: PriceCatalog, live: dict[str, dict[str, Any]]
+    batch: pl.DataFrame,
+    cfg: LedgerConfig,
+    catalog: PriceCatalog,
+    live: dict[str, dict[str, Any]],
+    bill_rates: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One batch of invocations, priced and attributed. A profile found only by the live lookup also gives its
-    calls their base model, so they are priced like calls of a configured profile."""
+    calls their base model, so they are priced like calls of a configured profile. `bill_rates` (list rates an
+    earlier bill stated, `bill_rates.usable_bill_rates`) price the calls whose model the catalog lacks."""
     profile_models = {a: i["model_id"] for a, i in live.items() if i.get("model_id")}
     profile_models.update(profile_models_from_config(cfg.attribution))
     if live:
@@ -52,12 +58,11 @@ def price_and_attribute(
                 pl.col("base_model_id"), pl.col("inference_profile").replace_strict(base_for, default=None)
             ).alias("base_model_id")
         )
+    limit = cfg.quality.max_cost_per_call_usd
     priced = price_invocations(
-        batch,
-        catalog,
-        cfg.pricing.default_tier,
-        profile_models=profile_models,
-        max_cost_per_call_usd=cfg.quality.max_cost_per_call_usd,
+        batch, catalog, cfg.pricing.default_tier, profile_models=profile_models, max_cost_per_call_usd=limit
     )
+    if bill_rates is not None and not bill_rates.is_empty():
+        priced = unprice_implausible(price_from_bill(priced, bill_rates), limit)
     live_tags = {a: i.get("tags") or {} for a, i in live.items()}
     return attribute(priced, cfg.attribution, live_profile_tags=live_tags)
