@@ -998,6 +998,8 @@ def test_report_findings_in_dagster_metadata_are_escaped(many_callers_report: An
     findings = many_callers_report[0].findings["daily"]
     assert "Click to approve budget" in findings["cost_by_cost_center"]
     assert all("<a " not in text and "](" not in text for text in findings.values())
+
+
 # =========================================================================== round three: paths, memory, money
 # Paths judged by AWS's part only, bounded memory per object, plausibility limits, bill granularity, Marketplace.
 
@@ -1355,3 +1357,30 @@ def test_metadata_tables_of_many_keys_end_in_one_others_row() -> None:
     table = markdown_table(users, 10, others=("invocations", "cost_usd")).splitlines()
     assert len(table) == 2 + 10 + 1
     assert table[-1] == "| others (990) | 1980 | $495 |"
+
+
+def test_a_bill_priced_call_past_the_cost_limit_is_unpriced_too() -> None:
+    """Whatever set the price (catalog, override, the bill's list rate), a call over `max_cost_per_call_usd` is kept
+    unpriced with `implausible_cost`, its costs null."""
+    from pipeline.pricing.match import unprice_implausible
+
+    frame = pl.DataFrame(
+        {
+            "request_id": ["big", "small", "unpriced"],
+            "priced": [True, True, False],
+            "total_cost_usd": [5000.0, 0.5, None],
+            "input_cost_usd": [5000.0, 0.5, None],
+            "unpriced_reason": [None, None, "no_price"],
+            "price_source": ["bill:USE1-X|us-east-1|2026-03-01", "catalog", None],
+            "price_origin": ["bill", "catalog", None],
+        }
+    )
+    out = {r["request_id"]: r for r in unprice_implausible(frame, 1000.0).to_dicts()}
+    assert (out["big"]["priced"], out["big"]["unpriced_reason"], out["big"]["total_cost_usd"]) == (
+        False,
+        "implausible_cost",
+        None,
+    )
+    assert out["big"]["input_cost_usd"] is None and out["big"]["price_origin"] is None
+    assert out["small"]["priced"] and out["small"]["total_cost_usd"] == 0.5
+    assert out["unpriced"]["unpriced_reason"] == "no_price"

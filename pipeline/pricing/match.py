@@ -484,8 +484,16 @@ def unprice_implausible(priced: pl.DataFrame, max_cost_per_call_usd: float) -> p
     return priced.with_columns(
         *[pl.when(over).then(pl.lit(None, dtype=pl.Float64)).otherwise(pl.col(c)).alias(c) for c in costs],
         pl.when(over).then(pl.lit(False)).otherwise(pl.col("priced")).alias("priced"),
-        pl.when(over).then(pl.lit(REASON_IMPLAUSIBLE_COST)).otherwise(pl.col("unpriced_reason")).alias("unpriced_reason"),
+        pl.when(over)
+        .then(pl.lit(REASON_IMPLAUSIBLE_COST))
+        .otherwise(pl.col("unpriced_reason"))
+        .alias("unpriced_reason"),
         pl.when(over).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col("price_source")).alias("price_source"),
+        *(
+            [pl.when(over).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col("price_origin")).alias("price_origin")]
+            if "price_origin" in priced.columns
+            else []
+        ),
     )
 
 
