@@ -238,6 +238,13 @@ class Quality(_Strict):
     """Bytes of one line (one record); a longer line is skipped as a `line_too_long` reject."""
     max_rejects_per_object: int = Field(default=1000, ge=0)
     """Rejects kept per object; the rest are counted in one `too_many_rejects` reject."""
+    max_tokens_per_call: int = Field(default=10_000_000, ge=1)
+    """Tokens of one call (input + output + cache read + cache write); more is an `implausible_tokens` reject,
+    never priced: no Bedrock model takes a context near it."""
+    max_latency_ms: int = Field(default=3_600_000, ge=1)
+    """Latency of one call; a longer one is stored as null (and counted), the call itself kept."""
+    max_cost_per_call_usd: float = Field(default=1_000.0, gt=0)
+    """Estimated cost of one call; above it the call is kept unpriced (`priced = false`, `implausible_cost`)."""
 
 
 class Schedule(_Strict):

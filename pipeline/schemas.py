@@ -215,6 +215,10 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     # The public on-demand rate per `pricing_unit` as the bill states it (CUR `pricing_public_on_demand_rate`,
     # FOCUS `ListUnitPrice`); null where the export has none. Feeds `bill_list_rates`.
     "list_unit_price_usd": pl.Float64,
+    # The row's own granularity (`hourly|daily|monthly`, from its usage period) and how a row longer than a day was
+    # spread over its days (`logged`: by the bucket's logged estimated cost; `even`; `none`: not spread).
+    "granularity": pl.String,
+    "spread_basis": pl.String,
 }
 
 BILL_LIST_RATES: dict[str, DType] = {
