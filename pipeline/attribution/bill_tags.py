@@ -83,27 +83,6 @@ def call_rules(call: Mapping[str, Any], cfg: config.Attribution) -> dict[str, tu
     return out
 
 
-def owner_of_call(call: Mapping[str, Any], bill_values: Mapping[str, str | None], cfg: config.Attribution) -> dict:
-    """Cost center, application and user of one logged call of a billed principal, bill tags at their rank.
-
-    `call` carries the priced call's `identity_arn, principal, session_name, inference_profile, model_id`, its
-    attributed `user, application, cost_center`, and `_md_<party>` (True when request metadata set that party).
-    A party set by metadata or by an application profile keeps its value; otherwise the bill's tag replaces
-    what a principal rule or the user-name fallback gave. A party whose value matches neither the rule nor the
-    fallback came from a profile tag read live from AWS, and keeps it too. (`bill_owners` applies the same rule
-    column-wise, with `call_rules` once per identity.)
-    """
-    rules = call_rules(call, cfg)
-    out: dict[str, str] = {}
-    for dim in PARTIES:
-        current = call.get(dim) or schemas.UNATTRIBUTED
-        weak, by_profile = rules[dim]
-        strong = bool(call.get(f"_md_{dim}")) or by_profile or current != weak
-        billed = bill_values.get(dim)
-        out[dim] = current if strong or billed is None else billed
-    return out
-
-
 def owner_of_principal(
     principal_arn: str, raw_arns: list[str | None], bill_values: Mapping[str, str | None], cfg: config.Attribution
 ) -> dict[str, str]:

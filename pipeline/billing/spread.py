@@ -96,7 +96,11 @@ def spread_rows(
         "_row", *BUCKET, pl.date_ranges("_first", "_stop", interval="1d", closed="left").alias("_day")
     ).explode("_day")
     costs = (
-        logged.rename({"date": "_day"}).group_by("_day", *BUCKET).agg(pl.col("estimated_cost_usd").sum())
+        logged.select(list(LOGGED_SCHEMA))
+        .cast(pl.Schema(LOGGED_SCHEMA))
+        .rename({"date": "_day"})
+        .group_by("_day", *BUCKET)
+        .agg(pl.col("estimated_cost_usd").sum())
         if logged is not None and not logged.is_empty()
         else pl.DataFrame(schema={"_day": pl.Date, **{b: pl.String for b in BUCKET}, "estimated_cost_usd": pl.Float64})
     )

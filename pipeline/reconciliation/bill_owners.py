@@ -91,9 +91,10 @@ def _calls_of(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl
 def _owners(calls: pl.DataFrame, values: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
     """Each call group's owner with the bill tags at their rank, summed per bucket, principal and owner.
 
-    `owner_of_call`'s rule, column-wise: what an identity implies (`call_rules`) is worked out once per distinct
-    identity (a handful of roles), never once per call group, which a day of millions of end users in request
-    metadata has millions of."""
+    A party set by request metadata or an application profile keeps its value; otherwise the bill's tag replaces
+    what a principal rule or the user-name fallback gave. What an identity implies (`call_rules`) is worked out
+    once per distinct identity (a handful of roles), never once per call group, which a day of millions of end
+    users in request metadata has millions of."""
     if calls.is_empty():
         return calls.select(*BUCKET, COLUMN, *PARTIES, "_est", "_tokens", "_calls", "_unpriced")
     idents = calls.select(_CALL_COLUMNS).unique()
