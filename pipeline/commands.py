@@ -531,7 +531,34 @@ def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
     return code
 
 
+BYTECODE_HINT = (
+    "hint: the installed packages have no compiled bytecode yet, so every command compiles what it imports: "
+    "run `uv sync --compile-bytecode` once (about halves each command's start-up)"
+)
+
+
+def bytecode_hint(module: str = "dagster") -> str | None:
+    """`BYTECODE_HINT` when `module` (the largest import) has no cached bytecode for this Python, else None.
+
+    A `uv sync` without `--compile-bytecode` leaves none, and where site-packages is read-only (or
+    PYTHONDONTWRITEBYTECODE is set) Python never writes it, so each start compiles Dagster again. Never fixed
+    with uv's `compile-bytecode = true`, which recompiles everything on every `uv run` (uv #12202)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec else None
+    if not origin or not origin.endswith(".py"):
+        return None
+    return None if Path(importlib.util.cache_from_source(origin)).is_file() else BYTECODE_HINT
+
+
 def main() -> None:
     """Console-script entry point (through `pipeline.cli`)."""
     _PROCESS["ours"] = True
+    hint = bytecode_hint()
+    if hint:
+        print(hint, file=sys.stderr)
     sys.exit(run_cli(sys.argv[1:]))

@@ -266,3 +266,18 @@ def test_a_failed_check_is_printed_with_its_severity_and_reason() -> None:
     error = SimpleNamespace(**{**vars(check), "severity": AssetCheckSeverity.ERROR})
     assert "[ERROR]" in check_line(error, {})
     assert "as the sample intends" in check_line(check, {"priced_invocations:unpriced_share": "on purpose"})
+
+
+# --- start-up: a hint when bytecode is not cached ---------------------------------------------------------------
+
+
+def test_a_hint_when_the_dependencies_have_no_cached_bytecode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.commands import bytecode_hint
+
+    package = tmp_path / "never_compiled_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hint = bytecode_hint("never_compiled_pkg")
+    assert hint is not None and "uv sync --compile-bytecode" in hint and "\n" not in hint
+    assert bytecode_hint("dagster") is None  # this environment was synced with --compile-bytecode
