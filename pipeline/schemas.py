@@ -194,6 +194,7 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "invoice_id": pl.String,
     # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
     "iam_principal": pl.String,
+    "invoicing_entity": pl.String,
 }
 
 COST_RECONCILIATION: dict[str, DType] = {
@@ -285,6 +286,7 @@ FOCUS_CHARGEBACK: dict[str, DType] = {
     "x_Application": pl.String,
     "x_User": pl.String,
     "date": pl.Date,
+    "InvoiceId": pl.String,
 }
 
 DAILY_CACHE_ECONOMICS: dict[str, DType] = {
@@ -570,6 +572,7 @@ _SHARED: dict[str, str] = {
     "classification_note": "why a row is `other`, or what was assumed to classify it; null when plain",
     "invoice_id": "the invoice the row is on; empty until the month is invoiced",
     "iam_principal": "the IAM principal the bill names for the row (CUR 2.0 with IAM principal data); else null",
+    "invoicing_entity": "who invoices the row (bill_invoicing_entity, FOCUS InvoiceIssuerName), e.g. AWS EMEA SARL",
     # reconciliation
     "logged_tokens": "tokens in the logs for the row's bucket",
     "billed_tokens": "tokens on the bill for the row's bucket",
@@ -771,6 +774,7 @@ _PER_TABLE: dict[str, dict[str, str]] = {
         "x_CostCenter": "the owner's cost center",
         "x_Application": "the owner's application",
         "x_User": "the owner's user",
+        "InvoiceId": "FOCUS: the invoice(s) of the bill rows behind the row, comma-separated; null until invoiced",
     },
 }
 

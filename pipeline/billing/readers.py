@@ -85,6 +85,7 @@ RAW_SCHEMA: dict[str, DType] = {
     "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
     "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (spec §4.11)
     "iam_principal": pl.String,
+    "invoicing_entity": pl.String,  # bill_invoicing_entity / InvoiceIssuerName: who invoices the row
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
 _TIME_COLUMNS = ("usage_start", "billing_period_start")
@@ -112,6 +113,7 @@ _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "currency": ("line_item_currency_code",),
     "description": ("line_item_line_item_description",),
     "invoice_id": ("bill_invoice_id",),
+    "invoicing_entity": ("bill_invoicing_entity",),
 }
 _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
     **_CUR_COLUMNS,
@@ -142,6 +144,7 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "description": ("ChargeDescription",),
     "list_cost": ("ListCost",),
     "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (spec §3.2)
+    "invoicing_entity": ("InvoiceIssuerName",),
 }
 _COLUMNS: dict[Format, dict[str, tuple[str, ...]]] = {
     "cur": _CUR_COLUMNS,
