@@ -29,6 +29,9 @@ TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", 
 USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", "other")
 """`billing_line_items.usage_kind`: what a bill line is for."""
 
+NO_BILL_CONFIGURED = "no bill configured (sources.billing is empty): nothing to reconcile or allocate"
+"""What the billing tables, their checks and the report say for a ledger without a bill, instead of $0 billed."""
+
 Frame = pl.DataFrame | pl.LazyFrame
 """What a plain function of ours accepts: a scan (streaming, a large day) or an in-memory frame (tests)."""
 

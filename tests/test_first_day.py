@@ -281,3 +281,45 @@ def test_a_hint_when_the_dependencies_have_no_cached_bytecode(tmp_path: Path, mo
     hint = bytecode_hint("never_compiled_pkg")
     assert hint is not None and "uv sync --compile-bytecode" in hint and "\n" not in hint
     assert bytecode_hint("dagster") is None  # this environment was synced with --compile-bytecode
+
+
+# --- the UI: each check result names the day it judges ----------------------------------------------------------
+
+
+def test_every_check_result_names_the_partition_it_judges(tmp_path: Path) -> None:
+    """Dagster plots a check's figures by evaluation time; the partition in each result's metadata says which day
+    a point is (the evaluations themselves are recorded for the run's partition too)."""
+    from tests.helpers import run_day
+
+    config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(_logs(tmp_path / "logs"))]}})
+    result = run_day(config, DAY)
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    names = {e.check_name for e in evaluations}
+    assert {"log_objects_found", "log_delivery_complete", "log_objects_all_read"} <= names
+    for evaluation in evaluations:
+        assert evaluation.metadata["partition"].value == DAY, evaluation.check_name
+        assert evaluation.partition == DAY, evaluation.check_name
+
+
+# --- a ledger without a bill ------------------------------------------------------------------------------------
+
+
+def test_without_a_bill_the_billing_tables_are_empty_and_their_checks_say_so(tmp_path: Path) -> None:
+    from pipeline import warehouse
+    from pipeline.vocabulary import NO_BILL_CONFIGURED
+    from tests.helpers import run_day
+
+    config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(_logs(tmp_path / "logs"))]}})
+    tables = ["billing_line_items", "cost_reconciliation", "chargeback", "focus_chargeback"]
+    result = run_day(config, DAY, tables)
+    assert result.success
+    for table in tables:
+        assert warehouse.partition_exists(str(tmp_path / "wh"), table, DAY), table
+        assert warehouse.read_partition(str(tmp_path / "wh"), table, DAY).is_empty(), table
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.asset_key.to_user_string() for e in evaluations} == set(tables)
+    assert {"within_tolerance", "sums_to_bill", "focus_valid"} <= {e.check_name for e in evaluations}
+    for evaluation in evaluations:
+        assert evaluation.passed, evaluation.check_name
+        assert evaluation.description == NO_BILL_CONFIGURED

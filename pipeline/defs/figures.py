@@ -75,20 +75,51 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
     return "\n".join([header, sep, *rows])
 
 
-def _polished(item: Any) -> Any:
+PARTITION_KEY = "partition"
+"""Every check result names the day it judges: the UI plots a check's figures by evaluation time, so a backfill of
+thirty days shows thirty points at the same minute; this key says which day each point is."""
+
+
+def _polished(item: Any, partition: str | None = None) -> Any:
+    from dagster import AssetCheckResult
+
     metadata = getattr(item, "metadata", None)
+    if partition is not None and isinstance(item, AssetCheckResult):
+        metadata = {PARTITION_KEY: partition, **(metadata or {})}
     if not metadata or not hasattr(item, "_replace"):
         return item
     return item._replace(metadata=rounded(metadata))
 
 
+def _partition_of(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+    """The partition key of the run, from the body's `context` argument (None when not partitioned)."""
+    context = kwargs.get("context", args[0] if args else None)
+    try:
+        return context.partition_key if context is not None and context.has_partition_key else None
+    except Exception:  # noqa: BLE001 - a context without partitions (a test's direct call) has none to give
+        return None
+
+
 def for_people(fn: Callable[P, Iterator[Any]]) -> Callable[P, Iterator[Any]]:
     """Decorate an asset's generator body (under `@asset`/`@multi_asset`): every result it yields gets `rounded`
-    metadata. Dagster reads the parameters and annotations through `functools.wraps`."""
+    metadata, and every check result the partition it judges (`PARTITION_KEY`). Dagster reads the parameters and
+    annotations through `functools.wraps`."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+        partition = _partition_of(args, kwargs)
         for item in fn(*args, **kwargs):
-            yield _polished(item)
+            yield _polished(item, partition)
+
+    return wrapper
+
+
+def judged(fn: Callable[P, Any]) -> Callable[P, Any]:
+    """Decorate a check function (under `@asset_check`): its result gets `rounded` metadata and the partition it
+    judges (`PARTITION_KEY`), like the check results of `for_people` bodies."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        return _polished(fn(*args, **kwargs), _partition_of(args, kwargs))
 
     return wrapper

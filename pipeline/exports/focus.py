@@ -203,7 +203,7 @@ def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
     added = [c for c in ("invoicing_entity", "invoice_id") if c not in present]  # partitions from before them
     return (
         rows.with_columns(pl.col("usage_kind").fill_null("other"), *[pl.lit(None, pl.String).alias(c) for c in added])
-        .group_by([*ALLOCATION_BUCKET, "usage_kind"])
+        .group_by([*ALLOCATION_BUCKET, "usage_kind"], maintain_order=True)
         .agg(
             pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"),
             pl.coalesce(pl.col("net_cost_usd"), pl.col("unblended_cost_usd"))
