@@ -323,3 +323,24 @@ def test_without_a_bill_the_billing_tables_are_empty_and_their_checks_say_so(tmp
     for evaluation in evaluations:
         assert evaluation.passed, evaluation.check_name
         assert evaluation.description == NO_BILL_CONFIGURED
+
+
+def test_a_budget_failure_says_who_and_how_much_in_cents_below_100() -> None:
+    import polars as pl
+
+    from pipeline.defs.usage import budget_check
+
+    status = pl.DataFrame(
+        {
+            "cost_center": ["platform", "search"],
+            "budget_usd": [0.42, 5000.0],
+            "pct_used": [270.0, 85.0],
+            "status": ["over_budget", "warning"],
+        }
+    )
+    result = budget_check(status, dt.date(2026, 11, 3))
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.description == (
+        "platform is at 270% of its $0.42 monthly budget (over budget); "
+        "search is at 85% of its $5,000 monthly budget (warning)"
+    )
