@@ -298,9 +298,28 @@ def ui(
     typer.echo(f"Dagster home: {home.path}; config: {config_path}; UI at http://{host}:{port} (Ctrl-C stops it)")
     argv = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
     # The UI runs from the home: whatever Dagster leaves in its working folder stays there, not in the user's.
-    code = subprocess.call(argv, env=env, cwd=home.path)
-    if code not in (0, -2, 130):  # Ctrl-C is how a person stops it
+    code = _serve(subprocess.Popen(argv, env=env, cwd=home.path))
+    if code not in (0, -2, -15, 130):  # Ctrl-C (or a SIGTERM passed on) is how it is stopped
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _serve(proc: Any) -> int:
+    """Wait for `dagster dev`; a SIGTERM to us is passed on (so its webserver and daemon stop with us), and Ctrl-C,
+    which the terminal sends to both, waits for it to finish shutting down."""
+    import signal
+
+    def stop(_signum: int, _frame: Any) -> None:
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            try:
+                return int(proc.wait())
+            except KeyboardInterrupt:
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 CLOUDWATCH_MAX_AGE_DAYS = 14

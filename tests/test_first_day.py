@@ -344,3 +344,66 @@ def test_a_budget_failure_says_who_and_how_much_in_cents_below_100() -> None:
         "platform is at 270% of its $0.42 monthly budget (over budget); "
         "search is at 85% of its $5,000 monthly budget (warning)"
     )
+
+
+@pytest.mark.slow
+def test_ui_opens_the_ledgers_history_from_any_folder(tmp_path: Path) -> None:
+    """`bedrock-ledger ui` started in an unrelated folder: the webserver serves the ledger's code location on its
+    own home, and the folder stays empty (no `.dagster`, no telemetry files, no `dg` needed)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.helpers import free_port
+
+    folder = tmp_path / "ledger"
+    folder.mkdir()
+    config = write_config(folder, sources={"invocation_logs": {"s3": [str(_logs(folder / "logs"))]}})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", CONFIG_ENV)}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "ui", "--config", str(config), "--port", str(port)],
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its webserver and daemon are stopped with it, as a group we started
+    )
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    entries: list = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    entries = json.loads(resp.read())["data"]["workspaceOrError"]["locationEntries"]
+                if entries and entries[0]["loadStatus"] == "LOADED":
+                    break
+            except OSError:
+                pass
+            time.sleep(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out = proc.communicate(timeout=60)[0].decode()
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out = proc.communicate()[0].decode()
+    assert [(e["name"], e["loadStatus"]) for e in entries] == [("bedrock-ledger", "LOADED")], out
+    home = tmp_path / "state" / "bedrock-ledger" / slug(str(folder / "wh"))
+    assert f"Dagster home: {home}" in out
+    assert (home / "dagster.yaml").is_file() and (home / "workspace.yaml").is_file()
+    assert "telemetry" not in out.lower()
+    assert list(elsewhere.iterdir()) == []
