@@ -27,6 +27,12 @@ def _num(meta: Mapping[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _count(value: float | None, noun: str) -> str:
+    """`1 call`, `2,000 calls`: a count with its noun (plural with an `s`)."""
+    n = int(value or 0)
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
@@ -41,14 +47,14 @@ def _first_item(markdown: object) -> str | None:
 
 def _rejects(m: Mapping[str, Any]) -> str | None:
     return (
-        f"{int(_num(m, 'rejected') or 0):,} log records rejected, {_share(_num(m, 'reject_share'))} of the day "
+        f"{_count(_num(m, 'rejected'), 'log record')} rejected, {_share(_num(m, 'reject_share'))} of the day "
         f"(allowed: {_share(_num(m, 'threshold'))}, quality.max_reject_share); rejected_records says why"
     )
 
 
 def _unpriced(m: Mapping[str, Any]) -> str | None:
     return (
-        f"{int(_num(m, 'unpriced_invocations') or 0):,} calls ({_share(_num(m, 'unpriced_share'))}) have no price "
+        f"{_count(_num(m, 'unpriced_invocations'), 'call')} ({_share(_num(m, 'unpriced_share'))}) without a price "
         f"(allowed: {_share(_num(m, 'threshold'))}, quality.max_unpriced_share): their cost is left out, never $0; "
         "add their models to pricing.overrides"
     )
@@ -64,8 +70,8 @@ def _unattributed(m: Mapping[str, Any]) -> str | None:
 
 def _unmapped(m: Mapping[str, Any]) -> str | None:
     return (
-        f"{int(_num(m, 'unmapped_rows') or 0):,} bill rows ({usd(_num(m, 'unmapped_cost_usd'))}) name a model the "
-        "billing-name map does not know; they are kept, reconciled as unmapped"
+        f"{_count(_num(m, 'unmapped_rows'), 'bill row')} ({usd(_num(m, 'unmapped_cost_usd'))}) naming a model the "
+        "billing-name map does not know; kept, reconciled as unmapped"
     )
 
 
@@ -79,7 +85,7 @@ def _principals(m: Mapping[str, Any]) -> str | None:
 
 def _tolerance(m: Mapping[str, Any]) -> str | None:
     return (
-        f"{int(_num(m, 'gaps_over_tolerance') or 0):,} reconciliation rows differ from the bill beyond tolerance "
+        f"{_count(_num(m, 'gaps_over_tolerance'), 'reconciliation row')} off the bill beyond tolerance "
         "(reconciliation.cost_pct / cost_usd); cost_reconciliation's explanation column says why"
     )
 
@@ -95,13 +101,13 @@ def _coverage(m: Mapping[str, Any]) -> str | None:
 
 
 def _logging_off(m: Mapping[str, Any]) -> str | None:
-    n = int(_num(m, "regions_without_logging") or 0)
-    return f"{n} account and region pair(s) have model invocation logging off: their calls show only in metrics"
+    pairs = _count(_num(m, "regions_without_logging"), "account and region pair")
+    return f"model invocation logging is off in {pairs}: their calls show only in metrics"
 
 
 def _logging_changed(m: Mapping[str, Any]) -> str | None:
-    n = int(_num(m, "failing_changes") or 0)
-    return f"{n} change(s) to model invocation logging since the previous day lose data (see before_after)"
+    changes = _count(_num(m, "failing_changes"), "change")
+    return f"{changes} to model invocation logging since the previous day that lose data (see before_after)"
 
 
 def _listed_problem(what: str) -> Reason:
@@ -114,9 +120,9 @@ def _listed_problem(what: str) -> Reason:
 
 REASONS: dict[str, Reason] = {
     "invocations:rejects_within_threshold": _rejects,
-    "invocations:request_id_unique": lambda m: f"{int(_num(m, 'duplicates') or 0):,} request ids appear twice",
+    "invocations:request_id_unique": lambda m: f"{_count(_num(m, 'duplicates'), 'request id')} seen twice",
     "invocations:no_negative_tokens": lambda m: (
-        f"{int(_num(m, 'rows_with_negative_tokens') or 0):,} rows have a negative token count"
+        f"{_count(_num(m, 'rows_with_negative_tokens'), 'row')} with a negative token count"
     ),
     "priced_invocations:unpriced_share": _unpriced,
     "priced_invocations:unattributed_share": _unattributed,

@@ -231,14 +231,14 @@ def test_reasons_state_the_figures_with_money_in_cents_below_100() -> None:
         None,
         {"unmapped_rows": 3, "unmapped_cost_usd": 0.42},
     )
-    assert line.startswith("3 bill rows ($0.42)")
+    assert line.startswith("3 bill rows ($0.42) naming a model")
     unpriced = reason(
         "priced_invocations",
         "unpriced_share",
         None,
         {"unpriced_invocations": 12, "unpriced_share": 0.015, "threshold": 0.0},
     )
-    assert "12 calls (1.50%) have no price" in unpriced and "quality.max_unpriced_share" in unpriced
+    assert "12 calls (1.50%) without a price" in unpriced and "quality.max_unpriced_share" in unpriced
     assert reason("x", "y", "the check's own words\nsecond line", {}) == "the check's own words second line"
     assert reason("x", "y", None, {"share": 0.5, "rows": 3}) == "did not pass (share 0.5, rows 3)"
 
@@ -262,7 +262,7 @@ def test_a_failed_check_is_printed_with_its_severity_and_reason() -> None:
         },
     )
     line = check_line(check, {})
-    assert line.startswith("    check priced_invocations:unpriced_share did not pass [WARN]: 4 calls (2.00%)")
+    assert line.startswith("    check priced_invocations:unpriced_share did not pass [WARN]: 4 calls (2.00%) without")
     error = SimpleNamespace(**{**vars(check), "severity": AssetCheckSeverity.ERROR})
     assert "[ERROR]" in check_line(error, {})
     assert "as the sample intends" in check_line(check, {"priced_invocations:unpriced_share": "on purpose"})
@@ -407,3 +407,33 @@ def test_ui_opens_the_ledgers_history_from_any_folder(tmp_path: Path) -> None:
     assert (home / "dagster.yaml").is_file() and (home / "workspace.yaml").is_file()
     assert "telemetry" not in out.lower()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_failed_check_carries_its_reason_into_the_ui_and_alerts(tmp_path: Path) -> None:
+    """A check result that states its figures only in metadata gets its one-line reason as its description: the
+    UI shows it, the CLI prints it and an alert sends it."""
+    from pipeline.report.alerts import CheckOutcome, summarize
+    from tests.helpers import run_day
+
+    root = tmp_path / "logs"
+    key = root / log_key("111122223333", "us-east-1", f"{DAY}T10:05:00")
+    key.parent.mkdir(parents=True)
+    records = [make_record("r-0", f"{DAY}T10:00:00Z"), make_record("r-1", f"{DAY}T10:01:00Z", modelId="acme.x-v1")]
+    key.write_bytes(gz_lines(records))
+    config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(root)]}})
+    result = run_day(config, DAY, ["invocations", "rejected_records", "priced_invocations"])
+    assert result.success
+    (unpriced,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "unpriced_share"]
+    assert not unpriced.passed
+    assert unpriced.description.startswith("1 call (50.00%) without a price")
+    outcome = CheckOutcome(
+        asset="priced_invocations",
+        check="unpriced_share",
+        partition=DAY,
+        passed=False,
+        severity="WARN",
+        description=unpriced.description,
+        metadata={},
+        storage_id=1,
+    )
+    assert summarize(outcome, str(tmp_path / "wh")) == unpriced.description

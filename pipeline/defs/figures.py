@@ -84,11 +84,27 @@ def _polished(item: Any, partition: str | None = None) -> Any:
     from dagster import AssetCheckResult
 
     metadata = getattr(item, "metadata", None)
-    if partition is not None and isinstance(item, AssetCheckResult):
-        metadata = {PARTITION_KEY: partition, **(metadata or {})}
+    if isinstance(item, AssetCheckResult):
+        if partition is not None:
+            metadata = {PARTITION_KEY: partition, **(metadata or {})}
+        item = _with_reason(item)
     if not metadata or not hasattr(item, "_replace"):
         return item
     return item._replace(metadata=rounded(metadata))
+
+
+def _with_reason(result: Any) -> Any:
+    """A failed check result without a description gets its one-line reason (`pipeline.check_reasons`), so the UI,
+    the CLI and alerts all say why in the same words."""
+    from dagster import AssetKey
+
+    from pipeline.check_reasons import reason
+
+    if result.passed or result.description or result.asset_key is None or not result.check_name:
+        return result
+    key = result.asset_key if isinstance(result.asset_key, AssetKey) else AssetKey.from_coercible(result.asset_key)
+    why = reason(key.to_user_string(), result.check_name, None, result.metadata or {})
+    return result._replace(description=why)
 
 
 def _partition_of(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
