@@ -171,6 +171,12 @@ def check_paths(cfg: LedgerConfig, config_path: str) -> None:
                 f"sources.invocation_logs.s3: folder {root} does not exist (in {config_path}): fix the path; "
                 "relative paths are read from the config's folder"
             )
+    discover = cfg.sources.invocation_logs.discover
+    if discover and discover.snapshot and not _local(discover.snapshot).is_dir():
+        raise InputError(
+            f"sources.invocation_logs.discover.snapshot: folder {discover.snapshot} does not exist (in {config_path}): "
+            "fix the path, or remove snapshot to ask AWS itself"
+        )
     for source in cfg.sources.billing:
         if not _is_remote(source.uri) and not _local(source.uri).exists():
             raise InputError(

@@ -94,6 +94,7 @@ def test_each_ledger_keeps_its_own_history_and_nothing_lands_in_the_working_fold
         assert "bedrock-ledger ui --config" in out and " dg " not in out
         homes[name] = (home, str(config), str(folder / "wh"))
     assert list(no_home.iterdir()) == []  # no .dagster, no storage: the working folder stays as it was
+    assert "telemetry" not in out.lower()
     for home, config, wh in homes.values():
         settings = yaml.safe_load((home / "dagster.yaml").read_text())
         assert settings["telemetry"] == {"enabled": False}
@@ -437,3 +438,13 @@ def test_a_failed_check_carries_its_reason_into_the_ui_and_alerts(tmp_path: Path
         storage_id=1,
     )
     assert summarize(outcome, str(tmp_path / "wh")) == unpriced.description
+
+
+def test_a_missing_discovery_snapshot_is_named_before_any_work(
+    no_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    discover = {"regions": ["us-east-1"], "accounts": [{"account_id": "111122223333"}], "snapshot": "no-such-folder"}
+    config = write_config(tmp_path, sources={"invocation_logs": {"discover": discover}})
+    code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
+    assert code == EXIT_BAD_INPUT, out
+    assert "no-such-folder" in out and "does not exist" in out and len(out.strip().splitlines()) == 1
