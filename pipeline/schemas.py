@@ -96,6 +96,8 @@ PRICED_INVOCATIONS: dict[str, DType] = {
     # cache_write_cost_usd (which stays the total of both TTLs).
     "context_tier": pl.String,
     "cache_write_1h_cost_usd": pl.Float64,
+    # Where the price came from: catalog | override | bill | derived (null when unpriced).
+    "price_origin": pl.String,
 }
 
 _USAGE_METRICS: dict[str, DType] = {
@@ -194,8 +196,29 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "invoice_id": pl.String,
     # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
     "iam_principal": pl.String,
+    # The public on-demand rate per `pricing_unit` as the bill states it (CUR `pricing_public_on_demand_rate`,
+    # FOCUS `ListUnitPrice`); null where the export has none. Feeds `bill_list_rates`.
+    "list_unit_price_usd": pl.Float64,
     "invoicing_entity": pl.String,
 }
+
+BILL_LIST_RATES: dict[str, DType] = {
+    "date": pl.Date,
+    "base_model_id": pl.String,
+    "region": pl.String,
+    "usage_kind": pl.String,
+    "tier": pl.String,
+    "routing": pl.String,
+    "context_tier": pl.String,
+    "usage_type": pl.String,
+    "pricing_unit": pl.String,
+    "list_unit_price_usd": pl.Float64,
+    "rate_per_1k_usd": pl.Float64,
+    "first_bill_day": pl.Date,
+    "source_format": pl.String,
+}
+"""The bill's public list rate per model, region, token kind, tier, routing and context tier, for each bill day:
+the second opinion on the catalog (`catalog_matches_bill`) and the price of a model the catalog lacks."""
 
 COST_RECONCILIATION: dict[str, DType] = {
     "date": pl.Date,
@@ -424,6 +447,7 @@ TABLES: dict[str, dict[str, DType]] = {
     "daily_usage_by_cost_center": DAILY_USAGE_BY_COST_CENTER,
     "budget_status": BUDGET_STATUS,
     "billing_line_items": BILLING_LINE_ITEMS,
+    "bill_list_rates": BILL_LIST_RATES,
     "cost_reconciliation": COST_RECONCILIATION,
     "chargeback": CHARGEBACK,
     "focus_chargeback": FOCUS_CHARGEBACK,
@@ -521,6 +545,7 @@ _SHARED: dict[str, str] = {
     "total_cost_usd": "estimated cost at catalog prices (USD); unpriced calls are left out, never $0",
     "priced": "true when a catalog row priced the call; false calls carry no cost",
     "price_source": "the id of the catalog row that priced the call; null when unpriced",
+    "price_origin": "where the price came from: catalog, override, bill or derived; null when unpriced",
     "pricing_routing": "the routing the bill prices the call under (a profile call as geo or global)",
     "pricing_tier": "price tier: standard, batch, flex, priority or latency_optimized",
     "unpriced_reason": "why the call has no price (no catalog row, unknown model, ...); null when priced",
@@ -574,6 +599,9 @@ _SHARED: dict[str, str] = {
     "invoice_id": "the invoice the row is on; empty until the month is invoiced",
     "iam_principal": "the IAM principal the bill names for the row (CUR 2.0 with IAM principal data); else null",
     "invoicing_entity": "who invoices the row (bill_invoicing_entity, FOCUS InvoiceIssuerName), e.g. AWS EMEA SARL",
+    "list_unit_price_usd": "the public on-demand rate per pricing_unit as the bill states it (USD); null if none",
+    "rate_per_1k_usd": "that list rate per 1,000 tokens (USD)",
+    "first_bill_day": "the first bill day that showed this rate",
     # reconciliation
     "logged_tokens": "tokens in the logs for the row's bucket",
     "billed_tokens": "tokens on the bill for the row's bucket",

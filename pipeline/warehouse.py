@@ -179,6 +179,29 @@ def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:
     return bool(_list_parquet(fs, folder))
 
 
+def partition_days(warehouse: str, table: str) -> list[dt.date]:
+    """The days of a table that have a partition folder, oldest first (a reference table read across days)."""
+    root = _join(warehouse, table)
+    if is_local(warehouse):
+        base = Path(root.removeprefix("file://"))
+        names = [p.name for p in base.glob("date=*")] if base.is_dir() else []
+    else:
+        fs, path = _fs(root)
+        try:  # `refresh=True`: another run may have written a day since this process last listed the table
+            listed = fs.ls(path, detail=False, refresh=True)
+        except FileNotFoundError:
+            listed = []
+        names = [n.rstrip("/").rsplit("/", 1)[-1] for n in listed]
+        names = [n for n in names if n.startswith("date=")]
+    days = []
+    for name in names:
+        try:
+            days.append(dt.date.fromisoformat(name.removeprefix("date=")))
+        except ValueError:
+            continue
+    return sorted(days)
+
+
 def partition_files(warehouse: str, table: str, day: dt.date | str) -> list[str]:
     """The Parquet files of one partition (one, or none if the day was never written)."""
     folder = partition_dir(warehouse, table, day)
