@@ -25,6 +25,7 @@ import typer
 from pipeline import recovery
 from pipeline.config import CONFIG_ENV, ConfigError, load_config
 from pipeline.preflight import InputError, UnreachableError
+from pipeline.text import escape_for, usd
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -553,6 +554,17 @@ def prices_show(
         typer.echo(line)
 
 
+def _plain(value: object) -> str:
+    """A string from the data (a cost center, a model id) as terminal text: no control characters, capped."""
+    return escape_for(value, "plain")
+
+
+def _names(values: list[Any], shown: int = 10) -> str:
+    """At most `shown` names from the data, then how many more."""
+    names = ", ".join(_plain(v) for v in values[:shown])
+    return names + (f" and {len(values) - shown:,} more" if len(values) > shown else "")
+
+
 def _print_summary(config_path: str, days: list[dt.date]) -> None:
     """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
     import polars as pl
@@ -569,8 +581,8 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     typer.echo("")
     typer.echo(f"invocations: {priced.height:,}   rejected records: {rejected.height}")
     typer.echo(
-        f"estimated cost: ${priced['total_cost_usd'].sum():,.2f}   "
-        f"unpriced calls: {unpriced.height} ({', '.join(sorted(set(unpriced['model_id'].to_list())))})"
+        f"estimated cost: {usd(float(priced['total_cost_usd'].sum() or 0.0))}   "
+        f"unpriced calls: {unpriced.height} ({_names(unpriced['model_id'].unique().sort().to_list())})"
     )
     origins = priced.filter(pl.col("priced")).group_by("price_origin").len().sort("len", descending=True)
     from_bill = sorted(set(priced.filter(pl.col("price_origin") == "bill")["model_id"].to_list()))
@@ -580,13 +592,14 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
         + (f" (the bill prices {', '.join(from_bill)}, which the catalog lacks)" if from_bill else "")
     )
     by_cc = priced.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).sort("total_cost_usd", descending=True)
-    typer.echo("cost by cost center: " + ", ".join(f"{r[0]} ${r[1]:,.2f}" for r in by_cc.iter_rows()))
+    typer.echo("cost by cost center: " + _names([f"{r[0]} {usd(r[1])}" for r in by_cc.iter_rows()], 20))
     over = budgets.filter(pl.col("status").is_in(["warning", "over_budget"]))
     typer.echo(
         "budgets needing attention: "
         + (
             ", ".join(
-                f"{r[0]} {r[1]:.0f}% ({r[2]})" for r in over.select("cost_center", "pct_used", "status").iter_rows()
+                f"{_plain(r[0])} {r[1]:.0f}% ({r[2]})"
+                for r in over.select("cost_center", "pct_used", "status").iter_rows()
             )
             or "none"
         )
