@@ -437,7 +437,9 @@ def test_a_failed_check_carries_its_reason_into_the_ui_and_alerts(tmp_path: Path
         metadata={},
         storage_id=1,
     )
-    assert summarize(outcome, str(tmp_path / "wh")) == unpriced.description
+    assert summarize(outcome, str(tmp_path / "wh")) == (unpriced.description, False)
+    figures_only = CheckOutcome(**{**vars(outcome), "description": None, "metadata": dict(unpriced.metadata)})
+    assert summarize(figures_only, str(tmp_path / "wh"))[0] == unpriced.description
 
 
 def test_a_missing_discovery_snapshot_is_named_before_any_work(
