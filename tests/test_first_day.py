@@ -450,3 +450,76 @@ def test_a_missing_discovery_snapshot_is_named_before_any_work(
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert code == EXIT_BAD_INPUT, out
     assert "no-such-folder" in out and "does not exist" in out and len(out.strip().splitlines()) == 1
+
+
+# --- the report: words that match the reconciliation --------------------------------------------------------------
+
+
+def test_idle_provisioned_hours_are_a_volume_part_named_like_their_status() -> None:
+    """Provisioned Throughput billed with no call on the model is capacity nobody used (`idle_capacity`): the bridge
+    files it under volume as `idle capacity`, never under price; the parts still sum to billed − estimated."""
+    import polars as pl
+
+    from pipeline.report.bridge import bridge_parts
+
+    recon = pl.DataFrame(
+        {
+            "status": ["idle_capacity", "matched", "price_mismatch"],
+            "usage_kind": ["provisioned", "provisioned", "input"],
+            "estimated_cost_usd": [None, 1200.0, 10.0],
+            "billed_cost_usd": [1452.0, 1452.0, 12.0],
+            "volume_variance_usd": [None, None, 0.0],
+            "price_variance_usd": [1452.0, None, 2.0],
+        }
+    )
+    estimate, billed, parts = bridge_parts(recon)
+    by_part = {(r["step"], r["part"]): r["usd"] for r in parts.iter_rows(named=True)}
+    assert by_part[("volume variance", "idle capacity")] == pytest.approx(1452.0)
+    assert by_part[("price variance", "provisioned hours")] == pytest.approx(252.0)  # hours that served calls
+    assert ("price variance", "idle capacity") not in by_part
+    assert sum(by_part.values()) == pytest.approx(billed - estimate)
+
+
+def test_a_report_without_a_bill_says_so_instead_of_zero_dollars(tmp_path: Path) -> None:
+    from dagster import materialize
+
+    from pipeline.config import load_config
+    from pipeline.defs.build import build_assets
+    from pipeline.defs.resources import LedgerResource
+
+    config = write_config(tmp_path, sources={"invocation_logs": {"s3": [str(_logs(tmp_path / "logs"))]}})
+    result = materialize(
+        build_assets(load_config(config)),
+        partition_key=DAY,
+        resources={"ledger": LedgerResource(config_path=str(config))},
+        raise_on_error=False,
+    )
+    assert result.success
+    html = (tmp_path / "wh" / "reports" / f"date={DAY}" / "daily.html").read_text()
+    assert "no bill configured" in html.lower()
+    assert "billed usage (AWS bill)" in html and "$0.00" not in html.split("billed usage (AWS bill)")[1][:300]
+    within = [e for e in result.get_asset_check_evaluations() if e.check_name == "within_tolerance"]
+    assert within and within[0].passed
+
+
+def test_the_report_error_rate_is_the_tables_error_rate() -> None:
+    """One definition: client errors + server errors + throttles over calls, in the tables, the tile and the chart."""
+    import polars as pl
+
+    from pipeline.report.health import health_table
+
+    day = pl.DataFrame(
+        {
+            "base_model_id": ["m"],
+            "invocations": [100],
+            "client_errors": [1],
+            "server_errors": [1],
+            "throttles": [8],
+            "latency_ms_p50": [100.0],
+            "latency_ms_p95": [200.0],
+            "latency_ms_p99": [300.0],
+        }
+    )
+    health = health_table(day)
+    assert health["error_rate"][0] == pytest.approx(0.10)  # as daily_usage_by_model.error_rate counts it
+    assert health["throttle_rate"][0] == pytest.approx(0.08)

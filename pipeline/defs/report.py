@@ -54,7 +54,7 @@ def cost_report(context: AssetExecutionContext, ledger: LedgerResource) -> Mater
 
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    files = build_reports(cfg.warehouse, day, cfg.start_date)
+    files = build_reports(cfg.warehouse, day, cfg.start_date, bill_configured=bool(cfg.sources.billing))
     base = cfg.alerts.report_base_url
     findings = files.findings.get("daily", {})
     return MaterializeResult(
