@@ -214,7 +214,7 @@ def check_line(check: Any, expected: dict[str, str]) -> str:
     asset = check.asset_key.to_user_string()
     name = f"{asset}:{check.check_name}"
     severity = getattr(check.severity, "value", str(check.severity))
-    why = reason(asset, check.check_name, check.description, check.metadata)
+    why = _plain(reason(asset, check.check_name, check.description, check.metadata))  # data names as plain text
     if name in expected:
         return f"    check {name} failed [{severity}], as the sample intends: {expected[name]} ({why})"
     return f"    check {name} did not pass [{severity}]: {why}"
