@@ -570,6 +570,7 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     import polars as pl
 
     from pipeline import warehouse
+    from pipeline.vocabulary import BUDGET_ALERT_STATUSES
 
     cfg = load_config(config_path)
     wh = cfg.warehouse
@@ -593,7 +594,7 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     )
     by_cc = priced.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).sort("total_cost_usd", descending=True)
     typer.echo("cost by cost center: " + _names([f"{r[0]} {usd(r[1])}" for r in by_cc.iter_rows()], 20))
-    over = budgets.filter(pl.col("status").is_in(["warning", "over_budget"]))
+    over = budgets.filter(pl.col("status").is_in(list(BUDGET_ALERT_STATUSES)))
     typer.echo(
         "budgets needing attention: "
         + (

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from pipeline.vocabulary import STATUSES, USAGE_LINE_TYPES  # noqa: F401  (the contract names them; defined there)
+from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defined there)
+    COMPLETENESS_STATUSES,
+    ROUTINGS,
+    STATUSES,
+    USAGE_LINE_TYPES,
+)
 
 DType = pl.DataType | DataTypeClass
 """A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
@@ -21,7 +26,6 @@ UTC_US = pl.Datetime("us", "UTC")
 STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 """Maps of strings are stored as a list of key/value structs: Parquet's MAP type, readable by DuckDB and polars."""
 
-ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
 UNALLOCATED = "unallocated"
 
@@ -436,7 +440,6 @@ LOG_COMPLETENESS: dict[str, DType] = {
     "metric_model_ids": pl.String,
     "checked_at": UTC_US,
 }
-COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,

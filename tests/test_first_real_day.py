@@ -54,8 +54,9 @@ def aws_world(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("aws_world")
 def test_a_person_following_the_page_gets_a_reconciled_day(
-    aws_world: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     here = tmp_path / "my-ledger"
     here.mkdir()

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.schemas import DType
+from pipeline.vocabulary import PRICING_ROUTINGS
 
 BUNDLED_PRICES = Path(__file__).with_name("data") / "prices.csv"
 
@@ -63,13 +64,9 @@ TOKEN_PRICE_COLUMNS: tuple[str, ...] = PRICE_COLUMNS[:4] + ("cache_write_1h_per_
 UNITS: tuple[str, ...] = ("token", "image", "query", "second", "text_unit", "hour")
 """What one row prices. `token` rows carry per-1K rates; every other unit carries `per_unit_usd` (an `image` row may
 use the older `image_per_unit_usd` instead). A guardrail policy is a row with `model_id = guardrail:<policy>`."""
-ORIGINS: tuple[str, ...] = ("catalog", "synced", "override")
-"""Where a row was loaded from, lowest precedence first: the bundled CSV, the synced Price List catalog under the
-warehouse (`_catalog/prices.csv`), the user's overrides."""
 SOURCE_FORMS: tuple[str, ...] = ("aws-price-list:", "https://", "derived:", "unpublished:")
 """How a `source` starts: `aws-price-list:<serviceCode>@<publicationDate>`, a public URL, `derived:<rule>; from
 <source>`, or `unpublished:<note>`. Required of synced rows; older bundled rows and user overrides say it in words."""
-ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
 TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
 CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
 CLAUDE_1H_WRITE_MULTIPLIER = 2.0
@@ -218,8 +215,8 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     if not region:
         raise ValueError("region is empty (use * for any region)")
     routing = rec["routing"].strip() or None
-    if routing is not None and routing not in ROUTINGS:
-        raise ValueError(f"routing {routing!r} is not one of {', '.join(ROUTINGS)} (or empty for any)")
+    if routing is not None and routing not in PRICING_ROUTINGS:
+        raise ValueError(f"routing {routing!r} is not one of {', '.join(PRICING_ROUTINGS)} (or empty for any)")
     tier = rec["tier"].strip() or "standard"
     if tier not in TIERS:
         raise ValueError(f"tier {tier!r} is not one of {', '.join(TIERS)}")
@@ -377,16 +374,6 @@ def _subtract(row: PriceRow, covers: list[PriceRow]) -> list[PriceRow]:
                 nxt.append((c.effective_to + dt.timedelta(days=1), end))
         pieces = nxt
     return [dataclasses.replace(row, effective_from=start, effective_to=end) for start, end in pieces]
-
-
-def merge_rows(bundled: list[PriceRow], overrides: list[PriceRow]) -> list[tuple[PriceRow, str]]:
-    """Apply overrides: for the same key, an override's days are taken out of the bundled rows.
-
-    Returns (row, price_id) pairs. Overrides for a key the bundle lacks simply add rows (new models, negotiated
-    regional prices, batch tiers). A trimmed bundled row keeps the price_id of its CSV row (its original start
-    date), so `price_source` still names a line a reviewer can find.
-    """
-    return layer_rows([(b, b.price_id) for b in bundled], overrides)
 
 
 def layer_rows(base: list[tuple[PriceRow, str]], upper: list[PriceRow]) -> list[tuple[PriceRow, str]]:

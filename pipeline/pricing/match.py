@@ -17,6 +17,7 @@ import polars as pl
 from pipeline import config
 from pipeline.pricing.aliases import load_aliases
 from pipeline.pricing.catalog import ANY_REGION, PRICE_COLUMNS, PriceCatalog
+from pipeline.vocabulary import PRICING_ROUTINGS
 
 GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
 """System (cross-region) inference profile prefixes. `us-gov` comes first so it is not read as `us`."""
@@ -60,9 +61,6 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "context_tier",
     "price_origin",
 )
-PRICE_ORIGINS: tuple[str, ...] = ("catalog", "override", "bill", "derived")
-"""`price_origin`: a catalog row (bundled or synced from the Price List), an override row, the bill's public list
-rate (a model the catalog lacks), or a rate the catalog derived (a tier multiplier, a `derived:` source)."""
 CACHE_WRITE_1H = "cache_write_1h_input_tokens"
 """The 1-hour part of `cache_write_input_tokens`; a frame without the column has none (0)."""
 _COMBO = ["model_id", "base_model_id", "routing", "inference_profile"]
@@ -172,7 +170,7 @@ def _resolve_combo(
         if routing in ("geo", "global") and inference_profile:
             mid = _arn_resource(inference_profile)[1]
         geo = GEO_PREFIX.match(mid)
-        if routing in ("in_region", "geo", "global"):
+        if routing in PRICING_ROUTINGS:
             pricing_routing = routing
         else:
             pricing_routing = ("global" if geo.group(1) == "global" else "geo") if geo else "in_region"

@@ -16,7 +16,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from pipeline.pricing.catalog import ANY_REGION, BUNDLED_PRICES, PriceRow, read_price_file
 
@@ -781,20 +780,3 @@ def expected_cost_center(identity_arn: str, model_id: str, request_metadata: Map
         if profile.arn == model_id and profile.tags.get("costCenter"):
             return profile.tags["costCenter"]
     return principal_tags(identity_arn).get("costCenter", "unattributed")
-
-
-def world_summary() -> dict[str, Any]:
-    """What the sample world contains, for the demo/CLI to print next to the generated data."""
-    return {
-        "accounts": list(ACCOUNTS),
-        "regions": list(REGIONS),
-        "cost_centers": list(COST_CENTERS),
-        "models": sorted({m.model_id for m in MODELS.values()}),
-        "application_profiles": {p.arn: {"model_id": p.model_id, **dict(p.tags)} for p in APP_PROFILES},
-        "workloads": {
-            w.name: {"account": w.account, "regions": [r for r, _ in w.regions], "share": w.weight} for w in WORKLOADS
-        },
-        "custom_model": CUSTOM_MODEL_ARN,
-        "unknown_model": UNKNOWN_MODEL_ID,
-        "bill_priced_model": BILL_ONLY_MODEL_ID,
-    }
