@@ -12,7 +12,9 @@ import polars as pl
 from polars.datatypes import DataTypeClass
 
 from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defined there)
+    BUDGET_STATUSES,
     COMPLETENESS_STATUSES,
+    RECONCILIATION_STATUSES,
     ROUTINGS,
     STATUSES,
     USAGE_LINE_TYPES,
@@ -527,7 +529,7 @@ _SHARED: dict[str, str] = {
     "latency_ms": "time from request to the last byte, in milliseconds; null when the log has none",
     "first_byte_latency_ms": "time to the first byte of a streamed answer, in milliseconds; null when not logged",
     "stop_reason": "why the model stopped (end_turn, max_tokens, ...), as the response says",
-    "status": "success, client_error, server_error, throttled or guardrail_intervened",
+    "status": "one of " + ", ".join(STATUSES),
     "error_code": "the error's code for a failed call; null for a success",
     "request_metadata": "the request's requestMetadata key/values (a Parquet map)",
     "source": "where the record was read: s3 or cloudwatch",
@@ -738,12 +740,11 @@ _PER_TABLE: dict[str, dict[str, str]] = {
         "context_tier": "standard or long (long_ctx / LongContext in the usage type)",
     },
     "cost_reconciliation": {
-        "status": "matched, under_logged, over_logged, price_mismatch, missing_in_bill, missing_in_logs, "
-        "unmapped_billing, unpriced or idle_capacity (README: Reconciliation)",
+        "status": "one of " + ", ".join(RECONCILIATION_STATUSES) + " (README: Reconciliation)",
         "iam_principal": "the caller, where the bill names IAM principals; else null",
     },
     "budget_status": {
-        "status": "ok, warning (80% used), over_budget, forecast_over, no_budget or no_data",
+        "status": "one of " + ", ".join(BUDGET_STATUSES) + " (warning: 80% used)",
         "date": "the as-of day (the partition)",
         "invocations": "calls of the month to date",
         "unpriced_invocations": "calls of the month to date without a price",
@@ -754,7 +755,7 @@ _PER_TABLE: dict[str, dict[str, str]] = {
         "billed_cost_usd": "the owner's share of the bill (USD); sums to the bill per day and account",
     },
     "log_completeness": {
-        "status": "complete, logs_missing, logging_disabled, metrics_missing or delivery_late",
+        "status": "one of " + ", ".join(COMPLETENESS_STATUSES),
         "explanation": "what the status means here and what to do",
         "logging_enabled": "the day's logging configuration has a destination for the account and region",
     },
