@@ -205,6 +205,10 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     # The public on-demand rate per `pricing_unit` as the bill states it (CUR `pricing_public_on_demand_rate`,
     # FOCUS `ListUnitPrice`); null where the export has none. Feeds `bill_list_rates`.
     "list_unit_price_usd": pl.Float64,
+    # The row's own granularity (`hourly|daily|monthly`, from its usage period) and how a row longer than a day was
+    # spread over its days (`logged`: by the bucket's logged estimated cost; `even`; `none`: not spread).
+    "granularity": pl.String,
+    "spread_basis": pl.String,
     "invoicing_entity": pl.String,
 }
 
@@ -442,6 +446,106 @@ LOG_COMPLETENESS: dict[str, DType] = {
     "metric_model_ids": pl.String,
     "checked_at": UTC_US,
 }
+# Batch inference jobs: not in invocation logs; read from the Bedrock API and the jobs' S3 output folders.
+BATCH_JOBS: dict[str, DType] = {
+    "date": pl.Date,
+    "job_arn": pl.String,
+    "job_name": pl.String,
+    "account_id": pl.String,
+    "region": pl.String,
+    "model_id": pl.String,
+    "base_model_id": pl.String,
+    "routing": pl.String,
+    "status": pl.String,
+    "submit_time": UTC_US,
+    "end_time": UTC_US,
+    "records_total": pl.Int64,
+    "records_processed": pl.Int64,
+    "records_succeeded": pl.Int64,
+    "records_failed": pl.Int64,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "input_cost_usd": pl.Float64,
+    "output_cost_usd": pl.Float64,
+    "total_cost_usd": pl.Float64,
+    "priced": pl.Boolean,
+    "price_source": pl.String,
+    "price_origin": pl.String,
+    "user": pl.String,
+    "application": pl.String,
+    "cost_center": pl.String,
+    "environment": pl.String,
+    "attribution_reason": pl.String,
+    "output_uri": pl.String,
+    "billed_cost_usd": pl.Float64,
+    "billed_tokens": pl.Int64,
+    "reconciliation_status": pl.String,
+    "day_share": pl.Float64,
+    "token_source": pl.String,
+    "unpriced_reason": pl.String,
+    "model_invocation_type": pl.String,
+    "tags": STR_MAP,
+    "iam_principal": pl.String,
+    "job_estimated_cost_usd": pl.Float64,
+    "job_billed_cost_usd": pl.Float64,
+    "reconciliation_note": pl.String,
+}
+
+BATCH_JOB_REJECTS: dict[str, DType] = {**REJECTED_RECORDS, "job_arn": pl.String}
+
+_BATCH_JOB_STATUS_TEXT = "the job's status when read, as the Bedrock API spells it (vocabulary.BATCH_JOB_STATUSES)"
+_BATCH_JOB_TEXT: dict[str, str] = {
+    "date": "UTC day the job ran on (the partition); a job has one row per day of its [submit, end] window",
+    "job_arn": "the batch inference job's ARN (model-invocation-job); with date, the row's key",
+    "job_name": "the job's name as submitted",
+    "account_id": "AWS account the job ran in (from its ARN)",
+    "region": "AWS Region the job ran in (from its ARN)",
+    "model_id": "model id, inference-profile id or ARN the job was submitted with",
+    "base_model_id": "foundation model behind the job; null when unknown",
+    "routing": "in_region, geo or global, from the model id's profile prefix",
+    "submit_time": "when the job was submitted (UTC)",
+    "end_time": "when the job ended (UTC); null while it runs",
+    "records_total": "the day's part of the job's records (manifest totalRecordCount, spread by day_share)",
+    "records_processed": "the day's part of processedRecordCount",
+    "records_succeeded": "the day's part of successRecordCount",
+    "records_failed": "the day's part of errorRecordCount",
+    "input_tokens": "the day's part of the job's input tokens (manifest inputTokenCount, else summed from records)",
+    "output_tokens": "the day's part of the job's output tokens",
+    "input_cost_usd": "input tokens at the batch rate; null when unpriced",
+    "output_cost_usd": "output tokens at the batch rate; null when unpriced",
+    "total_cost_usd": "input + output cost of the day's part; null when unpriced (never $0)",
+    "priced": "true when tokens and a batch price are known",
+    "price_source": "the catalog row that priced the job (a derived tier says `derived:batch=0.5x standard`)",
+    "price_origin": "catalog, override, bill or derived",
+    "user": "user the job is attributed to; `unallocated` when the job has no owner anywhere",
+    "application": "application the job is attributed to; `unallocated` when no owner",
+    "cost_center": "cost center the job is attributed to; `unallocated` when no owner",
+    "environment": "environment the job is attributed to; `unallocated` when no owner",
+    "attribution_reason": "where the owner came from: job_tags, name_rule, bill_principal or batch_job_untagged",
+    "output_uri": "the job's output folder (where its manifest.json.out was found); null when not found",
+    "billed_cost_usd": "the day's -batch bill cost of the job's model, account and Region shared out to this job",
+    "billed_tokens": "the day's -batch billed tokens shared out to this job",
+    "reconciliation_status": "over the window: matched, under_logged, over_logged, missing_in_bill, unpriced, pending",
+    "day_share": "share of the job's [submit, end] window on this day; null while it runs",
+    "token_source": "where the tokens come from: manifest, records, api (nothing processed) or none",
+    "unpriced_reason": "why the row is unpriced (job_running, output_not_found, no_price, ...); null when priced",
+    "model_invocation_type": "InvokeModel or Converse: the shape of the records' modelOutput",
+    "tags": "the job's own tags (ListTagsForResource), a Parquet map",
+    "iam_principal": "the caller a CUR 2.0 bill with IAM principal data names on the job's -batch rows; null if none",
+    "job_estimated_cost_usd": "the whole job's estimate at batch rates; null when any day is unpriced",
+    "job_billed_cost_usd": "the job's share of the bill over its window (with jobs sharing its bill days)",
+    "reconciliation_note": "one sentence: why the job has its reconciliation status and what to check",
+}
+BATCH_JOBS_DESCRIPTIONS: dict[str, str] = {c: _BATCH_JOB_TEXT.get(c, _BATCH_JOB_STATUS_TEXT) for c in BATCH_JOBS}
+BATCH_JOB_REJECTS_DESCRIPTIONS: dict[str, str] = {
+    "date": "UTC day whose run quarantined the object (the partition)",
+    "source_uri": "the object (manifest, record file, folder) or API call that could not be read",
+    "line": "line number in a record file; 0 for a whole object",
+    "reason": "why it was quarantined (manifest_not_json, record_not_json, job_not_found, job_tags_unavailable, ...)",
+    "raw_excerpt": "what was wrong with it; never a prompt or response (a record line is described, not copied)",
+    "job_arn": "the job the object belongs to; null when no job claims it",
+}
+"""Column descriptions of the batch tables (`schemas.DESCRIPTIONS` takes them where it exists)."""
 
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,
@@ -461,6 +565,8 @@ TABLES: dict[str, dict[str, DType]] = {
     "logging_configuration": LOGGING_CONFIGURATION,
     "bedrock_metrics": BEDROCK_METRICS,
     "log_completeness": LOG_COMPLETENESS,
+    "batch_jobs": BATCH_JOBS,
+    "batch_job_rejects": BATCH_JOB_REJECTS,
 }
 
 
@@ -604,6 +710,8 @@ _SHARED: dict[str, str] = {
     "invoice_id": "the invoice the row is on; empty until the month is invoiced",
     "iam_principal": "the IAM principal the bill names for the row (CUR 2.0 with IAM principal data); else null",
     "invoicing_entity": "who invoices the row (bill_invoicing_entity, FOCUS InvoiceIssuerName), e.g. AWS EMEA SARL",
+    "granularity": "the bill row's own period: hourly, daily or monthly",
+    "spread_basis": "how a row longer than a day was spread over its days: logged (by logged cost), even or none",
     "list_unit_price_usd": "the public on-demand rate per pricing_unit as the bill states it (USD); null if none",
     "rate_per_1k_usd": "that list rate per 1,000 tokens (USD)",
     "first_bill_day": "the first bill day that showed this rate",
@@ -718,6 +826,8 @@ _SUMMED_WORDS = {
     "output_cost_usd": "cost of the output tokens (USD)",
 }
 _PER_TABLE: dict[str, dict[str, str]] = {
+    "batch_jobs": BATCH_JOBS_DESCRIPTIONS,
+    "batch_job_rejects": BATCH_JOB_REJECTS_DESCRIPTIONS,
     **{table: {k: v for k, v in _SUMMED_WORDS.items() if k in TABLES[table]} for table in _SUMMED},
     "bedrock_metrics": {
         "model_id": "the metric's ModelId dimension",

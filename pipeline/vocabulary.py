@@ -93,3 +93,39 @@ def as_lazy(frame: Frame) -> pl.LazyFrame:
 def is_local(uri: str) -> bool:
     """A local path (or `file://` URL), as opposed to an object-store URL such as `s3://bucket/prefix`."""
     return "://" not in uri or uri.startswith("file://")
+
+
+BATCH_OWNER_REASONS: tuple[str, ...] = ("job_tags", "name_rule", "bill_principal", "batch_job_untagged")
+"""`batch_jobs.attribution_reason`: where a batch inference job's owner came from, in precedence order: the job's
+own tags (`ListTagsForResource`), a config rule on the job name (`attribution.batch_job_rules`), the bill's IAM
+principal and its `iamPrincipal/` tags for the job's rows, else no owner (`unallocated`). Never the job's
+`roleArn`: that is Bedrock's service role, not who submitted the job."""
+
+BATCH_JOB_STATUSES: tuple[str, ...] = (
+    "Submitted",
+    "Validating",
+    "Scheduled",
+    "InProgress",
+    "Stopping",
+    "Completed",
+    "PartiallyCompleted",
+    "Failed",
+    "Stopped",
+    "Expired",
+)
+"""`batch_jobs.status`: a batch inference job's status as the Bedrock API spells it (`ModelInvocationJobStatus`)."""
+
+BATCH_JOB_ENDED: tuple[str, ...] = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
+"""The job statuses after which its output folder no longer changes (with an `endTime`)."""
+
+BATCH_RECONCILIATION_STATUSES: tuple[str, ...] = (
+    "matched",
+    "under_logged",
+    "over_logged",
+    "missing_in_bill",
+    "unpriced",
+    "pending",
+)
+"""`batch_jobs.reconciliation_status`, judged over the job's whole [submit, end] window: the same words as
+`cost_reconciliation` where they mean the same (`under_logged`: billed more than the job's outputs explain), and
+`pending` while the job runs, a day of its window has no bill read yet, or the bill may still change (lag)."""

@@ -48,6 +48,9 @@ CHECKS = {
     ("logging_configuration", "logging_unchanged_since_previous_day"),
     ("logging_configuration", "logging_on_in_every_region"),
     ("log_completeness", "logs_cover_metrics"),
+    ("batch_jobs", "rejects_none"),
+    ("batch_jobs", "jobs_priced"),
+    ("batch_jobs", "reconciles_within_tolerance"),
 }
 
 
@@ -75,7 +78,16 @@ def test_definitions_smoke(config_env: Path) -> None:
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def is not None, key
-        assert node.group_name in {"ingest", "pricing", "usage", "billing", "outputs", "completeness", "report"}, key
+        assert node.group_name in {
+            "ingest",
+            "pricing",
+            "usage",
+            "billing",
+            "batch",
+            "outputs",
+            "completeness",
+            "report",
+        }, key
         assert (node.description or "").strip(), key
     for job in (ALL_JOB, BILLING_JOB):
         assert defs.resolve_job_def(job).partitions_def is not None

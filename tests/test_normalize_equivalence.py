@@ -451,11 +451,21 @@ _RULES = {
                             "ephemeral_1h_input_tokens": -3}}}),
     "string 1h": _variant("output.outputBodyJson", {"usage": {"cacheDetails": [{"ttl": "1h", "inputTokens": "3"}]}}),
     "odd perf": _variant("input.inputBodyJson.performanceConfig", "optimized"),
+    # plausibility limits (quality.max_tokens_per_call, quality.max_latency_ms): a reject, a nulled latency
+    "implausible token sum": _variant("input.inputTokenCount", 4_000_000, _variant("output.outputTokenCount",
+                                      4_000_000, _variant("input.cacheReadInputTokenCount", 3_000_000))),
+    "implausible latency": _variant("output.outputBodyJson", {"metrics": {"latencyMs": 3_600_001}}),
+    "implausible first byte": _variant("output.outputBodyJson", [{"amazon-bedrock-invocationMetrics": {
+                                       "invocationLatency": 10, "firstByteLatency": 3_600_001}}]),
+    "plausible at the limit": _variant("input.inputTokenCount", 5_000_000, _variant("output.outputTokenCount",
+                                       5_000_000, _variant("output.outputBodyJson", {"metrics": {
+                                           "latencyMs": 3_600_000}}))),
 }  # fmt: skip
 _GOES_BACK = {
     "bad time", "no time", "schema type", "schema version", "no request id", "no model", "negative",
     "negative in body", "float tokens", "string tokens", "bool tokens", "number account", "number version",
     "list input", "string body", "string chunk", "metadata numbers", "negative 1h", "string 1h", "odd perf",
+    "implausible token sum", "implausible latency", "implausible first byte",
     "other day",  # a record of the next day in the middle of this day's deliveries: no window holds it, a reject
 }  # fmt: skip
 

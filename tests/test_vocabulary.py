@@ -29,6 +29,9 @@ LISTS = (
     "BUDGET_STATUSES",
     "BUDGET_ALERT_STATUSES",
     "COMPLETENESS_STATUSES",
+    "BATCH_OWNER_REASONS",
+    "BATCH_JOB_STATUSES",
+    "BATCH_RECONCILIATION_STATUSES",
 )
 WORDS = {name: frozenset(getattr(vocabulary, name)) for name in LISTS}
 STATUS_FAMILIES = {
@@ -36,6 +39,7 @@ STATUS_FAMILIES = {
     "cost_reconciliation": vocabulary.RECONCILIATION_STATUSES,
     "budget_status": vocabulary.BUDGET_STATUSES,
     "log_completeness": vocabulary.COMPLETENESS_STATUSES,
+    "batch_jobs": vocabulary.BATCH_JOB_STATUSES,
 }
 STATUS_WORDS = frozenset(word for family in STATUS_FAMILIES.values() for word in family)
 STATUS_KEYS = {"status", "expected_status"}

@@ -22,6 +22,7 @@ import polars as pl
 
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, BillingRead, read_bedrock_rows
+from pipeline.billing.spread import NONE, History, granularity, spread_rows
 from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
@@ -139,8 +140,18 @@ def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([adjusted, discounts], how="vertical").drop("_discount")
 
 
-def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> BillingDay:
-    """Turn raw bill rows (readers.RAW_SCHEMA) into `billing_line_items`, with checks and metrics."""
+def classify(
+    read: BillingRead,
+    name_map: BillingNameMap | None = None,
+    day: dt.date | None = None,
+    logged: pl.DataFrame | History | None = None,
+    last_day_with_data: dt.date | None = None,
+) -> BillingDay:
+    """Turn raw bill rows (readers.RAW_SCHEMA) into `billing_line_items`, with checks and metrics.
+
+    With `day`, the rows are those of that day: rows longer than a day contribute their part of it
+    (`billing.spread`, weighted by `logged`); without, every row is kept whole on its start day.
+    """
     name_map = name_map or load_billing_name_map()
     df = parse_usage_types(split_discounts(read.rows), "usage_type", "resource_id")
     no_usage_type = pl.col("usage_type").is_null()  # tax and some credit rows: nothing to route or tier
@@ -181,6 +192,10 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
     if "public_rate" in df.columns:
         df = df.rename({"public_rate": "list_unit_price_usd"})
 
+    if day is not None:
+        df = spread_rows(df, day, logged, last_day_with_data)
+    else:
+        df = df.with_columns(granularity().alias("granularity"), pl.lit(NONE).alias("spread_basis"))
     checks = _checks(df)
     out = df.sort("date", "account_id", "region", "usage_type", "resource_id", "line_item_type", nulls_last=True)
     line_items = conform(out, BILLING_LINE_ITEMS)
@@ -259,14 +274,20 @@ def billing_day(
     day: dt.date,
     storage_options: dict[str, Any] | None = None,
     name_map: BillingNameMap | None = None,
+    logged: pl.DataFrame | History | None = None,
+    last_day_with_data: dt.date | None = None,
 ) -> BillingDay:
     """One UTC day of a bill's Bedrock rows with their checks and metrics (for asset metadata and checks).
 
-    A row belongs to the day its usage starts on; a monthly tax row therefore lands on the 1st.
+    A row of an hour or a day belongs to the day its usage starts on. A row longer than a day (monthly
+    granularity, a monthly charge) is spread over the days from its usage start to the earlier of its usage end and
+    `last_day_with_data` (default: this day), weighted by `logged` (`billing.spread.LOGGED_SCHEMA`: the logged
+    estimated cost per day and bucket), evenly where that has nothing; this day gets its part.
     """
-    read = read_bedrock_rows(source, day, day + dt.timedelta(days=1), storage_options)
-    result = classify(read, name_map)
+    read = read_bedrock_rows(source, day, day + dt.timedelta(days=1), storage_options, long_from=day.replace(day=1))
+    result = classify(read, name_map, day=day, logged=logged, last_day_with_data=last_day_with_data)
     result.metrics["quarantined"] = read.quarantined  # rows with NaN/inf/absurd numbers (billing.validate)
+    result.metrics["marketplace_excluded"] = read.marketplace_excluded  # Marketplace, not Bedrock (listed)
     return result
 
 

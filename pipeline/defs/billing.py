@@ -66,6 +66,12 @@ BILLING_CHECKS = [
         "kept out of billing_line_items, listed here with file and row).",
     ),
     AssetCheckSpec(
+        "marketplace_rows_excluded",
+        asset="billing_line_items",
+        description="AWS Marketplace rows that mention Bedrock but are not a Bedrock model (their product name "
+        "lacks '(Amazon Bedrock Edition)'): left out of Bedrock spend and listed here with their cost.",
+    ),
+    AssetCheckSpec(
         "catalog_matches_bill",
         asset="billing_line_items",
         description="Every list rate the bill states (CUR pricing_public_on_demand_rate, FOCUS ListUnitPrice) "
@@ -125,10 +131,12 @@ def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -
         yield from without_a_bill(context, "billing_line_items", cfg.warehouse, day)
         return
     frames, checks, metrics = [], [], {"files_read": 0}
-    quarantined = []
+    quarantined, excluded = [], []
+    history = _month_history(cfg.warehouse, day)
     for source in cfg.sources.billing:
-        result = billing_day(source, day)
+        result = billing_day(source, day, logged=history)
         quarantined.append(result.metrics.get("quarantined"))
+        excluded.append(result.metrics.get("marketplace_excluded"))
         frames.append(result.line_items)
         checks.append(result.checks)
         metrics["files_read"] += int(result.metrics.get("files_read", 0))
@@ -141,7 +149,25 @@ def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -
     yield from billing_results(items, checks, metrics, path)
     yield quarantine_result([q for q in quarantined if q is not None])
     yield principal_coverage_result(items)
+    yield marketplace_excluded_result([e for e in excluded if e is not None])
     yield catalog_matches_bill_result(items, cfg, day)
+
+
+def _month_history(wh: str, day: dt.date) -> Any:
+    """What spreads a bill row longer than a day (`billing.spread.History`): the logged estimate per day and bucket
+    of `day`'s month, and the last of its days with logs. Read only when the bill has such a row."""
+
+    def history() -> tuple[pl.DataFrame | None, dt.date | None]:
+        from pipeline.reconciliation.chargeback import logged_costs
+
+        first = day.replace(day=1)
+        month = [first + dt.timedelta(days=i) for i in range(31) if (first + dt.timedelta(days=i)).month == first.month]
+        logged_days = [d for d in month if warehouse.partition_exists(wh, "priced_invocations", d)]
+        if not logged_days:
+            return None, None
+        return logged_costs(warehouse.scan_partitions(wh, "priced_invocations", logged_days)), max(logged_days)
+
+    return history
 
 
 @for_people
@@ -363,6 +389,34 @@ def principal_coverage_result(items: pl.DataFrame) -> AssetCheckResult:
     )
 
 
+def marketplace_excluded_result(excluded: list[pl.DataFrame]) -> AssetCheckResult:
+    """The `marketplace_rows_excluded` check (WARN): Marketplace rows that mention Bedrock but are not a Bedrock
+    model (no "(Amazon Bedrock Edition)" product name), left out of the bill table and listed with their cost."""
+    rows = pl.concat(excluded) if excluded else pl.DataFrame()
+    listed = (
+        rows.group_by("product_name", "product_code")
+        .agg(pl.len().alias("rows"), pl.col("unblended_cost_usd").sum().alias("cost_usd"))
+        .sort("cost_usd", descending=True)
+        if rows.height
+        else rows
+    )
+    return AssetCheckResult(
+        asset_key="billing_line_items",
+        check_name="marketplace_rows_excluded",
+        passed=rows.is_empty(),
+        severity=AssetCheckSeverity.WARN,
+        description=None
+        if rows.is_empty()
+        else f"{rows.height} AWS Marketplace row(s) mention Bedrock but are not a Bedrock model (no "
+        "'(Amazon Bedrock Edition)' product name): left out of Bedrock spend; check they are not yours to count",
+        metadata={
+            "excluded_rows": rows.height,
+            "excluded_cost_usd": float(rows["unblended_cost_usd"].sum() or 0.0) if rows.height else 0.0,
+            "products": MetadataValue.md(markdown_table(listed, 20)),
+        },
+    )
+
+
 def quarantine_result(quarantined: list[pl.DataFrame]) -> AssetCheckResult:
     """The `bill_numbers_valid` check: bill rows kept out for NaN, infinite or absurd numbers (billing.validate)."""
     bad = pl.concat(quarantined) if quarantined else pl.DataFrame(schema={"source_uri": pl.String})
@@ -446,7 +500,7 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
         {
             "billed_cost_usd": float(cb["billed_cost_usd"].sum() or 0.0),
             "unallocated_cost_usd": float(unallocated),
-            "by_cost_center": MetadataValue.md(markdown_table(by_cc)),
+            "by_cost_center": MetadataValue.md(markdown_table(by_cc, others=("billed_cost_usd", "estimated_cost_usd"))),
         },
     )
     yield AssetCheckResult(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from pipeline.text import escape_for, usd
@@ -60,13 +60,16 @@ def _cell(column: str, value: Any) -> str:
     return escape_for(value, "dagster_markdown")
 
 
-def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
+def markdown_table(df: pl.DataFrame, max_rows: int = 10, others: Sequence[str] = ()) -> str:
     """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), money as
     `usd()`, other floats to four decimals, every other value escaped for Dagster's markdown (a cost center named
-    `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell)."""
+    `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell). With `others` (the columns that add up, such
+    as calls and cost), the rows past `max_rows` are one last row, "others (N)", holding their sums: a table of
+    millions of users stays ten lines and its total still shows."""
     if df.is_empty():
         return "_none_"
     more = df.height - max_rows
+    rest = df.slice(max_rows) if others else df.clear()
     df = df.head(max_rows)
     header = "| " + " | ".join(escape_for(c, "dagster_markdown") for c in df.columns) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
@@ -74,7 +77,11 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
     for row in df.iter_rows():
         cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
-    if more > 0:
+    if rest.height:
+        sums = {c: rest[c].sum() for c in others if c in rest.columns}
+        cells = [f"others ({rest.height:,})"] + [_cell(c, sums[c]) if c in sums else "" for c in df.columns[1:]]
+        rows.append("| " + " | ".join(cells) + " |")
+    elif more > 0:
         rows.append(f"\n_and {more:,} more rows_")
     return "\n".join([header, sep, *rows])
 

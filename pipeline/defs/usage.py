@@ -46,7 +46,7 @@ def _usage_figures(df: pl.DataFrame, top_key: str) -> dict[str, Any]:
         "total_cost_usd": float(df["total_cost_usd"].sum() or 0.0),
         "error_rate": errors / invocations if invocations else 0.0,
         "unpriced_invocations": int(df["unpriced_invocations"].sum() or 0),
-        f"top_{top_key}": MetadataValue.md(markdown_table(top)),
+        f"top_{top_key}": MetadataValue.md(markdown_table(top, others=("invocations", "total_cost_usd"))),
     }
 
 

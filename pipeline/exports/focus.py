@@ -27,13 +27,16 @@ Values (README has the full column dictionary; the FOCUS specification is the au
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import polars as pl
 import pyarrow as pa
 
 from pipeline import schemas
-from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES
+from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES, bucket_totals
 from pipeline.reconciliation.chargeback import caller_weights as _callers
-from pipeline.reconciliation.reconcile import logged_model_key, usage_rows
+from pipeline.reconciliation.reconcile import is_provisioned_call, logged_model_key, usage_rows
 from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy
 
 BILLING_CURRENCY = "USD"
@@ -221,16 +224,53 @@ def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
     )
 
 
-def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
-    """Rows at the export's grain with allocated billed amounts, logged amounts, share and status."""
+def _caller_buckets(priced: Frame) -> pl.DataFrame:
+    """The allocation buckets with at least one logged on-demand caller (a few rows per day)."""
+    return (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
+        .select(
+            "date", "account_id", "region", logged_model_key().alias("base_model_id")
+        )  # ALLOCATION_BUCKET's columns
+        .unique()
+        .select(list(ALLOCATION_BUCKET))
+        .collect(engine="streaming")
+    )
+
+
+def _owners(parts: int, part: int) -> pl.Expr:
+    """Whether a row's owner (cost center, application, user; null as `unattributed`) falls in `part` of `parts`:
+    a fixed hash, so an owner's rows are in the same part whichever frame they come from."""
+    if parts == 1:
+        return pl.lit(True)
+    owner = pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES])
+    return (owner.hash(seed=0) % parts) == part
+
+
+def _allocate(
+    priced: Frame,
+    billing: Frame,
+    every_bucket: pl.DataFrame | None = None,
+    billed: pl.DataFrame | None = None,
+    parts: int = 1,
+    part: int = 0,
+    totals: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Rows at the export's grain with allocated billed amounts, logged amounts, share and status: all owners, or
+    those of `part` of `parts` (`_owners`), given the buckets that have callers and the `billed` cells when already
+    computed. The weights are made for the part's owners only (against every caller's bucket totals)."""
     bucket = list(ALLOCATION_BUCKET)
-    weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
-    billed = _billed_by_kind(billing).collect()
+    shares_of = totals.lazy() if totals is not None else None
+    weights = _callers(priced, _owners(parts, part), shares_of).select(*_KEYS, "_weight").collect(engine="streaming")
+    if every_bucket is None:
+        every_bucket = _caller_buckets(priced)
+    if billed is None:
+        billed = _billed_by_kind(billing).collect()
     scaled = ["_billed", "_effective", "_tokens", "_amount"]
     allocated = weights.join(billed, on=bucket, how="inner", nulls_equal=True).with_columns(
         *[(pl.col(c) * pl.col("_weight")).alias(c) for c in scaled]
     )
-    logged, environments = _logged(priced)
+    logged, environments = _logged(as_lazy(priced).filter(_owners(parts, part)))
     rows = (
         allocated.drop("_weight")
         .join(logged, on=_ROW_KEYS, how="full", coalesce=True, nulls_equal=True)
@@ -243,7 +283,7 @@ def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
         )
         .join(environments, on=_KEYS, how="left", nulls_equal=True)
     )
-    unallocated = billed.join(weights.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True).with_columns(
+    unallocated = billed.join(every_bucket, on=bucket, how="anti", nulls_equal=True).with_columns(
         *[pl.lit(schemas.UNALLOCATED).alias(p) for p in PARTIES],
         pl.lit(schemas.UNALLOCATED).alias("environment"),
         pl.lit(1.0).alias("_weight"),
@@ -251,6 +291,7 @@ def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
         pl.lit(0.0).alias("x_EstimatedCost"),
         pl.lit(UNALLOCATED_STATUS).alias("x_AllocationStatus"),
     )
+    unallocated = unallocated.filter(_owners(parts, part))
     return pl.concat([rows, unallocated], how="diagonal_relaxed").with_columns(
         *[pl.col(c).fill_null(0.0) for c in scaled],
         pl.col("x_LoggedTokens").fill_null(0),
@@ -356,15 +397,107 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
 
+OWNERS_PER_PART = 50_000
+"""Owners (cost center × application × user per bucket) whose FOCUS rows are built at a time: a day with millions
+of distinct callers is written in parts of about this many, so memory holds a part, never the whole export."""
+
+
 def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = None) -> pl.DataFrame:
-    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring).
+    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring), whole.
 
     `allocated` is the day's `chargeback`; when given, each owner's rows are scaled to its chargeback total
-    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights.
+    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights. A
+    large day is better written part by part (`focus_chargeback_parts`).
     """
-    rows = _allocate(priced, billing)
-    if allocated is not None:
-        rows = _conform_to_chargeback(rows, allocated, billing)
+    frames = list(focus_chargeback_parts(priced, billing, allocated, owners_per_part=2**62))
+    return frames[0] if len(frames) == 1 else pl.concat(frames)
+
+
+@dataclass
+class FocusSummary:
+    """What the asset reports about a FOCUS export built in parts, tallied part by part: totals, billed cost by
+    usage kind and allocation status, FOCUS problems, and owners whose rows do not add up to their chargeback."""
+
+    chargeback_missing: bool = False
+    """No chargeback for the day: every owner with billed cost counts as off (there is nothing it adds up to)."""
+    rows: int = 0
+    billed_cost_usd: float = 0.0
+    effective_cost_usd: float = 0.0
+    unallocated_cost_usd: float = 0.0
+    not_billed_estimated_cost_usd: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    _by_kind: list[pl.DataFrame] = field(default_factory=list)
+    _off: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, focus: pl.DataFrame, cb: pl.DataFrame | None) -> None:
+        """Tally one part (`cb`: the chargeback rows of the same owners, None when there is no chargeback)."""
+        status = pl.col("x_AllocationStatus")
+        self.rows += focus.height
+        self.billed_cost_usd += float(focus["BilledCost"].sum() or 0.0)
+        self.effective_cost_usd += float(focus["EffectiveCost"].sum() or 0.0)
+        self.unallocated_cost_usd += float(focus.filter(status == UNALLOCATED_STATUS)["BilledCost"].sum() or 0.0)
+        self.not_billed_estimated_cost_usd += float(focus.filter(status == NOT_BILLED)["x_EstimatedCost"].sum() or 0.0)
+        self.problems += [p for p in focus_problems(focus) if p not in self.problems]
+        self._by_kind.append(
+            focus.group_by("x_UsageKind", "x_AllocationStatus").agg(
+                pl.col("BilledCost").sum(), pl.col("x_EstimatedCost").sum(), pl.len().alias("rows")
+            )
+        )
+        if cb is None and self.chargeback_missing:
+            cb = schemas.empty(schemas.CHARGEBACK)
+        if cb is not None:
+            self._off.append(focus_conservation(focus, cb))
+
+    def by_usage_kind(self) -> pl.DataFrame:
+        """Billed and estimated cost and rows per usage kind and allocation status, largest billed first."""
+        if not self._by_kind:
+            return pl.DataFrame()
+        return (
+            pl.concat(self._by_kind)
+            .group_by("x_UsageKind", "x_AllocationStatus")
+            .agg(pl.col("BilledCost").sum().round(4), pl.col("x_EstimatedCost").sum().round(4), pl.col("rows").sum())
+            .sort("BilledCost", descending=True)
+        )
+
+    def off_chargeback(self) -> pl.DataFrame:
+        """Owners whose FOCUS rows differ from their chargeback by more than half a cent (empty: all agree)."""
+        return pl.concat(self._off) if self._off else pl.DataFrame()
+
+
+def focus_chargeback_parts(
+    priced: Frame,
+    billing: Frame,
+    allocated: Frame | None = None,
+    owners_per_part: int = OWNERS_PER_PART,
+    summary: FocusSummary | None = None,
+) -> Iterator[pl.DataFrame]:
+    """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`_owners`): every owner's
+    rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds one part's callers and
+    rows (and the day's buckets), never all callers: the priced calls are scanned once per part instead. With
+    `summary`, each part is tallied into it (with the chargeback rows of its owners) before it is handed out."""
+    owners = (  # how many distinct owners, about (HyperLogLog): only the number of parts depends on it
+        as_lazy(priced)
+        .select(pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES]).hash(seed=0).approx_n_unique())
+        .collect(engine="streaming")
+        .item()
+    )
+    totals = bucket_totals(priced).collect(engine="streaming")
+    every_bucket = totals.select(list(ALLOCATION_BUCKET))
+    billed = _billed_by_kind(billing).collect()
+    parts = max(1, -(-int(owners) // max(1, owners_per_part)))
+    for part in range(parts):
+        rows = _allocate(priced, billing, every_bucket, billed, parts, part, totals)
+        mine = as_lazy(allocated).filter(_owners(parts, part)).collect() if allocated is not None else None
+        if mine is not None:
+            rows = _conform_to_chargeback(rows, mine, billing)
+        focus = _focus_rows(rows)
+        if summary is not None:
+            summary.add(focus, mine)
+        yield focus
+
+
+def _focus_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Allocated rows (`_allocate`) as FOCUS 1.2 columns, sorted by owner, region, model and usage kind."""
     kind = pl.col("usage_kind")
     is_tokens = kind.is_in(list(TOKEN_KINDS))
     day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")

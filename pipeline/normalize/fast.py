@@ -583,6 +583,8 @@ def parse_payload(
     source_uri: str,
     fallback_time: dt.datetime | None,
     kept_range: tuple[int, int] | None = None,
+    max_tokens: int | None = None,
+    max_latency: int | None = None,
 ) -> bool:
     """Parse one decompressed S3 object (or batch of its lines) and append its rows to `into`; False (and
     nothing appended) when it must take the reference path instead, which happens as soon as one line needs it.
@@ -591,6 +593,8 @@ def parse_payload(
     (`ownership.Window.kept_range_us`): a record of another day inside it is that day's and only counted here; one
     outside it is a reject, which is the reference path's to write. None: every other day's record is counted.
     Whole batches, not lines, go back so that row order, line numbers and rejects are the reference's own.
+    A call past the plausibility limits (`max_tokens` summed, `max_latency` for either latency) goes back too:
+    its reject or its nulled latency is the reference's to write and count.
     """
     if not payload.isascii():
         try:
@@ -611,6 +615,12 @@ def parse_payload(
         row = _row(rec, source_uri, fallback_us, day_start, day_end)
         if row is None:
             return False
+        if (
+            row is not False
+            and (max_tokens is not None or max_latency is not None)
+            and _implausible(row, max_tokens, max_latency)
+        ):
+            return False
         if row is False:
             ts = _ts_micros(rec.timestamp)
             ts = fallback_us if ts is None else ts
@@ -623,6 +633,13 @@ def parse_payload(
     into.records_seen += len(rows) + other_days
     into.records_of_other_days += other_days
     return True
+
+
+def _implausible(row: tuple[Any, ...], max_tokens: int | None, max_latency: int | None) -> bool:
+    """Whether a raw row is past a plausibility limit (tokens 9-12 summed, latencies 14-15; see `_RAW_COLUMNS`)."""
+    if max_tokens is not None and (row[9] or 0) + (row[10] or 0) + (row[11] or 0) + (row[12] or 0) > max_tokens:
+        return True
+    return max_latency is not None and ((row[14] or 0) > max_latency or (row[15] or 0) > max_latency)
 
 
 def rows_frame(rows: list[tuple[Any, ...]], day: dt.date, app_profiles: tuple[tuple[str, str], ...]) -> pl.DataFrame:

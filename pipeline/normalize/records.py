@@ -37,6 +37,12 @@ SERVER_CODES = frozenset(
 )
 
 
+def call_tokens(*counts: int | None) -> int:
+    """All tokens of one call, the sum `quality.max_tokens_per_call` limits (the 1-hour cache writes are part of
+    the cache writes, so not added again)."""
+    return sum(c or 0 for c in counts)
+
+
 class RecordError(ValueError):
     """A record that cannot become a row; the message is the reject reason."""
 
@@ -285,11 +291,14 @@ def parse_record(
     fallback_time: dt.datetime | None = None,
     app_profiles: tuple[tuple[str, str], ...] = (),
     redact: Callable[[Any], str | None] | None = None,
+    max_tokens_per_call: int | None = None,
 ) -> dict[str, Any]:
     """Map one log record to a contract row (without `date`). Raises `RecordError` with the reject reason.
 
     `fallback_time` (the S3 file-name time or the CloudWatch event time) stands in for an unparseable
     `timestamp` (docs/formats/invocation-logs.md §8). `redact`, when given, turns a body into stored redacted text.
+    A call whose token fields sum past `max_tokens_per_call` (`quality.max_tokens_per_call`) is rejected as
+    `implausible_tokens`: priced, one such record would outweigh a bucket's real traffic.
     """
     if not isinstance(record, dict):
         raise RecordError(f"not_a_record: a JSON {type(record).__name__}, not an object")
@@ -342,6 +351,13 @@ def parse_record(
             raise RecordError(f"negative_tokens: {name}={value}")
         if value is not None and value > MAX_TOKENS:
             raise RecordError(f"implausible_tokens: {name}={str(value)[:30]}")
+    if max_tokens_per_call is not None:
+        total = call_tokens(input_tokens, output_tokens, cache_read, cache_write)
+        if total > max_tokens_per_call:
+            raise RecordError(
+                f"implausible_tokens: {total} tokens in one call, "
+                f"over quality.max_tokens_per_call={max_tokens_per_call}"
+            )
 
     latency = first_byte = None
     if isinstance(out_body, dict) and isinstance(out_body.get("metrics"), dict):

@@ -57,21 +57,46 @@ def _parties() -> list[pl.Expr]:
     return [pl.col(p).fill_null(schemas.UNATTRIBUTED).alias(p) for p in PARTIES]
 
 
-def caller_weights(priced: Frame) -> pl.LazyFrame:
-    """Logged on-demand callers per allocation bucket with their weight (``_weight``, summing to 1 per bucket)."""
+def bucket_totals(priced: Frame) -> pl.LazyFrame:
+    """Per allocation bucket, what its callers' weights are shares of: estimated cost, priced, unpriced and all
+    tokens, calls, the bucket's effective rate (`_rate`) and value (`_t_value`). A few rows a day."""
     priced_flag = pl.col("priced").fill_null(False)
-    bucket = list(ALLOCATION_BUCKET)
-    est_total = pl.col("estimated_cost_usd").sum().over(bucket)
-    priced_tokens = pl.col("_priced_tokens").sum().over(bucket)
-    rate = pl.when(priced_tokens > 0).then(est_total / priced_tokens).otherwise(0.0)
-    value = pl.col("estimated_cost_usd") + pl.col("_unpriced_tokens") * rate
-    value_total = pl.col("_value").sum().over(bucket)
-    tok_total = pl.col("_tokens").sum().over(bucket)
-    calls_total = pl.col("_calls").sum().over(bucket)
+    rate = pl.when(pl.col("_t_priced") > 0).then(pl.col("_t_est") / pl.col("_t_priced")).otherwise(0.0)
     return (
         as_lazy(priced)
         .filter(~is_provisioned_call())
+        .with_columns(logged_model_key().alias("base_model_id"), _tokens().alias("_call_tokens"))
+        .group_by(*ALLOCATION_BUCKET)
+        .agg(
+            pl.col("total_cost_usd").filter(priced_flag).fill_null(0.0).sum().cast(pl.Float64).alias("_t_est"),
+            pl.col("_call_tokens").filter(priced_flag).sum().cast(pl.Float64).alias("_t_priced"),
+            pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_t_unpriced"),
+            pl.col("_call_tokens").sum().cast(pl.Float64).alias("_t_tokens"),
+            pl.len().cast(pl.Float64).alias("_t_calls"),
+        )
+        .with_columns(rate.alias("_rate"))
+        .with_columns((pl.col("_t_est") + pl.col("_t_unpriced") * pl.col("_rate")).alias("_t_value"))
+    )
+
+
+def caller_weights(priced: Frame, owners: pl.Expr | None = None, totals: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Logged on-demand callers per allocation bucket with their weight (``_weight``, summing to 1 per bucket).
+
+    The bucket totals are a group-by of their own (a few rows) joined to the callers, never a window over the
+    callers: a day with millions of distinct callers (one per end user in request metadata) would hold them all
+    twice. With `owners` (a filter on the parties), only those callers are grouped, weighed against the totals of
+    every caller (`bucket_totals`, given or computed): a large day's weights can be made a share of the owners at a
+    time.
+    """
+    priced_flag = pl.col("priced").fill_null(False)
+    bucket = list(ALLOCATION_BUCKET)
+    calls = (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
         .with_columns(logged_model_key().alias("base_model_id"), *_parties(), _tokens().alias("_call_tokens"))
+    )
+    callers = (
+        (calls if owners is None else calls.filter(owners))
         .group_by(*ALLOCATION_BUCKET, *PARTIES)
         .agg(
             pl.col("total_cost_usd")
@@ -85,15 +110,43 @@ def caller_weights(priced: Frame) -> pl.LazyFrame:
             pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_unpriced_tokens"),
             pl.len().cast(pl.Float64).alias("_calls"),
         )
+    )
+    if totals is None:
+        totals = bucket_totals(priced)
+    value = pl.col("estimated_cost_usd") + pl.col("_unpriced_tokens") * pl.col("_rate")
+    return (
+        callers.join(totals, on=bucket, how="left", nulls_equal=True)
         .with_columns(value.alias("_value"))
         .with_columns(
-            pl.when(value_total > 0)
-            .then(pl.col("_value") / value_total)
-            .when(tok_total > 0)
-            .then(pl.col("_tokens") / tok_total)
-            .otherwise(pl.col("_calls") / calls_total)
+            pl.when(pl.col("_t_value") > 0)
+            .then(pl.col("_value") / pl.col("_t_value"))
+            .when(pl.col("_t_tokens") > 0)
+            .then(pl.col("_tokens") / pl.col("_t_tokens"))
+            .otherwise(pl.col("_calls") / pl.col("_t_calls"))
             .alias("_weight")
         )
+        .drop("_t_est", "_t_priced", "_t_unpriced", "_t_tokens", "_t_calls", "_t_value", "_rate")
+    )
+
+
+def logged_costs(priced: Frame) -> pl.DataFrame:
+    """The logged estimated cost per day and allocation bucket (priced on-demand calls), the weights a bill row
+    longer than a day is spread by (`billing.spread.LOGGED_SCHEMA`). A streaming group-by: a few rows per bucket."""
+    priced_flag = pl.col("priced").fill_null(False)
+    return (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
+        .with_columns(logged_model_key().alias("base_model_id"))
+        .group_by(*ALLOCATION_BUCKET)
+        .agg(
+            pl.col("total_cost_usd")
+            .filter(priced_flag)
+            .fill_null(0.0)
+            .sum()
+            .cast(pl.Float64)
+            .alias("estimated_cost_usd")
+        )
+        .collect(engine="streaming")
     )
 
 

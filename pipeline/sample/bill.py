@@ -406,6 +406,12 @@ def build_lines(
     ]
     if not discrepancies:
         return [_usage_line(r, routes[r["base_model_id"]], payer) for r in rows], injected
+    # Batch-tier rows are batch inference jobs (`pipeline.sample.batch_jobs`): billed exactly, never a
+    # discrepancy's target, so each job reconciles against its `-batch` rows.
+    batch = [r for r in rows if r["tier"] == "batch"]
+    rows = [r for r in rows if r["tier"] != "batch"]
+    if not rows:
+        return [_usage_line(r, routes[r["base_model_id"]], payer) for r in batch], injected
 
     rng = random.Random(seed)
     mapped_groups = sorted({_group(r) for r in rows if routes[r["base_model_id"]].mapped})
@@ -440,6 +446,7 @@ def build_lines(
             factor = 0.85
         price = 1.20 if r["base_model_id"] == price_model else 1.0
         lines.append(_usage_line(r, routes[r["base_model_id"]], payer, token_factor=factor, price_factor=price))
+    lines += [_usage_line(r, routes[r["base_model_id"]], payer) for r in batch]
 
     def keys(pick: Any) -> list[dict[str, Any]]:
         return [_key(r) for r in rows if pick(r)]
@@ -1173,7 +1180,11 @@ def _with_principals(
                 )
             )
     if discrepancies:
-        inputs = [ln for ln in out if ln.iam_principal and ln.cost > 0 and "input-tokens" in ln.usage_type]
+        inputs = [
+            ln
+            for ln in out
+            if ln.iam_principal and ln.cost > 0 and "input-tokens" in ln.usage_type and "batch" not in ln.usage_type
+        ]
         target = max(inputs, key=lambda ln: ln.cost, default=None)
         if target is not None:
             arn = f"arn:aws:sts::{target.account}:assumed-role/{UNLOGGED_PRINCIPAL_ROLE}/batch-{target.day:%Y%m%d}"

@@ -20,6 +20,7 @@ from pipeline.normalize.day import rows_to_frame
 from pipeline.normalize.records import RecordError, parse_record
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.sample.aws_state import discover_config, plan_undelivered, write_aws_state
+from pipeline.sample.batch_jobs import NAME_RULE, batch_sources, batch_usage, sample_jobs, write_batch_jobs
 from pipeline.sample.ledger_config import sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
 
@@ -218,6 +219,9 @@ def generate_all(
     base_cfg = sample_ledger_config(str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv")
     app_profiles = {arn: p["model_id"] for arn, p in base_cfg["attribution"]["inference_profiles"].items()}
     by_principal = true_usage(opts, str(overrides), app_profiles, by_principal=True)
+    jobs = sample_jobs(start, days, seed=seed)  # batch inference: billed, never in the invocation logs
+    batch = batch_usage(jobs, str(overrides))
+    by_principal = pl.concat([by_principal, batch.select(by_principal.columns).cast(by_principal.schema)])
     usage = _without_principal(by_principal)
     bill_files: dict[str, list[str]] = {}
     for fmt in bill_formats:
@@ -231,6 +235,9 @@ def generate_all(
     cfg = _relative(cfg, root)
     world = write_aws_state(root / "aws", opts, logs_dir, seed=seed)  # logging configuration and metrics
     cfg["sources"]["invocation_logs"]["discover"] = discover_config(world, root)
+    write_batch_jobs(world.root, root / "batch-output", jobs)
+    cfg["sources"]["batch_jobs"] = batch_sources(jobs, cfg["sources"]["invocation_logs"]["discover"]["snapshot"])
+    cfg["attribution"]["batch_job_rules"] = [NAME_RULE]
     config_path = root / "ledger.yaml"
     config_path.write_text(
         "# Written by `bedrock-ledger demo`: the sample world's configuration (see README for every key).\n"
