@@ -142,6 +142,8 @@ def spend_kind_of(product_code: str | None, usage_kind: str | None, tier: str | 
     return "other"
 
 
+NO_BILL_CONFIGURED = "no bill configured (sources.billing is empty): nothing to reconcile or allocate"
+"""What the billing tables, their checks and the report say for a ledger without a bill, instead of $0 billed."""
 PRICE_ORIGINS: tuple[str, ...] = ("catalog", "override", "bill", "derived")
 """`priced_invocations.price_origin`: a catalog row (bundled or synced from the Price List), an override row, the
 bill's public list rate (a model the catalog lacks), or a rate the catalog derived (a tier multiplier, a `derived:`

@@ -206,7 +206,10 @@ def test_chargeback_and_bill_coverage_assets_read_batch_jobs_when_written(tmp_pa
 
     config_path = write_config(
         tmp_path,
-        sources={"invocation_logs": {"s3": [str(tmp_path / "logs")]}},
+        sources={
+            "invocation_logs": {"s3": [str(tmp_path / "logs")]},
+            "billing": [{"uri": str(tmp_path / "bill"), "format": "cur2"}],  # a ledger with a bill
+        },
         quality={"max_unallocated_share": 0.05},
     )
     wh = str(tmp_path / "wh")

@@ -97,6 +97,7 @@ RAW_SCHEMA: dict[str, DType] = {
     "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
     "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (§4.11)
     "iam_principal": pl.String,
+    "invoicing_entity": pl.String,  # bill_invoicing_entity / InvoiceIssuerName: who invoices the row
     "public_rate": pl.Float64,  # CUR pricing_public_on_demand_rate / FOCUS ListUnitPrice: the list rate per unit
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
@@ -126,6 +127,7 @@ _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "currency": ("line_item_currency_code",),
     "description": ("line_item_line_item_description",),
     "invoice_id": ("bill_invoice_id",),
+    "invoicing_entity": ("bill_invoicing_entity",),
     "public_rate": ("pricing_public_on_demand_rate",),
 }
 _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -158,6 +160,7 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "description": ("ChargeDescription",),
     "list_cost": ("ListCost",),
     "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (§3.2)
+    "invoicing_entity": ("InvoiceIssuerName",),
     "public_rate": ("ListUnitPrice",),
 }
 _COLUMNS: dict[Format, dict[str, tuple[str, ...]]] = {

@@ -23,7 +23,7 @@ from pipeline import warehouse
 from pipeline.aggregates.cache_economics import cache_economics
 from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
 from pipeline.config import LedgerConfig
-from pipeline.defs.billing import batch_jobs_of
+from pipeline.defs.billing import batch_jobs_of, without_a_bill
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import described, publish
@@ -61,6 +61,9 @@ def focus_chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> 
 
     wh = ledger.config.warehouse
     day = partition_day(context.partition_key)
+    if not ledger.config.sources.billing:
+        yield from without_a_bill(context, "focus_chargeback", wh, day)
+        return
     priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
     billing = warehouse.read_partition(wh, "billing_line_items", day)
     cb = warehouse.scan_partitions(wh, "chargeback", [day])  # read per part, a share of the owners at a time

@@ -56,6 +56,8 @@ class ReportInputs:
     cache: pl.DataFrame | None
     bill_coverage: pl.DataFrame | None = None
     """`bill_coverage` of the window (per day, account and spend kind), when the table exists."""
+    bill_configured: bool = True
+    """False for a ledger without `sources.billing`: the report says "no bill configured" instead of $0 billed."""
 
 
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -84,10 +86,12 @@ def _optional(wh: str, table: str, days: list[dt.date]) -> pl.DataFrame | None:
     return _concat([warehouse.read_partition(wh, table, d) for d in present])
 
 
-def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[ReportKind, ReportInputs]:
+def load_inputs(
+    wh: str, day: dt.date, start: dt.date | None = None, bill_configured: bool = True
+) -> dict[ReportKind, ReportInputs]:
     """Both reports of `day` (daily and month to date) from one read of the warehouse.
 
-    `start` is the partitions' first day: nothing before it is read.
+    `start` is the partitions' first day: nothing before it is read. `bill_configured`: the ledger reads a bill.
     """
     first = max(day - dt.timedelta(days=TREND_DAYS), start or dt.date.min)
     recent = days_between(first, day)
@@ -131,5 +135,6 @@ def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[Rep
             completeness=within(completeness),
             cache=within(cache),
             bill_coverage=within(coverage),
+            bill_configured=bill_configured,
         )
     return out

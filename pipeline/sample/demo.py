@@ -192,8 +192,13 @@ def generate_all(
     bill_formats: Sequence[BillFormat] = ("cur2", "cur", "focus"),
     reconcile_format: BillFormat = "cur2",
     body_kb: float = 2.0,
+    cloudwatch_group: str = "",
+    cloudwatch_share: float = 0.0,
 ) -> SampleSet:
     """Write logs, overrides, bills (one per format) and a `ledger.yaml` under `out`; return what was written.
+
+    With `cloudwatch_group` and a `cloudwatch_share`, that share of the calls is put into CloudWatch Logs (in
+    each call's Region) instead of S3, and the config reads the group too; the bill covers every call either way.
 
     The config's billing source is the `reconcile_format` bill only (the others are there to try the readers:
     pointing the config at several formats of the same bill would count it more than once).
@@ -205,12 +210,32 @@ def generate_all(
     logs_dir = root / "logs"
     plan = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
     undelivered = plan_undelivered(plan)  # completeness: a logging gap and a delivery still under way
+    cloudwatch: dict[str, Any] = (
+        {"cloudwatch_log_group": cloudwatch_group, "cloudwatch_share": cloudwatch_share, "deliver_to_cloudwatch": True}
+        if cloudwatch_group and cloudwatch_share > 0
+        else {}
+    )
     summary = generate_sample(
-        str(logs_dir), start, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb, undelivered=undelivered
+        str(logs_dir),
+        start,
+        days,
+        records_per_day,
+        seed=seed,
+        faults=faults,
+        body_kb=body_kb,
+        undelivered=undelivered,
+        **cloudwatch,
     )
     overrides = root / "prices.csv"
     write_price_overrides(str(overrides))
-    opts = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
+    opts = LogGenOptions(
+        start=start,
+        days=days,
+        records_per_day=records_per_day,
+        seed=seed,
+        body_kb=body_kb,
+        **{k: v for k, v in cloudwatch.items() if k != "deliver_to_cloudwatch"},
+    )
     base_cfg = sample_ledger_config(str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv")
     app_profiles = {arn: p["model_id"] for arn, p in base_cfg["attribution"]["inference_profiles"].items()}
     by_principal = true_usage(opts, str(overrides), app_profiles, by_principal=True)
