@@ -271,14 +271,20 @@ def _first(a: _T | None, b: _T | None, c: _T | None) -> _T | None:
     return a if a is not None else b if b is not None else c
 
 
-def _stream(
-    chunks: list[_Chunk],
-) -> tuple[_InvocationMetrics | None, str | None, int | None, bool, bool]:
-    """What a stream body (an array of chunks) gives the row, in one backward pass: the invocation metrics of the
-    last chunk that has them, the stop reason of the last chunk that has one (`delta.stop_reason` first, as
+_StreamFields = tuple[
+    int | None, int | None, int | None, int | None, int | None, int | None, str | None, int | None, bool, Any
+]
+
+
+def _stream(chunks: list[_Chunk], inp: int | None, out: int | None, cr: int | None, cw: int | None) -> _StreamFields:
+    """What a stream body (an array of chunks) gives the row, in one backward pass: the log-level counts
+    (`inp`, `out`, `cr`, `cw`) completed from the invocation metrics of the last chunk that has them, its two
+    latencies, the stop reason of the last chunk that has one (`delta.stop_reason` first, as
     `records._stream_stop_reason`), the 1-hour cache writes of the last `message` that splits them
-    (`records._cache_write_1h`), and whether any chunk says the guardrail intervened. A stream has about twenty
-    chunks; one pass over them costs about half of one pass per answer. Last: whether any chunk has a trace."""
+    (`records._cache_write_1h`), whether any chunk says the guardrail intervened, and the guardrail units of the
+    chunks' traces (None without a trace). A stream has about twenty chunks; one pass over them costs about half
+    of one pass per answer. It is `_row`'s whole stream branch, so a stream record costs no call more than before.
+    """
     metrics = stop = cache_1h = None
     guardrail = traced = False
     for chunk in reversed(chunks):
@@ -299,7 +305,20 @@ def _stream(
                 cache_1h = _usage_1h(message.usage)
         if chunk.guardrail_action == "INTERVENED":
             guardrail = True
-    return metrics, stop, cache_1h, guardrail, traced
+    latency = first_byte = None
+    if metrics is not None:
+        if inp is None:
+            inp = metrics.inputTokenCount
+        if out is None:
+            out = metrics.outputTokenCount
+        if cr is None:
+            cr = metrics.cacheReadInputTokenCount
+        if cw is None:
+            cw = metrics.cacheWriteInputTokenCount
+        latency = metrics.invocationLatency
+        first_byte = metrics.firstByteLatency
+    g_units = _guardrail_units(chunks) if traced else None
+    return inp, out, cr, cw, latency, first_byte, stop, cache_1h, guardrail, g_units
 
 
 _NO_GUARDRAIL: tuple[int, ...] = (0,) * 7
@@ -375,6 +394,15 @@ def _body_usage(
     return inp, out, cr, cw
 
 
+def _other_stop_reason(body: _OutBody) -> str | None:
+    """The stop reason of an object body without `stopReason` (InvokeModel's provider fields, then the first
+    result's `completionReason`), in `records._stop_reason`'s order."""
+    reason = _first(body.stop_reason, body.completionReason, body.finish_reason)
+    if reason is None and body.results:
+        reason = body.results[0].completionReason
+    return reason
+
+
 def _usage_1h(usage: _Usage | None) -> int | None:
     """`records._usage_1h` for a typed usage object."""
     if usage is None:
@@ -398,6 +426,21 @@ def _latency_optimized(r: _Record, body: _InBody | None) -> bool:
         if perf is not None and perf.latency is not None and perf.latency.lower() == "optimized":
             return True
     return False
+
+
+def _images_and_tier(r: _Record, body: _InBody | None) -> tuple[int | None, str | None]:
+    """The image count and service tier of a request that asks for images, a tier or a latency setting (rare:
+    `_row` calls this only then): `records._image_count`, `_service_tier` and `_latency_optimized` restated."""
+    image_count = tier = None
+    if body is not None:
+        cfg = body.imageGenerationConfig
+        if cfg is not None:
+            image_count = 1 if cfg.numberOfImages is None else cfg.numberOfImages
+        if body.serviceTier is not _UNSET or body.service_tier is not _UNSET:
+            tier = _tier(body)
+    if (tier is None or tier == "standard") and _latency_optimized(r, body):
+        tier = "latency_optimized"
+    return image_count, tier
 
 
 def _tier(body: _InBody) -> str | None:
@@ -457,6 +500,12 @@ _RAW_TYPES: dict[str, schemas.DType] = {
 }
 
 
+_ACCEPTED_SCHEMA_TYPES = frozenset({None, SCHEMA_TYPE})
+_ACCEPTED_VERSIONS = frozenset({None, *KNOWN_SCHEMA_VERSIONS})
+_NO_INPUT = _Input()
+_NO_OUTPUT = _Output()
+
+
 def _row(
     r: _Record, source_uri: str, fallback_us: int | None, day_start: int, day_end: int
 ) -> tuple[Any, ...] | bool | None:
@@ -465,18 +514,19 @@ def _row(
 
     This runs once per record, so it is written for the common shapes (a Converse or InvokeModel object body
     whose log-level counts are all present, a stream's chunk array): plain attribute reads and `is None` tests,
-    helpers called only when a rarer field is there. Ranges of counts and latencies are checked by the decoder
-    (see `Tokens`); only a sum of cache-detail entries can leave the range here.
+    helpers called only when a rarer field is there (a stream's whole branch is `_stream`, which it called anyway).
+    Ranges of counts and latencies are checked by the decoder (see `Tokens`); only a sum of cache-detail entries
+    can leave the range here.
     """
-    st = r.schemaType
-    if st is not None and st != SCHEMA_TYPE:
-        return None
     version = r.schemaVersion
-    if version is not None and version not in KNOWN_SCHEMA_VERSIONS:
-        return None
     request_id = r.requestId
     model_id = r.modelId
-    if not request_id or not model_id:
+    if (
+        r.schemaType not in _ACCEPTED_SCHEMA_TYPES
+        or version not in _ACCEPTED_VERSIONS
+        or not request_id
+        or not model_id
+    ):
         return None
     ts = _TS_CACHE.get(r.timestamp)  # type: ignore[arg-type]
     if ts is None:
@@ -487,41 +537,24 @@ def _row(
             ts = fallback_us
 
     inp = r.input
-    if inp is not None:
-        input_tokens = inp.inputTokenCount
-        cache_read = inp.cacheReadInputTokenCount
-        cache_write = inp.cacheWriteInputTokenCount
-        in_body = inp.inputBodyJson
-        in_path = inp.inputBodyS3Path
-    else:
-        input_tokens = cache_read = cache_write = in_body = in_path = None
+    if inp is None:
+        inp = _NO_INPUT
+    input_tokens = inp.inputTokenCount
+    cache_read = inp.cacheReadInputTokenCount
+    cache_write = inp.cacheWriteInputTokenCount
     out = r.output
-    if out is not None:
-        output_tokens = out.outputTokenCount
-        body = out.outputBodyJson
-        out_path = out.outputBodyS3Path
-    else:
-        output_tokens = body = out_path = None
+    if out is None:
+        out = _NO_OUTPUT
+    output_tokens = out.outputTokenCount
+    body = out.outputBodyJson
 
     latency = first_byte = stop_reason = cache_1h = g_units = None
     guardrail = False
     if body is None:
         pass
     elif type(body) is list:
-        metrics, stop_reason, cache_1h, guardrail, traced = _stream(body)
-        if traced:
-            g_units = _guardrail_units(body)
-        if metrics is not None:
-            if input_tokens is None:
-                input_tokens = metrics.inputTokenCount
-            if output_tokens is None:
-                output_tokens = metrics.outputTokenCount
-            if cache_read is None:
-                cache_read = metrics.cacheReadInputTokenCount
-            if cache_write is None:
-                cache_write = metrics.cacheWriteInputTokenCount
-            latency = metrics.invocationLatency
-            first_byte = metrics.firstByteLatency
+        (input_tokens, output_tokens, cache_read, cache_write, latency, first_byte, stop_reason, cache_1h,
+         guardrail, g_units) = _stream(body, input_tokens, output_tokens, cache_read, cache_write)  # fmt: skip
     else:
         if input_tokens is None or output_tokens is None or cache_read is None or cache_write is None:
             input_tokens, output_tokens, cache_read, cache_write = _body_usage(
@@ -535,9 +568,7 @@ def _row(
             latency = body_metrics.latencyMs
         stop_reason = body.stopReason
         if stop_reason is None:
-            stop_reason = _first(body.stop_reason, body.completionReason, body.finish_reason)
-            if stop_reason is None and body.results:
-                stop_reason = body.results[0].completionReason
+            stop_reason = _other_stop_reason(body)
         guardrail = body.guardrail_action == "INTERVENED"
         if body.trace is not None or body.bedrock_trace is not None:
             g_units = _guardrail_units([body])
@@ -546,48 +577,29 @@ def _row(
     if ts < day_start or ts >= day_end:
         return False
 
+    in_body = inp.inputBodyJson
     image_count = tier = None
-    perf = r.performanceConfig
-    if in_body is not None:
-        cfg = in_body.imageGenerationConfig
-        if cfg is not None:
-            image_count = 1 if cfg.numberOfImages is None else cfg.numberOfImages
-        if in_body.serviceTier is not _UNSET or in_body.service_tier is not _UNSET:
-            tier = _tier(in_body)
-        if perf is None:
-            perf = in_body.performanceConfig
-    if perf is not None and (tier is None or tier == "standard") and _latency_optimized(r, in_body):
-        tier = "latency_optimized"
+    if r.performanceConfig is not None or (
+        in_body is not None
+        and (
+            in_body.imageGenerationConfig is not None
+            or in_body.serviceTier is not _UNSET
+            or in_body.service_tier is not _UNSET
+            or in_body.performanceConfig is not None
+        )
+    ):
+        image_count, tier = _images_and_tier(r, in_body)
     identity = r.identity
+    # In `_RAW_COLUMNS` order; the last but one is min(1-hour part or 0, cache writes or 0): both are non-negative,
+    # so no 1-hour part gives 0.
     return (
-        source_uri,
-        request_id,
-        ts,
-        r.accountId,
-        r.region,
-        r.inferenceRegion,
-        r.operation,
-        model_id,
+        source_uri, request_id, ts, r.accountId, r.region, r.inferenceRegion, r.operation, model_id,
         identity.arn if identity is not None else None,
-        input_tokens,
-        output_tokens,
-        cache_read,
-        cache_write,
-        image_count,
-        latency,
-        first_byte,
-        stop_reason,
-        r.errorCode or None,
-        guardrail or stop_reason == "guardrail_intervened",
-        r.requestMetadata,
-        version,
-        tier,
-        in_path,
-        out_path,
-        # min(1-hour part or 0, cache writes or 0); both are non-negative, so no 1-hour part gives 0.
-        min(cache_1h, cache_write or 0) if cache_1h else 0,
-        g_units,
-    )
+        input_tokens, output_tokens, cache_read, cache_write, image_count, latency, first_byte,
+        stop_reason, r.errorCode or None, guardrail or stop_reason == "guardrail_intervened",
+        r.requestMetadata, version, tier, inp.inputBodyS3Path, out.outputBodyS3Path,
+        min(cache_1h, cache_write or 0) if cache_1h else 0, g_units,
+    )  # fmt: skip
 
 
 def _decode(payload: bytes) -> list[_Record] | None:
