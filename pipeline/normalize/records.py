@@ -361,23 +361,9 @@ def _metadata(value: Any) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
 
 
-def parse_record(
-    record: Any,
-    *,
-    source: str,
-    source_uri: str,
-    fallback_time: dt.datetime | None = None,
-    app_profiles: tuple[tuple[str, str], ...] = (),
-    redact: Callable[[Any], str | None] | None = None,
-    max_tokens_per_call: int | None = None,
-) -> dict[str, Any]:
-    """Map one log record to a contract row (without `date`). Raises `RecordError` with the reject reason.
-
-    `fallback_time` (the S3 file-name time or the CloudWatch event time) stands in for an unparseable
-    `timestamp` (docs/formats/invocation-logs.md §8). `redact`, when given, turns a body into stored redacted text.
-    A call whose token fields sum past `max_tokens_per_call` (`quality.max_tokens_per_call`) is rejected as
-    `implausible_tokens`: priced, one such record would outweigh a bucket's real traffic.
-    """
+def _header(record: Any, fallback_time: dt.datetime | None) -> tuple[str, str, dt.datetime, Any]:
+    """What every row needs before anything else is read (request id, model id, time, schema version), or the
+    reject: not an object, another schema type or version, a missing id, a bad time without a fallback."""
     if not isinstance(record, dict):
         raise RecordError(f"not_a_record: a JSON {type(record).__name__}, not an object")
     schema_type = record.get("schemaType")
@@ -397,16 +383,16 @@ def parse_record(
         if fallback_time is None:
             raise RecordError(f"bad_timestamp: {str(record.get('timestamp'))[:40]}")
         ts = fallback_time
+    return request_id, model_id, ts, version
 
-    raw_input, raw_output = record.get("input"), record.get("output")
-    inp: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
-    out: dict[str, Any] = raw_output if isinstance(raw_output, dict) else {}
-    in_body = inp.get("inputBodyJson")
+
+def _token_counts(
+    inp: dict[str, Any], out: dict[str, Any], max_tokens_per_call: int | None
+) -> tuple[int | None, int | None, int | None, int | None, int | None]:
+    """Input, output, cache-read, cache-write and 1-hour cache-write tokens: log-level counts first, the body only
+    where they are absent. A present count that is not one, a negative or implausible one, or a call past
+    `max_tokens_per_call` rejects the record."""
     out_body = out.get("outputBodyJson")
-    operation = record.get("operation") if isinstance(record.get("operation"), str) else None
-
-    stream_metrics = _stream_metrics(out_body)
-    # Log-level counts first; the body only where they are absent. A present count that is not one rejects.
     input_tokens = _count(inp.get("inputTokenCount"), "inputTokenCount")
     output_tokens = _count(out.get("outputTokenCount"), "outputTokenCount")
     cache_read = _count(inp.get("cacheReadInputTokenCount"), "cacheReadInputTokenCount")
@@ -436,9 +422,13 @@ def parse_record(
                 f"implausible_tokens: {total} tokens in one call, "
                 f"over quality.max_tokens_per_call={max_tokens_per_call}"
             )
+    return input_tokens, output_tokens, cache_read, cache_write, cache_write_1h
 
-    g_units, g_trace = guardrail_units(out_body)
 
+def _latencies(out_body: Any) -> tuple[int | None, int | None]:
+    """Latency and first-byte latency where the log has them (Converse `metrics.latencyMs`, a stream's last
+    invocation metrics); an implausible value is dropped (null), not the record."""
+    stream_metrics = _stream_metrics(out_body)
     latency = first_byte = None
     if isinstance(out_body, dict) and isinstance(out_body.get("metrics"), dict):
         latency = _int(out_body["metrics"].get("latencyMs"))
@@ -447,16 +437,50 @@ def parse_record(
         first_byte = _int(stream_metrics.get("firstByteLatency"))
     latency = latency if latency is None or 0 <= latency <= MAX_LATENCY_MS else None
     first_byte = first_byte if first_byte is None or 0 <= first_byte <= MAX_LATENCY_MS else None
+    return latency, first_byte
 
+
+def _status(error_code: str | None, stop_reason: str | None, out_body: Any) -> str:
+    """The call's status: its error code's class, else whether a guardrail intervened, else success."""
+    if error_code:
+        return classify_error(error_code)
+    if _guardrail_intervened(stop_reason, out_body):
+        return "guardrail_intervened"
+    return "success"
+
+
+def parse_record(
+    record: Any,
+    *,
+    source: str,
+    source_uri: str,
+    fallback_time: dt.datetime | None = None,
+    app_profiles: tuple[tuple[str, str], ...] = (),
+    redact: Callable[[Any], str | None] | None = None,
+    max_tokens_per_call: int | None = None,
+) -> dict[str, Any]:
+    """Map one log record to a contract row (without `date`). Raises `RecordError` with the reject reason.
+
+    `fallback_time` (the S3 file-name time or the CloudWatch event time) stands in for an unparseable
+    `timestamp` (docs/formats/invocation-logs.md §8). `redact`, when given, turns a body into stored redacted text.
+    A call whose token fields sum past `max_tokens_per_call` (`quality.max_tokens_per_call`) is rejected as
+    `implausible_tokens`: priced, one such record would outweigh a bucket's real traffic.
+    """
+    request_id, model_id, ts, version = _header(record, fallback_time)
+    raw_input, raw_output = record.get("input"), record.get("output")
+    inp: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
+    out: dict[str, Any] = raw_output if isinstance(raw_output, dict) else {}
+    in_body = inp.get("inputBodyJson")
+    out_body = out.get("outputBodyJson")
+    operation = record.get("operation") if isinstance(record.get("operation"), str) else None
+
+    input_tokens, output_tokens, cache_read, cache_write, cache_write_1h = _token_counts(inp, out, max_tokens_per_call)
+    g_units, g_trace = guardrail_units(out_body)
+    latency, first_byte = _latencies(out_body)
     stop_reason = _stop_reason(operation or "", out_body)
     error_code = record.get("errorCode")
     error_code = str(error_code) if error_code not in (None, "") else None
-    if error_code:
-        status = classify_error(error_code)
-    elif _guardrail_intervened(stop_reason, out_body):
-        status = "guardrail_intervened"
-    else:
-        status = "success"
+    status = _status(error_code, stop_reason, out_body)
 
     resolved = resolve_model_id(model_id, app_profiles)
     identity = record.get("identity")
