@@ -365,26 +365,12 @@ def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) ->
     return best
 
 
-def price_invocations(
-    inv: pl.DataFrame,
-    catalog: PriceCatalog,
-    default_tier: str = "standard",
-    profile_models: Mapping[str, str] | None = None,
-    max_cost_per_call_usd: float | None = None,
+def _with_rates(
+    base: pl.DataFrame, catalog: PriceCatalog, default_tier: str, profile_models: dict[str, str]
 ) -> pl.DataFrame:
-    """Return `inv` plus cost columns, `priced`, `price_source`, `pricing_routing`, `pricing_tier`, `unpriced_reason`.
-
-    `profile_models` maps application inference profile ARNs to the model (or system profile) they wrap, so a
-    profile copied from `us.X`/`global.X` is priced at that profile's rate; without it `base_model_id` is priced
-    as an in-region call. Each cost is its own token count (null counts as 0) times its own rate; a call with
-    tokens in a bucket whose rate is missing is unpriced rather than priced at another bucket's rate. A call that
-    would cost more than `max_cost_per_call_usd` (`quality.max_cost_per_call_usd`) is kept unpriced with the
-    reason `implausible_cost`: a corrupt count or a wrong override, never a price to charge a team.
-    """
-    missing = [c for c in _NEEDED if c not in inv.columns]
-    if missing:
-        raise ValueError(f"price_invocations: input frame lacks column(s) {', '.join(missing)}")
-    base = inv.drop([c for c in OUTPUT_COLUMNS if c in inv.columns])
+    """Each call with its tier, its 5-minute cache writes, its context size and the rates of the catalog row that
+    prices it (`_p_*`, the long-context row's when the prompt passes that row's threshold), looked up once per
+    distinct key."""
     work = base.with_columns(_tier_expr(default_tier).alias("_tier"))
     h1 = pl.col(CACHE_WRITE_1H).fill_null(0) if CACHE_WRITE_1H in base.columns else pl.lit(0, pl.Int64)
     cw = pl.col("cache_write_input_tokens").fill_null(0)
@@ -396,7 +382,7 @@ def price_invocations(
         pl.sum_horizontal([pl.col(c).fill_null(0) for c in CONTEXT_TOKENS]).alias("_context_tokens"),
     )
     keys = work.select(_KEY).unique()
-    resolved = _select_prices(keys, catalog, dict(profile_models or {}))
+    resolved = _select_prices(keys, catalog, profile_models)
     work = work.join(resolved, on=_KEY, how="left", nulls_equal=True, maintain_order="left")
     # Long context: the whole call at the long row's rates when its prompt exceeds the row's threshold.
     is_long = pl.col("_l_min").is_not_null() & (pl.col("_context_tokens") > pl.col("_l_min"))
@@ -410,7 +396,13 @@ def price_invocations(
         pl.when(is_long).then(pl.col("_l_price_origin")).otherwise(pl.col("_price_origin")).alias("_price_origin"),
         pl.when(is_long).then(pl.lit(True)).otherwise(pl.col("_matched")).alias("_matched"),
     )
+    return work
 
+
+def _bucket_costs(max_cost_per_call_usd: float | None) -> tuple[dict[str, pl.Expr], pl.Expr]:
+    """Each cost column as an expression (its own token count times its own rate; images per image), and the
+    reason a call lacks a price for a bucket it has tokens in (or costs more than `max_cost_per_call_usd`), null
+    when it lacks none."""
     image_row = pl.col("_p_image_per_unit_usd").is_not_null()
     missing_rate: pl.Expr = pl.lit(None, dtype=pl.String)
     costs: dict[str, pl.Expr] = {}
@@ -440,7 +432,14 @@ def price_invocations(
             .then(pl.lit(REASON_IMPLAUSIBLE_COST))
             .otherwise(missing_rate)
         )
-    reason = (
+    return costs, missing_rate
+
+
+def _unpriced_reason(missing_rate: pl.Expr) -> pl.Expr:
+    """Why a call is unpriced, null when it is priced: the reason its model id resolves to no price row
+    (`_resolve_combo`), no catalog row for the model, none for its tier, else a bucket's missing rate or an
+    implausible cost."""
+    return (
         pl.when(pl.col("_block").is_not_null())
         .then(pl.col("_block"))
         .when(pl.col("_matched").is_null() & pl.col("_tier").is_in(["standard", *TIER_MULTIPLIERS]))
@@ -449,7 +448,31 @@ def price_invocations(
         .then(pl.lit(REASON_TIER))
         .otherwise(missing_rate)
     )
-    work = work.with_columns(reason.alias("unpriced_reason"))
+
+
+def price_invocations(
+    inv: pl.DataFrame,
+    catalog: PriceCatalog,
+    default_tier: str = "standard",
+    profile_models: Mapping[str, str] | None = None,
+    max_cost_per_call_usd: float | None = None,
+) -> pl.DataFrame:
+    """Return `inv` plus cost columns, `priced`, `price_source`, `pricing_routing`, `pricing_tier`, `unpriced_reason`.
+
+    `profile_models` maps application inference profile ARNs to the model (or system profile) they wrap, so a
+    profile copied from `us.X`/`global.X` is priced at that profile's rate; without it `base_model_id` is priced
+    as an in-region call. Each cost is its own token count (null counts as 0) times its own rate; a call with
+    tokens in a bucket whose rate is missing is unpriced rather than priced at another bucket's rate. A call that
+    would cost more than `max_cost_per_call_usd` (`quality.max_cost_per_call_usd`) is kept unpriced with the
+    reason `implausible_cost`: a corrupt count or a wrong override, never a price to charge a team.
+    """
+    missing = [c for c in _NEEDED if c not in inv.columns]
+    if missing:
+        raise ValueError(f"price_invocations: input frame lacks column(s) {', '.join(missing)}")
+    base = inv.drop([c for c in OUTPUT_COLUMNS if c in inv.columns])
+    work = _with_rates(base, catalog, default_tier, dict(profile_models or {}))
+    costs, missing_rate = _bucket_costs(max_cost_per_call_usd)
+    work = work.with_columns(_unpriced_reason(missing_rate).alias("unpriced_reason"))
     priced = pl.col("unpriced_reason").is_null()
     parts = ["input_cost_usd", "output_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd", "image_cost_usd"]
     work = work.with_columns(
