@@ -119,6 +119,13 @@ def _strings(nodes: list[ast.expr]) -> list[ast.Constant]:
     return out
 
 
+def _branches(node: ast.expr) -> list[ast.expr]:
+    """The values a returned expression can take: both sides of every `a if c else b`, else itself."""
+    if isinstance(node, ast.IfExp):
+        return _branches(node.body) + _branches(node.orelse)
+    return [node]
+
+
 def _status_words(tree: ast.AST, local_status: set[str]) -> list[tuple[int, str]]:
     """Every string a status is compared with (`==`, `!=`, `in`, `.is_in`), set to (`{"status": ...}`,
     `pl.lit(...)` in a `when/then` chain aliased `status`) or returned by a `_classify` as its status, with its
@@ -141,9 +148,11 @@ def _status_words(tree: ast.AST, local_status: set[str]) -> list[tuple[int, str]
                     ):
                         found += _strings(inner.args)
         elif isinstance(node, ast.FunctionDef) and "classify" in node.name:  # returns (status, explanation)
-            for ret in ast.walk(node):
+            for ret in ast.walk(node):  # or the status alone, a word or `"a" if ... else "b"`
                 if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple) and ret.value.elts:
                     found += _strings(ret.value.elts[:1])
+                elif isinstance(ret, ast.Return) and ret.value is not None:
+                    found += _strings(_branches(ret.value))
         elif isinstance(node, ast.Dict):
             found += [v for k, v in zip(node.keys, node.values, strict=True)
                       if isinstance(k, ast.Constant) and k.value in STATUS_KEYS and v in _strings([v])]  # fmt: skip
@@ -179,6 +188,8 @@ if status == "metrics_misisng": pass
 row = {"expected_status": "under_loged"}
 def _classify(r):
     return "price_mismach", "why"
+def _classify_status(r):
+    return "unmaped_billing" if r else "mached"
 pl.when(x).then(pl.lit("no_dta")).otherwise(pl.lit("ok")).alias("status")
 """
     words = [w for _, w in _status_words(ast.parse(source), set())]
@@ -189,6 +200,8 @@ pl.when(x).then(pl.lit("no_dta")).otherwise(pl.lit("ok")).alias("status")
         "under_loged",
         "no_dta",
         "price_mismach",
+        "unmaped_billing",
+        "mached",
     }
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
@@ -412,146 +412,212 @@ def _ttl_gap(r: dict[str, Any]) -> bool:
 
 
 def _classify(r: dict[str, Any], tol: Tolerances, as_of: dt.date) -> tuple[str, str]:
-    """Status and an actionable one-sentence explanation for one joined token or image bucket."""
+    """Status and an actionable one-sentence explanation for one joined token or image bucket: the status is
+    decided on the numbers alone (`_classify_status`), then explained by its status's writer (`_EXPLAIN`)."""
+    status = _classify_status(r, tol)
+    return status, _EXPLAIN[status](r, _Words(r), tol, as_of)
+
+
+def _classify_status(r: dict[str, Any], tol: Tolerances) -> str:
+    """Which status one bucket has, first match wins: bill rows no model maps to, a side missing, unpriced
+    tokens, a token gap past tolerance, a rate or cost gap past tolerance, else matched."""
     kind = r["usage_kind"]
-    what = _what(kind)
-    logged, billed = r["_logged_qty"], r["_billed_qty"]
-    est, cost = r["estimated_cost_usd"], r["billed_cost_usd"]
-    model = r["base_model_id"]
-    bucket = f"{r['routing']}/{r['tier']}" + ("/long-context" if r.get("context_tier") == "long" else "")
-    folded = (
-        " (the bill has no resource id here, so geo and in-Region calls are compared together)"
-        if r.get("_geo_folded")
-        else ""
-    )
-
-    if r["_in_bill"] and model is None and kind == "other":
-        return "missing_in_logs", (
-            f"{r['_usage_types'] or 'usage without a usage type'} ({_usd(cost)} billed in {_where(r)}) is Bedrock "
-            f"usage that invocation logs do not record ({r.get('_notes') or 'classified other'}): review it "
-            "separately, it is not a model's token traffic"
-        )
-    if r["_in_bill"] and model is None:
-        types = r["_usage_types"] or "(no usage type)"
-        return "unmapped_billing", (
-            f"usage type {types} could not be mapped to a model ({_usd(cost)} billed, {_n(billed)} {what} in "
-            f"{_where(r)}): add it to the billing name map"
-        )
-
-    quota = (
-        ": calls beyond the latency-optimized quota are served and billed at Standard, which the log cannot show; "
-        "compare with this model's standard bucket"
-        if r["tier"] == "latency_optimized"
-        else ""
-    )
+    if r["_in_bill"] and r["base_model_id"] is None:
+        return "missing_in_logs" if kind == "other" else "unmapped_billing"
     if r["_in_log"] and not r["_in_bill"]:
-        if quota:
-            head = f"logged {_n(logged)} latency-optimized {what} of {model} but nothing is billed at that tier"
-            return "missing_in_bill", head + quota
-        # Unpriced tokens are never shown as "$0.00 estimated" (an unpriced call is not free).
-        unpriced = r.get("_unpriced_tokens") or 0
-        if est is not None and unpriced < (logged or 0):
-            est_txt = f" ({_usd(est)} estimated" + (
-                f", {_n(unpriced)} {what} without a catalog price)" if unpriced else ")"
-            )
-        else:
-            est_txt = " (no catalog price)" if kind in TOKEN_KINDS or kind == "image" else ""
-        head = f"logged {_n(logged)} {what} of {model}{est_txt} but nothing is billed for this {bucket} bucket"
-        if _ttl_gap(r):
-            return "missing_in_bill", f"{head}: {_TTL_NOTE.format(logged='some' if r['_log_1h'] else 'none')}"
-        if r["date"] > as_of - dt.timedelta(days=tol.billing_lag_days):
-            return "missing_in_bill", (
-                f"{head}: the bill for {r['date']} may not be final yet (billing lag {tol.billing_lag_days} days as "
-                f"of {as_of}), re-check once it settles"
-            )
-        return "missing_in_bill", (
-            f"{head}: check that the billing export covers {_where(r)} and includes this model's product "
-            f"(Marketplace rows), and that routing, tier and context tier were parsed the same way"
-        )
-
+        return "missing_in_bill"
     if r["_in_bill"] and not r["_in_log"]:
-        if kind not in TOKEN_KINDS and kind != "image":
-            return "missing_in_logs", (
-                f"non-token usage of {model} billed ({r['_usage_types']}, {billed:,.2f} {r['_pricing_units'] or what}, "
-                f"{_usd(cost)}) has no counterpart in invocation logs: review it separately"
-            )
-        if _ttl_gap(r):
-            return "missing_in_logs", (
-                f"{_n(billed)} {what} of {model} billed ({_usd(cost)}) with none logged in this bucket: "
-                + _TTL_NOTE.format(logged="none")
-            )
-        if r["_model_logged"]:
-            return "missing_in_logs", (
-                f"{_n(billed)} {what} of {model} billed ({_usd(cost)}) but the logs record none for this "
-                f"{bucket} bucket in {_where(r)}: check that the logs capture {what} and that routing, tier and "
-                "context tier are resolved the same way on both sides"
-            )
-        return "missing_in_logs", (
-            f"model billed but never logged ({_n(billed)} {what} of {model}, {_usd(cost)}): enable model invocation "
-            f"logging in {_where(r)}, or find the caller that bypasses the logged path"
-        )
-
-    if r["_unpriced_tokens"] > 0 or (kind == "image" and est is None):
-        return "unpriced", (
-            f"{_n(r['_unpriced_tokens'] or logged)} of {_n(logged)} logged {what} of {model} have no catalog price "
-            f"(billed {_usd(cost)} for {_n(billed)}, {bucket} in {r['region']}): add the price to the catalog or "
-            "the pricing overrides"
-        )
-
+        return "missing_in_logs"
+    if r["_unpriced_tokens"] > 0 or (kind == "image" and r["estimated_cost_usd"] is None):
+        return "unpriced"
+    logged, billed = r["_logged_qty"], r["_billed_qty"]
     token_tol = tol.tokens_pct * billed + EPS
-    gap = billed - logged
-    if gap > token_tol:
-        more = f"{gap / logged * 100:.1f}% more" if logged else "more"
-        if _ttl_gap(r):
-            return "under_logged", f"billed {more} {what} than logged ({_n(billed)} vs {_n(logged)}): " + (
-                _TTL_NOTE.format(logged="some" if r["_log_1h"] else "none")
-            )
-        return "under_logged", (
-            f"billed {more} {what} than logged ({_n(billed)} vs {_n(logged)}{folded}, "
-            f"{_usd(r['volume_variance_usd'])} of volume): invocation logging may be off in {r['region']} for part "
-            "of the day, or calls bypassed the logged accounts"
-        )
-    if -gap > token_tol:
-        more = f"{-gap / billed * 100:.1f}% more" if billed else "more"
-        if _ttl_gap(r):
-            return "over_logged", f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}): " + (
-                _TTL_NOTE.format(logged="some" if r["_log_1h"] else "none")
-            )
-        if quota:
-            return (
-                "over_logged",
-                f"logged {more} latency-optimized {what} than billed ({_n(logged)} vs {_n(billed)})" + quota,
-            )
-        return "over_logged", (
-            f"logged {more} {what} than billed ({_n(logged)} vs {_n(billed)}{folded}): the bill for {r['date']} may "
-            "be incomplete or filtered, or logged calls were billed to another account or routing"
-        )
+    if billed - logged > token_tol:
+        return "under_logged"
+    if logged - billed > token_tol:
+        return "over_logged"
+    return "price_mismatch" if _rate_off(r, tol) or _cost_off(r, tol) else "matched"
 
+
+def _rate_off(r: dict[str, Any], tol: Tolerances) -> bool:
+    """The billed unit rate differs from the catalog's by more than `rate_tolerance_pct`."""
     b_unit, e_unit = r["_billed_unit"], r["_est_unit"]
-    rate_off = (
+    return (
         b_unit is not None
         and e_unit is not None
         and e_unit > 0
         and abs(b_unit / e_unit - 1) > tol.rate_tolerance_pct + EPS
     )
-    cost_off = est is not None and abs(cost - est) > max(tol.cost_usd, tol.cost_pct * abs(cost)) + EPS
-    if rate_off or cost_off:
-        pct = f" ({(b_unit / e_unit - 1) * 100:+.1f}%)" if b_unit is not None and e_unit else ""
-        advice = (
-            "check whether the logs split cache writes by TTL before changing any price"
-            if kind in ("cache_write", "cache_write_1h")
-            else "check whether the call crossed the long-context threshold before changing any price"
-            if r.get("context_tier") == "long"
-            else "a price change or a negotiated rate: if the billed rate is right, add a pricing override "
-            "(a FOCUS discount is reported as its own line, not here)"
+
+
+def _cost_off(r: dict[str, Any], tol: Tolerances) -> bool:
+    """The billed cost differs from the estimate by more than both the dollar and the percent tolerance."""
+    est, cost = r["estimated_cost_usd"], r["billed_cost_usd"]
+    return est is not None and abs(cost - est) > max(tol.cost_usd, tol.cost_pct * abs(cost)) + EPS
+
+
+class _Words:
+    """The phrases every explanation of one bucket draws on: what is counted, of which model, in which bucket, and
+    whether geo and in-Region calls were compared together."""
+
+    def __init__(self, r: dict[str, Any]) -> None:
+        self.what = _what(r["usage_kind"])
+        self.model = r["base_model_id"]
+        self.bucket = f"{r['routing']}/{r['tier']}" + ("/long-context" if r.get("context_tier") == "long" else "")
+        self.folded = (
+            " (the bill has no resource id here, so geo and in-Region calls are compared together)"
+            if r.get("_geo_folded")
+            else ""
         )
-        return "price_mismatch", (
-            f"tokens match but billed rate is {_rate(kind, b_unit)} vs catalog {_rate(kind, e_unit)}{pct}, "
-            f"{_vs_estimate(cost - (est or 0.0))} on {_n(logged)} {what}{folded}: {advice}"
+        self.quota = (
+            ": calls beyond the latency-optimized quota are served and billed at Standard, which the log cannot "
+            "show; compare with this model's standard bucket"
+            if r["tier"] == "latency_optimized"
+            else ""
         )
 
+
+def _ttl_note(r: dict[str, Any]) -> str:
+    return _TTL_NOTE.format(logged="some" if r["_log_1h"] else "none")
+
+
+def _explain_missing_in_bill(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    logged, kind, est = r["_logged_qty"], r["usage_kind"], r["estimated_cost_usd"]
+    if w.quota:
+        return f"logged {_n(logged)} latency-optimized {w.what} of {w.model} but nothing is billed at that tier" + (
+            w.quota
+        )
+    # Unpriced tokens are never shown as "$0.00 estimated" (an unpriced call is not free).
+    unpriced = r.get("_unpriced_tokens") or 0
+    if est is not None and unpriced < (logged or 0):
+        est_txt = f" ({_usd(est)} estimated" + (
+            f", {_n(unpriced)} {w.what} without a catalog price)" if unpriced else ")"
+        )
+    else:
+        est_txt = " (no catalog price)" if kind in TOKEN_KINDS or kind == "image" else ""
+    head = f"logged {_n(logged)} {w.what} of {w.model}{est_txt} but nothing is billed for this {w.bucket} bucket"
+    if _ttl_gap(r):
+        return f"{head}: {_ttl_note(r)}"
+    if r["date"] > as_of - dt.timedelta(days=tol.billing_lag_days):
+        return (
+            f"{head}: the bill for {r['date']} may not be final yet (billing lag {tol.billing_lag_days} days as "
+            f"of {as_of}), re-check once it settles"
+        )
+    return (
+        f"{head}: check that the billing export covers {_where(r)} and includes this model's product "
+        f"(Marketplace rows), and that routing, tier and context tier were parsed the same way"
+    )
+
+
+def _explain_missing_in_logs(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    kind, billed, cost = r["usage_kind"], r["_billed_qty"], r["billed_cost_usd"]
+    if w.model is None:  # bill usage with no model: Bedrock usage that invocation logs do not record
+        return (
+            f"{r['_usage_types'] or 'usage without a usage type'} ({_usd(cost)} billed in {_where(r)}) is Bedrock "
+            f"usage that invocation logs do not record ({r.get('_notes') or 'classified other'}): review it "
+            "separately, it is not a model's token traffic"
+        )
+    if kind not in TOKEN_KINDS and kind != "image":
+        return (
+            f"non-token usage of {w.model} billed ({r['_usage_types']}, {billed:,.2f} "
+            f"{r['_pricing_units'] or w.what}, {_usd(cost)}) has no counterpart in invocation logs: review it "
+            "separately"
+        )
+    if _ttl_gap(r):
+        return (
+            f"{_n(billed)} {w.what} of {w.model} billed ({_usd(cost)}) with none logged in this bucket: "
+            + _TTL_NOTE.format(logged="none")
+        )
+    if r["_model_logged"]:
+        return (
+            f"{_n(billed)} {w.what} of {w.model} billed ({_usd(cost)}) but the logs record none for this "
+            f"{w.bucket} bucket in {_where(r)}: check that the logs capture {w.what} and that routing, tier and "
+            "context tier are resolved the same way on both sides"
+        )
+    return (
+        f"model billed but never logged ({_n(billed)} {w.what} of {w.model}, {_usd(cost)}): enable model "
+        f"invocation logging in {_where(r)}, or find the caller that bypasses the logged path"
+    )
+
+
+def _explain_unmapped_billing(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    types = r["_usage_types"] or "(no usage type)"
+    return (
+        f"usage type {types} could not be mapped to a model ({_usd(r['billed_cost_usd'])} billed, "
+        f"{_n(r['_billed_qty'])} {w.what} in {_where(r)}): add it to the billing name map"
+    )
+
+
+def _explain_unpriced(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    logged = r["_logged_qty"]
+    return (
+        f"{_n(r['_unpriced_tokens'] or logged)} of {_n(logged)} logged {w.what} of {w.model} have no catalog price "
+        f"(billed {_usd(r['billed_cost_usd'])} for {_n(r['_billed_qty'])}, {w.bucket} in {r['region']}): add the "
+        "price to the catalog or the pricing overrides"
+    )
+
+
+def _explain_under_logged(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    logged, billed = r["_logged_qty"], r["_billed_qty"]
+    more = f"{(billed - logged) / logged * 100:.1f}% more" if logged else "more"
+    if _ttl_gap(r):
+        return f"billed {more} {w.what} than logged ({_n(billed)} vs {_n(logged)}): " + _ttl_note(r)
+    return (
+        f"billed {more} {w.what} than logged ({_n(billed)} vs {_n(logged)}{w.folded}, "
+        f"{_usd(r['volume_variance_usd'])} of volume): invocation logging may be off in {r['region']} for part "
+        "of the day, or calls bypassed the logged accounts"
+    )
+
+
+def _explain_over_logged(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    logged, billed = r["_logged_qty"], r["_billed_qty"]
+    more = f"{(logged - billed) / billed * 100:.1f}% more" if billed else "more"
+    if _ttl_gap(r):
+        return f"logged {more} {w.what} than billed ({_n(logged)} vs {_n(billed)}): " + _ttl_note(r)
+    if w.quota:
+        return f"logged {more} latency-optimized {w.what} than billed ({_n(logged)} vs {_n(billed)})" + w.quota
+    return (
+        f"logged {more} {w.what} than billed ({_n(logged)} vs {_n(billed)}{w.folded}): the bill for {r['date']} may "
+        "be incomplete or filtered, or logged calls were billed to another account or routing"
+    )
+
+
+def _explain_price_mismatch(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    kind, b_unit, e_unit = r["usage_kind"], r["_billed_unit"], r["_est_unit"]
+    est, cost = r["estimated_cost_usd"], r["billed_cost_usd"]
+    pct = f" ({(b_unit / e_unit - 1) * 100:+.1f}%)" if b_unit is not None and e_unit else ""
+    advice = (
+        "check whether the logs split cache writes by TTL before changing any price"
+        if kind in ("cache_write", "cache_write_1h")
+        else "check whether the call crossed the long-context threshold before changing any price"
+        if r.get("context_tier") == "long"
+        else "a price change or a negotiated rate: if the billed rate is right, add a pricing override "
+        "(a FOCUS discount is reported as its own line, not here)"
+    )
+    return (
+        f"tokens match but billed rate is {_rate(kind, b_unit)} vs catalog {_rate(kind, e_unit)}{pct}, "
+        f"{_vs_estimate(cost - (est or 0.0))} on {_n(r['_logged_qty'])} {w.what}{w.folded}: {advice}"
+    )
+
+
+def _explain_matched(r: dict[str, Any], w: _Words, tol: Tolerances, as_of: dt.date) -> str:
+    est, cost = r["estimated_cost_usd"], r["billed_cost_usd"]
     delta_txt = f"{_usd(est)} estimated vs {_usd(cost)} billed" if est is not None else f"{_usd(cost)} billed"
-    return "matched", f"{_n(logged)} {what} logged vs {_n(billed)} billed{folded}, {delta_txt}: within tolerance"
+    counts = f"{_n(r['_logged_qty'])} {w.what} logged vs {_n(r['_billed_qty'])} billed{w.folded}"
+    return f"{counts}, {delta_txt}: within tolerance"
+
+
+_EXPLAIN: dict[str, Callable[[dict[str, Any], _Words, Tolerances, dt.date], str]] = {
+    "missing_in_bill": _explain_missing_in_bill,
+    "missing_in_logs": _explain_missing_in_logs,
+    "unmapped_billing": _explain_unmapped_billing,
+    "unpriced": _explain_unpriced,
+    "under_logged": _explain_under_logged,
+    "over_logged": _explain_over_logged,
+    "price_mismatch": _explain_price_mismatch,
+    "matched": _explain_matched,
+}
+"""The sentence of each status `_classify_status` decides: what was seen, with the numbers, and what to do."""
 
 
 # --- Provisioned Throughput -------------------------------------------------------------------------------------
