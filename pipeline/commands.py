@@ -324,7 +324,7 @@ def _serve(proc: Any) -> int:
 
 
 CLOUDWATCH_MAX_AGE_DAYS = 14
-"""CloudWatch Logs refuses events older than 14 days (PutLogEvents; README "The demo")."""
+"""CloudWatch Logs refuses events older than 14 days (PutLogEvents; docs/first-real-day.md)."""
 
 
 def _check_generate(out: str, first: dt.date, days: int, bill: bool | None, cloudwatch_group: str) -> bool:

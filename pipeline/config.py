@@ -1,6 +1,6 @@
 """`ledger.yaml`: the one configuration file, validated up front so a typo fails at load, not mid-run.
 
-The keys are part of the contract (README.md, Configuration). Unknown keys are errors (a misspelt `cost_centre`
+The keys are part of the contract (docs/configuration.md). Unknown keys are errors (a misspelt `cost_centre`
 silently ignored would mean unattributed spend). Relative paths in the file are resolved against the file's own
 folder, so a config works from any working directory.
 """
@@ -83,7 +83,7 @@ class BatchJobSource(_Strict):
     `GetModelInvocationJob`, `ListTagsForResource`) and their output folders under `output_s3`.
 
     A job's folder is found by its `manifest.json.out` wherever it sits under `output_s3`; jobs whose output lies
-    outside every configured prefix are still listed, without tokens (README, "Batch inference jobs")."""
+    outside every configured prefix are still listed, without tokens (docs/bill-coverage.md, "Batch inference jobs")."""
 
     output_s3: str
     """`s3://bucket/prefix` (or a local folder) the jobs write their output folders under."""
@@ -263,7 +263,7 @@ DEFAULT_ALERT_CHECKS = (
 
 
 class Alerts(_Strict):
-    """Failed checks that matter, sent to people (off by default). See README "Alerts"."""
+    """Failed checks that matter, sent to people (off by default). See docs/report-and-alerts.md."""
 
     enabled: bool = False
     sns_topic_arn: str | None = None
@@ -288,7 +288,7 @@ class Alerts(_Strict):
 
 
 class GlueCatalog(_Strict):
-    """`glue:` — register the warehouse's tables in this Glue database every day (optional; see README)."""
+    """`glue:` — register the warehouse's tables in this Glue database every day (optional; see docs/outputs.md)."""
 
     database: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_]+$")
     location: str | None = None
@@ -338,7 +338,7 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling against README.md, section Configuration)"
+                msg = "unknown key (check the spelling against docs/configuration.md)"
             lines.append(f"  {loc}: {msg}")
         raise ConfigError(f"{origin}: invalid configuration\n" + "\n".join(lines)) from None
     if base_dir is None:

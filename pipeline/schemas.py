@@ -1,6 +1,6 @@
 """The data contract: column names and polars dtypes of every table the pipeline writes.
 
-Notebooks and other teams read these tables directly (README.md lists them), so every writer casts its frame to the
+Notebooks and other teams read these tables directly (docs/tables.md lists them), so every writer casts its frame to the
 schema here before writing (`conform`), and tests compare against it. Add columns at the end; never rename.
 """
 
@@ -297,7 +297,7 @@ CHARGEBACK: dict[str, DType] = {
 # ---------------------------
 
 FOCUS_CHARGEBACK: dict[str, DType] = {
-    # FOCUS 1.2 columns (names and meanings from the FOCUS specification; README explains each value).
+    # FOCUS 1.2 columns (names and meanings from the FOCUS specification; docs/outputs.md explains each value).
     "BilledCost": pl.Float64,
     "BillingAccountId": pl.String,
     "BillingAccountName": pl.String,
@@ -747,7 +747,7 @@ _SHARED: dict[str, str] = {
     "successes": "calls that succeeded",
     "client_errors": "calls that failed with a client error (4xx, not throttles)",
     "server_errors": "calls that failed with a server error (5xx)",
-    "throttles": "throttled calls (logged, or from the AWS/Bedrock metrics where read: see README)",
+    "throttles": "throttled calls (logged, or from the AWS/Bedrock metrics where read: see docs/tables.md)",
     "guardrail_interventions": "calls a guardrail intervened in",
     "error_rate": "(client errors + server errors + throttles) ÷ calls: the one error rate of the tables and report",
     "cache_cost_usd": "cost of cache reads and writes (USD)",

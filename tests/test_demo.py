@@ -15,6 +15,7 @@ from pipeline import schemas, warehouse
 from pipeline.config import load_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+NOTEBOOKS = README.parent / "docs" / "notebooks.md"
 START = dt.date(2026, 11, 1)
 
 
@@ -100,12 +101,24 @@ def _readme_snippets() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
+def _notebook_page_snippets() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", NOTEBOOKS.read_text(), flags=re.S)
+
+
 def test_readme_notebook_snippets_run_as_written(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snippets = _readme_snippets()
     assert len(snippets) >= 2
     monkeypatch.chdir(demo)  # the snippets read demo/warehouse relative to the working directory
     for code in snippets:
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_notebook_page_snippets_run_as_written(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snippets = _notebook_page_snippets()
+    assert len(snippets) >= 4
+    monkeypatch.chdir(demo)
+    for code in snippets:
+        exec(compile(code, "docs/notebooks.md", "exec"), {})
 
 
 def test_injected_discrepancies_are_listed(demo: Path) -> None:

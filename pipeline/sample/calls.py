@@ -381,7 +381,8 @@ def _plan_call(
 
 
 def estimate_spend(opts: LogGenOptions) -> dict[str, dict[str, float]]:
-    """Approximate spend per month (`YYYY-MM`) and cost center, with the attribution precedence of README.md.
+    """Approximate spend per month (`YYYY-MM`) and cost center, with the attribution precedence of
+    docs/pricing-and-attribution.md.
 
     Used to size the demo budgets; it needs no bodies, so it is cheap even for many days.
     """

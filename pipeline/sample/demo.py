@@ -260,7 +260,7 @@ def generate_all(
     cfg["attribution"]["batch_job_rules"] = [NAME_RULE]
     config_path = root / "ledger.yaml"
     config_path.write_text(
-        "# Written by `bedrock-ledger demo`: the sample world's configuration (see README for every key).\n"
+        "# Written by `bedrock-ledger demo`: the sample world's configuration (every key: docs/configuration.md).\n"
         + yaml.safe_dump(cfg, sort_keys=False)
     )
     return SampleSet(root, config_path, [start + dt.timedelta(days=i) for i in range(days)], summary, bill_files)
