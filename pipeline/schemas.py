@@ -161,6 +161,10 @@ BUDGET_STATUS: dict[str, DType] = {
     "invocations": pl.Int64,
     "unpriced_invocations": pl.Int64,
     "unpriced_share": pl.Float64,
+    # The month-end forecast comes from `spend_forecast` (weekly pattern, 80 % interval by default).
+    "forecast_low_usd": pl.Float64,
+    "forecast_high_usd": pl.Float64,
+    "p_over_budget": pl.Float64,
 }
 
 BILLING_LINE_ITEMS: dict[str, DType] = {
@@ -412,6 +416,61 @@ LOG_COMPLETENESS: dict[str, DType] = {
 }
 COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
+# Foresight: what is unusual today, where the month ends, what the same calls would cost another way.
+COST_ANOMALIES: dict[str, DType] = {
+    "date": pl.Date,
+    "dimension": pl.String,  # cost_center | application | user | model
+    "key": pl.String,
+    "cost_usd": pl.Float64,
+    "tokens": pl.Int64,
+    "expected_usd": pl.Float64,
+    "low_usd": pl.Float64,
+    "high_usd": pl.Float64,
+    "score": pl.Float64,  # (cost - expected) / robust sigma
+    "severity": pl.String,  # low | medium | high; null for insufficient_history
+    "kind": pl.String,  # spike | drop | new | stopped | insufficient_history
+    "history_days": pl.Int64,
+    "sentence": pl.String,
+    "ratio": pl.Float64,  # cost / expected (null when nothing was expected)
+}
+
+SPEND_FORECAST: dict[str, DType] = {
+    "date": pl.Date,
+    "scope": pl.String,  # cost_center | total
+    "key": pl.String,
+    "month": pl.String,
+    "spend_to_date_usd": pl.Float64,
+    "forecast_usd": pl.Float64,
+    "low_usd": pl.Float64,
+    "high_usd": pl.Float64,
+    "interval": pl.Float64,
+    "budget_usd": pl.Float64,
+    "p_over_budget": pl.Float64,
+    "history_days": pl.Int64,
+    "days_left": pl.Int64,
+    "run_rate_usd": pl.Float64,  # the straight run rate's month end, for comparison
+}
+
+SAVINGS_OPPORTUNITIES: dict[str, DType] = {
+    "date": pl.Date,
+    "scenario": pl.String,
+    "dimension": pl.String,  # total | cost_center | application
+    "key": pl.String,
+    "share_of_traffic": pl.Float64,  # the candidate calls' share of the key's cost today
+    "current_cost_usd": pl.Float64,
+    "alternative_cost_usd": pl.Float64,
+    "savings_usd": pl.Float64,
+    "target_model_id": pl.String,
+    "target_routing": pl.String,
+    "target_tier": pl.String,
+    "assumed_share_async": pl.Float64,  # the share of the candidate calls assumed to move
+    "rate_source": pl.String,
+    "calls": pl.Int64,
+    "history_days": pl.Int64,  # days of priced calls behind the figure (one: today's)
+    "monthly_savings_usd": pl.Float64,  # savings_usd × days in the month
+    "candidates": pl.String,  # which calls the scenario repriced, in words
+}
+
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,
     "rejected_records": REJECTED_RECORDS,
@@ -429,6 +488,9 @@ TABLES: dict[str, dict[str, DType]] = {
     "logging_configuration": LOGGING_CONFIGURATION,
     "bedrock_metrics": BEDROCK_METRICS,
     "log_completeness": LOG_COMPLETENESS,
+    "cost_anomalies": COST_ANOMALIES,
+    "spend_forecast": SPEND_FORECAST,
+    "savings_opportunities": SAVINGS_OPPORTUNITIES,
 }
 
 

@@ -29,6 +29,25 @@ TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", 
 USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", "other")
 """`billing_line_items.usage_kind`: what a bill line is for."""
 
+ANOMALY_SEVERITIES: tuple[str, ...] = ("low", "medium", "high")
+"""`cost_anomalies.severity`, least to most severe (`foresight.alert_severity` names one of them)."""
+
+ANOMALY_KINDS: tuple[str, ...] = ("spike", "drop", "new", "stopped", "insufficient_history")
+"""`cost_anomalies.kind`. `insufficient_history` rows are keys not judged yet: never an alert."""
+
+ANOMALY_DIMENSIONS: tuple[str, ...] = ("cost_center", "application", "user", "model")
+"""`cost_anomalies.dimension`: what a row's `key` names."""
+
+SAVINGS_SCENARIOS: tuple[str, ...] = (
+    "global_routing",
+    "regional_routing",
+    "batch",
+    "flex",
+    "smaller_model",
+    "more_caching",
+)
+"""`savings_opportunities.scenario`: the ways the same calls could have been bought."""
+
 Frame = pl.DataFrame | pl.LazyFrame
 """What a plain function of ours accepts: a scan (streaming, a large day) or an in-memory frame (tests)."""
 
