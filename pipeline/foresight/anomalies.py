@@ -193,7 +193,8 @@ def cost_anomalies(series: pl.DataFrame, day: dt.date, settings: AnomalySettings
             r["severity"] = _severity(kind, r["cost_usd"], expected, day_totals[r["dimension"]])
         if expected > 0:
             r["ratio"] = r["cost_usd"] / expected
-        r["sentence"] = _sentence(kind, r["dimension"], r["key"], day, r["cost_usd"], expected, r["history_days"])
+        days = len(ledger_days) if kind == "new" else r["history_days"]
+        r["sentence"] = _sentence(kind, r["dimension"], r["key"], day, r["cost_usd"], expected, days)
         out.append(r)
     if not out:
         return schemas.empty(schemas.COST_ANOMALIES)
