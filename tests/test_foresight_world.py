@@ -141,3 +141,34 @@ def test_without_a_plant_day_the_world_is_unchanged() -> None:
     planted = LogGenOptions(start=DEMO_START, days=1, records_per_day=50, plant_day=LAST)
     ids = {r["requestId"] for r in iter_records(plain)}
     assert ids < {r["requestId"] for r in iter_records(planted)}
+
+
+def test_the_assets_write_their_tables_and_the_check_fails_on_the_planted_anomalies(world: dict[str, Any]) -> None:
+    from dagster import materialize
+
+    from pipeline.config import load_config
+    from pipeline.defs.contract import present
+    from pipeline.defs.foresight import ANOMALY_CHECK, build_foresight_assets
+    from pipeline.defs.partitions import daily_partitions
+    from pipeline.defs.resources import LedgerResource
+
+    cfg = load_config(world["config"])
+    assets = present(build_foresight_assets(daily_partitions(cfg.start_date)))
+    result = materialize(
+        assets, partition_key=LAST.isoformat(), resources={"ledger": LedgerResource(config_path=str(world["config"]))}
+    )
+    assert result.success
+    found = warehouse.read_partition(cfg.warehouse, "cost_anomalies", LAST)
+    assert {"spike", "new", "stopped"} <= set(found["kind"])
+    check = result.get_asset_check_evaluations()[0]
+    assert check.check_name == ANOMALY_CHECK and not check.passed
+    assert "finance" in (check.description or "") and "legal" in (check.description or "")
+    forecast = warehouse.read_partition(cfg.warehouse, "spend_forecast", LAST)
+    assert set(forecast["scope"]) == {"cost_center", "total"} and forecast["month"][0] == "2026-11"
+    savings = warehouse.read_partition(cfg.warehouse, "savings_opportunities", LAST)
+    # The nightly reports are large non-streaming calls at night through a `us.` profile: batch and global both apply.
+    finance = savings.filter((pl.col("dimension") == "cost_center") & (pl.col("key") == "finance"))
+    assert {"batch", "global_routing"} <= set(finance["scenario"])
+    anomaly_metadata = result.asset_materializations_for_node("cost_anomalies")[0].metadata
+    assert anomaly_metadata["anomalies"].value >= 9 and anomaly_metadata["severity_high"].value >= 9
+    assert str(anomaly_metadata["finding"].value).startswith("9 anomalies today")
