@@ -17,7 +17,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     DefaultSensorStatus,
-    MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
     RunRequest,
@@ -31,9 +30,12 @@ from pipeline import schemas, warehouse
 from pipeline.config import LedgerConfig
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
+from pipeline.defs.publish import described
 from pipeline.defs.resources import LedgerResource
 from pipeline.reconciliation import (
-    chargeback,
+    chargeback as allocate_chargeback,
+)
+from pipeline.reconciliation import (
     gaps_over_tolerance,
     non_usage_summary,
     reconcile,
@@ -50,124 +52,135 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+BILLING_CHECKS = [
+    AssetCheckSpec(
+        "bill_rows_mapped",
+        asset="billing_line_items",
+        description="Every Bedrock usage row of the bill maps to a model (unmapped rows are kept, not "
+        "guessed: add them to the billing-name map).",
+    ),
+    AssetCheckSpec(
+        "bill_numbers_valid",
+        asset="billing_line_items",
+        description="No bill row has a NaN, infinite or absurd cost or amount (such rows are quarantined: "
+        "kept out of billing_line_items, listed here with file and row).",
+    ),
+    AssetCheckSpec(
+        "principal_coverage",
+        asset="billing_line_items",
+        description="Share of the Bedrock usage cost whose bill row names its IAM principal (CUR 2.0 with "
+        "INCLUDE_IAM_PRINCIPAL_DATA); chargeback follows the bill for those rows and estimates the rest.",
+    ),
+]
+RECONCILIATION_CHECKS = [
+    AssetCheckSpec(
+        "within_tolerance",
+        asset="cost_reconciliation",
+        description="No gap over tolerance on days older than the billing lag (the bill is final).",
+    )
+]
+CHARGEBACK_CHECKS = [
+    AssetCheckSpec(
+        "sums_to_bill",
+        asset="chargeback",
+        description="Per day and account the chargeback adds up to the billed Bedrock usage cost.",
+    )
+]
+
+
+@for_people
+def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """One row per Bedrock line item of the bill for the day (grain), whatever the export format (CUR, CUR
+    2.0, FOCUS): usage kind, routing, tier, model, tokens scaled by the pricing unit, cost. Upstream: the
+    billing exports in `sources.billing`."""
+    from pipeline.billing import billing_day  # step-only (Arrow readers): keeps loading the definitions fast
+
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    frames, checks, metrics = [], [], {"files_read": 0}
+    quarantined = []
+    for source in cfg.sources.billing:
+        result = billing_day(source, day)
+        quarantined.append(result.metrics.get("quarantined"))
+        frames.append(result.line_items)
+        checks.append(result.checks)
+        metrics["files_read"] += int(result.metrics.get("files_read", 0))
+    items = (
+        pl.concat([schemas.conform(f, schemas.BILLING_LINE_ITEMS) for f in frames])
+        if frames
+        else schemas.empty(schemas.BILLING_LINE_ITEMS)
+    )
+    path = warehouse.write_partition(items, cfg.warehouse, "billing_line_items", day)
+    yield from billing_results(items, checks, metrics, path)
+    yield quarantine_result([q for q in quarantined if q is not None])
+    yield principal_coverage_result(items)
+
+
+@for_people
+def cost_reconciliation(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × account × region × model × usage kind × routing × tier (grain and key): logged vs billed
+    tokens and cost, volume and price variance, a status and an explanation. Upstream: priced_invocations,
+    billing_line_items."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
+    billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
+    today = _today()
+    recon = reconcile(
+        priced,
+        billing,
+        cfg.reconciliation,
+        as_of=today,
+        provisioned_models=cfg.attribution.provisioned_models,
+        catalog=_catalog(cfg) if cfg.attribution.provisioned_models or _has_provisioned(billing) else None,
+    )
+    path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
+    yield from reconciliation_results(recon, billing, cfg, path, today, priced=priced)
+
+
+@for_people
+def chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × account × cost center × application × user (grain and key): the billed usage cost allocated
+    in proportion to estimated cost; what no log explains is `unallocated`. Upstream: priced_invocations,
+    billing_line_items."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
+    billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
+    cb = allocate_chargeback(priced, billing, cfg.attribution, round_cents=cfg.reconciliation.round_cents)
+    path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
+    yield from chargeback_results(cb, billing, path)
+
+
 def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     """`billing_line_items`, `cost_reconciliation` and `chargeback` for the given partitioning."""
-
-    @asset(
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        kinds={"parquet", "s3"},
-        pool="aws_billing",
-        check_specs=[
-            AssetCheckSpec(
-                "bill_rows_mapped",
-                asset="billing_line_items",
-                description="Every Bedrock usage row of the bill maps to a model (unmapped rows are kept, not "
-                "guessed: add them to the billing-name map).",
-            ),
-            AssetCheckSpec(
-                "bill_numbers_valid",
-                asset="billing_line_items",
-                description="No bill row has a NaN, infinite or absurd cost or amount (such rows are quarantined: "
-                "kept out of billing_line_items, listed here with file and row).",
-            ),
-            AssetCheckSpec(
-                "principal_coverage",
-                asset="billing_line_items",
-                description="Share of the Bedrock usage cost whose bill row names its IAM principal (CUR 2.0 with "
-                "INCLUDE_IAM_PRINCIPAL_DATA); chargeback follows the bill for those rows and estimates the rest.",
-            ),
-        ],
-    )
-    @for_people
-    def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """One row per Bedrock line item of the bill for the day (grain), whatever the export format (CUR, CUR
-        2.0, FOCUS): usage kind, routing, tier, model, tokens scaled by the pricing unit, cost. Upstream: the
-        billing exports in `sources.billing`."""
-        from pipeline.billing import billing_day  # step-only (Arrow readers): keeps loading the definitions fast
-
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        frames, checks, metrics = [], [], {"files_read": 0}
-        quarantined = []
-        for source in cfg.sources.billing:
-            result = billing_day(source, day)
-            quarantined.append(result.metrics.get("quarantined"))
-            frames.append(result.line_items)
-            checks.append(result.checks)
-            metrics["files_read"] += int(result.metrics.get("files_read", 0))
-        items = (
-            pl.concat([schemas.conform(f, schemas.BILLING_LINE_ITEMS) for f in frames])
-            if frames
-            else schemas.empty(schemas.BILLING_LINE_ITEMS)
-        )
-        path = warehouse.write_partition(items, cfg.warehouse, "billing_line_items", day)
-        yield from billing_results(items, checks, metrics, path)
-        yield quarantine_result([q for q in quarantined if q is not None])
-        yield principal_coverage_result(items)
-
-    @asset(
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["priced_invocations", "billing_line_items"],
-        kinds={"parquet"},
-        check_specs=[
-            AssetCheckSpec(
-                "within_tolerance",
-                asset="cost_reconciliation",
-                description="No gap over tolerance on days older than the billing lag (the bill is final).",
-            )
-        ],
-    )
-    @for_people
-    def cost_reconciliation(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """Per day × account × region × model × usage kind × routing × tier (grain and key): logged vs billed
-        tokens and cost, volume and price variance, a status and an explanation. Upstream: priced_invocations,
-        billing_line_items."""
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
-        billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-        today = _today()
-        recon = reconcile(
-            priced,
-            billing,
-            cfg.reconciliation,
-            as_of=today,
-            provisioned_models=cfg.attribution.provisioned_models,
-            catalog=_catalog(cfg) if cfg.attribution.provisioned_models or _has_provisioned(billing) else None,
-        )
-        path = warehouse.write_partition(recon, cfg.warehouse, "cost_reconciliation", day)
-        yield from reconciliation_results(recon, billing, cfg, path, today, priced=priced)
-
-    @asset(
-        name="chargeback",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["priced_invocations", "billing_line_items"],
-        kinds={"parquet"},
-        check_specs=[
-            AssetCheckSpec(
-                "sums_to_bill",
-                asset="chargeback",
-                description="Per day and account the chargeback adds up to the billed Bedrock usage cost.",
-            )
-        ],
-    )
-    @for_people
-    def chargeback_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """Per day × account × cost center × application × user (grain and key): the billed usage cost allocated
-        in proportion to estimated cost; what no log explains is `unallocated`. Upstream: priced_invocations,
-        billing_line_items."""
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
-        billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-        cb = chargeback(priced, billing, cfg.attribution, round_cents=cfg.reconciliation.round_cents)
-        path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
-        yield from chargeback_results(cb, billing, path)
-
-    return [billing_line_items, cost_reconciliation, chargeback_asset]
+    from_bill = ["priced_invocations", "billing_line_items"]
+    return [
+        asset(
+            name="billing_line_items",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            kinds={"parquet", "s3"},
+            pool="aws_billing",
+            check_specs=BILLING_CHECKS,
+        )(billing_line_items),
+        asset(
+            name="cost_reconciliation",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=from_bill,
+            kinds={"parquet"},
+            check_specs=RECONCILIATION_CHECKS,
+        )(cost_reconciliation),
+        asset(
+            name="chargeback",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=from_bill,
+            kinds={"parquet"},
+            check_specs=CHARGEBACK_CHECKS,
+        )(chargeback),
+    ]
 
 
 def _has_provisioned(billing: pl.DataFrame) -> bool:
@@ -195,11 +208,11 @@ def billing_results(
         .sort("cost_usd", descending=True)
     )
     failed_checks = sum(c.height for c in checks)
-    yield MaterializeResult(
-        asset_key="billing_line_items",
-        metadata={
-            "dagster/row_count": items.height,
-            "path": MetadataValue.path(path),
+    yield described(
+        "billing_line_items",
+        items.height,
+        path,
+        {
             "billed_usage_cost_usd": float(usage["unblended_cost_usd"].sum() or 0.0),
             "billed_total_cost_usd": float(items["unblended_cost_usd"].sum() or 0.0),
             "unmapped_rows": unmapped.height,
@@ -276,11 +289,11 @@ def reconciliation_results(
     gaps = gaps_over_tolerance(recon, today, cfg.reconciliation.billing_lag_days)
     counts = {k: int(v) for k, v in summary.get("status_counts", {}).items()}
     others = non_usage_summary(billing)
-    yield MaterializeResult(
-        asset_key="cost_reconciliation",
-        metadata={
-            "dagster/row_count": recon.height,
-            "path": MetadataValue.path(path),
+    yield described(
+        "cost_reconciliation",
+        recon.height,
+        path,
+        {
             "matched_share_of_billed_cost": summary.get("matched_share_of_billed_cost") or 0.0,
             "estimated_cost_usd": float(recon["estimated_cost_usd"].sum() or 0.0),
             "billed_cost_usd": float(recon["billed_cost_usd"].sum() or 0.0),
@@ -324,11 +337,11 @@ def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> It
         .sort("billed_cost_usd", descending=True)
     )
     unallocated = cb.filter(pl.col("cost_center") == schemas.UNALLOCATED)["billed_cost_usd"].sum() or 0.0
-    yield MaterializeResult(
-        asset_key="chargeback",
-        metadata={
-            "dagster/row_count": cb.height,
-            "path": MetadataValue.path(path),
+    yield described(
+        "chargeback",
+        cb.height,
+        path,
+        {
             "billed_cost_usd": float(cb["billed_cost_usd"].sum() or 0.0),
             "unallocated_cost_usd": float(unallocated),
             "by_cost_center": MetadataValue.md(markdown_table(by_cc)),

@@ -35,8 +35,9 @@ from pipeline.completeness import (
 )
 from pipeline.completeness.history import FAILING_DRIFT
 from pipeline.config import LedgerConfig
-from pipeline.defs.figures import markdown_table
+from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
+from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
 
 GROUP = "completeness"
@@ -96,152 +97,169 @@ def metric_throttles(cfg: LedgerConfig, day: dt.date, by_model: pl.DataFrame) ->
     return apply_metric_throttles(by_model, metrics, pairs)
 
 
+LOGGING_CHECKS = [
+    AssetCheckSpec(
+        "logging_unchanged_since_previous_day",
+        asset="logging_configuration",
+        description="Fails when logging was disabled, a data delivery turned off or a destination changed "
+        "since the previous day; the metadata shows before and after.",
+    ),
+    AssetCheckSpec(
+        "logging_on_in_every_region",
+        asset="logging_configuration",
+        description="Warns about every discovered account × region where invocation logging is off or "
+        "the configuration could not be read.",
+    ),
+]
+COVERAGE_CHECKS = [
+    AssetCheckSpec(
+        "logs_cover_metrics",
+        asset="log_completeness",
+        description="Fails when the day's logs cover less than discover.min_coverage of the calls the "
+        "AWS/Bedrock metrics counted, naming the accounts, regions and hours.",
+    )
+]
+
+
+@for_people
+def logging_configuration(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × account × region (grain and key): Bedrock's model-invocation logging configuration (S3 and
+    CloudWatch destinations, data delivery switches), as observed that day or borrowed from the nearest
+    observation (`config_source`). Upstream: `bedrock:GetModelInvocationLoggingConfiguration`."""
+    from pipeline.sources.aws_accounts import access_for
+    from pipeline.sources.logging_config import discover_logging
+
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    d = cfg.sources.invocation_logs.discover
+    if d is None:
+        today = schemas.empty(schemas.LOGGING_CONFIGURATION)
+    else:
+        access = access_for(d.snapshot, day)
+        fetched = discover_logging(access, d)
+        today = config_for_day(day, fetched, access.now(), _all_observed(cfg.warehouse))
+    yield publish(today, cfg.warehouse, "logging_configuration", day, logging_figures(today, configured=d is not None))
+    previous = warehouse.read_partition(cfg.warehouse, "logging_configuration", day - dt.timedelta(days=1))
+    yield from logging_checks(today, previous)
+
+
+def _day_metrics(cfg: LedgerConfig, day: dt.date) -> list[dict[str, Any]]:
+    """The day's `AWS/Bedrock` metric rows from every discovered account and region (none unless metrics are read)."""
+    from pipeline.sources.aws_accounts import access_for
+    from pipeline.sources.bedrock_metrics import read_day_metrics
+
+    d = cfg.sources.invocation_logs.discover
+    rows: list[dict[str, Any]] = []
+    if d is None or not d.metrics:
+        return rows
+    access = access_for(d.snapshot, day)
+    logged = logged_model_ids(warehouse.scan_partitions(cfg.warehouse, "invocations", [day]))
+    profiles = _app_profiles(cfg)
+    for account in d.accounts:
+        for region in d.regions:
+            cw = access.client("cloudwatch", account.account_id, region, account.role_arn)
+            rows.extend(
+                read_day_metrics(
+                    cw,
+                    day,
+                    account.account_id,
+                    region,
+                    logged.get((account.account_id, region), set()),
+                    access.now(),
+                    profiles,
+                )
+            )
+    return rows
+
+
+def bedrock_metrics(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
+    """Per day × account × region × metric ModelId × hour (grain and key): the `AWS/Bedrock` runtime metrics
+    (invocations, tokens, cache tokens under both spellings, throttles, errors), hourly sums. Upstream:
+    CloudWatch `ListMetrics`/`GetMetricData`, plus the model ids of the day's `invocations`."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    d = cfg.sources.invocation_logs.discover
+    rows = _day_metrics(cfg, day)
+    df = schemas.conform(
+        pl.DataFrame(rows, schema=schemas.BEDROCK_METRICS) if rows else schemas.empty(schemas.BEDROCK_METRICS),
+        schemas.BEDROCK_METRICS,
+    )
+    top = (
+        df.group_by("base_model_id").agg(pl.col("invocations", "throttles").sum()).sort("invocations", descending=True)
+    )
+    return publish(
+        df,
+        cfg.warehouse,
+        "bedrock_metrics",
+        day,
+        {
+            "metrics_read": d is not None and d.metrics,
+            "account_regions": len(metric_pairs(d)),
+            "invocations": int(df["invocations"].sum() or 0),
+            "throttles": int(df["throttles"].sum() or 0),
+            "top_models": MetadataValue.md(markdown_table(top)),
+        },
+    )
+
+
+@for_people
+def log_completeness(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × account × region × base model × hour (grain and key): logged vs metric invocations and tokens,
+    the day's billed tokens, `coverage`, `status` and a sentence that explains it. Upstream: invocations,
+    bedrock_metrics, logging_configuration, billing_line_items."""
+    from pipeline.sources.aws_accounts import access_for
+
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    d = cfg.sources.invocation_logs.discover
+    min_cov = d.min_coverage if d else 0.99
+    checked_at = access_for(d.snapshot if d else None, day).now()
+    df = build_log_completeness(
+        warehouse.scan_partitions(cfg.warehouse, "invocations", [day]),
+        warehouse.read_partition(cfg.warehouse, "bedrock_metrics", day),
+        warehouse.read_partition(cfg.warehouse, "logging_configuration", day),
+        warehouse.read_partition(cfg.warehouse, "billing_line_items", day),
+        day=day,
+        checked_at=checked_at,
+        read_pairs=metric_pairs(d),
+        late_hours=late_hours(cfg),
+        min_coverage=min_cov,
+    )
+    summary = day_coverage(df, min_cov)
+    yield publish(df, cfg.warehouse, "log_completeness", day, completeness_figures(df, summary))
+    yield coverage_check(summary, min_cov, metrics_read=bool(metric_pairs(d)))
+
+
 def build_completeness_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     """`logging_configuration`, `bedrock_metrics` and `log_completeness` with their checks."""
-
-    @asset(
-        name="logging_configuration",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        kinds={"parquet", "bedrock"},
-        check_specs=[
-            AssetCheckSpec(
-                "logging_unchanged_since_previous_day",
-                asset="logging_configuration",
-                description="Fails when logging was disabled, a data delivery turned off or a destination changed "
-                "since the previous day; the metadata shows before and after.",
-            ),
-            AssetCheckSpec(
-                "logging_on_in_every_region",
-                asset="logging_configuration",
-                description="Warns about every discovered account × region where invocation logging is off or "
-                "the configuration could not be read.",
-            ),
-        ],
-    )
-    def logging_configuration(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """Per day × account × region (grain and key): Bedrock's model-invocation logging configuration (S3 and
-        CloudWatch destinations, data delivery switches), as observed that day or borrowed from the nearest
-        observation (`config_source`). Upstream: `bedrock:GetModelInvocationLoggingConfiguration`."""
-        from pipeline.sources.aws_accounts import access_for
-        from pipeline.sources.logging_config import discover_logging
-
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        d = cfg.sources.invocation_logs.discover
-        if d is None:
-            today = schemas.empty(schemas.LOGGING_CONFIGURATION)
-        else:
-            access = access_for(d.snapshot, day)
-            fetched = discover_logging(access, d)
-            today = config_for_day(day, fetched, access.now(), _all_observed(cfg.warehouse))
-        path = warehouse.write_partition(today, cfg.warehouse, "logging_configuration", day)
-        previous = warehouse.read_partition(cfg.warehouse, "logging_configuration", day - dt.timedelta(days=1))
-        yield from logging_results(today, previous, path, configured=d is not None)
-
-    @asset(
-        name="bedrock_metrics",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["invocations"],
-        kinds={"parquet", "cloudwatch"},
-    )
-    def bedrock_metrics(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
-        """Per day × account × region × metric ModelId × hour (grain and key): the `AWS/Bedrock` runtime metrics
-        (invocations, tokens, cache tokens under both spellings, throttles, errors), hourly sums. Upstream:
-        CloudWatch `ListMetrics`/`GetMetricData`, plus the model ids of the day's `invocations`."""
-        from pipeline.sources.aws_accounts import access_for
-        from pipeline.sources.bedrock_metrics import read_day_metrics
-
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        d = cfg.sources.invocation_logs.discover
-        rows: list[dict[str, Any]] = []
-        if d is not None and d.metrics:
-            access = access_for(d.snapshot, day)
-            logged = logged_model_ids(warehouse.scan_partitions(cfg.warehouse, "invocations", [day]))
-            profiles = _app_profiles(cfg)
-            for account in d.accounts:
-                for region in d.regions:
-                    cw = access.client("cloudwatch", account.account_id, region, account.role_arn)
-                    rows.extend(
-                        read_day_metrics(
-                            cw,
-                            day,
-                            account.account_id,
-                            region,
-                            logged.get((account.account_id, region), set()),
-                            access.now(),
-                            profiles,
-                        )
-                    )
-        df = schemas.conform(
-            pl.DataFrame(rows, schema=schemas.BEDROCK_METRICS) if rows else schemas.empty(schemas.BEDROCK_METRICS),
-            schemas.BEDROCK_METRICS,
-        )
-        path = warehouse.write_partition(df, cfg.warehouse, "bedrock_metrics", day)
-        top = (
-            df.group_by("base_model_id")
-            .agg(pl.col("invocations", "throttles").sum())
-            .sort("invocations", descending=True)
-        )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": df.height,
-                "path": MetadataValue.path(path),
-                "metrics_read": d is not None and d.metrics,
-                "account_regions": len(metric_pairs(cfg.sources.invocation_logs.discover)),
-                "invocations": int(df["invocations"].sum() or 0),
-                "throttles": int(df["throttles"].sum() or 0),
-                "top_models": MetadataValue.md(markdown_table(top)),
-            }
-        )
-
-    @asset(
-        name="log_completeness",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["invocations", "bedrock_metrics", "logging_configuration", "billing_line_items"],
-        kinds={"parquet"},
-        check_specs=[
-            AssetCheckSpec(
-                "logs_cover_metrics",
-                asset="log_completeness",
-                description="Fails when the day's logs cover less than discover.min_coverage of the calls the "
-                "AWS/Bedrock metrics counted, naming the accounts, regions and hours.",
-            )
-        ],
-    )
-    def log_completeness(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """Per day × account × region × base model × hour (grain and key): logged vs metric invocations and tokens,
-        the day's billed tokens, `coverage`, `status` and a sentence that explains it. Upstream: invocations,
-        bedrock_metrics, logging_configuration, billing_line_items."""
-        from pipeline.sources.aws_accounts import access_for
-
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        d = cfg.sources.invocation_logs.discover
-        min_cov = d.min_coverage if d else 0.99
-        checked_at = access_for(d.snapshot if d else None, day).now()
-        df = build_log_completeness(
-            warehouse.scan_partitions(cfg.warehouse, "invocations", [day]),
-            warehouse.read_partition(cfg.warehouse, "bedrock_metrics", day),
-            warehouse.read_partition(cfg.warehouse, "logging_configuration", day),
-            warehouse.read_partition(cfg.warehouse, "billing_line_items", day),
-            day=day,
-            checked_at=checked_at,
-            read_pairs=metric_pairs(d),
-            late_hours=late_hours(cfg),
-            min_coverage=min_cov,
-        )
-        path = warehouse.write_partition(df, cfg.warehouse, "log_completeness", day)
-        yield from completeness_results(df, path, min_cov, metrics_read=bool(metric_pairs(d)))
-
-    return [logging_configuration, bedrock_metrics, log_completeness]
+    return [
+        asset(
+            name="logging_configuration",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            kinds={"parquet", "bedrock"},
+            check_specs=LOGGING_CHECKS,
+        )(logging_configuration),
+        asset(
+            name="bedrock_metrics",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=["invocations"],
+            kinds={"parquet", "cloudwatch"},
+        )(bedrock_metrics),
+        asset(
+            name="log_completeness",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=["invocations", "bedrock_metrics", "logging_configuration", "billing_line_items"],
+            kinds={"parquet"},
+            check_specs=COVERAGE_CHECKS,
+        )(log_completeness),
+    ]
 
 
-def logging_results(today: pl.DataFrame, previous: pl.DataFrame, path: str, configured: bool) -> Iterator[Any]:
-    """Metadata of the day's logging configuration, the drift check and the logging-off check."""
+def logging_figures(today: pl.DataFrame, configured: bool) -> dict[str, Any]:
+    """What the day's logging configuration shows at a glance: regions with logging off and the whole table."""
     off = today.filter(~pl.col("logging_enabled").fill_null(False))
     view = today.select(
         "account_id",
@@ -252,16 +270,16 @@ def logging_results(today: pl.DataFrame, previous: pl.DataFrame, path: str, conf
         "text_data_delivery",
         "config_source",
     )
-    yield MaterializeResult(
-        asset_key="logging_configuration",
-        metadata={
-            "dagster/row_count": today.height,
-            "path": MetadataValue.path(path),
-            "discovery_configured": configured,
-            "regions_logging_off": off.height,
-            "configuration": MetadataValue.md(markdown_table(view, 50)),
-        },
-    )
+    return {
+        "discovery_configured": configured,
+        "regions_logging_off": off.height,
+        "configuration": MetadataValue.md(markdown_table(view, 50)),
+    }
+
+
+def logging_checks(today: pl.DataFrame, previous: pl.DataFrame) -> Iterator[AssetCheckResult]:
+    """The drift check against the previous day and the logging-off check."""
+    off = today.filter(~pl.col("logging_enabled").fill_null(False))
     changes = config_drift(today, previous)
     failing = [c for c in changes if c["kind"] in FAILING_DRIFT]
     table = pl.DataFrame(changes) if changes else pl.DataFrame()
@@ -289,28 +307,27 @@ def logging_results(today: pl.DataFrame, previous: pl.DataFrame, path: str, conf
     )
 
 
-def completeness_results(df: pl.DataFrame, path: str, min_coverage: float, metrics_read: bool) -> Iterator[Any]:
-    """Metadata of the day's `log_completeness` and the coverage check."""
-    summary = day_coverage(df, min_coverage)
+def completeness_figures(df: pl.DataFrame, summary: dict[str, Any]) -> dict[str, Any]:
+    """What the day's `log_completeness` shows at a glance: coverage, metric and logged calls, statuses."""
     coverage = summary["coverage"]
-    yield MaterializeResult(
-        asset_key="log_completeness",
-        metadata={
-            "dagster/row_count": df.height,
-            "path": MetadataValue.path(path),
-            "coverage": coverage if coverage is not None else float("nan"),
-            "metric_invocations": summary["metric_invocations"],
-            "logged_invocations": int(df["logged_invocations"].sum() or 0),
-            "by_status": MetadataValue.md(markdown_table(summary["by_status"])),
-        },
-    )
+    return {
+        "coverage": coverage if coverage is not None else float("nan"),
+        "metric_invocations": summary["metric_invocations"],
+        "logged_invocations": int(df["logged_invocations"].sum() or 0),
+        "by_status": MetadataValue.md(markdown_table(summary["by_status"])),
+    }
+
+
+def coverage_check(summary: dict[str, Any], min_coverage: float, metrics_read: bool) -> AssetCheckResult:
+    """The `logs_cover_metrics` check from the day's coverage summary (`day_coverage`)."""
+    coverage = summary["coverage"]
     severity = AssetCheckSeverity.WARN if summary["late_only"] else AssetCheckSeverity.ERROR
     note = (
         "metrics are not read (set sources.invocation_logs.discover)"
         if not metrics_read
         else ("no metric calls this day" if coverage is None else f"coverage {coverage:.2%}")
     )
-    yield AssetCheckResult(
+    return AssetCheckResult(
         asset_key="log_completeness",
         check_name="logs_cover_metrics",
         passed=summary["passed"],

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec
 
+from pipeline.text import usd
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -47,8 +49,20 @@ def flat_numbers(prefix: str, values: Mapping[str, Any], decimals: int = DECIMAL
     return out
 
 
+def is_money(column: str) -> bool:
+    """A column that holds dollars: `*_usd` in the data contract, `*Cost` in FOCUS (`BilledCost`)."""
+    return column.endswith("_usd") or column.endswith("Cost")
+
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, float):
+        return usd(value) if is_money(column) else f"{value:,.4f}"
+    return str(value)
+
+
 def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
-    """A small markdown table for asset metadata: the first `max_rows` rows, floats to four decimals."""
+    """A small markdown table for asset metadata: the first `max_rows` rows, money as `usd()`, other floats to
+    four decimals."""
     if df.is_empty():
         return "_none_"
     df = df.head(max_rows)
@@ -56,7 +70,7 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     rows = []
     for row in df.iter_rows():
-        cells = [f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row]
+        cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join([header, sep, *rows])
 

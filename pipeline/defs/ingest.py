@@ -16,7 +16,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
-    MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
     multi_asset,
@@ -26,6 +25,7 @@ from pipeline import warehouse
 from pipeline.config import LedgerConfig
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
+from pipeline.defs.publish import described
 from pipeline.defs.resources import LedgerResource
 
 if TYPE_CHECKING:
@@ -35,92 +35,102 @@ GROUP = "ingest"
 SOURCES_CHECK = "log_objects_found"
 
 
-def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
-    """The ingestion multi-asset for the given partitioning."""
+def ingest_specs(partitions_def: PartitionsDefinition) -> list[AssetSpec]:
+    """`invocations` and `rejected_records`, partitioned by `partitions_def`."""
+    return [
+        AssetSpec(
+            "invocations",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            kinds={"parquet", "s3"},
+            deps=["logging_configuration"],
+            description=(
+                "One row per Bedrock invocation (grain), key `request_id`, deduplicated across S3 and "
+                "CloudWatch Logs. Upstream: model invocation logs. Prompts and responses are not stored."
+            ),
+        ),
+        AssetSpec(
+            "rejected_records",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            kinds={"parquet"},
+            description=(
+                "What could not be parsed, one row per bad line or object (grain): source, line, reason, "
+                "a short excerpt. Upstream: the same log deliveries as `invocations`."
+            ),
+        ),
+    ]
 
-    @multi_asset(
-        specs=[
-            AssetSpec(
-                "invocations",
-                group_name=GROUP,
-                partitions_def=partitions_def,
-                kinds={"parquet", "s3"},
-                deps=["logging_configuration"],
-                description=(
-                    "One row per Bedrock invocation (grain), key `request_id`, deduplicated across S3 and "
-                    "CloudWatch Logs. Upstream: model invocation logs. Prompts and responses are not stored."
-                ),
-            ),
-            AssetSpec(
-                "rejected_records",
-                group_name=GROUP,
-                partitions_def=partitions_def,
-                kinds={"parquet"},
-                description=(
-                    "What could not be parsed, one row per bad line or object (grain): source, line, reason, "
-                    "a short excerpt. Upstream: the same log deliveries as `invocations`."
-                ),
-            ),
-        ],
-        check_specs=[
-            AssetCheckSpec(
-                "rejects_within_threshold",
-                asset="invocations",
-                description="Share of rejected records stays under quality.max_reject_share.",
-            ),
-            AssetCheckSpec("request_id_unique", asset="invocations", description="No request_id appears twice."),
-            AssetCheckSpec("no_negative_tokens", asset="invocations", description="No token count is negative."),
-            AssetCheckSpec(
-                SOURCES_CHECK,
-                asset="invocations",
-                description="The day's sources delivered something: at least one log object or CloudWatch event "
-                "(a day with none usually means logging is off or a path is wrong, not a quiet day).",
-            ),
-            AssetCheckSpec(
-                "records_all_placed",
-                asset="invocations",
-                description=(
-                    "Every record seen is a row or reject of this day, or owned by a day whose reading window "
-                    "holds it (sources.invocation_logs.late_hours/early_hours)."
-                ),
-            ),
-            AssetCheckSpec(
-                "request_id_consistent",
-                asset="invocations",
-                description="Deliveries of one request_id agree (model, time, status, tokens); the first is kept.",
-            ),
-        ],
+
+INGEST_CHECKS = [
+    AssetCheckSpec(
+        "rejects_within_threshold",
+        asset="invocations",
+        description="Share of rejected records stays under quality.max_reject_share.",
+    ),
+    AssetCheckSpec("request_id_unique", asset="invocations", description="No request_id appears twice."),
+    AssetCheckSpec("no_negative_tokens", asset="invocations", description="No token count is negative."),
+    AssetCheckSpec(
+        SOURCES_CHECK,
+        asset="invocations",
+        description="The day's sources delivered something: at least one log object or CloudWatch event "
+        "(a day with none usually means logging is off or a path is wrong, not a quiet day).",
+    ),
+    AssetCheckSpec(
+        "records_all_placed",
+        asset="invocations",
+        description=(
+            "Every record seen is a row or reject of this day, or owned by a day whose reading window "
+            "holds it (sources.invocation_logs.late_hours/early_hours)."
+        ),
+    ),
+    AssetCheckSpec(
+        "request_id_consistent",
+        asset="invocations",
+        description="Deliveries of one request_id agree (model, time, status, tokens); the first is kept.",
+    ),
+]
+
+
+@for_people
+def invocations(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Normalize one day of invocation logs into `invocations` and `rejected_records`, with their checks."""
+    from pipeline.defs.completeness import with_discovered_sources  # step-only, like the imports below
+    from pipeline.normalize.day import normalize_day  # step-only: keeps loading the definitions fast
+    from pipeline.normalize.summary import SummaryAccumulator
+    from pipeline.privacy import redact_body
+
+    day = partition_day(context.partition_key)
+    cfg = with_discovered_sources(ledger.config, day)  # + destinations Bedrock's logging configuration names
+    batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
+    # The day is parsed while the writer takes its batches, and the metadata and checks come from the batches
+    # on their way: no second pass over the day.
+    summary = SummaryAccumulator()
+    try:
+        path = warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
+        reject_path = warehouse.write_partition(
+            rejects().collect_batches(chunk_size=65_536), cfg.warehouse, "rejected_records", day
+        )
+    finally:
+        cleanup()
+    # The rejects are few (capped per object): read back from their partition, their spill is gone.
+    written_rejects = warehouse.scan_partitions(cfg.warehouse, "rejected_records", [day])
+    yield from ingest_results(
+        summary.result(), written_rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
+    )
+    yield from placement_results(stats.as_metadata(), stats.unplaced(), stats.conflict_examples)
+    yield sources_result(stats.as_metadata(), cfg, day)
+
+
+def build_ingest_assets(partitions_def: PartitionsDefinition) -> list[Any]:
+    """The ingestion multi-asset (step `ingest`) for the given partitioning."""
+    ingest = multi_asset(
+        name="ingest",
+        specs=ingest_specs(partitions_def),
+        check_specs=INGEST_CHECKS,
         can_subset=False,
         pool="aws_logs",
-    )
-    @for_people
-    def ingest(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        from pipeline.defs.completeness import with_discovered_sources  # step-only, like the imports below
-        from pipeline.normalize.day import normalize_day  # step-only: keeps loading the definitions fast
-        from pipeline.normalize.summary import SummaryAccumulator
-        from pipeline.privacy import redact_body
-
-        day = partition_day(context.partition_key)
-        cfg = with_discovered_sources(ledger.config, day)  # + destinations Bedrock's logging configuration names
-        batches, rejects, stats, cleanup = normalize_day(day, cfg, redact=redact_body)
-        # The day is parsed while the writer takes its batches, and the metadata and checks come from the batches
-        # on their way: no second pass over the day.
-        summary = SummaryAccumulator()
-        try:
-            path = warehouse.write_partition(summary.tee(batches), cfg.warehouse, "invocations", day)
-            reject_path = warehouse.write_partition(
-                rejects().collect_batches(chunk_size=65_536), cfg.warehouse, "rejected_records", day
-            )
-        finally:
-            cleanup()
-        # The rejects are few (capped per object): read back from their partition, their spill is gone.
-        written_rejects = warehouse.scan_partitions(cfg.warehouse, "rejected_records", [day])
-        yield from ingest_results(
-            summary.result(), written_rejects, stats.as_metadata(), cfg.quality.max_reject_share, path, reject_path
-        )
-        yield from placement_results(stats.as_metadata(), stats.unplaced(), stats.conflict_examples)
-        yield sources_result(stats.as_metadata(), cfg, day)
-
+    )(invocations)
     return [ingest]
 
 
@@ -177,11 +187,11 @@ def ingest_results(
     n = summary.rows
     errors = summary.errors
     rejected, reject_share, reasons = checks.rejected, checks.reject_share, checks.reasons
-    yield MaterializeResult(
-        asset_key="invocations",
-        metadata={
-            "dagster/row_count": n,
-            "path": MetadataValue.path(path),
+    yield described(
+        "invocations",
+        n,
+        path,
+        {
             "invocations": n,
             "error_rate": errors / n if n else 0.0,
             "accounts": summary.accounts,
@@ -194,14 +204,11 @@ def ingest_results(
             "top_models": MetadataValue.md(markdown_table(summary.top_models)),
         },
     )
-    yield MaterializeResult(
-        asset_key="rejected_records",
-        metadata={
-            "dagster/row_count": checks.reject_rows,
-            "path": MetadataValue.path(reject_path),
-            "reject_share": reject_share,
-            "by_reason": MetadataValue.md(markdown_table(reasons)),
-        },
+    yield described(
+        "rejected_records",
+        checks.reject_rows,
+        reject_path,
+        {"reject_share": reject_share, "by_reason": MetadataValue.md(markdown_table(reasons))},
     )
     yield AssetCheckResult(
         asset_key="invocations",

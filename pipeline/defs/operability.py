@@ -58,6 +58,97 @@ FRESHNESS_KEY = AssetCheckKey(AssetKey("invocations"), FRESHNESS_CHECK)
 UNREADABLE_REASON = "unreadable_object"
 
 
+FRESHNESS_DESCRIPTION = (
+    "Yesterday's (UTC) invocations partition is in the warehouse once the daily schedule's deadline has "
+    f"passed (schedules.daily_hour_utc + {FRESHNESS_GRACE_HOURS} h)."
+)
+UNREADABLE_DESCRIPTION = (
+    "Every delivered log object of the day was read; objects S3 would not serve after every retry are "
+    "quarantined in rejected_records (unreadable_object) and their records are missing until a rerun."
+)
+
+
+def gaps_description(min_neighbour_calls: int) -> str:
+    """The delivery-gap check's description, with the neighbour threshold it uses."""
+    return (
+        "No account × region has an hour without invocations while both neighbouring hours have at least "
+        f"{min_neighbour_calls} (a log delivery likely went missing)."
+    )
+
+
+def invocations_fresh(
+    context: AssetCheckExecutionContext, ledger: LedgerResource, current: dt.datetime, start: dt.date | None
+) -> AssetCheckResult:
+    """Is the day the schedule should have written by `current` in the warehouse (days before `start` pass)?"""
+    cfg = ledger.config
+    day = expected_fresh_day(current, cfg.schedules.daily_hour_utc)
+    meta: dict[str, Any] = {
+        "expected_day": day.isoformat(),
+        "checked_at_utc": current.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        "warehouse": MetadataValue.path(cfg.warehouse),
+    }
+    if start is not None and day < start:
+        return AssetCheckResult(passed=True, metadata={**meta, "note": "before the partitions' start date"})
+    present = warehouse.partition_exists(cfg.warehouse, "invocations", day)
+    if present:
+        return AssetCheckResult(passed=True, metadata=meta)
+    context.log.warning("invocations for %s are not in %s", day, cfg.warehouse)
+    return AssetCheckResult(
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"invocations for {day} is missing from the warehouse although the deadline has passed: check the "
+            f"daily schedule's last run (ledger_daily_schedule) and materialize partition {day}"
+        ),
+        metadata=meta,
+    )
+
+
+def log_delivery_complete(
+    context: AssetCheckExecutionContext, ledger: LedgerResource, min_neighbour_calls: int
+) -> AssetCheckResult:
+    """Hours of the day with no invocations between two busy hours, per account and region."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    hourly = hourly_calls(warehouse.scan_partitions(cfg.warehouse, "invocations", [day]))
+    gaps = gaps_in_hourly_calls(hourly, min_neighbour_calls)
+    shown = gaps.with_columns(pl.format("{}:00-{}:59 UTC", pl.col("hour"), pl.col("hour")).alias("hours"))
+    return AssetCheckResult(
+        passed=gaps.is_empty(),
+        severity=AssetCheckSeverity.WARN,
+        description=None
+        if gaps.is_empty()
+        else f"{gaps.height} hour(s) of {day} have no invocations between busy hours: check log delivery",
+        metadata={
+            "gaps": gaps.height,
+            "min_neighbour_calls": min_neighbour_calls,
+            "invocations": int(hourly["calls"].sum()),
+            "gap_hours": MetadataValue.md(
+                markdown_table(shown.select("account_id", "region", "hours", "calls_before", "calls_after"), 50)
+            ),
+        },
+    )
+
+
+def log_objects_all_read(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+    """Log objects of the day quarantined as unreadable (their records are missing until a rerun)."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    rejects = warehouse.read_partition(cfg.warehouse, "rejected_records", day, columns=["source_uri", "reason"])
+    unreadable = rejects.filter(pl.col("reason").str.starts_with(UNREADABLE_REASON))
+    return AssetCheckResult(
+        passed=unreadable.is_empty(),
+        severity=AssetCheckSeverity.ERROR,
+        description=None
+        if unreadable.is_empty()
+        else f"{unreadable.height} log object(s) of {day} could not be read: materialize the day again",
+        metadata={
+            "unreadable_objects": unreadable.height,
+            "objects": MetadataValue.md(markdown_table(unreadable.select("source_uri", "reason"), 50)),
+        },
+    )
+
+
 @preview_allowed()  # its day checks are partitioned, a Dagster preview
 def build_operability_checks(
     partitions_def: PartitionsDefinition,
@@ -75,98 +166,30 @@ def build_operability_checks(
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     start = _start_day(partitions_def)
 
-    @asset_check(
-        asset="invocations",
-        name=FRESHNESS_CHECK,
-        description=(
-            "Yesterday's (UTC) invocations partition is in the warehouse once the daily schedule's deadline has "
-            f"passed (schedules.daily_hour_utc + {FRESHNESS_GRACE_HOURS} h)."
-        ),
-    )
-    def invocations_fresh(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
-        cfg = ledger.config
-        current = clock()
-        day = expected_fresh_day(current, cfg.schedules.daily_hour_utc)
-        meta: dict[str, Any] = {
-            "expected_day": day.isoformat(),
-            "checked_at_utc": current.astimezone(dt.UTC).isoformat(timespec="seconds"),
-            "warehouse": MetadataValue.path(cfg.warehouse),
-        }
-        if start is not None and day < start:
-            return AssetCheckResult(passed=True, metadata={**meta, "note": "before the partitions' start date"})
-        present = warehouse.partition_exists(cfg.warehouse, "invocations", day)
-        if present:
-            return AssetCheckResult(passed=True, metadata=meta)
-        context.log.warning("invocations for %s are not in %s", day, cfg.warehouse)
-        return AssetCheckResult(
-            passed=False,
-            severity=AssetCheckSeverity.ERROR,
-            description=(
-                f"invocations for {day} is missing from the warehouse although the deadline has passed: check the "
-                f"daily schedule's last run (ledger_daily_schedule) and materialize partition {day}"
-            ),
-            metadata=meta,
-        )
+    def fresh(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+        return invocations_fresh(context, ledger, clock(), start)
 
-    @asset_check(
-        asset="invocations",
-        name=GAPS_CHECK,
-        partitions_def=partitions_def,
-        description=(
-            "No account × region has an hour without invocations while both neighbouring hours have at least "
-            f"{min_neighbour_calls} (a log delivery likely went missing)."
-        ),
-    )
-    def log_delivery_complete(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        hourly = hourly_calls(warehouse.scan_partitions(cfg.warehouse, "invocations", [day]))
-        gaps = gaps_in_hourly_calls(hourly, min_neighbour_calls)
-        shown = gaps.with_columns(pl.format("{}:00-{}:59 UTC", pl.col("hour"), pl.col("hour")).alias("hours"))
-        return AssetCheckResult(
-            passed=gaps.is_empty(),
-            severity=AssetCheckSeverity.WARN,
-            description=None
-            if gaps.is_empty()
-            else f"{gaps.height} hour(s) of {day} have no invocations between busy hours: check log delivery",
-            metadata={
-                "gaps": gaps.height,
-                "min_neighbour_calls": min_neighbour_calls,
-                "invocations": int(hourly["calls"].sum()),
-                "gap_hours": MetadataValue.md(
-                    markdown_table(shown.select("account_id", "region", "hours", "calls_before", "calls_after"), 50)
-                ),
-            },
-        )
+    def gaps(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+        return log_delivery_complete(context, ledger, min_neighbour_calls)
 
-    @asset_check(
-        asset="invocations",
-        name=UNREADABLE_CHECK,
-        partitions_def=partitions_def,
-        description=(
-            "Every delivered log object of the day was read; objects S3 would not serve after every retry are "
-            "quarantined in rejected_records (unreadable_object) and their records are missing until a rerun."
-        ),
-    )
-    def log_objects_all_read(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        rejects = warehouse.read_partition(cfg.warehouse, "rejected_records", day, columns=["source_uri", "reason"])
-        unreadable = rejects.filter(pl.col("reason").str.starts_with(UNREADABLE_REASON))
-        return AssetCheckResult(
-            passed=unreadable.is_empty(),
-            severity=AssetCheckSeverity.ERROR,
-            description=None
-            if unreadable.is_empty()
-            else f"{unreadable.height} log object(s) of {day} could not be read: materialize the day again",
-            metadata={
-                "unreadable_objects": unreadable.height,
-                "objects": MetadataValue.md(markdown_table(unreadable.select("source_uri", "reason"), 50)),
-            },
-        )
-
-    day_checks = [log_delivery_complete, log_objects_all_read]
-    return [invocations_fresh, *day_checks] if include_freshness else day_checks
+    day_checks = [
+        asset_check(
+            asset="invocations",
+            name=GAPS_CHECK,
+            partitions_def=partitions_def,
+            description=gaps_description(min_neighbour_calls),
+        )(gaps),
+        asset_check(
+            asset="invocations",
+            name=UNREADABLE_CHECK,
+            partitions_def=partitions_def,
+            description=UNREADABLE_DESCRIPTION,
+        )(log_objects_all_read),
+    ]
+    if not include_freshness:
+        return day_checks
+    freshness = asset_check(asset="invocations", name=FRESHNESS_CHECK, description=FRESHNESS_DESCRIPTION)(fresh)
+    return [freshness, *day_checks]
 
 
 def freshness_schedule(daily_hour_utc: int, name: str = "invocations_freshness_schedule") -> ScheduleDefinition:

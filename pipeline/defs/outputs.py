@@ -23,180 +23,183 @@ from pipeline import warehouse
 from pipeline.aggregates.cache_economics import cache_economics
 from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
 from pipeline.config import LedgerConfig
-from pipeline.defs.figures import markdown_table
+from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
+from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.pricing import load_catalog
 
 GROUP = "outputs"
+DEPS = {
+    "focus_chargeback": ("priced_invocations", "billing_line_items", "chargeback"),
+    "daily_cache_economics": ("priced_invocations",),
+    "daily_user_cost_distribution": ("priced_invocations",),
+}
+
+
+FOCUS_CHECKS = [
+    AssetCheckSpec(
+        "focus_valid",
+        asset="focus_chargeback",
+        description="FOCUS 1.2 mandatory columns present, typed, non-null where required; allowed values.",
+    ),
+    AssetCheckSpec(
+        "sums_to_chargeback",
+        asset="focus_chargeback",
+        description="Per day, account, cost center, application and user, BilledCost adds up to chargeback.",
+    ),
+]
+
+
+@for_people
+def focus_chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × account × cost center × application × user × region × model × usage kind (grain): the billed
+    Bedrock usage cost as FOCUS 1.2 cost rows, allocated with chargeback's weights. Upstream:
+    priced_invocations, billing_line_items (chargeback for the sum check)."""
+    from pipeline.exports import focus as focus_export  # step-only (Arrow)
+
+    wh = ledger.config.warehouse
+    day = partition_day(context.partition_key)
+    priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
+    billing = warehouse.read_partition(wh, "billing_line_items", day)
+    cb = warehouse.read_partition(wh, "chargeback", day)
+    focus = focus_export.focus_chargeback(
+        priced, billing, cb if warehouse.partition_exists(wh, "chargeback", day) else None
+    )
+    by_kind = (
+        focus.group_by("x_UsageKind", "x_AllocationStatus")
+        .agg(pl.col("BilledCost").sum().round(4), pl.col("x_EstimatedCost").sum().round(4), pl.len().alias("rows"))
+        .sort("BilledCost", descending=True)
+    )
+    status = pl.col("x_AllocationStatus")
+    yield publish(
+        focus,
+        wh,
+        "focus_chargeback",
+        day,
+        {
+            "billed_cost_usd": float(focus["BilledCost"].sum() or 0.0),
+            "effective_cost_usd": float(focus["EffectiveCost"].sum() or 0.0),
+            "unallocated_cost_usd": float(focus.filter(status == "unallocated")["BilledCost"].sum() or 0.0),
+            "not_billed_estimated_cost_usd": float(
+                focus.filter(status == "not_billed")["x_EstimatedCost"].sum() or 0.0
+            ),
+            "by_usage_kind": MetadataValue.md(markdown_table(by_kind, 20)),
+        },
+    )
+    problems = focus_export.focus_problems(focus)
+    yield AssetCheckResult(
+        asset_key="focus_chargeback",
+        check_name="focus_valid",
+        passed=not problems,
+        metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_")},
+    )
+    off = focus_export.focus_conservation(focus, cb)
+    yield AssetCheckResult(
+        asset_key="focus_chargeback",
+        check_name="sums_to_chargeback",
+        passed=off.is_empty(),
+        metadata={"owners_off_by_more_than_half_a_cent": MetadataValue.md(markdown_table(off))},
+    )
+
+
+def daily_cache_economics(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
+    """Per day × account × model × application (grain and key): cache read and write tokens by TTL, hit rate,
+    what cached reads would have cost uncached, the write premium, net saving, break-even reads for 5-minute
+    and 1-hour writes, and a recommendation. Upstream: priced_invocations and the price catalog."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
+    econ = cache_economics(priced, load_catalog(cfg.pricing.overrides))
+    reads = int(econ["cache_read_input_tokens"].sum() or 0)
+    uncached = int(econ["input_tokens"].sum() or 0)
+    losing = econ.filter(pl.col("net_saving_usd") < 0).select(
+        "base_model_id", "application", "reads_per_write", "net_saving_usd", "recommendation"
+    )
+    return publish(
+        econ,
+        cfg.warehouse,
+        "daily_cache_economics",
+        day,
+        {
+            "hit_rate": reads / (reads + uncached) if reads + uncached else 0.0,
+            "cache_read_tokens": reads,
+            "cache_write_tokens": int(econ["cache_write_input_tokens"].sum() or 0),
+            "cache_write_1h_tokens": int(econ["cache_write_1h_input_tokens"].sum() or 0),
+            "read_saving_usd": float(econ["read_saving_usd"].sum() or 0.0),
+            "write_premium_usd": float(econ["write_premium_usd"].sum() or 0.0),
+            "net_saving_usd": float(econ["net_saving_usd"].sum() or 0.0),
+            "groups_losing_money": losing.height,
+            "losing_money": MetadataValue.md(markdown_table(losing, 20)),
+        },
+    )
+
+
+def daily_user_cost_distribution(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
+    """Per day × cost center × application (grain and key): users, p50/p90/p99/max cost per user, cost share of
+    the top 1% and top 10 users, the top users by name. Upstream: priced_invocations."""
+    wh = ledger.config.warehouse
+    day = partition_day(context.partition_key)
+    priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
+    dist = user_cost_distribution(priced)
+    top = dist.sort("max_cost_per_user_usd", descending=True, nulls_last=True).select(
+        "cost_center", "application", "users", "p50_cost_per_user_usd", "p99_cost_per_user_usd", "top_user"
+    )
+    return publish(
+        dist,
+        wh,
+        "daily_user_cost_distribution",
+        day,
+        {**day_summary(dist, priced), "heaviest_groups": MetadataValue.md(markdown_table(top, 10))},
+    )
+
+
+def glue_catalog(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
+    """One Glue table per table of the data contract, with partition projection on `date` (no crawler, no
+    MSCK REPAIR). Idempotent: runs daily so a column added to the contract reaches the catalog; the day itself
+    does not matter. Configured by `glue:` in ledger.yaml."""
+    from pipeline.exports.glue import register_tables  # step-only (boto3)
+
+    cfg = ledger.config
+    assert cfg.glue is not None  # the asset exists only when `glue:` is set
+    result = register_tables(cfg.glue.database, cfg.glue.location or cfg.warehouse, cfg.start_date)
+    context.log.info(
+        f"glue database {result.database}: created {len(result.created)}, updated {len(result.updated)}, "
+        f"unchanged {len(result.unchanged)} tables"
+    )
+    changes = [*(f"- {t} (created)" for t in result.created), *(f"- {t} (updated)" for t in result.updated)]
+    return MaterializeResult(
+        metadata={
+            "database": result.database,
+            "location": result.location,
+            "tables": len(result.tables),
+            "tables_created": len(result.created),
+            "tables_updated": len(result.updated),
+            "tables_unchanged": len(result.unchanged),
+            "changed": MetadataValue.md("\n".join(changes) or "_none_"),
+        }
+    )
 
 
 def build_output_assets(partitions_def: PartitionsDefinition, cfg: LedgerConfig) -> list[Any]:
     """The three output tables, plus `glue_catalog` when the config has a `glue:` section."""
 
-    @asset(
-        name="focus_chargeback",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["priced_invocations", "billing_line_items", "chargeback"],
-        kinds={"parquet"},
-        check_specs=[
-            AssetCheckSpec(
-                "focus_valid",
-                asset="focus_chargeback",
-                description="FOCUS 1.2 mandatory columns present, typed, non-null where required; allowed values.",
-            ),
-            AssetCheckSpec(
-                "sums_to_chargeback",
-                asset="focus_chargeback",
-                description="Per day, account, cost center, application and user, BilledCost adds up to chargeback.",
-            ),
-        ],
-    )
-    def focus_chargeback_asset(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """Per day × account × cost center × application × user × region × model × usage kind (grain): the billed
-        Bedrock usage cost as FOCUS 1.2 cost rows, allocated with chargeback's weights. Upstream:
-        priced_invocations, billing_line_items (chargeback for the sum check)."""
-        from pipeline.exports.focus import focus_chargeback, focus_conservation, focus_problems  # step-only (Arrow)
-
-        wh = ledger.config.warehouse
-        day = partition_day(context.partition_key)
-        priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
-        billing = warehouse.read_partition(wh, "billing_line_items", day)
-        cb = warehouse.read_partition(wh, "chargeback", day)
-        focus = focus_chargeback(priced, billing, cb if warehouse.partition_exists(wh, "chargeback", day) else None)
-        path = warehouse.write_partition(focus, wh, "focus_chargeback", day)
-        by_kind = (
-            focus.group_by("x_UsageKind", "x_AllocationStatus")
-            .agg(pl.col("BilledCost").sum().round(4), pl.col("x_EstimatedCost").sum().round(4), pl.len().alias("rows"))
-            .sort("BilledCost", descending=True)
-        )
-        status = pl.col("x_AllocationStatus")
-        yield MaterializeResult(
-            asset_key="focus_chargeback",
-            metadata={
-                "dagster/row_count": focus.height,
-                "path": MetadataValue.path(path),
-                "billed_cost_usd": float(focus["BilledCost"].sum() or 0.0),
-                "effective_cost_usd": float(focus["EffectiveCost"].sum() or 0.0),
-                "unallocated_cost_usd": float(focus.filter(status == "unallocated")["BilledCost"].sum() or 0.0),
-                "not_billed_estimated_cost_usd": float(
-                    focus.filter(status == "not_billed")["x_EstimatedCost"].sum() or 0.0
-                ),
-                "by_usage_kind": MetadataValue.md(markdown_table(by_kind, 20)),
-            },
-        )
-        problems = focus_problems(focus)
-        yield AssetCheckResult(
-            asset_key="focus_chargeback",
-            check_name="focus_valid",
-            passed=not problems,
-            metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_")},
-        )
-        off = focus_conservation(focus, cb)
-        yield AssetCheckResult(
-            asset_key="focus_chargeback",
-            check_name="sums_to_chargeback",
-            passed=off.is_empty(),
-            metadata={"owners_off_by_more_than_half_a_cent": MetadataValue.md(markdown_table(off))},
+    def daily(name: str, check_specs: list[AssetCheckSpec] | None = None) -> Any:
+        return asset(
+            name=name,
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=list(DEPS[name]),
+            kinds={"parquet"},
+            check_specs=check_specs,
         )
 
-    @asset(
-        name="daily_cache_economics",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["priced_invocations"],
-        kinds={"parquet"},
-    )
-    def daily_cache_economics(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
-        """Per day × account × model × application (grain and key): cache read and write tokens by TTL, hit rate,
-        what cached reads would have cost uncached, the write premium, net saving, break-even reads for 5-minute
-        and 1-hour writes, and a recommendation. Upstream: priced_invocations and the price catalog."""
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
-        econ = cache_economics(priced, load_catalog(cfg.pricing.overrides))
-        path = warehouse.write_partition(econ, cfg.warehouse, "daily_cache_economics", day)
-        reads = int(econ["cache_read_input_tokens"].sum() or 0)
-        uncached = int(econ["input_tokens"].sum() or 0)
-        losing = econ.filter(pl.col("net_saving_usd") < 0).select(
-            "base_model_id", "application", "reads_per_write", "net_saving_usd", "recommendation"
-        )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": econ.height,
-                "path": MetadataValue.path(path),
-                "hit_rate": reads / (reads + uncached) if reads + uncached else 0.0,
-                "cache_read_tokens": reads,
-                "cache_write_tokens": int(econ["cache_write_input_tokens"].sum() or 0),
-                "cache_write_1h_tokens": int(econ["cache_write_1h_input_tokens"].sum() or 0),
-                "read_saving_usd": float(econ["read_saving_usd"].sum() or 0.0),
-                "write_premium_usd": float(econ["write_premium_usd"].sum() or 0.0),
-                "net_saving_usd": float(econ["net_saving_usd"].sum() or 0.0),
-                "groups_losing_money": losing.height,
-                "losing_money": MetadataValue.md(markdown_table(losing, 20)),
-            }
-        )
-
-    @asset(
-        name="daily_user_cost_distribution",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["priced_invocations"],
-        kinds={"parquet"},
-    )
-    def daily_user_cost_distribution(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
-        """Per day × cost center × application (grain and key): users, p50/p90/p99/max cost per user, cost share of
-        the top 1% and top 10 users, the top users by name. Upstream: priced_invocations."""
-        wh = ledger.config.warehouse
-        day = partition_day(context.partition_key)
-        priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
-        dist = user_cost_distribution(priced)
-        path = warehouse.write_partition(dist, wh, "daily_user_cost_distribution", day)
-        top = dist.sort("max_cost_per_user_usd", descending=True, nulls_last=True).select(
-            "cost_center", "application", "users", "p50_cost_per_user_usd", "p99_cost_per_user_usd", "top_user"
-        )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": dist.height,
-                "path": MetadataValue.path(path),
-                **day_summary(dist, priced),
-                "heaviest_groups": MetadataValue.md(markdown_table(top, 10)),
-            }
-        )
-
-    assets: list[Any] = [focus_chargeback_asset, daily_cache_economics, daily_user_cost_distribution]
+    assets: list[Any] = [
+        daily("focus_chargeback", FOCUS_CHECKS)(focus_chargeback),
+        daily("daily_cache_economics")(daily_cache_economics),
+        daily("daily_user_cost_distribution")(daily_user_cost_distribution),
+    ]
     if cfg.glue is not None:
-        assets.append(_glue_catalog_asset(partitions_def))
+        glue = asset(name="glue_catalog", group_name=GROUP, partitions_def=partitions_def, kinds={"glue", "athena"})
+        assets.append(glue(glue_catalog))
     return assets
-
-
-def _glue_catalog_asset(partitions_def: PartitionsDefinition) -> Any:
-    @asset(name="glue_catalog", group_name=GROUP, partitions_def=partitions_def, kinds={"glue", "athena"})
-    def glue_catalog(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
-        """One Glue table per table of the data contract, with partition projection on `date` (no crawler, no
-        MSCK REPAIR). Idempotent: runs daily so a column added to the contract reaches the catalog; the day itself
-        does not matter. Configured by `glue:` in ledger.yaml."""
-        from pipeline.exports.glue import register_tables  # step-only (boto3)
-
-        cfg = ledger.config
-        assert cfg.glue is not None  # the asset exists only when `glue:` is set
-        result = register_tables(cfg.glue.database, cfg.glue.location or cfg.warehouse, cfg.start_date)
-        context.log.info(
-            f"glue database {result.database}: created {len(result.created)}, updated {len(result.updated)}, "
-            f"unchanged {len(result.unchanged)} tables"
-        )
-        changes = [*(f"- {t} (created)" for t in result.created), *(f"- {t} (updated)" for t in result.updated)]
-        return MaterializeResult(
-            metadata={
-                "database": result.database,
-                "location": result.location,
-                "tables": len(result.tables),
-                "tables_created": len(result.created),
-                "tables_updated": len(result.updated),
-                "tables_unchanged": len(result.unchanged),
-                "changed": MetadataValue.md("\n".join(changes) or "_none_"),
-            }
-        )
-
-    return glue_catalog

@@ -15,7 +15,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
     asset,
@@ -26,6 +25,7 @@ from pipeline.attribution import attribution_gaps
 from pipeline.config import LedgerConfig
 from pipeline.defs.figures import flat_numbers, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
+from pipeline.defs.publish import described
 from pipeline.defs.resources import LedgerResource
 from pipeline.pricing import load_catalog, unpriced_summary
 from pipeline.pricing.priced import live_profiles, price_and_attribute
@@ -63,48 +63,52 @@ METADATA_COLUMNS = [
 ]
 
 
+PRICING_CHECKS = [
+    AssetCheckSpec("unpriced_share", asset="priced_invocations", description="Share of calls without a price."),
+    AssetCheckSpec(
+        "unattributed_share",
+        asset="priced_invocations",
+        description="Share of calls with no cost center (tag governance): which principals and profiles carry none.",
+    ),
+]
+
+
+@for_people
+def priced_invocations(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """One row per invocation (grain), key `request_id`: `invocations` plus user, application, cost center,
+    environment, tags, and cost per token kind from the effective-dated price catalog (null when unpriced,
+    never $0). Upstream: invocations."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    import pyarrow.parquet as pq  # step-only: keeps loading the definitions fast
+
+    catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
+    files = warehouse.partition_files(cfg.warehouse, "invocations", day)
+    live = live_profiles(cfg, files)
+
+    def batches() -> Iterator[pl.DataFrame]:
+        for f in files:
+            with warehouse.open_input(f) as handle:
+                for rb in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
+                    frame = cast(pl.DataFrame, pl.from_arrow(rb))  # a record batch is always a frame
+                    yield price_and_attribute(schemas.conform(frame, schemas.INVOCATIONS), cfg, catalog, live)
+
+    path = warehouse.write_partition(batches(), cfg.warehouse, "priced_invocations", day)
+    yield from priced_results(warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day]), cfg, path)
+
+
 def build_pricing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     """The `priced_invocations` asset for the given partitioning."""
-
-    @asset(
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["invocations"],
-        kinds={"parquet"},
-        check_specs=[
-            AssetCheckSpec("unpriced_share", asset="priced_invocations", description="Share of calls without a price."),
-            AssetCheckSpec(
-                "unattributed_share",
-                asset="priced_invocations",
-                description="Share of calls with no cost center (tag governance): which principals and "
-                "profiles carry none.",
-            ),
-        ],
-    )
-    @for_people
-    def priced_invocations(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-        """One row per invocation (grain), key `request_id`: `invocations` plus user, application, cost center,
-        environment, tags, and cost per token kind from the effective-dated price catalog (null when unpriced,
-        never $0). Upstream: invocations."""
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        import pyarrow.parquet as pq  # step-only: keeps loading the definitions fast
-
-        catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
-        files = warehouse.partition_files(cfg.warehouse, "invocations", day)
-        live = live_profiles(cfg, files)
-
-        def batches() -> Iterator[pl.DataFrame]:
-            for f in files:
-                with warehouse.open_input(f) as handle:
-                    for rb in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
-                        frame = cast(pl.DataFrame, pl.from_arrow(rb))  # a record batch is always a frame
-                        yield price_and_attribute(schemas.conform(frame, schemas.INVOCATIONS), cfg, catalog, live)
-
-        path = warehouse.write_partition(batches(), cfg.warehouse, "priced_invocations", day)
-        yield from priced_results(warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day]), cfg, path)
-
-    return [priced_invocations]
+    return [
+        asset(
+            name="priced_invocations",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=["invocations"],
+            kinds={"parquet"},
+            check_specs=PRICING_CHECKS,
+        )(priced_invocations)
+    ]
 
 
 def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator[Any]:
@@ -137,11 +141,11 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
 
     by_cc, by_model = top("cost_center"), top("base_model_id")
     attributed_share = 1.0 - gaps["unattributed_share"].get("cost_center", 0.0) if n else 0.0
-    yield MaterializeResult(
-        asset_key="priced_invocations",
-        metadata={
-            "dagster/row_count": n,
-            "path": MetadataValue.path(path),
+    yield described(
+        "priced_invocations",
+        n,
+        path,
+        {
             "total_cost_usd": total,
             "priced_share": (n - unpriced) / n if n else 1.0,
             "attributed_share": attributed_share,

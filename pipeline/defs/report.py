@@ -43,49 +43,51 @@ OPTIONAL_UPSTREAMS = ["log_completeness", "daily_cache_economics"]
 """Read only where their partitions exist; a dependency once the data contract (`schemas.TABLES`) has them."""
 
 
+def cost_report(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
+    """Two self-contained HTML reports per day (grain): the day, and the month to date, under
+    `<warehouse>/reports/date=YYYY-MM-DD/`. Cost by cost center and model, the bill bridge, budget burn-down,
+    model latency and errors, log coverage and cache savings, each chart titled with its finding. Upstream: the
+    daily usage tables, budget_status, cost_reconciliation, billing_line_items (and log_completeness,
+    daily_cache_economics when present)."""
+    from pipeline.report.build import build_reports
+    from pipeline.report.store import report_link
+
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    files = build_reports(cfg.warehouse, day, cfg.start_date)
+    base = cfg.alerts.report_base_url
+    findings = files.findings.get("daily", {})
+    return MaterializeResult(
+        metadata={
+            "daily_report": MetadataValue.path(files.daily),
+            "month_to_date_report": MetadataValue.path(files.month_to_date),
+            "daily_report_url": MetadataValue.url(report_link(files.daily, base, cfg.warehouse)),
+            "month_to_date_report_url": MetadataValue.url(report_link(files.month_to_date, base, cfg.warehouse)),
+            "findings": MetadataValue.md("\n".join(f"- **{k}**: {v}" for k, v in findings.items())),
+            "month_to_date_findings": MetadataValue.md(
+                "\n".join(f"- **{k}**: {v}" for k, v in files.findings.get("month_to_date", {}).items())
+            ),
+        }
+    )
+
+
+def forecast_within_budget(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
+    """The day's `budget_status` judged by its month-end forecasts (`forecast_result`)."""
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    status = warehouse.read_partition(cfg.warehouse, "budget_status", day)
+    return forecast_result(status)
+
+
 def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     """The `cost_report` asset and the `forecast_within_budget` check on `budget_status`."""
-
-    @asset(
+    report = asset(
         name="cost_report",
         group_name=GROUP,
         partitions_def=partitions_def,
         deps=[*REPORT_UPSTREAMS, *(t for t in OPTIONAL_UPSTREAMS if t in schemas.TABLES)],
         kinds={"html"},
-    )
-    def cost_report(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
-        """Two self-contained HTML reports per day (grain): the day, and the month to date, under
-        `<warehouse>/reports/date=YYYY-MM-DD/`. Cost by cost center and model, the bill bridge, budget burn-down,
-        model latency and errors, log coverage and cache savings, each chart titled with its finding. Upstream: the
-        daily usage tables, budget_status, cost_reconciliation, billing_line_items (and log_completeness,
-        daily_cache_economics when present)."""
-        from pipeline.report.build import build_reports
-        from pipeline.report.store import report_link
-
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        files = build_reports(cfg.warehouse, day, cfg.start_date)
-        base = cfg.alerts.report_base_url
-        findings = files.findings.get("daily", {})
-        return MaterializeResult(
-            metadata={
-                "daily_report": MetadataValue.path(files.daily),
-                "month_to_date_report": MetadataValue.path(files.month_to_date),
-                "daily_report_url": MetadataValue.url(report_link(files.daily, base, cfg.warehouse)),
-                "month_to_date_report_url": MetadataValue.url(report_link(files.month_to_date, base, cfg.warehouse)),
-                "findings": MetadataValue.md("\n".join(f"- **{k}**: {v}" for k, v in findings.items())),
-                "month_to_date_findings": MetadataValue.md(
-                    "\n".join(f"- **{k}**: {v}" for k, v in files.findings.get("month_to_date", {}).items())
-                ),
-            }
-        )
-
-    def forecast_within_budget(context: AssetCheckExecutionContext, ledger: LedgerResource) -> AssetCheckResult:
-        cfg = ledger.config
-        day = partition_day(context.partition_key)
-        status = warehouse.read_partition(cfg.warehouse, "budget_status", day)
-        return forecast_result(status)
-
+    )(cost_report)
     with warnings.catch_warnings():  # partitioned checks are a Dagster preview (accepted)
         warnings.simplefilter("ignore", PreviewWarning)
         forecast_check = asset_check(
@@ -95,8 +97,7 @@ def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             description="No budgeted cost center's run-rate forecast ends the month over its budget (warns; "
             "within_budget fails once spend itself crosses the line).",
         )(forecast_within_budget)
-
-    return [cost_report, forecast_check]
+    return [report, forecast_check]
 
 
 def forecast_result(status: pl.DataFrame) -> AssetCheckResult:
