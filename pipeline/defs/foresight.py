@@ -18,7 +18,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
     TimeWindowPartitionMapping,
@@ -28,15 +27,25 @@ from dagster import (
 from pipeline import warehouse
 from pipeline.defs.figures import flat_numbers, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
+from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.foresight import anomalies, forecast, savings
 from pipeline.foresight.anomalies import HISTORY_WINDOW_DAYS
 from pipeline.text import escape_for
-from pipeline.vocabulary import ANOMALY_SEVERITIES
+from pipeline.vocabulary import ANOMALY_KINDS, ANOMALY_SEVERITIES
 
 GROUP = "foresight"
 ANOMALY_CHECK = "anomalies_below_severity"
 TOP = 10
+HISTORY_TABLES = ("daily_usage_by_cost_center", "daily_usage_by_user", "daily_usage_by_model")
+ANOMALY_CHECKS = [
+    AssetCheckSpec(
+        ANOMALY_CHECK,
+        asset="cost_anomalies",
+        description="Fails on spend anomalies at or above foresight.alert_severity (spikes, drops, new spenders, "
+        "stops); keys with too little history are never alerted.",
+    )
+]
 
 
 def _window(day: dt.date) -> list[dt.date]:
@@ -63,6 +72,7 @@ def _md(df: pl.DataFrame, rows: int = TOP) -> str:
     return markdown_table(safe, rows)
 
 
+@for_people
 def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
     """Per day × dimension (cost center, application, user, model) × key: today's spend against a robust weekly
     baseline, for the anomalies and the keys not judged yet. Upstream: the three daily usage tables, 56 days."""
@@ -83,16 +93,16 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
         min_change_usd=f.min_change_usd,
     )
     found = anomalies.cost_anomalies(series, day, settings)
-    path = warehouse.write_partition(found, cfg.warehouse, "cost_anomalies", day)
     judged = found.filter(pl.col("kind") != "insufficient_history")
     counts = {s: judged.filter(pl.col("severity") == s).height for s in ANOMALY_SEVERITIES}
-    by_kind = {k: judged.filter(pl.col("kind") == k).height for k in ("spike", "drop", "new", "stopped")}
+    by_kind = {k: judged.filter(pl.col("kind") == k).height for k in ANOMALY_KINDS if k != "insufficient_history"}
     title = anomalies.headline(found)
-    yield MaterializeResult(
-        asset_key="cost_anomalies",
-        metadata={
-            "dagster/row_count": found.height,
-            "path": MetadataValue.path(path),
+    yield publish(
+        found,
+        cfg.warehouse,
+        "cost_anomalies",
+        day,
+        {
             "finding": MetadataValue.text(title),
             "anomalies": judged.height,
             **flat_numbers("severity", counts),
@@ -133,6 +143,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
     )
 
 
+@for_people
 def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
     """Per day × scope (cost center, total) × key: where the month ends, with an interval and the probability of
     going over budget. Upstream: daily_usage_by_cost_center, 56 days."""
@@ -141,16 +152,16 @@ def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> It
     daily = warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", _window(day))
     budgets = {b.cost_center: float(b.monthly_usd) for b in cfg.budgets}
     out = forecast.spend_forecast(daily, day, budgets, interval=cfg.foresight.interval)
-    path = warehouse.write_partition(out, cfg.warehouse, "spend_forecast", day)
     total = out.filter(pl.col("scope") == "total")
     t = total.row(0, named=True) if total.height else {}
     per_cc = out.filter(pl.col("scope") == "cost_center").sort("forecast_usd", descending=True)
     over = per_cc.filter(pl.col("p_over_budget") >= 0.5)
-    yield MaterializeResult(
-        asset_key="spend_forecast",
-        metadata={
-            "dagster/row_count": out.height,
-            "path": MetadataValue.path(path),
+    yield publish(
+        out,
+        cfg.warehouse,
+        "spend_forecast",
+        day,
+        {
             "finding": MetadataValue.text(forecast.headline(out)),
             "forecast_usd": float(t.get("forecast_usd") or 0.0),
             "low_usd": float(t.get("low_usd") or 0.0),
@@ -170,6 +181,7 @@ def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> It
     )
 
 
+@for_people
 def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
     """Per day × scenario × dimension (total, cost center, application) × key: the day's calls repriced under
     another routing, tier, model or caching, with the savings and the assumptions. Upstream: priced_invocations
@@ -191,14 +203,14 @@ def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource
         settings=settings,
         profile_models=profile_models_from_config(cfg.attribution),
     )
-    path = warehouse.write_partition(out, cfg.warehouse, "savings_opportunities", day)
     totals = out.filter(pl.col("dimension") == "total").sort("savings_usd", descending=True)
     per_scenario = dict(totals.select("scenario", "savings_usd").iter_rows())
-    yield MaterializeResult(
-        asset_key="savings_opportunities",
-        metadata={
-            "dagster/row_count": out.height,
-            "path": MetadataValue.path(path),
+    yield publish(
+        out,
+        cfg.warehouse,
+        "savings_opportunities",
+        day,
+        {
             "finding": MetadataValue.text(savings.headline(out)),
             "best_savings_usd": max(totals["savings_usd"].to_list(), default=0.0),
             **flat_numbers("savings_usd", per_scenario),
@@ -220,33 +232,19 @@ def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource
 
 def build_foresight_assets(partitions_def: PartitionsDefinition) -> list[Any]:
     """The three foresight assets (and the anomaly check) for the given partitioning."""
-    anomalies_asset = asset(
-        name="cost_anomalies",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=_history("daily_usage_by_cost_center", "daily_usage_by_user", "daily_usage_by_model"),
-        kinds={"parquet"},
-        check_specs=[
-            AssetCheckSpec(
-                ANOMALY_CHECK,
-                asset="cost_anomalies",
-                description="Fails on spend anomalies at or above foresight.alert_severity (spikes, drops, new "
-                "spenders, stops); keys with too little history are never alerted.",
-            )
-        ],
-    )(for_people(cost_anomalies))
-    forecast_asset = asset(
-        name="spend_forecast",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=_history("daily_usage_by_cost_center"),
-        kinds={"parquet"},
-    )(for_people(spend_forecast))
-    savings_asset = asset(
-        name="savings_opportunities",
-        group_name=GROUP,
-        partitions_def=partitions_def,
-        deps=["priced_invocations"],
-        kinds={"parquet"},
-    )(for_people(savings_opportunities))
-    return [anomalies_asset, forecast_asset, savings_asset]
+
+    def daily(name: str, deps: list[Any], checks: list[AssetCheckSpec] | None = None) -> Any:
+        return asset(
+            name=name,
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=deps,
+            kinds={"parquet"},
+            check_specs=checks,
+        )
+
+    return [
+        daily("cost_anomalies", _history(*HISTORY_TABLES), ANOMALY_CHECKS)(cost_anomalies),
+        daily("spend_forecast", _history("daily_usage_by_cost_center"))(spend_forecast),
+        daily("savings_opportunities", ["priced_invocations"])(savings_opportunities),
+    ]
