@@ -172,3 +172,12 @@ def test_the_assets_write_their_tables_and_the_check_fails_on_the_planted_anomal
     anomaly_metadata = result.asset_materializations_for_node("cost_anomalies")[0].metadata
     assert anomaly_metadata["anomalies"].value >= 9 and anomaly_metadata["severity_high"].value >= 9
     assert str(anomaly_metadata["finding"].value).startswith("9 anomalies today")
+    from pipeline.report.foresight import foresight_sections
+    from pipeline.report.render import section_html
+
+    sections = {s.key: s for s in foresight_sections(cfg.warehouse, LAST)}
+    assert sections["anomalies"].finding.startswith("9 anomalies today; the largest: ")
+    assert sections["forecast"].finding.startswith("Month ends at $")
+    assert "saves $" in sections["savings"].finding and " a month " in sections["savings"].finding
+    assert all(s.figure is not None for s in sections.values())
+    assert "What is unusual today?" in section_html(sections["anomalies"])

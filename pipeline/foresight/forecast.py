@@ -9,8 +9,8 @@ month, each drawing
 * each remaining day: that level, the weekday's effect and a residual drawn from up to 56 days' deseasonalised
   residuals (so a day can be a multiple of the usual, never below zero).
 
-The interval is the central `interval` (80 % by default) of the simulated month ends; `p_over_budget` the share
-of simulations above the budget. The generator is seeded from the day and the key, so a rerun writes the same
+The forecast is the median of the simulated month ends and the interval their central `interval` (80 % by
+default); `p_over_budget` the share of simulations above the budget. The generator is seeded from the day and the key, so a rerun writes the same
 numbers. Limits: it assumes the next weeks look like the last ones (a launch planned for next week is invisible);
 with under a week of data the weekday factors are 1 and the interval is wide; residuals are drawn independently,
 so a sustained shift inside the month is covered only through the level's resampling.
@@ -63,9 +63,9 @@ def month_end(
     if left and days:
         totals = sorted(to_date + t for t in _simulate(base, left, _seed(as_of, key)))
         tail = (1 - interval) / 2
+        point = median(totals)  # a day's spend is skewed: the sum of usual days (medians) would sit too low
         low = totals[int(tail * (len(totals) - 1))]
         high = totals[int(round((1 - tail) * (len(totals) - 1)))]
-        low, high = min(low, point), max(high, point)
         if budget is not None:
             p_over = sum(1 for t in totals if t > budget) / len(totals)
     elif budget is not None:
