@@ -10,10 +10,11 @@ month, each drawing
   residuals (so a day can be a multiple of the usual, never below zero).
 
 The forecast is the median of the simulated month ends and the interval their central `interval` (80 % by
-default); `p_over_budget` the share of simulations above the budget. The generator is seeded from the day and the key, so a rerun writes the same
-numbers. Limits: it assumes the next weeks look like the last ones (a launch planned for next week is invisible);
-with under a week of data the weekday factors are 1 and the interval is wide; residuals are drawn independently,
-so a sustained shift inside the month is covered only through the level's resampling.
+default); `p_over_budget` is the share of simulations above the budget. The generator is seeded from the day
+and the key, so a rerun writes the same numbers. Limits: it assumes the next weeks look like the last ones (a
+launch planned for next week is invisible); with under a week of data there is no weekday pattern and the
+interval is wide; residuals are drawn independently, so a sustained shift inside the month is covered only
+through the level's resampling.
 """
 
 from __future__ import annotations
