@@ -181,3 +181,23 @@ def test_the_assets_write_their_tables_and_the_check_fails_on_the_planted_anomal
     assert "saves $" in sections["savings"].finding and " a month " in sections["savings"].finding
     assert all(s.figure is not None for s in sections.values())
     assert "What is unusual today?" in section_html(sections["anomalies"])
+
+
+def test_the_alert_for_the_anomaly_check_carries_its_sentences(tmp_path: Any) -> None:
+    from pipeline.config import DEFAULT_ALERT_CHECKS, Alerts
+    from pipeline.report.alerts import CheckOutcome, alert_for, matters
+
+    assert matters("cost_anomalies", "anomalies_below_severity", DEFAULT_ALERT_CHECKS)
+    outcome = CheckOutcome(
+        asset="cost_anomalies",
+        check="anomalies_below_severity",
+        partition=LAST.isoformat(),
+        passed=False,
+        severity="ERROR",
+        description="3 anomalies at medium severity or above: Cost center finance's spend is $4.48, 6.0× its usual "
+        "Tuesday ($0.75).",
+        metadata={},
+        storage_id=1,
+    )
+    alert = alert_for(outcome, Alerts(), str(tmp_path))
+    assert "Cost center finance's spend is $4.48, 6.0× its usual Tuesday" in alert.text
