@@ -119,7 +119,7 @@ def forecast_section(out: pl.DataFrame) -> Section:
             "run_rate_usd",
         ),  # fmt: skip
         note="Days left follow each cost center's weekday pattern and recent level; the interval is the central "
-        "share (foresight.interval) of 2,000 simulated rests of the month.",
+        "share (foresight.interval) of 1,000 simulated rests of the month.",
     )
 
 
