@@ -135,6 +135,8 @@ def cost_anomalies(series: pl.DataFrame, day: dt.date, settings: AnomalySettings
     if series.filter(pl.col("date") == day).is_empty():
         return schemas.empty(schemas.COST_ANOMALIES)
     ledger_days = sorted(d for d in series["date"].unique().to_list() if d < day)
+    judged_users = _users_to_judge(series, ledger_days, day, s)
+    series = series.filter((pl.col("dimension") != "user") | pl.col("key").is_in(list(judged_users)))
     values: dict[tuple[str, str], dict[dt.date, float]] = defaultdict(dict)
     today_tokens: dict[tuple[str, str], int] = {}
     for dim, key, date, cost, tokens in series.select("dimension", "key", "date", "cost_usd", "tokens").iter_rows():
@@ -144,11 +146,8 @@ def cost_anomalies(series: pl.DataFrame, day: dt.date, settings: AnomalySettings
     day_totals: dict[str, float] = defaultdict(float)
     for (dim, _key), by_day in values.items():
         day_totals[dim] += by_day.get(day, 0.0)
-    judged_users = _users_to_judge(values, ledger_days, day, s)
     rows: list[dict[str, Any]] = []
     for (dim, key), by_day in sorted(values.items()):
-        if dim == "user" and key not in judged_users:
-            continue
         cost = by_day.get(day, 0.0)
         seen = [d for d in ledger_days if d in by_day]
         history = [d for d in ledger_days if seen and d >= seen[0]]
@@ -207,24 +206,29 @@ def cost_anomalies(series: pl.DataFrame, day: dt.date, settings: AnomalySettings
     return schemas.conform(frame, schemas.COST_ANOMALIES)
 
 
-def _users_to_judge(
-    values: dict[tuple[str, str], dict[dt.date, float]], ledger_days: list[dt.date], day: dt.date, s: AnomalySettings
-) -> set[str]:
-    """Users above `min_user_cost_usd` today or on their median day, or in the top `top_users` over 28 days."""
-    recent = set(ledger_days[-TOP_USER_DAYS:])
-    spend = {
-        k: sum(v for d, v in by_day.items() if d in recent) for (dim, k), by_day in values.items() if dim == "user"
-    }
-    top = set(sorted(spend, key=lambda k: (-spend[k], k))[: s.top_users])
-    chosen = set(top)
-    for (dim, key), by_day in values.items():
-        if dim != "user":
-            continue
-        history = sorted(v for d, v in by_day.items() if d < day)
-        median = history[len(history) // 2] if history else 0.0
-        if by_day.get(day, 0.0) >= s.min_user_cost_usd or median >= s.min_user_cost_usd:
-            chosen.add(key)
-    return chosen
+def _users_to_judge(series: pl.DataFrame, ledger_days: list[dt.date], day: dt.date, s: AnomalySettings) -> set[str]:
+    """Users at `min_user_cost_usd` or more today or on their median day with spend, or in the top `top_users` by
+    spend over the last 28 days of data (computed in polars: a large organisation has many thousands of users)."""
+    users = series.filter(pl.col("dimension") == "user")
+    recent = ledger_days[-TOP_USER_DAYS:]
+    top = (
+        users.filter(pl.col("date").is_in(recent))
+        .group_by("key")
+        .agg(pl.col("cost_usd").sum())
+        .sort(["cost_usd", "key"], descending=[True, False])
+        .head(s.top_users)["key"]
+    )
+    big = (
+        users.group_by("key")
+        .agg(
+            pl.col("cost_usd").filter(pl.col("date") == day).sum().alias("today"),
+            pl.col("cost_usd").filter(pl.col("date") < day).median().alias("usual"),
+        )
+        .filter((pl.col("today") >= s.min_user_cost_usd) | (pl.col("usual").fill_null(0.0) >= s.min_user_cost_usd))[
+            "key"
+        ]
+    )
+    return set(top.to_list()) | set(big.to_list())
 
 
 def alerting(anomalies: pl.DataFrame, at_least: str) -> pl.DataFrame:
