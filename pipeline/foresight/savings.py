@@ -227,20 +227,26 @@ def savings_opportunities(
             pl.col("application").fill_null(schemas.UNATTRIBUTED),
             pl.col("cache_write_1h_input_tokens").cast(pl.Int64).fill_null(0),
         )
-        .with_columns(
-            (pl.col("cache_read_input_tokens").fill_null(0).sum().over("application") > 0).alias("_app_caches")
-        )
+    )
+    # Small aggregates first; then each scenario collects only its own candidates, so a large day is never held
+    # whole (a scan per scenario costs CPU, not memory).
+    by_app = (
+        calls.group_by("application")
+        .agg(pl.col("total_cost_usd").sum(), pl.col("cache_read_input_tokens").fill_null(0).sum().alias("_reads"))
         .collect()
     )
+    by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect()
+    caching = by_app.filter(pl.col("_reads") > 0)["application"].to_list()
+    calls = calls.with_columns(pl.col("application").is_in(caching).alias("_app_caches"))
     days_in_month = calendar.monthrange(day.year, day.month)[1]
     totals = {
-        "total": {"total": float(calls["total_cost_usd"].sum() or 0.0)},
-        "cost_center": dict(calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).iter_rows()),
-        "application": dict(calls.group_by("application").agg(pl.col("total_cost_usd").sum()).iter_rows()),
+        "total": {"total": float(by_cc["total_cost_usd"].sum() or 0.0)},
+        "cost_center": dict(by_cc.iter_rows()),
+        "application": dict(by_app.select("application", "total_cost_usd").iter_rows()),
     }
     out: list[pl.DataFrame] = []
     for sc in _scenarios(s):
-        cand = calls.filter(sc.candidates)
+        cand = calls.filter(sc.candidates).collect()
         if cand.is_empty():
             continue
         alt = cand.with_columns(sc.change)
