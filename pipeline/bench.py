@@ -11,7 +11,7 @@ the installed pipeline, which never imports it.
 Why many contenders on the same files, in one run: absolute numbers depend on the machine (and on what else runs
 on it), ratios much less.
 
-*Fixed cost*, measured against `import dagster` itself (DESIGN: definitions load within 1 s of it, an empty-day
+*Fixed cost*, measured against `import dagster` itself (the targets: definitions load within 1 s of it, an empty-day
 CLI run within 3 s of it): `uv_run` (what `uv run` adds to every README command), `import_dagster`, `defs_load`
 (`import pipeline.definitions`), and the two ways a
 user runs a day, on a day with no logs: `cli_empty` (`bedrock-ledger run --select invocations,rejected_records`)

@@ -155,7 +155,7 @@ BUDGET_STATUS: dict[str, DType] = {
     "date": pl.Date,
     "days_elapsed": pl.Int64,
     "days_in_month": pl.Int64,
-    # Issue #10: the run rate counts the days with data; the unpriced share of calls sits beside the forecast.
+    # The run rate counts the days with data; the unpriced share of calls sits beside the forecast.
     "first_data_date": pl.Date,
     "days_with_data": pl.Int64,
     "invocations": pl.Int64,
@@ -191,7 +191,7 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
-    # Round 2 (issue #10, bill side): cache TTL and context tier of the row, and why a row is `other`.
+    # Bill side of the shape-dependent prices: cache TTL and context tier of the row, and why a row is `other`.
     "cache_ttl": pl.String,
     "context_tier": pl.String,
     "classification_note": pl.String,
@@ -218,7 +218,7 @@ COST_RECONCILIATION: dict[str, DType] = {
     "price_variance_usd": pl.Float64,
     "status": pl.String,
     "explanation": pl.String,
-    # Round 2 (issue #10): context tier in the key; Provisioned Throughput rows (usage_kind `provisioned`).
+    # Shape-dependent prices: context tier in the key; Provisioned Throughput rows (usage_kind `provisioned`).
     "context_tier": pl.String,
     "resource_id": pl.String,
     "provisioned_hours": pl.Float64,
@@ -240,7 +240,8 @@ CHARGEBACK: dict[str, DType] = {
     "share": pl.Float64,
 }
 
-# --- Outputs for other tools (issue #13): FOCUS export, cache economics, cost per user ---------------------------
+# --- Outputs for other tools (FinOps tools, notebooks): FOCUS export, cache economics, cost per user
+# ---------------------------
 
 FOCUS_CHARGEBACK: dict[str, DType] = {
     # FOCUS 1.2 columns (names and meanings from the FOCUS specification; README explains each value).
@@ -347,7 +348,7 @@ DAILY_USER_COST_DISTRIBUTION: dict[str, DType] = {
     "top_users": pl.String,
 }
 
-# Completeness (issue #12): Bedrock's logging configuration per day, hourly `AWS/Bedrock` metrics, and the
+# Completeness: Bedrock's logging configuration per day, hourly `AWS/Bedrock` metrics, and the
 # three-way comparison of logs, metrics and bill.
 LOGGING_CONFIGURATION: dict[str, DType] = {
     "date": pl.Date,

@@ -18,7 +18,8 @@ ERROR_STATUSES: tuple[str, ...] = ("client_error", "server_error", "throttled")
 failed call, so `guardrail_intervened` is deliberately not one of them."""
 
 USAGE_LINE_TYPES: tuple[str, ...] = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "FlatRateSubscription")
-"""Bill line-item types that are consumption, the usage the logs can explain (CID sums usage for these, spec §1.4;
+"""Bill line-item types that are consumption, the usage the logs can explain (CID sums usage for these,
+docs/formats/billing-exports.md §1.4;
 `FlatRateSubscription`: Provisioned Throughput commitments). Every other type (fees, credits, refunds, taxes,
 Savings Plan negation) is an adjustment. The bill reader, reconciliation and chargeback all use this one list."""
 

@@ -1,4 +1,4 @@
-"""Helpers the tests share: spec examples, Bedrock's S3 key layout, log records, config files, one-day runs.
+"""Helpers the tests share: example records, Bedrock's S3 key layout, log records, config files, one-day runs.
 
 Tests import these from here (`from tests.helpers import ...`); `conftest.py` holds only fixtures, which pytest
 injects by name, so nothing imports from it.

@@ -325,7 +325,7 @@ def test_lookup_inference_profiles_stubbed() -> None:
     profiles.clear_profile_cache()
 
 
-# Item 9 of issue #10: values are trimmed, and a blank metadata value never hides a profile or principal tag.
+# Values are trimmed, and a blank metadata value never hides a profile or principal tag.
 def test_values_are_trimmed_everywhere() -> None:
     cfg = config.parse_config(
         {

@@ -1,4 +1,4 @@
-"""Issue #10, bill side: real usage types, TTLs and context tiers on the bill, FOCUS cost columns and tags, rate
+"""Shape-dependent prices, bill side: usage types, TTLs and context tiers on the bill, FOCUS cost columns and tags, rate
 tolerance, images, unsplit geo, and a chargeback that conserves every cent. Arithmetic is written beside each check.
 """
 
@@ -161,8 +161,8 @@ def test_focus_string_tags_list_cost_and_discounts(tmp_path: Path) -> None:
                 "EffectiveCost": 0.072,
                 "Tags": '{"costCenter": "search", "application": "docs-bot"}',
             },
-            # Marketplace Claude: ListCost 0 (spec §3.4); 1,000,000 tokens billed $2.70 with an EDP discount of
-            # −$0.30 → list-equivalent $2.70 + $0.30 = $3.00 ($0.003/1K).
+            # Marketplace Claude: ListCost 0 (docs/formats/billing-exports.md §3.4); 1,000,000 tokens billed $2.70 with
+            # an EDP discount of −$0.30 → list-equivalent $2.70 + $0.30 = $3.00 ($0.003/1K).
             {
                 "x_ServiceCode": None,
                 "ServiceName": "Claude 3 Haiku (Amazon Bedrock Edition)",
@@ -283,7 +283,7 @@ def test_bill_without_geo_split_meets_the_geo_calls() -> None:
 
 
 def _with_round2(rows: list[dict[str, Any]], **extra: list[Any]) -> pl.DataFrame:
-    """Priced calls with the log side's round-2 columns (added by the log/pricing branch)."""
+    """Priced calls with the log side's shape-dependent columns (cache-write TTL split, context tier)."""
     return priced_df(rows).with_columns(pl.Series(k, v) for k, v in extra.items())
 
 

@@ -1,6 +1,6 @@
 """Billing side of reconciliation: usage-type grammar, token units, the export readers, the sample bill.
 
-Parsing cases are the verbatim strings of specs/cost-and-usage-reports.md §4.2; the readers are tested on
+Parsing cases are the verbatim strings of docs/formats/billing-exports.md §4.2; the readers are tested on
 bills written by `pipeline.sample.bill` in each real layout (locally and through moto's S3) and on small
 edited copies for the failure modes a real export can have.
 """
@@ -43,7 +43,7 @@ HAIKU45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
 KEY = ["date", "account_id", "region", "base_model_id", "usage_kind", "routing", "tier"]
 
 # ------------------------------------------------------------------------------------------------------------
-# Usage-type grammar: every verbatim example of spec §4.2, with
+# Usage-type grammar: every verbatim example of §4.2, with
 # "grammar region model-name kind routing tier" ("-" = no model name: Marketplace names it in the product).
 
 VERBATIM = [
@@ -206,7 +206,7 @@ def test_cache_write_ttl(usage_type: str, ttl: str) -> None:
 @pytest.mark.parametrize(
     ("resource_id", "routing"),
     [
-        # Geo routing shows only in the resource id (spec §4.5, verbatim S26 ARN).
+        # Geo routing shows only in the resource id (§4.5, a verbatim ARN from a real bill).
         (
             "arn:aws:bedrock:eu-west-1:200300400500:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0",
             "geo",

@@ -58,7 +58,8 @@ def test_legacy_cur_manifest_requests_its_month(tmp_path: Path) -> None:
     )
     defs = build_definitions(cfg)
     sensor = defs.resolve_sensor_def("billing_export_sensor")
-    # legacy CUR: <report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json, rewritten on each delivery (spec §1.1)
+    # legacy CUR: <report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json, rewritten on each delivery
+    # (docs/formats/billing-exports.md §1.1)
     folder = tmp_path / "cur" / "my-report" / f"{last_month:%Y%m%d}-{first_of_month:%Y%m%d}"
     folder.mkdir(parents=True)
     (folder / "my-report-Manifest.json").write_text('{"reportKeys": []}')

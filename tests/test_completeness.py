@@ -80,7 +80,7 @@ def test_parse_logging_config_shapes() -> None:
     assert off["logging_enabled"] is False and off["s3_uri"] is None
     assert parse_logging_config({"loggingConfig": None})["logging_enabled"] is False  # moto's answer
     on = parse_logging_config({"loggingConfig": {"s3Config": {"bucketName": "b", "keyPrefix": "p/q/"}}})
-    # Omitted delivery switches are on (spec §1: AWS turns them all on).
+    # Omitted delivery switches are on (docs/formats/invocation-logs.md §1: AWS turns them all on).
     assert on["s3_uri"] == "s3://b/p/q" and on["text_data_delivery"] and on["video_data_delivery"]
     cw = parse_logging_config(
         {

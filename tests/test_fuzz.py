@@ -58,7 +58,8 @@ EXAMPLE_RECORDS: list[dict[str, Any]] = [json.loads(p.read_text()) for p in sort
 if not EXAMPLE_RECORDS:  # pragma: no cover - the fixtures ship with the repository
     EXAMPLE_RECORDS = [make_record("r-1", "2026-03-10T10:00:00Z")]
 
-# Where token counts live in a record: log-level fields first, provider bodies as fallback (spec §8).
+# Where token counts live in a record: log-level fields first, provider bodies as fallback
+# (docs/formats/invocation-logs.md §8).
 TOKEN_PATHS: list[tuple[str, ...]] = [
     ("input", "inputTokenCount"),
     ("output", "outputTokenCount"),

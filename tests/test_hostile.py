@@ -1,4 +1,4 @@
-"""Hostile and unlucky input, and hard crashes (issue #16): nothing lost, memory bounded, no hangs.
+"""Hostile and unlucky input, and hard crashes: nothing lost, memory bounded, no hangs.
 
 Every crafted input is generated here, small on disk (a 51 KB reject flood, a 1 MB gzip bomb, a 4,000-member
 gzip, 2,000-deep nesting). Memory is measured in a fresh subprocess (`resource.getrusage`, peak RSS) so one case's

@@ -1,9 +1,9 @@
-"""Issue #10 end to end: every money case the issue lists, through `bedrock-ledger run` on one day of logs in
+"""Shape-dependent prices end to end: every money case, through `bedrock-ledger run` on one day of logs in
 Bedrock's S3 layout and a CUR 2.0 Parquet bill shaped as AWS writes it (`data/BILLING_PERIOD=YYYY-MM/…`).
 
 One CLI run serves the whole module (module-scoped fixture); each test reads the written Parquet tables and checks
-one figure of the issue's list, with the arithmetic beside it. Rates are the bundled catalog's (§3.4-§3.6 of
-bedrock-pricing.md); the bill's rates are what AWS would charge for the same usage.
+one figure of the list, with the arithmetic beside it. Rates are the bundled catalog's
+(docs/formats/pricing-rules.md §3.4-§3.6); the bill's rates are what AWS would charge for the same usage.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The fast path of normalization (`pipeline.normalize.fast`, msgspec) gives exactly the rows of the reference path
 (orjson + `records.parse_record`): on generated logs of every operation and shape with faults injected, on the
-spec's example records, and on records damaged at random (wrong types, missing or extra keys, odd lines), where
+example records, and on records damaged at random (wrong types, missing or extra keys, odd lines), where
 the fast path must either agree or hand the object back. Also: worker processes change nothing, and duplicates
 are dropped first-delivery-wins across spill parts.
 """
@@ -425,7 +425,7 @@ _RULES = {
     "string body": _variant("output.outputBodyJson", "plain text"),
     "string chunk": _variant("output.outputBodyJson", ["x", {"stop_reason": "end"}]),
     "metadata numbers": _variant("requestMetadata", {"n": 5}),
-    # cache writes by TTL (issue #10): Anthropic split, Converse cacheDetails, stream message_start, capped at total
+    # cache writes by TTL: Anthropic split, Converse cacheDetails, stream message_start, capped at total
     "anthropic 1h": _variant("output.outputBodyJson", {"usage": {"input_tokens": 1, "output_tokens": 2,
                              "cache_creation_input_tokens": 50, "cache_creation": {
                                  "ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30}}}),
@@ -627,7 +627,7 @@ def _mutate(record: dict[str, Any], data: st.DataObject) -> Any:
 
 @pytest.fixture(scope="module")
 def base_records(generated: Path) -> list[dict[str, Any]]:
-    """A few records of each operation and shape from the generated logs, plus the spec examples."""
+    """A few records of each operation and shape from the generated logs, plus the example records."""
     picked: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
     for obj in s3_logs.list_day(str(generated), START).objects[:400]:
         payload, error = day_mod.gunzip_tolerant(obj_bytes(obj))

@@ -65,7 +65,7 @@ def write(tmp_path: Path, name: str, body: str, header: str = HEADER) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Row choice and cost against the bundled catalog (numbers from ../shared/data/bedrock-prices.csv)
+# Row choice and cost against the bundled catalog (numbers as the bundled prices.csv has them)
 # ---------------------------------------------------------------------------------------------------------------
 
 BUNDLED_CASES = [
@@ -278,7 +278,8 @@ def test_cache_buckets_priced_separately(bundled) -> None:
 
 
 def test_nova_cache_rule_in_bundled_catalog(bundled) -> None:
-    # eu. Nova Lite has no cache rate in the source: §3.4 gives read 0.25x input, write = input.
+    # eu. Nova Lite has no cache rate in the source: docs/formats/pricing-rules.md §3.4 gives read 0.25x input, write =
+    # input.
     row = {
         "model_id": "eu.amazon.nova-lite-v1:0",
         "routing": "geo",
@@ -713,11 +714,11 @@ def test_override_file_errors_name_the_override(tmp_path) -> None:
 
 def test_bundled_catalog_is_valid_and_complete(bundled) -> None:
     rows = bundled.rows
-    assert rows.height >= 324  # every row of ../shared/data/bedrock-prices.csv, plus dated history and images
+    assert rows.height >= 324  # every source row, plus dated history and images
     assert rows.filter(pl.col("origin") != "catalog").height == 0
     assert set(rows["tier"].unique()) == {"standard", "latency_optimized"}  # §3.6 rows are the only non-standard
     assert rows["routing"].null_count() == rows.height
-    # a few anchors from bedrock-pricing.md
+    # a few anchors from docs/formats/pricing-rules.md
     haiku = rows.filter((pl.col("model_id") == HAIKU3) & (pl.col("region") == "*")).row(0, named=True)
     assert (haiku["input_per_1k_usd"], haiku["output_per_1k_usd"]) == (0.00025, 0.00125)
     assert haiku["cache_read_per_1k_usd"] is None  # no prompt caching for Claude 3 Haiku on Bedrock

@@ -1,8 +1,8 @@
-"""Golden cases for the prices that depend on the call's shape (issue #10): long-context tiers, 1-hour cache
+"""Golden cases for the prices that depend on the call's shape: long-context tiers, 1-hour cache
 writes, latency-optimized inference, and overrides that say which routings they cover.
 
 Every expected figure is worked out by hand in the test (tokens x USD per 1K / 1000) from the bundled catalog,
-whose rates come from bedrock-pricing.md §3.4-§3.6.
+whose rates come from docs/formats/pricing-rules.md §3.4-§3.6.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Golden tests of the record parser on the spec's example records (real ones where marked verbatim)."""
+"""Golden tests of the record parser on example records (docs/formats/invocation-logs.md §7; real where verbatim)."""
 
 from __future__ import annotations
 
@@ -233,7 +233,7 @@ def test_plain_bytes_pass_through() -> None:
     assert gunzip_tolerant(b'{"a": 1}\n') == (b'{"a": 1}\n', None)
 
 
-# Cache writes by TTL and the latency-optimized tier (issue #10 items 2 and 3)
+# Cache writes by TTL and the latency-optimized tier (prices that depend on the call's shape)
 def _rec(out_body: object, in_body: object | None = None, **top: object) -> dict:
     rec = {
         "schemaType": "ModelInvocationLog",

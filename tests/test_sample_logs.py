@@ -1,4 +1,4 @@
-"""The sample-log generator must produce what Bedrock really writes (spec `bedrock-invocation-logs.md`), the
+"""The sample-log generator must produce what Bedrock really writes (docs/formats/invocation-logs.md), the
 same bytes for the same options, and an exact account of what a reader has to recover."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pipeline.sample.logs import (
 )
 from pipeline.sample.world import APP_PROFILES, CUSTOM_MODEL_ARN, UNKNOWN_MODEL_ID, expected_cost_center
 
-# Spec §2.1, verbatim.
+# docs/formats/invocation-logs.md §2.1, verbatim.
 MAIN_KEY = re.compile(
     r"^(?P<prefix>(?:.*/)?)AWSLogs/(?P<account>\d{12})/BedrockModelInvocationLogs/"
     r"(?P<region>[a-z0-9-]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/"

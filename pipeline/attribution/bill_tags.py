@@ -1,7 +1,8 @@
 """Bill-side attribution: the `iamPrincipal/<key>` tags a CUR 2.0 row carries for the principal that made the call.
 
 AWS copies the caller's IAM principal and session tags that are activated for cost allocation into the bill's
-`tags` map with the prefix `iamPrincipal/` (spec §4.10). They are read with the same key lists as request metadata
+`tags` map with the prefix `iamPrincipal/` (docs/formats/billing-exports.md §4.10). They are read with the same key
+lists as request metadata
 (`iamPrincipal/costCenter` feeds `cost_center` when `costCenter` is listed under `cost_center`), and they rank
 between application inference profiles and principal rules (README, "Who called: IAM principal data"):
 

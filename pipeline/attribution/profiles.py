@@ -52,7 +52,8 @@ def model_id_from_arns(model_arns: list[str]) -> str | None:
 
     One foundation model -> that model, in-region. Several regions of one model -> it was copied from a system
     profile: the geography's prefix (`us.`, `eu.`, …) when all regions share one, else `global.`. A copied profile
-    carries the price of its source (spec §5.2), and for Claude Sonnet 4.5+ global is 10% cheaper than geo.
+    carries the price of its source (docs/formats/pricing-rules.md §5.2), and for Claude Sonnet 4.5+ global is 10%
+    cheaper than geo.
     """
     ids: list[str] = []
     regions: list[str] = []

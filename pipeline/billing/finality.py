@@ -1,8 +1,9 @@
-"""Is a billing period final? The billing refresh re-reads a month until its invoice exists (spec §4.11).
+"""Is a billing period final? The billing refresh re-reads a month until its invoice exists
+(docs/formats/billing-exports.md §4.11).
 
 AWS finalizes a month's usage charges once the invoice is issued; the CUR's `bill_invoice_id` (FOCUS 1.2
 `InvoiceId`) is empty until then. FOCUS 1.0 has no invoice id at all, so such a month counts as final once it
-closed and `billing_lag_days` passed (DESIGN Round 2). After that, refunds and credits can still restate a closed
+closed and `billing_lag_days` passed (nothing better to wait for). Then refunds and credits can still restate a closed
 month (`RefreshClosedReports`), which is why the schedule still looks at it weekly in the month after close.
 """
 

@@ -4,8 +4,8 @@ The reconciler compares these rows with the logs at day × account × region × 
 tier, so every row gets those keys here, whatever export it came from. Three rules shape this module:
 
 - Token counts come from each row's own `pricing_unit` (`1K tokens`, `1M tokens`, Marketplace `Units` =
-  million tokens; spec §4.3), never from a hard-coded scale: one bill mixes all three. A token row with a unit
-  we do not know stops the run, because guessing would be off by 1000× and look like a finding.
+  million tokens; docs/formats/billing-exports.md §4.3), never from a hard-coded scale: one bill mixes all three. A
+  token row with a unit we do not know stops the run, because guessing would be off by 1000× and look like a finding.
 - `rate × amount = cost` is checked on every row and a mismatch is reported, not raised: it is a fact about
   the bill (rounding, a restated row) that the person reconciling needs to see.
 - Rows that cannot be classified or mapped are kept (`usage_kind` `other`, `base_model_id` null), so the
@@ -25,10 +25,10 @@ from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, Bil
 from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
-from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES  # consumption line types (spec §1.4)
+from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES  # consumption line types (§1.4)
 
 TOKENS_PER_UNIT: dict[str, int] = {"1k tokens": 1_000, "1m tokens": 1_000_000, "units": 1_000_000}
-"""Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (spec §4.3; `Units` per CUDOS, S18)."""
+"""Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (§4.3; `Units` per CUDOS)."""
 
 
 # $ per token outside this band is almost surely a unit error (the cheapest listed rate is ~$0.00002/1K,
@@ -101,8 +101,8 @@ def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
     """FOCUS usage at list-equivalent cost, with what was taken off it as its own `Discount` row.
 
     The catalog estimate is a list price, so the usage row it is compared with must be too: `ListCost` when it
-    is above 0, else `BilledCost` plus the row's `x_Discounts` (Marketplace rows carry `ListCost = 0`, DESIGN
-    Round 2). The difference to `BilledCost` (EDP, private pricing, negotiated rates) becomes a `Discount` row on
+    is above 0, else `BilledCost` plus the row's `x_Discounts` (Marketplace rows carry `ListCost = 0`,
+    §3.4). The difference to `BilledCost` (EDP, private pricing, negotiated rates) becomes a `Discount` row on
     the same usage type, so usage + discounts still equals what is billed, and a negotiated rate is reported as a
     discount, never as a price mismatch on every bucket. Other formats already carry discounts as their own
     line types (`EdpDiscount`, `PrivateRateDiscount`, …) and pass through unchanged.

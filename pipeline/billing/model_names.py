@@ -4,8 +4,8 @@ A bill never names a model id. First-party rows carry a billing name inside the 
 (`Claude4.6Sonnet`), mantle rows a model id (`openai.gpt-oss-120b`), Marketplace rows only a product name
 (`Claude Haiku 4.5 (Amazon Bedrock Edition)`). The map is explicit data with a `source` per row, because a
 fuzzy match that picks the wrong model produces a reconciliation that balances between two different models,
-while an unmapped row produces a question (spec §4.2, S27). Rows marked `REC` were inferred from the naming
-pattern and never seen in a bill; they can only ever match the exact string they list.
+while an unmapped row produces a question (docs/formats/billing-exports.md §4.2). Rows marked `REC` were inferred from
+the naming pattern and never seen in a bill; they can only ever match the exact string they list.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """How much of the bill names its caller: the share of Bedrock usage cost whose row carries an IAM principal.
 
-CUR 2.0 exports made with `INCLUDE_IAM_PRINCIPAL_DATA` carry `line_item_iam_principal` (spec §2.1, §4.10); for those
+CUR 2.0 exports made with `INCLUDE_IAM_PRINCIPAL_DATA` carry `line_item_iam_principal` (docs/formats/billing-exports.md
+§2.1, §4.10); for those
 rows chargeback follows the bill instead of estimating from the logs. The share says how much of the chargeback
 the bill decided, and a share of 0 on a CUR 2.0 bill is the hint to turn the option on.
 """

@@ -1,6 +1,6 @@
 """Find and read the Bedrock rows of an AWS billing export: legacy CUR, CUR 2.0 or FOCUS, local or on S3.
 
-Layouts and column names follow specs/cost-and-usage-reports.md (§1 legacy CUR, §2 CUR 2.0, §3 FOCUS):
+Layouts and column names follow docs/formats/billing-exports.md (§1 legacy CUR, §2 CUR 2.0, §3 FOCUS):
 
 - legacy CUR, CSV: `<report>/<yyyymmdd-yyyymmdd>/[<assemblyId>/]<report>-<n>.csv.gz` and a manifest
   `<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json` naming the current assembly's files
@@ -46,7 +46,7 @@ from pipeline.schemas import STR_MAP, DType
 Format = Literal["cur", "cur2", "focus"]
 FORMATS: tuple[Format, ...] = ("cur", "cur2", "focus")
 
-# The Bedrock filter of AWS's CUDOS dashboard (spec §4.1, S18). `!= 'AWS Marketplace'` rather than `= 'AWS'`
+# The Bedrock filter of AWS's CUDOS dashboard (§4.1). `!= 'AWS Marketplace'` rather than `= 'AWS'`
 # so that the AISPL billing entity (India) is not silently dropped.
 BEDROCK_PRODUCT_CODES = (
     "AmazonBedrock",
@@ -81,9 +81,9 @@ RAW_SCHEMA: dict[str, DType] = {
     "tags": STR_MAP,
     "source_format": pl.String,
     "source_uri": pl.String,
-    "list_cost": pl.Float64,  # FOCUS ListCost (0 on Marketplace rows, spec §3.4)
+    "list_cost": pl.Float64,  # FOCUS ListCost (0 on Marketplace rows, §3.4)
     "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
-    "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (spec §4.11)
+    "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (§4.11)
     "iam_principal": pl.String,
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
@@ -117,7 +117,7 @@ _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
     **_CUR_COLUMNS,
     "product_name": ("product[product_name]",),
     "product_region": ("product_region_code", "product[region]"),
-    # Only with INCLUDE_IAM_PRINCIPAL_DATA (spec §2.1, §4.10); absent otherwise, then null.
+    # Only with INCLUDE_IAM_PRINCIPAL_DATA (§2.1, §4.10); absent otherwise, then null.
     "iam_principal": ("line_item_iam_principal",),
 }
 _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -127,12 +127,12 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "product_code": ("x_ServiceCode",),
     "product_name": ("ServiceName",),
     "product_region": ("RegionId",),
-    "usage_type": ("SkuMeter", "x_UsageType"),  # 1.2 / 1.0 (spec §3.2)
+    "usage_type": ("SkuMeter", "x_UsageType"),  # 1.2 / 1.0 (§3.2)
     "operation": ("x_Operation",),
     "resource_id": ("ResourceId",),
     "line_item_type": ("ChargeCategory",),
     "charge_class": ("ChargeClass",),
-    # PricingQuantity is in PricingUnit, the unit the token scale is read from (spec §3.3).
+    # PricingQuantity is in PricingUnit, the unit the token scale is read from (§3.3).
     "usage_amount": ("PricingQuantity", "ConsumedQuantity"),
     "pricing_unit": ("PricingUnit", "ConsumedUnit"),
     "rate": ("ContractedUnitPrice", "ListUnitPrice"),
@@ -141,7 +141,7 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "currency": ("BillingCurrency",),
     "description": ("ChargeDescription",),
     "list_cost": ("ListCost",),
-    "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (spec §3.2)
+    "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (§3.2)
 }
 _COLUMNS: dict[Format, dict[str, tuple[str, ...]]] = {
     "cur": _CUR_COLUMNS,
@@ -234,7 +234,7 @@ class BillingRead:
 
 
 def athena_column_name(name: str) -> str:
-    """AWS's rule from CSV header to Parquet/Athena column name (spec §1.2).
+    """AWS's rule from CSV header to Parquet/Athena column name (§1.2).
 
     `lineItem/UsageType` -> `line_item_usage_type`,
     `resourceTags/user:CostCenter` -> `resource_tags_user_cost_center`.
@@ -719,7 +719,7 @@ def _is_number(v: str) -> bool:
 
 
 def _focus_fixups(df: pl.DataFrame) -> pl.DataFrame:
-    """FOCUS has no billing entity: Marketplace rows are those with an empty `x_ServiceCode` (spec §3.4, S39).
+    """FOCUS has no billing entity: Marketplace rows are those with an empty `x_ServiceCode` (§3.4).
 
     A `ChargeClass` of `Correction` (a fix to an already invoiced period) becomes line type `Correction`, so
     it stays out of the usage match like any other adjustment.
@@ -772,7 +772,7 @@ def _tags_expr(r: _Resolved) -> pl.Expr:
 
 
 def _principal_tags_expr(column: str) -> pl.Expr:
-    """The CUR 2.0 `tags` entries of the calling principal (`iamPrincipal/<key>`, spec §4.10), key unchanged.
+    """The CUR 2.0 `tags` entries of the calling principal (`iamPrincipal/<key>`, §4.10), key unchanged.
 
     Kept verbatim (not normalized like resource tags) because attribution reads them with the same key lists
     as request metadata (`iamPrincipal/costCenter` feeds `cost_center` when `costCenter` is listed).

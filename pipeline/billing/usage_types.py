@@ -1,7 +1,7 @@
 """Parse Bedrock `line_item_usage_type` strings into region, token kind, routing, tier and billing model name.
 
 The bill has no model ids: the model, the token kind and the price-relevant suffixes are all packed into the
-usage type, in three grammars (specs/cost-and-usage-reports.md §4.2):
+usage type, in three grammars (docs/formats/billing-exports.md §4.2):
 
 - first party / AWS-billed ("dash"): `USE1-Claude4.6Opus-cache-read-input-token-count-cross-region-global`
 - the "mantle" endpoint: `USW2-anthropic.claude-opus-4-8-mantle-cache-write-tokens-global-standard`
@@ -26,8 +26,8 @@ from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.schemas import DType
 from pipeline.vocabulary import TOKEN_KINDS
 
-# AWS billing region codes (spec §4.2, S34 aws-region-billing-codes). eu-west-1 is the bare `EU`; S23 also
-# maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
+# AWS billing region codes (§4.2). eu-west-1 is the bare `EU`; one reconciler
+# also maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
 REGION_CODES: dict[str, str] = {
     "USE1": "us-east-1",
     "USE2": "us-east-2",
@@ -146,7 +146,7 @@ class ParsedUsageType:
 
 
 def _kind(lower: str) -> tuple[str, str | None]:
-    """Token kind in CUDOS order (spec §4.2): specific families first, the generic input/output last."""
+    """Token kind in CUDOS order (§4.2): specific families first, the generic input/output last."""
     if "modelunits" in lower or "provisionedthroughput" in lower:
         return "provisioned", None
     if "reserved" in lower:  # Reserved tier bills tokens-per-minute capacity, not tokens.
@@ -249,7 +249,7 @@ def _tier(lower: str) -> str:
 def _routing_from_usage_type(lower: str) -> str | None:
     if "cross-region-global" in lower or re.search(r"[-_]global(?:[-_]|$)", lower):
         return "global"
-    if "cross-region-geo" in lower:  # seen only in a third-party type definition (spec §4.5) [UNC]
+    if "cross-region-geo" in lower:  # seen only in a third-party type definition (§4.5), unverified
         return "geo"
     return None
 

@@ -5,8 +5,9 @@ Grain: date × account × region × base model × hour (UTC). The model key is r
 metric series of that profile id meet on the foundation model.
 
 What is compared. `logged_invocations` counts logged calls that are not `throttled`, because CloudWatch's
-`Invocations` excludes throttled requests (spec §6.1); tokens are the four kinds in both. `coverage` = logged /
-metric invocations (null without metric calls); it can exceed 1 where logs hold calls the metrics did not count.
+`Invocations` excludes throttled requests (docs/formats/invocation-logs.md §6.1); tokens are the four kinds in both.
+`coverage` = logged / metric invocations (null without metric calls); it can exceed 1 where logs hold calls the
+metrics did not count.
 
 Status of a row, first match wins:
 * `metrics_missing` — the logs have calls, the metrics none (or metrics are not read for that account/region);

@@ -150,7 +150,8 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
             "priced_share": (n - unpriced) / n if n else 1.0,
             "attributed_share": attributed_share,
             "unpriced_invocations": unpriced,
-            # Calls whose price depends on their shape (issue #10): how many, and what the 1-hour writes cost.
+            # Calls whose price depends on their shape (long context, 1-hour cache writes, latency-optimized): how many,
+            # and what the 1-hour writes cost.
             "long_context_invocations": int(totals["long_context"][0] or 0),
             "latency_optimized_invocations": int(totals["latency_optimized"][0] or 0),
             "cache_write_1h_cost_usd": float(totals["cache_write_1h"][0] or 0.0),

@@ -1,6 +1,6 @@
 """`focus_chargeback`: the chargeback as FOCUS 1.2 cost rows, so FinOps tools load Bedrock beside the rest of the bill.
 
-Grain: date × account × cost center × application × user × region × model × usage kind. Round 2 fixed it that way:
+Grain: date × account × cost center × application × user × region × model × usage kind. That grain is deliberate:
 `chargeback` keeps its own grain, and this export repeats the allocation one level finer with the *same weights*.
 Per allocation bucket (date × account × region × model, as in `pipeline.reconciliation.chargeback`) every caller
 gets its bucket weight times each billed usage kind of that bucket, so per day, account, cost center, application
@@ -58,7 +58,8 @@ PUBLISHERS: dict[str, str] = {
     "deepseek": "DeepSeek",
     "luma": "Luma AI",
 }
-"""Marketplace rows name the model's seller as publisher (AWS's own FOCUS export does the same, spec §3.4)."""
+"""Marketplace rows name the model's seller as publisher (AWS's own FOCUS export does the same,
+docs/formats/billing-exports.md §3.4)."""
 
 ALLOCATED = "allocated"
 UNALLOCATED_STATUS = "unallocated"

@@ -1,9 +1,10 @@
 """Bytes of a delivered log object to JSON records, tolerant of what real deliveries and faults look like.
 
-Objects are gzip (detected by magic bytes, not by name or Content-Encoding, spec §2.2), may be multi-member,
+Objects are gzip (detected by magic bytes, not by name or Content-Encoding, docs/formats/invocation-logs.md §2.2), may
+be multi-member,
 and may be cut short. A truncated or corrupt stream keeps every complete line before the damage and reports
 the rest; a bad line never fails its file. Lines holding a JSON array or several concatenated objects are
-split (spec §2.2, defensive parsing).
+split (§2.2, defensive parsing).
 """
 
 from __future__ import annotations

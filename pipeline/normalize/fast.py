@@ -16,7 +16,7 @@ number), a timestamp that needs the fallback time when there is none, an object 
 (msgspec does not validate the strings it skips; orjson does). Such objects are rare, so handing back whole
 objects costs nothing measurable and keeps row order and line numbers the reference's own.
 `tests/test_normalize_equivalence.py` checks both paths give the same rows, rejects and counts on generated logs
-of every shape, on the spec's examples, on a table of every rule, and on randomly damaged records;
+of every shape, on the example records, on a table of every rule, and on randomly damaged records;
 `tests/test_fast_shapes.py` pins the shortcuts this module takes for speed.
 
 msgspec is an optional dependency: without it this module does not import, and `day.py` uses the reference path.

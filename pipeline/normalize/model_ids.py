@@ -1,6 +1,7 @@
 """Resolve the `modelId` a caller passed into the foundation model it runs and the routing it took.
 
-`modelId` echoes whatever the caller sent (spec §4.7): a base id, a system inference-profile id with a geo
+`modelId` echoes whatever the caller sent (docs/formats/invocation-logs.md §4.7): a base id, a system inference-profile
+id with a geo
 prefix (`us.`, `eu.`, `global.` …), an inference-profile ARN, a foundation-model ARN, an application inference
 profile ARN (opaque: resolved only through configuration), or a provisioned/custom/imported model ARN.
 Pricing and the bill both depend on the base model *and* the routing, so both are kept.

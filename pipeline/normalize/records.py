@@ -1,6 +1,6 @@
 """Turn one Bedrock invocation-log record (a parsed JSON object) into one contract row, or a reason to reject it.
 
-The rules follow `specs/bedrock-invocation-logs.md` §8: log-level token fields first and provider bodies only as
+The rules follow `docs/formats/invocation-logs.md` §8: log-level token fields first and provider bodies only as
 fallback; latency only where the log has it (Converse `metrics.latencyMs`, the stream's last-chunk
 `amazon-bedrock-invocationMetrics`, nothing for plain InvokeModel); status from `errorCode` and guardrail action.
 Bodies are read for these few fields and then dropped: prompts and responses are not stored by default.
@@ -289,7 +289,7 @@ def parse_record(
     """Map one log record to a contract row (without `date`). Raises `RecordError` with the reject reason.
 
     `fallback_time` (the S3 file-name time or the CloudWatch event time) stands in for an unparseable
-    `timestamp`, as the spec recommends. `redact`, when given, turns a body into stored redacted text.
+    `timestamp` (docs/formats/invocation-logs.md §8). `redact`, when given, turns a body into stored redacted text.
     """
     if not isinstance(record, dict):
         raise RecordError(f"not_a_record: a JSON {type(record).__name__}, not an object")

@@ -57,7 +57,8 @@ ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
 TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
 CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
 CLAUDE_1H_WRITE_MULTIPLIER = 2.0
-"""Spec §3.4: a Claude 1-hour cache write costs 2x input. Fills an empty `cache_write_1h_per_1k_usd` on an
+"""docs/formats/pricing-rules.md §3.4: a Claude 1-hour cache write costs 2x input. Fills an empty
+`cache_write_1h_per_1k_usd` on an
 Anthropic row that has a (5-minute) cache-write rate, so override files written before the column still price
 1-hour writes; `source` says so."""
 ANY_REGION = "*"

@@ -1,6 +1,7 @@
 """Price each invocation from the catalog: which row applies (model, profile, region, date, tier) and what it costs.
 
-The rules are those of `specs/bedrock-pricing.md` §5. A day can hold millions of calls but only a handful of distinct
+The rules are those of `docs/formats/pricing-rules.md` §5. A day can hold millions of calls but only a handful of
+distinct
 (model, profile, routing, region, date, tier) keys, so the row choice is made once per distinct key with polars joins
 and the costs are then computed column-wise for every call. A call that cannot be priced is `priced = false` with
 null costs and an `unpriced_reason`; it is never $0.
@@ -20,7 +21,7 @@ GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
 """System (cross-region) inference profile prefixes. `us-gov` comes first so it is not read as `us`."""
 
 TIER_MULTIPLIERS: dict[str, float] = {"batch": 0.5, "flex": 0.5, "priority": 1.75}
-"""Spec §3.1/§5.6: applied to the standard row when the catalog has no row for the tier; price_source says so."""
+"""§3.1/§5.6: applied to the standard row when the catalog has no row for the tier; price_source says so."""
 
 TIER_ALIASES: dict[str, str] = {
     "default": "standard",
@@ -100,7 +101,7 @@ def _arn_resource(value: str) -> tuple[str | None, str]:
 
 
 def id_variants(model_id: str) -> list[str]:
-    """Spellings of the same model that logs and price tables disagree on (spec §5.4), most faithful first.
+    """Spellings of the same model that logs and price tables disagree on (§5.4), most faithful first.
 
     Never a prefix match: `…opus-4-5` must not find `…opus-4-55`, nor `sonnet-5` find `sonnet-5-5`.
     """

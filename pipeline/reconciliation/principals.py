@@ -1,7 +1,8 @@
 """Who called, as the bill says it: IAM principal keys for reconciling per principal (CUR 2.0 with IAM data).
 
-A CUR 2.0 export with `INCLUDE_IAM_PRINCIPAL_DATA` carries `line_item_iam_principal` on each Bedrock row (spec
-§4.10): an IAM user ARN (`arn:aws:iam::<acct>:user/alice`; Bedrock API keys are IAM users too), or a role session
+A CUR 2.0 export with `INCLUDE_IAM_PRINCIPAL_DATA` carries `line_item_iam_principal` on each Bedrock row
+(docs/formats/billing-exports.md §4.10): an IAM user ARN (`arn:aws:iam::<acct>:user/alice`; Bedrock API keys are
+IAM users too), or a role session
 in the `…:assumed-role/<Role>/<session>` form (federated people as `assumed-role/<Role>/user@corp.example`). The
 invocation logs name the same caller in `identity.arn`, an STS ARN for sessions. Both sides are turned into one
 key (`principal_key`) so they meet:

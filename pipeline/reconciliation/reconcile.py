@@ -1,6 +1,7 @@
 """`cost_reconciliation`: invocation logs against the bill, per bucket, tokens first and dollars second.
 
-The bill carries no request ids, so the two sides meet at the grain both can produce (spec §5.2): keys ``date,
+The bill carries no request ids, so the two sides meet at the grain both can produce (docs/formats/billing-exports.md
+§5.2): keys ``date,
 account_id, region, base_model_id, usage_kind, routing, tier, context_tier``. ``routing``, ``tier`` and
 ``context_tier`` stay in the key because they change the unit price; ``region`` is the source Region on both sides.
 
@@ -145,8 +146,8 @@ def _pricing_tier() -> pl.Expr:
 def with_ttl_split(priced: pl.LazyFrame) -> pl.LazyFrame:
     """Add the 5-minute / 1-hour cache-write split and ``context_tier``, tolerating the columns' absence.
 
-    ``cache_write_1h_input_tokens`` / ``cache_write_1h_cost_usd`` / ``context_tier`` come from the log side of
-    issue #10; before they exist a write counts as 5-minute and a call as ``standard`` context.
+    ``cache_write_1h_input_tokens`` / ``cache_write_1h_cost_usd`` / ``context_tier`` come from the log side's
+    shape-dependent pricing; before they exist a write counts as 5-minute and a call as ``standard`` context.
     """
     cols = set(priced.collect_schema().names())
     h_tok = pl.col("cache_write_1h_input_tokens").fill_null(0) if "cache_write_1h_input_tokens" in cols else pl.lit(0)

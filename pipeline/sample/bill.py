@@ -1,6 +1,6 @@
 """A sample AWS bill for the demo and the tests: legacy CUR, CUR 2.0 or FOCUS files built from true usage.
 
-The files use the real layouts, column names and usage-type grammars of specs/cost-and-usage-reports.md, so
+The files use the real layouts, column names and usage-type grammars of docs/formats/billing-exports.md, so
 the readers are exercised exactly as on a customer's export: Marketplace rows for Anthropic models that AWS
 sells through Marketplace (product name `… (Amazon Bedrock Edition)`, `Units` = million tokens), AWS-billed
 Claude under `AmazonBedrockService`, everything else under `AmazonBedrock` in `1K tokens`; geographic routing
@@ -124,7 +124,7 @@ _UNLOGGED_CANDIDATES = (
 )
 AWS_INC = "Amazon Web Services, Inc."
 _UNMAPPED_NAME = "Nova3.0Ultra"  # a "new model launch" the billing-name map does not know yet (discrepancy d)
-_PT_RATE_PER_HOUR = 60.50  # Nova 2 Lite no-commit rate per model-unit hour (spec §4.2, S32)
+_PT_RATE_PER_HOUR = 60.50  # Nova 2 Lite no-commit rate per model-unit hour (§4.2, aws-price-list:AmazonBedrock)
 _PT_MODEL, _PT_NAME = "amazon.nova-2-lite-v1:0", "Nova2.0Lite"
 
 
@@ -189,7 +189,7 @@ class _Route:
 
 
 def _marketplace_code(product_name: str) -> str:
-    """An opaque, stable, Marketplace-looking product code (spec §4.1: one per product [UNC])."""
+    """An opaque, stable, Marketplace-looking product code (§4.1: one per product, unverified)."""
     digest = int(hashlib.sha256(product_name.encode()).hexdigest(), 16)
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     out = []
@@ -200,8 +200,8 @@ def _marketplace_code(product_name: str) -> str:
 
 
 def _route(base_model_id: str, names: BillingNameMap) -> _Route:
-    """Anthropic models with a Marketplace product bill through Marketplace (spec §4.1, S26); other
-    Anthropic models are AWS-billed under AmazonBedrockService (S4); everything else under AmazonBedrock."""
+    """Anthropic models with a Marketplace product bill through Marketplace (§4.1, observed); other
+    Anthropic models are AWS-billed under AmazonBedrockService (§4.1); everything else under AmazonBedrock."""
     known = names.names_for(base_model_id)
     anthropic = base_model_id.startswith("anthropic.")
     if "marketplace_product" in known and (anthropic or "usage_type_model" not in known):
@@ -210,7 +210,7 @@ def _route(base_model_id: str, names: BillingNameMap) -> _Route:
         code = _marketplace_code(product)
         return _Route("marketplace", product, code, product, "AWS Marketplace", "Units", 10**6, seller)
     if "usage_type_model" in known and anthropic:
-        # 1M tokens: the unit CUDOS 5.9.0 adapted to in 2026 (spec §4.3); which rows carry it is [UNC].
+        # 1M tokens: the unit CUDOS 5.9.0 adapted to in 2026 (§4.3); which rows carry it is unverified.
         name = known["usage_type_model"]
         return _Route(
             "first_party",
@@ -236,7 +236,7 @@ def _prefix(region: str) -> str:
 
 def _usage_type(route: _Route, region: str, kind: str, routing: str, tier: str, context_tier: str = "standard") -> str:
     """The usage type of a row. Long-context rows carry `LongContext` / `long_ctx` (the Marketplace snake-case
-    form is seen in Price List parsers, spec §4.2; the CamelCase placement in the other grammars is assumed)."""
+    form is seen in Price List parsers, §4.2; the CamelCase placement in the other grammars is assumed)."""
     reg = _prefix(region)
     long = context_tier == "long"
     if kind == "image":
@@ -550,7 +550,7 @@ def _unmapped_line(day: dt.date, account: str, region: str, payer: str, injected
 
 
 def _credit_line(target: _Line, injected: list[dict[str, Any]]) -> _Line:
-    """(e) a credit against one usage row: negative cost, no quantity, no unit (spec §6.2 R12)."""
+    """(e) a credit against one usage row: negative cost, no quantity, no unit (§6.2 R12)."""
     amount = -round(max(0.01, 0.1 * target.cost), 6)
     line = replace(
         target,
@@ -578,7 +578,7 @@ def _credit_line(target: _Line, injected: list[dict[str, Any]]) -> _Line:
 
 
 def _tax_line(lines: list[_Line], day: dt.date, account: str, payer: str, injected: list[dict[str, Any]]) -> _Line:
-    """(f) a tax row on the first day. Real tax rows often span the month (spec §4.12); a one-day period
+    """(f) a tax row on the first day. Real tax rows often span the month (§4.12); a one-day period
     keeps it inside the sample's days so the demo shows it."""
     base = sum(ln.cost for ln in lines if ln.account == account and ln.day == day and ln.line_type == "Usage")
     amount = round(max(0.01, 0.08 * base), 2)
@@ -673,7 +673,7 @@ def _iso(t: dt.datetime | dt.date) -> str:
     return f"{t.isoformat()}T00:00:00Z"
 
 
-# Legacy CUR CSV headers (spec §1.2/§1.3 and the verbatim header of §6.1 d).
+# Legacy CUR CSV headers (§1.2/§1.3 and the verbatim header of §6.1 d).
 _CUR_HEADERS = [
     "identity/LineItemId",
     "identity/TimeInterval",
@@ -764,7 +764,7 @@ def _cur_record(ln: _Line, rng: random.Random) -> dict[str, Any]:
     }
 
 
-# Product attributes that CUR 2.0 moves into its `product` map (spec §2.2); the rest stay flat columns.
+# Product attributes that CUR 2.0 moves into its `product` map (§2.2); the rest stay flat columns.
 _CUR2_PRODUCT_MAP = {
     "product/ProductName": "product_name",
     "product/region": "region",
@@ -773,13 +773,13 @@ _CUR2_PRODUCT_MAP = {
 
 
 def _cur2_table(lines: list[_Line], rng: random.Random) -> pa.Table:
-    """CUR 2.0 (spec §2.2): the legacy columns under their Parquet names, product attributes in a `product`
+    """CUR 2.0 (§2.2): the legacy columns under their Parquet names, product attributes in a `product`
     map, tags in `resource_tags` (and `tags`), plus the `cost_category` and `discount` maps."""
     records = [_cur_record(ln, rng) for ln in lines]
     table = _flat_table(records, exclude=set(_CUR2_PRODUCT_MAP))
     str_map = pa.map_(pa.string(), pa.string())
     tags = [sorted(ln.tags.items()) for ln in lines]
-    # Empty for Marketplace rows in a real export (S26); `pricing_unit` carries the unit.
+    # Empty for Marketplace rows in a real export (§4.3); `pricing_unit` carries the unit.
     table = table.append_column(
         "product_pricing_unit", pa.array(["" if ln.entity == "AWS Marketplace" else ln.unit for ln in lines])
     )
@@ -794,7 +794,7 @@ def _cur2_table(lines: list[_Line], rng: random.Random) -> pa.Table:
     return _principal_columns(table, lines)
 
 
-# FOCUS 1.2 with AWS columns, as the CID export query lists them (spec §3.2, S19).
+# FOCUS 1.2 with AWS columns, as the CID export query lists them (§3.2).
 # fmt: off
 _FOCUS_COLUMNS = (
     "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingAccountType",
@@ -831,7 +831,7 @@ _FOCUS_CATEGORY = {"Usage": "Usage", "Tax": "Tax", "Credit": "Credit"}
 
 
 def _focus_table(lines: list[_Line], rng: random.Random) -> pa.Table:
-    """FOCUS 1.2 rows. Marketplace rows: empty `x_ServiceCode`, the seller as publisher, ListCost 0 (S39)."""
+    """FOCUS 1.2 rows. Marketplace rows: empty `x_ServiceCode`, the seller as publisher, ListCost 0 (§3.4)."""
     cols: dict[str, list[Any]] = {c: [] for c in _FOCUS_COLUMNS}
     for ln in lines:
         usage = ln.line_type == "Usage"
@@ -922,9 +922,9 @@ _FLOAT_HEADERS = {
 
 
 def _flat_table(records: list[dict[str, Any]], exclude: frozenset[str] | set[str] = frozenset()) -> pa.Table:
-    """The CSV columns under AWS's Parquet names (spec §1.2): legacy CUR's Athena layout, CUR 2.0's flat part.
+    """The CSV columns under AWS's Parquet names (§1.2): legacy CUR's Athena layout, CUR 2.0's flat part.
 
-    Rates stay strings, as `line_item_unblended_rate` is in CUR 2.0 (spec §6.2)."""
+    Rates stay strings, as `line_item_unblended_rate` is in CUR 2.0 (§6.2)."""
     data: dict[str, Any] = {}
     for h in _CUR_HEADERS:
         if h in exclude:
@@ -986,7 +986,7 @@ def _csv_gz(records: list[dict[str, Any]]) -> bytes:
 
 def _write_cur_csv(w: _Writer, lines: list[_Line], rng: random.Random) -> None:
     """`<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/<report>-1.csv.gz` with per-assembly and top-level
-    manifests, plus an older assembly that the top-level manifest no longer names (spec §1.1)."""
+    manifests, plus an older assembly that the top-level manifest no longer names (§1.1)."""
     report = EXPORT_NAMES["cur"]
     # Manifest keys are relative to the bucket (local: to `dest`), as AWS writes them.
     bucket, _, key_prefix = ("", "", "") if w.local else w.root.partition("/")
@@ -1038,9 +1038,9 @@ def _write_cur_athena(w: _Writer, lines: list[_Line], rng: random.Random) -> Non
 
 
 def _write_data_export(w: _Writer, lines: list[_Line], rng: random.Random, fmt: BillFormat) -> None:
-    """Data Exports overwrite layout (spec §2.1): data/BILLING_PERIOD=YYYY-MM/ and metadata/ with a manifest.
+    """Data Exports overwrite layout (§2.1): data/BILLING_PERIOD=YYYY-MM/ and metadata/ with a manifest.
 
-    The Data Exports manifest's fields are not described in the spec; the one written here is illustrative and
+    The Data Exports manifest's fields are not documented by AWS; the one written here is illustrative and
     the reader does not depend on it."""
     export = EXPORT_NAMES[fmt]
     for start, period_lines in _by_period(lines).items():
@@ -1111,7 +1111,7 @@ def write_bill(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# IAM principal data (CUR 2.0 `INCLUDE_IAM_PRINCIPAL_DATA`, spec §4.10)
+# IAM principal data (CUR 2.0 `INCLUDE_IAM_PRINCIPAL_DATA`, §4.10)
 
 PRINCIPAL_TAGS: tuple[tuple[str, dict[str, str]], ...] = (
     ("arn:aws:sts::*:assumed-role/BEDROCKPLAYGROUNDACCESS/*", {"costCenter": "platform", "team": "ml-enablement"}),

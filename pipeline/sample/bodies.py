@@ -1,8 +1,8 @@
 """Provider bodies and the log record: what one planned call looks like in an invocation log.
 
 Text is plausible per domain and sized by `body_kb` (not by the token counts, which the plan fixed); bodies take
-each provider's native request/response shape for InvokeModel* (spec §5) and the Converse shape (§4.4); the
-envelope comes in either field order, and bodies above 100 KB go to a `data/` sidecar object (§2.3).
+each provider's native request/response shape for InvokeModel* (docs/formats/invocation-logs.md §5) and the Converse
+shape (§4.4); the envelope comes in either field order, and bodies above 100 KB go to a `data/` sidecar object (§2.3).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pipeline.sample.world import (
 )
 
 OFFLOAD_BYTES = 100 * 1024
-"""Bodies larger than this go to a `data/` sidecar object instead of inline JSON (spec §2.3)."""
+"""Bodies larger than this go to a `data/` sidecar object instead of inline JSON (§2.3)."""
 
 # ---------------------------------------------------------------------------------------------------------------
 # Text: plausible prompts and answers per domain (sizes follow `body_kb`, not the token counts)
@@ -339,7 +339,7 @@ def _chunks(rng: random.Random, text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Bodies: provider-native request/response shapes (spec §5) and the Converse shape (§4.4)
+# Bodies: provider-native request/response shapes (docs/formats/invocation-logs.md §5) and the Converse shape (§4.4)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -390,8 +390,8 @@ def _llama_prompt(t: _Texts) -> str:
 
 
 def _guardrail_trace(rng: random.Random, chars: int, converse: bool) -> dict[str, Any]:
-    """The guardrail trace: InvokeModel bodies carry `actionReason` + `input` (spec E7), Converse responses
-    carry `inputAssessment` (spec §4.5)."""
+    """The guardrail trace: InvokeModel bodies carry `actionReason` + `input` (§7), Converse responses
+    carry `inputAssessment` (§4.5)."""
     assessment = {
         "h28wrktbwagn": {
             "contentPolicy": {

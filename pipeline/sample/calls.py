@@ -231,7 +231,7 @@ LATENCY_OPTIMIZED_MODELS = frozenset(
     }
 )
 LATENCY_OPTIMIZED_SHARE = 0.15
-"""Share of Converse calls to a latency-optimized model (spec §3.6) that ask for it."""
+"""Share of Converse calls to a latency-optimized model (docs/formats/pricing-rules.md §3.6) that ask for it."""
 
 
 def _price_shapes(

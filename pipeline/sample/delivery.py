@@ -104,7 +104,7 @@ def _batch_stream(
     rng: random.Random, account: str, region: str, items: list[tuple[int, bytes]], per_file: int
 ) -> list[_Batch]:
     """Group one (account, Region) stream into delivered objects: each record lands 20-90 s after its
-    timestamp, as in the real keys (spec §2.1), at most `per_file` records per object."""
+    timestamp, as in the real keys (docs/formats/invocation-logs.md §2.1), at most `per_file` records per object."""
     batches = []
     i = 0
     while i < len(items):
@@ -160,7 +160,7 @@ class _Sink:
 
 
 def write_logs(dest: str, opts: LogGenOptions, storage_options: Mapping[str, Any] | None = None) -> GenerationSummary:
-    """Write the S3 delivery layout (spec §2) under `dest` (local folder or `s3://bucket/prefix`).
+    """Write the S3 delivery layout (§2) under `dest` (local folder or `s3://bucket/prefix`).
 
     Objects: `AWSLogs/<acct>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/<YYYYMMDD>T<HHMMSSmmm>Z_<16hex>.json.gz`
     (gzip NDJSON, folder = delivery hour), `.../HH/data/<requestId>_{input,output}.json.gz` sidecars, and

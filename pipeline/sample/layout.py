@@ -1,4 +1,5 @@
-"""Bedrock's S3 delivery layout (spec §2): folder per delivery hour, deterministic gzip, where paths point.
+"""Bedrock's S3 delivery layout (docs/formats/invocation-logs.md §2): folder per delivery hour, deterministic gzip,
+where paths point.
 
 Shared by the record renderer (offloaded bodies live under the hour folder's `data/`) and the delivery writer.
 """

@@ -1,7 +1,7 @@
 """Seeded generator of Bedrock model-invocation logs that look exactly like what AWS delivers: the entry point.
 
 Why this exists: the pipeline has to be tested, demoed and benchmarked without anybody's real logs, and the
-hard parts of real logs are the irregular ones (spec `bedrock-invocation-logs.md`): four operations with
+hard parts of real logs are the irregular ones (docs/formats/invocation-logs.md): four operations with
 provider-native bodies, latency hidden in different places, uncached-only `inputTokenCount`, two field orders,
 offloaded >100 KB bodies, late deliveries landing in the next hour's (or day's) folder, guardrail and error
 records, duplicates across S3 and CloudWatch. All of that is produced deterministically from a seed: the same

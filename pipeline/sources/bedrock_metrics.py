@@ -12,7 +12,8 @@ hourly data points are kept for 455 days), and `NextToken` followed to the end: 
 query's data points (`StatusCode` `PartialData`), so values are appended per query id across pages. A query that
 ends `Forbidden` or `InternalError` fails the read with its message, never a silent zero.
 
-Cache metrics have two spellings in the wild (spec §6.1): the AWS table says `CacheReadInputTokens` and
+Cache metrics have two spellings in the wild (docs/formats/invocation-logs.md §6.1): the AWS table says
+`CacheReadInputTokens` and
 `CacheWriteInputTokens`, dashboards and the AWS ML blog use `CacheReadInputTokenCount`/`…WriteInputTokenCount`.
 Both are queried; per model and hour the larger is kept (one of them is normally absent; where both exist they are
 taken to count the same tokens, so adding them would double).

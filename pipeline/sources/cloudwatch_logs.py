@@ -1,6 +1,7 @@
 """Read one UTC day of invocation-log events from a CloudWatch Logs group with `FilterLogEvents`.
 
-Each event's `message` is the same JSON record as in S3 (spec §3), and its timestamp equals the record's, so
+Each event's `message` is the same JSON record as in S3 (docs/formats/invocation-logs.md §3), and its timestamp equals
+the record's, so
 the day's window is exact. Pages are followed to the end; throttling is retried with backoff by botocore's
 adaptive retry mode, plus our own bounded backoff around each page for errors botocore gives up on. A page
 that still fails ends the read with a `SourceError` naming the group and the cause: a day is never written

@@ -4,8 +4,8 @@
 cloudWatchConfig: {logGroupName, roleArn, largeDataDeliveryS3Config}, textDataDeliveryEnabled, …}}`, or no
 `loggingConfig` at all where logging was never set up (moto answers `"loggingConfig": null`; both mean off).
 Logging is on when at least one destination (S3 or CloudWatch Logs) is set. The per-modality switches default to
-on when omitted (spec §1: AWS turns all of them on when only some are given), so an omitted flag is stored as
-`true` — the stored value is what Bedrock does, not what the caller typed.
+on when omitted (docs/formats/invocation-logs.md §1: AWS turns all of them on when only some are given), so an omitted
+flag is stored as `true` — the stored value is what Bedrock does, not what the caller typed.
 
 A failed call (access denied, no such region) is a row with `error` set and `logging_enabled` null: the region is
 reported, never skipped.

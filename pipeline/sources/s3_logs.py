@@ -1,6 +1,7 @@
 """Find and read one day's invocation-log objects under an S3 root (or a local folder with the same layout).
 
-Layout (spec §2.1): `<root>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/<file>.json.gz`.
+Layout (docs/formats/invocation-logs.md §2.1):
+`<root>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/<file>.json.gz`.
 Folders follow the *delivery* time, so records of the last minutes of a day land in the next day's first folders:
 a day reads its own 24 hours plus the next day's first `late_hours` hour folders and the previous day's last
 `early_hours` (config `sources.invocation_logs.late_hours/early_hours`), and the caller keeps records by their
