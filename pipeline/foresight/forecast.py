@@ -11,10 +11,10 @@ month, each drawing
 
 The forecast is the median of the simulated month ends and the interval their central `interval` (80 % by
 default); `p_over_budget` is the share of simulations above the budget. The generator is seeded from the day
-and the key, so a rerun writes the same numbers. Limits: it assumes the next weeks look like the last ones (a
-launch planned for next week is invisible); with under a week of data there is no weekday pattern and the
-interval is wide; residuals are drawn independently, so a sustained shift inside the month is covered only
-through the level's resampling.
+and the key, so a rerun writes the same numbers. Limits: it assumes the next weeks look like the last ones (a launch
+planned for next week is invisible); with under two weeks of data the spread is not measured but assumed (at least
+±30 % a day, normal on the log scale), and there is no weekday pattern before two of each weekday; residuals are
+drawn independently, so a sustained shift inside the month is covered only through the level's resampling.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
+import math
 import random
 from collections.abc import Mapping
 from statistics import median
@@ -35,6 +36,10 @@ from pipeline.vocabulary import Frame, as_lazy
 
 SIMULATIONS = 1000
 """Enough for the 10th and 90th percentiles to within about one percentile point."""
+BOOTSTRAP_DAYS = 14
+"""Below this many days of history the spread is not bootstrapped but drawn from a normal (see `_simulate`)."""
+SHORT_SIGMA = 0.3
+"""The least day-to-day spread (log scale, about ±30 %) assumed while the history is too short to measure it."""
 TOTAL = "total"
 
 
@@ -90,16 +95,29 @@ def _offset(values: list[float]) -> float:
 
 
 def _simulate(base: Baseline, left: list[dt.date], seed: int) -> list[float]:
-    """Simulated spend of the days `left`, one total per simulation (log scale, see `baseline`)."""
+    """Simulated spend of the days `left`, one total per simulation (log scale, see `baseline`): each day is
+    exp(level + weekday effect + residual) − offset, computed as a product of precomputed exponentials.
+
+    With fewer than `BOOTSTRAP_DAYS` days the residuals and the level's resample say too little about the
+    spread (three days can agree by chance), so both are drawn from a normal with at least `SHORT_SIGMA`."""
     rng = random.Random(seed)
     recent = list(base.recent) or [base.level]
-    residuals = list(base.residuals) or [0.0]
-    effects = [base.effects[d.weekday()] for d in left]
+    weekday = [math.exp(base.effects[d.weekday()]) for d in left]
+    offset = base.offset
+    short = len(base.residuals) < BOOTSTRAP_DAYS
+    sigma = max(base.spread, SHORT_SIGMA)
+    if short:  # a pool of normal residuals, drawn from like the measured ones
+        growth = [math.exp(rng.gauss(0.0, sigma)) for _ in range(SIMULATIONS)]
+    else:
+        growth = [math.exp(r) for r in base.residuals] or [1.0]
     totals = []
     for _ in range(SIMULATIONS):
-        level = median(rng.choices(recent, k=len(recent)))
-        draws = rng.choices(residuals, k=len(left))
-        totals.append(sum(base.dollars(level + e + r) for r, e in zip(draws, effects, strict=True)))
+        if short:
+            level = math.exp(median(recent) + rng.gauss(0.0, sigma * 1.25 / math.sqrt(len(recent))))
+        else:
+            level = math.exp(median(rng.choices(recent, k=len(recent))))
+        draws = rng.choices(growth, k=len(left))
+        totals.append(sum(max(level * w * g - offset, 0.0) for g, w in zip(draws, weekday, strict=True)))
     return totals
 
 
