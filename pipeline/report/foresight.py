@@ -34,8 +34,10 @@ def _label(dimension: str, key: str) -> str:
 
 
 def anomalies_section(found: pl.DataFrame) -> Section:
-    """Today's anomalies: each key's spend against its usual range (the band as an error bar)."""
+    """Today's anomalies: each key's spend against its usual range (the band as an error bar); on a day without
+    any, the keys still building their history, so the chart shows what will be judged."""
     judged = found.filter(pl.col("kind") != "insufficient_history").head(TOP)
+    waiting = found.filter(pl.col("kind") == "insufficient_history").sort("cost_usd", descending=True).head(TOP)
     fig = go.Figure()
     if judged.height:
         labels = [_label(d, k) for d, k in judged.select("dimension", "key").iter_rows()]
@@ -56,16 +58,26 @@ def anomalies_section(found: pl.DataFrame) -> Section:
             },  # fmt: skip
         )
         fig.add_bar(name="today", y=labels, x=judged["cost_usd"].to_list(), orientation="h", marker_color=OKABE_ITO[5])
-        fig.update_layout(**_layout(120 + 36 * judged.height, barmode="group", yaxis={"autorange": "reversed"}))
-        fig.update_xaxes(title_text="USD")
+        rows = judged.height
+    elif waiting.height:
+        labels = [_label(d, k) for d, k in waiting.select("dimension", "key").iter_rows()]
+        fig.add_bar(
+            name="today (not judged yet)", y=labels, x=waiting["cost_usd"].to_list(), orientation="h",
+            marker_color=OKABE_ITO[4],
+        )  # fmt: skip
+        rows = waiting.height
+    if judged.height or waiting.height:
+        fig.update_layout(**_layout(120 + 36 * rows, barmode="group", yaxis={"autorange": "reversed"}))
+        fig.update_xaxes(title_text="USD today")
         _grid(fig)
     table = found.select("dimension", "key", "kind", "severity", "cost_usd", "expected_usd", "low_usd", "high_usd",
                          "history_days", "sentence")  # fmt: skip
+    title = anomalies.headline(found)
     return Section(
         key="anomalies",
         question="What is unusual today?",
-        finding=anomalies.headline(found) + ("" if anomalies.headline(found).endswith(".") else "."),
-        figure=_figure(fig) if judged.height else None,
+        finding=title if title.endswith(".") else title + ".",
+        figure=_figure(fig) if judged.height or waiting.height else None,
         data=table,
         note="Each key is compared with its own usual day (weekday pattern × recent level); keys with less history "
         "than foresight.min_history_days are listed, not judged.",
