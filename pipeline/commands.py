@@ -24,6 +24,7 @@ import typer
 from pipeline import recovery
 from pipeline.config import CONFIG_ENV, ConfigError, load_config
 from pipeline.preflight import InputError, UnreachableError
+from pipeline.text import escape_for, usd
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -356,11 +357,108 @@ def catalog(
     )
 
 
+prices_app = typer.Typer(
+    no_args_is_help=True, help="The price catalog: refresh it from the AWS Price List, or see what a model costs."
+)
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("sync")
+def prices_sync(
+    out: Annotated[str, typer.Option(help="price CSV to merge into (default: <warehouse>/_catalog/prices.csv)")] = "",
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+) -> None:
+    """Read the AWS Price List for Bedrock and merge it into a price catalog: changed prices open new dated rows."""
+    from pipeline.pricing.layers import fetch_synced, publish_synced, synced_catalog_uri
+    from pipeline.pricing.price_list import PriceListError, sync_catalog
+
+    region, warehouse = "us-east-1", None
+    if not out or Path(config).is_file():
+        try:
+            cfg = load_config(config)
+        except ConfigError as exc:
+            if out:
+                cfg = None
+            else:
+                typer.echo(f"{exc} (or give --out PATH: a price CSV to merge the Price List into)", err=True)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+        if cfg is not None:
+            region, warehouse = cfg.pricing.endpoint_region, cfg.warehouse
+    target = out
+    if not out:
+        assert warehouse is not None
+        target = fetch_synced(warehouse) or _fresh_local_catalog()
+    try:
+        report = sync_catalog(target, endpoint_region=region)
+    except PriceListError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    where = target
+    if not out and warehouse is not None:
+        where = publish_synced(target, warehouse) if report.merge.touched else synced_catalog_uri(warehouse)
+    m = report.merge
+    typer.echo(
+        f"Price List: {report.offers} prices read; {len(m.opened)} rows opened, {len(m.changed)} changed "
+        f"(old rows closed), {m.unchanged} unchanged; {len(report.unmapped)} prices not mapped. Catalog: {where}"
+    )
+    for label in m.opened[:20]:
+        typer.echo(f"  new      {label}")
+    for label in m.changed[:20]:
+        typer.echo(f"  changed  {label}")
+    seen: set[tuple[str, str]] = set()
+    for u in report.unmapped:
+        if (u.usage_type, u.reason) in seen:
+            continue
+        seen.add((u.usage_type, u.reason))
+        if len(seen) <= 30:
+            typer.echo(f"  unmapped {u.service_code} {u.usage_type or '?'}: {u.reason}")
+    if len(seen) > 30:
+        typer.echo(f"  … and {len(seen) - 30} more unmapped (map their billing names in billing_model_names.csv)")
+
+
+def _fresh_local_catalog() -> str:
+    import tempfile
+
+    return str(Path(tempfile.mkdtemp(prefix="ledger-sync-")) / "prices.csv")
+
+
+@prices_app.command("show")
+def prices_show(
+    model_id: Annotated[str, typer.Argument(help="the model id as logged, e.g. us.anthropic.claude-haiku-4-5")],
+    region: Annotated[str, typer.Option(help="the Region the call is sent to")] = "us-east-1",
+    date: Annotated[str, typer.Option(help="the day (YYYY-MM-DD), default today (UTC)")] = "",
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+) -> None:
+    """What a model id costs on a day, and which catalog row says so and why (bundled, synced, override)."""
+    from pipeline.pricing.explain import explain
+
+    try:
+        day = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        typer.echo(f"prices show: --date {date!r} is not a date (YYYY-MM-DD)", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    catalog_cfg = load_config(config) if Path(config).is_file() else None
+    for line in explain(model_id, region, day, catalog_cfg):
+        typer.echo(line)
+
+
+def _plain(value: object) -> str:
+    """A string from the data (a cost center, a model id) as terminal text: no control characters, capped."""
+    return escape_for(value, "plain")
+
+
+def _names(values: list[Any], shown: int = 10) -> str:
+    """At most `shown` names from the data, then how many more."""
+    names = ", ".join(_plain(v) for v in values[:shown])
+    return names + (f" and {len(values) - shown:,} more" if len(values) > shown else "")
+
+
 def _print_summary(config_path: str, days: list[dt.date]) -> None:
     """What the demo produced, in a few lines: totals, reconciliation statuses, where the Parquet is."""
     import polars as pl
 
     from pipeline import warehouse
+    from pipeline.vocabulary import BUDGET_ALERT_STATUSES
 
     cfg = load_config(config_path)
     wh = cfg.warehouse
@@ -372,17 +470,25 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     typer.echo("")
     typer.echo(f"invocations: {priced.height:,}   rejected records: {rejected.height}")
     typer.echo(
-        f"estimated cost: ${priced['total_cost_usd'].sum():,.2f}   "
-        f"unpriced calls: {unpriced.height} ({', '.join(sorted(set(unpriced['model_id'].to_list())))})"
+        f"estimated cost: {usd(float(priced['total_cost_usd'].sum() or 0.0))}   "
+        f"unpriced calls: {unpriced.height} ({_names(unpriced['model_id'].unique().sort().to_list())})"
+    )
+    origins = priced.filter(pl.col("priced")).group_by("price_origin").len().sort("len", descending=True)
+    from_bill = sorted(set(priced.filter(pl.col("price_origin") == "bill")["model_id"].to_list()))
+    typer.echo(
+        "prices from: "
+        + ", ".join(f"{r[0]} {r[1]:,}" for r in origins.iter_rows())
+        + (f" (the bill prices {', '.join(from_bill)}, which the catalog lacks)" if from_bill else "")
     )
     by_cc = priced.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).sort("total_cost_usd", descending=True)
-    typer.echo("cost by cost center: " + ", ".join(f"{r[0]} ${r[1]:,.2f}" for r in by_cc.iter_rows()))
-    over = budgets.filter(pl.col("status").is_in(["warning", "over_budget"]))
+    typer.echo("cost by cost center: " + _names([f"{r[0]} {usd(r[1])}" for r in by_cc.iter_rows()], 20))
+    over = budgets.filter(pl.col("status").is_in(list(BUDGET_ALERT_STATUSES)))
     typer.echo(
         "budgets needing attention: "
         + (
             ", ".join(
-                f"{r[0]} {r[1]:.0f}% ({r[2]})" for r in over.select("cost_center", "pct_used", "status").iter_rows()
+                f"{_plain(r[0])} {r[1]:.0f}% ({r[2]})"
+                for r in over.select("cost_center", "pct_used", "status").iter_rows()
             )
             or "none"
         )

@@ -83,9 +83,18 @@ class Sources(_Strict):
     billing: list[BillingSource] = Field(default_factory=list)
 
 
+class PricingSync(_Strict):
+    enabled: bool = False
+    """When on, a daily schedule reads the AWS Price List and writes the synced catalog under the warehouse
+    (`<warehouse>/_catalog/prices.csv`), which prices the following runs (bundled < synced < overrides)."""
+
+
 class Pricing(_Strict):
     overrides: str | None = None
     default_tier: Literal["standard", "batch", "flex", "priority"] = "standard"
+    endpoint_region: Literal["us-east-1", "ap-south-1"] = "us-east-1"
+    """Where the AWS Price List API is served (only these two Regions serve it; prices cover every Region)."""
+    sync: PricingSync = Field(default_factory=PricingSync)
 
 
 class InferenceProfile(_Strict):

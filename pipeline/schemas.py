@@ -11,7 +11,12 @@ from collections.abc import Mapping
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from pipeline.vocabulary import STATUSES, USAGE_LINE_TYPES  # noqa: F401  (the contract names them; defined there)
+from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defined there)
+    COMPLETENESS_STATUSES,
+    ROUTINGS,
+    STATUSES,
+    USAGE_LINE_TYPES,
+)
 
 DType = pl.DataType | DataTypeClass
 """A polars dtype as written in a schema: an instance (`pl.Datetime("us", "UTC")`) or a class (`pl.String`, whose
@@ -21,7 +26,6 @@ UTC_US = pl.Datetime("us", "UTC")
 STR_MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 """Maps of strings are stored as a list of key/value structs: Parquet's MAP type, readable by DuckDB and polars."""
 
-ROUTINGS = ("in_region", "geo", "global", "application_profile", "provisioned")
 UNATTRIBUTED = "unattributed"
 UNALLOCATED = "unallocated"
 
@@ -96,6 +100,8 @@ PRICED_INVOCATIONS: dict[str, DType] = {
     # cache_write_cost_usd (which stays the total of both TTLs).
     "context_tier": pl.String,
     "cache_write_1h_cost_usd": pl.Float64,
+    # Where the price came from: catalog | override | bill | derived (null when unpriced).
+    "price_origin": pl.String,
 }
 
 _USAGE_METRICS: dict[str, DType] = {
@@ -198,7 +204,28 @@ BILLING_LINE_ITEMS: dict[str, DType] = {
     "invoice_id": pl.String,
     # CUR 2.0 with IAM principal data (INCLUDE_IAM_PRINCIPAL_DATA): the caller's ARN as the bill writes it.
     "iam_principal": pl.String,
+    # The public on-demand rate per `pricing_unit` as the bill states it (CUR `pricing_public_on_demand_rate`,
+    # FOCUS `ListUnitPrice`); null where the export has none. Feeds `bill_list_rates`.
+    "list_unit_price_usd": pl.Float64,
 }
+
+BILL_LIST_RATES: dict[str, DType] = {
+    "date": pl.Date,
+    "base_model_id": pl.String,
+    "region": pl.String,
+    "usage_kind": pl.String,
+    "tier": pl.String,
+    "routing": pl.String,
+    "context_tier": pl.String,
+    "usage_type": pl.String,
+    "pricing_unit": pl.String,
+    "list_unit_price_usd": pl.Float64,
+    "rate_per_1k_usd": pl.Float64,
+    "first_bill_day": pl.Date,
+    "source_format": pl.String,
+}
+"""The bill's public list rate per model, region, token kind, tier, routing and context tier, for each bill day:
+the second opinion on the catalog (`catalog_matches_bill`) and the price of a model the catalog lacks."""
 
 COST_RECONCILIATION: dict[str, DType] = {
     "date": pl.Date,
@@ -415,7 +442,6 @@ LOG_COMPLETENESS: dict[str, DType] = {
     "metric_model_ids": pl.String,
     "checked_at": UTC_US,
 }
-COMPLETENESS_STATUSES = ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late")
 
 # Foresight: what is unusual today, where the month ends, what the same calls would cost another way.
 COST_ANOMALIES: dict[str, DType] = {
@@ -481,6 +507,7 @@ TABLES: dict[str, dict[str, DType]] = {
     "daily_usage_by_cost_center": DAILY_USAGE_BY_COST_CENTER,
     "budget_status": BUDGET_STATUS,
     "billing_line_items": BILLING_LINE_ITEMS,
+    "bill_list_rates": BILL_LIST_RATES,
     "cost_reconciliation": COST_RECONCILIATION,
     "chargeback": CHARGEBACK,
     "focus_chargeback": FOCUS_CHARGEBACK,

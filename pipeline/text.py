@@ -48,7 +48,8 @@ def escape_for(value: object, context: Context) -> str:
 
     - `html`: entities for `& < > " '` (element content and quoted attributes).
     - `plotly_label`: Plotly renders a subset of HTML in labels, legends and hovers (`<a>`, `<b>`, `<br>`); its
-      labels are escaped like HTML, and they are placed in a `<script>` as JSON, so `</` never closes it.
+      labels are escaped like HTML (quotes as numeric entities, which plotly decodes), and they are placed in a
+      `<script>` as JSON, so `</` never closes it.
     - `dagster_markdown`: Markdown's punctuation backslash-escaped and `<`/`>` as entities (no raw HTML, no links).
     - `slack_mrkdwn`: Slack's three control characters `& < >` as entities (its only required escaping), so
       `<https://…|text>` links and `<!channel>` mentions can't be formed from data.
@@ -59,7 +60,8 @@ def escape_for(value: object, context: Context) -> str:
     if context == "html":
         return html.escape(text, quote=True)
     if context == "plotly_label":
-        return html.escape(text, quote=True).replace("/", "&#47;")
+        # Plotly decodes numeric entities and only a few named ones (`&amp; &lt; &gt;`, not `&quot;`).
+        return html.escape(text, quote=True).replace("&quot;", "&#34;").replace("/", "&#47;")
     if context == "dagster_markdown":
         return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("<", "&lt;").replace(">", "&gt;"))
     if context == "slack_mrkdwn":

@@ -1,9 +1,10 @@
 """The words every stage shares, defined once, and the two helpers every stage needs.
 
-A call's status, a bill line's type and a usage kind mean the same thing in normalization, pricing, aggregation,
-billing, reconciliation and the report; when each kept its own list, the lists drifted apart (one copy of the usage
-line-item types lacked `FlatRateSubscription`). Import them from here. `tests/test_vocabulary.py` fails when a
-module under `pipeline/` defines its own copy.
+A call's status and routing, a bill line's type, a usage kind, and the status words of reconciliation, budgets and
+log completeness mean the same thing in normalization, pricing, aggregation, billing, reconciliation and the report;
+when each kept its own list, the lists drifted apart (one copy of the usage line-item types lacked
+`FlatRateSubscription`). Import them from here. `tests/test_vocabulary.py` fails when a module under `pipeline/`
+defines its own copy, or tests a status column against a word that is not here.
 """
 
 from __future__ import annotations
@@ -48,6 +49,54 @@ SAVINGS_SCENARIOS: tuple[str, ...] = (
     "more_caching",
 )
 """`savings_opportunities.scenario`: the ways the same calls could have been bought."""
+
+PRICE_ORIGINS: tuple[str, ...] = ("catalog", "override", "bill", "derived")
+"""`priced_invocations.price_origin`: a catalog row (bundled or synced from the Price List), an override row, the
+bill's public list rate (a model the catalog lacks), or a rate the catalog derived (a tier multiplier, a `derived:`
+source)."""
+
+ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global", "application_profile", "provisioned")
+"""`invocations.routing`: how a call reached its model. `geo` and `global` are system cross-Region inference
+profiles (`us.X`, `global.X`), `application_profile` a customer's application inference profile (which wraps one
+of the others), `provisioned` a Provisioned Throughput model ARN."""
+
+PRICING_ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
+"""The routings a price and a bill line know (`priced_invocations.pricing_routing`, the price catalog's `routing`,
+`billing_line_items.routing`, `cost_reconciliation.routing`). A call through an application profile is priced and
+reconciled as the routing of what the profile wraps; Provisioned Throughput is billed by the hour, not per token."""
+
+RECONCILIATION_STATUSES: tuple[str, ...] = (
+    "matched",
+    "under_logged",
+    "over_logged",
+    "price_mismatch",
+    "missing_in_bill",
+    "missing_in_logs",
+    "unmapped_billing",
+    "unpriced",
+    "idle_capacity",
+)
+"""`cost_reconciliation.status`: how the logs and the bill compare for one bucket (`reconciliation/reconcile.py`
+says when each applies). `matched` agrees within tolerance; `idle_capacity` is Provisioned Throughput billed with no
+call on it, a finding about spend rather than a disagreement; every other status is a gap to look at."""
+
+BUDGET_STATUSES: tuple[str, ...] = ("no_data", "no_budget", "over_budget", "warning", "forecast_over", "ok")
+"""`budget_status.status`, first match wins (`aggregates/budgets.py`): no data this month yet, spend without a
+budget, at or over budget, past the warning line, under it but forecast to end the month over, else `ok`."""
+
+BUDGET_ALERT_STATUSES: tuple[str, ...] = ("over_budget", "warning")
+"""The budget statuses named as needing attention now (the CLI's summary, the budget alert). `forecast_over` has its
+own check and alert, with the forecast in the sentence."""
+
+COMPLETENESS_STATUSES: tuple[str, ...] = (
+    "complete",
+    "logs_missing",
+    "logging_disabled",
+    "metrics_missing",
+    "delivery_late",
+)
+"""`log_completeness.status`: whether the logs hold every call the CloudWatch metrics counted
+(`completeness/coverage.py` says when each applies)."""
 
 Frame = pl.DataFrame | pl.LazyFrame
 """What a plain function of ours accepts: a scan (streaming, a large day) or an in-memory frame (tests)."""

@@ -93,7 +93,7 @@ def write_partition(df: pl.DataFrame | Iterable[pl.DataFrame], warehouse: str, t
         folder = Path(final_dir.removeprefix("file://"))
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(folder)
-        tmp = folder / f".{PART_NAME}.{_host()}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        tmp = folder / tmp_name(PART_NAME)
         try:
             _write_frames(frames, table, str(tmp), None)
             os.replace(tmp, folder / PART_NAME)
@@ -121,16 +121,22 @@ def _host() -> str:
     return socket.gethostname().replace(".", "_")
 
 
-def remove_stale_tmp(folder: Path) -> list[str]:
-    """Remove temporary files of writers that are gone: this host's whose process is dead (named with host and pid),
-    and any untouched for `STALE_TMP_S` (a crash elsewhere, or a name from before the pid was in it). A live
+def tmp_name(name: str) -> str:
+    """A hidden temporary name beside `name` that says which writer owns it (host and pid): `remove_stale_tmp`
+    can then tell a crashed writer's leftover from a live one's file."""
+    return f".{name}.{_host()}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+
+
+def remove_stale_tmp(folder: Path, name: str = PART_NAME) -> list[str]:
+    """Remove temporary files (`tmp_name(name)`) of writers that are gone: this host's whose process is dead, and
+    any untouched for `STALE_TMP_S` (a crash elsewhere, or a name from before the pid was in it). A live
     concurrent writer's file is left alone. Returns the names removed."""
     from pipeline.normalize.lifeline import alive
 
     host = _host()
     removed: list[str] = []
-    for tmp in folder.glob(f".{PART_NAME}.*.tmp"):
-        parts = tmp.name[len(f".{PART_NAME}.") : -len(".tmp")].split(".")
+    for tmp in folder.glob(f".{name}.*.tmp"):
+        parts = tmp.name[len(f".{name}.") : -len(".tmp")].split(".")
         ours_dead = len(parts) >= 3 and parts[-3] == host and parts[-2].isdigit() and not alive(int(parts[-2]))
         try:
             old = time.time() - tmp.stat().st_mtime > STALE_TMP_S
@@ -177,6 +183,29 @@ def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:
         return p.is_dir() and any(p.glob("*.parquet"))
     fs, _ = _fs(warehouse)
     return bool(_list_parquet(fs, folder))
+
+
+def partition_days(warehouse: str, table: str) -> list[dt.date]:
+    """The days of a table that have a partition folder, oldest first (a reference table read across days)."""
+    root = _join(warehouse, table)
+    if is_local(warehouse):
+        base = Path(root.removeprefix("file://"))
+        names = [p.name for p in base.glob("date=*")] if base.is_dir() else []
+    else:
+        fs, path = _fs(root)
+        try:  # `refresh=True`: another run may have written a day since this process last listed the table
+            listed = fs.ls(path, detail=False, refresh=True)
+        except FileNotFoundError:
+            listed = []
+        names = [n.rstrip("/").rsplit("/", 1)[-1] for n in listed]
+        names = [n for n in names if n.startswith("date=")]
+    days = []
+    for name in names:
+        try:
+            days.append(dt.date.fromisoformat(name.removeprefix("date=")))
+        except ValueError:
+            continue
+    return sorted(days)
 
 
 def partition_files(warehouse: str, table: str, day: dt.date | str) -> list[str]:

@@ -369,5 +369,6 @@ def test_forecasts_over_budget_largest_first_with_one_sentence() -> None:
     )
     over, words = forecasts_over_budget(status)
     assert over["cost_center"].to_list() == ["sales", "ops"]  # no budget (legal) is never "over"
-    assert words == "sales forecast $150 = 150% of its $100 budget; ops forecast $60 = 120% of its $50 budget"
+    # usd(): whole dollars from $100, cents below
+    assert words == "sales forecast $150 = 150% of its $100 budget; ops forecast $60.00 = 120% of its $50.00 budget"
     assert forecasts_over_budget(status.head(1))[1] == ""

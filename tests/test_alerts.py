@@ -248,3 +248,60 @@ def test_alerts_are_off_by_default_and_need_a_destination() -> None:
         parse_config({"alerts": {"checks": ["within_budget"]}})
     assert matters("log_completeness", "anything", ["log_completeness:*"])
     assert not matters("chargeback", "sums_to_bill", LedgerConfig().alerts.checks)
+
+
+SECRET_HOOK = "https://hooks.slack.com:443x/services/T0SECRET/B0SECRET/SECRETSECRET"
+"""A malformed webhook (its port is not a number): urllib's error message would quote it."""
+
+
+@pytest.mark.slow
+def test_a_malformed_slack_webhook_leaks_nothing_and_sns_still_gets_each_alert_once(
+    tmp_path: Path,
+    topic_and_queue: tuple[str, Any, str],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic, sqs, queue_url = topic_and_queue
+    monkeypatch.setenv("LEDGER_TEST_HOOK", SECRET_HOOK)
+    path = write_config(
+        tmp_path,
+        budgets=[{"cost_center": "support", "monthly_usd": 100}],
+        alerts={"enabled": True, "sns_topic_arn": topic, "slack_webhook_url_env": "LEDGER_TEST_HOOK"},
+    )
+    cfg = load_config(path)
+    _spend(cfg.warehouse, DAY, {"support": 134.0})
+    sensor = alert_sensor(cfg)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            build_assets(cfg),
+            partition_key=DAY,
+            resources={"ledger": LedgerResource(config_path=str(path))},
+            selection=["budget_status"],
+            instance=instance,
+        )
+        assert result.success
+        cursor: str | None = None
+        stored: list[str] = []
+        for _ in range(3):
+            data = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor))
+            cursor = data.cursor
+            stored += [str(data.cursor), str(data.skip_message), repr(data)]
+        messages = _drain(sqs, queue_url)
+    subjects = sorted(m["Subject"].split()[2] for m in messages)  # each once, not every tick
+    assert subjects == ["budget_status:forecast_within_budget", "budget_status:within_budget"]
+    printed = capsys.readouterr()
+    everything = "\n".join([*stored, caplog.text, printed.out, printed.err])
+    assert "SECRET" not in everything
+    assert "Slack webhook (configured in the environment variable LEDGER_TEST_HOOK" in everything
+
+
+def test_every_new_evaluation_is_read_page_by_page(demo: Path) -> None:
+    """Pages of one read exactly what one large read does: no evaluation is cut off at a page's end."""
+    cfg = load_config(demo / "demo" / "ledger.yaml")
+    with DagsterInstance.from_config(str(demo / "dagster_home")) as instance:
+        keys = alert_check_keys(cfg)
+        whole, marks = check_outcomes(instance, keys, {}, limit=10_000)
+        paged, paged_marks = check_outcomes(instance, keys, {}, limit=1)
+    assert len(whole) > len(keys)  # some checks have more evaluations than one page holds
+    assert [o.storage_id for o in paged] == [o.storage_id for o in whole] and paged_marks == marks

@@ -3,7 +3,6 @@ fallbacks, merged tags, the gaps report, and the live profile lookup (boto3 stub
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import boto3
@@ -13,6 +12,7 @@ from botocore.stub import Stubber
 
 from pipeline import config, schemas
 from pipeline.attribution import attribute, attribution_gaps, profiles
+from tests.rows import invocations
 
 APP_ARN = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
 OTHER_APP_ARN = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/zzzzzz999999"
@@ -39,17 +39,13 @@ CFG = config.parse_config(
 
 
 def inv(*rows: dict[str, Any]) -> pl.DataFrame:
+    """Invocations with request metadata given as a dict (`metadata`)."""
     full = []
-    for i, r in enumerate(rows):
+    for r in rows:
         r = dict(r)
         md = r.pop("metadata", None)
-        base = {
-            "request_id": f"r{i}",
-            "date": dt.date(2026, 2, 1),
-            "model_id": "anthropic.claude-3-haiku-20240307-v1:0",
-        }
-        full.append({**base, **r, "request_metadata": None if md is None else schemas.dict_to_map(md)})
-    return schemas.conform(pl.DataFrame(full, infer_schema_length=None), schemas.INVOCATIONS)
+        full.append({**r, "request_metadata": None if md is None else schemas.dict_to_map(md)})
+    return invocations(*full)
 
 
 def one(row: dict[str, Any], cfg: config.Attribution = CFG, **kw: Any) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""The benchmark's report (a dev command, `pipeline.bench`) prints every ratio from a full set of results."""
+"""The benchmark's report (a dev command, `benchmarks.bench`) prints every ratio from a full set of results."""
 
 from __future__ import annotations
 
-from pipeline import bench
+from benchmarks import bench
 
 
 def _result(seconds: float, cpu: float, rows: int = 0, **extra: object) -> dict:

@@ -190,3 +190,35 @@ def test_completeness_shows_every_status_and_the_drift(demo: Path) -> None:
     assert (~configs["logging_enabled"]).any() and (~configs["text_data_delivery"]).any()
     usage = pl.read_parquet(f"{wh}/daily_usage_by_model/**/*.parquet")
     assert usage["throttles"].sum() > 0
+
+
+def test_bill_list_rates_price_a_model_the_catalog_lacks_and_check_the_catalog(demo: Path) -> None:
+    from pipeline.pricing import load_catalog
+    from pipeline.pricing.bill_rates import catalog_disagreements
+    from pipeline.sample.world import BILL_ONLY_MODEL_ID
+
+    wh = _wh(demo)
+    first, second = START, START + dt.timedelta(days=1)
+    rates = warehouse.read_partition(wh, "bill_list_rates", first)
+    base = BILL_ONLY_MODEL_ID.removeprefix("us.")
+    assert base in set(rates["base_model_id"])
+    # No earlier bill on the first day: unpriced, never $0. The next day: priced from the first day's list rate.
+    day1 = warehouse.read_partition(wh, "priced_invocations", first).filter(pl.col("model_id") == BILL_ONLY_MODEL_ID)
+    assert day1.height and not day1["priced"].any() and day1["total_cost_usd"].null_count() == day1.height
+    day2 = warehouse.read_partition(wh, "priced_invocations", second).filter(pl.col("model_id") == BILL_ONLY_MODEL_ID)
+    assert day2.height and day2["priced"].all() and set(day2["price_origin"]) == {"bill"}
+    assert all(
+        s.startswith("bill:USE1-Nova2.0Omni-") and s.endswith(f"|us-east-1|{first}") for s in day2["price_source"]
+    )
+    assert (day2["total_cost_usd"] > 0).all()
+    # Every other priced call says where its price came from.
+    priced = warehouse.read_partition(wh, "priced_invocations", second).filter(pl.col("priced"))
+    assert set(priced["price_origin"]) <= {"catalog", "override", "derived", "bill"}
+    assert priced["price_origin"].null_count() == 0
+    # The check lists the planted 1.2x price and the model the catalog lacks.
+    injected = json.loads((demo / "demo" / "billing" / "cur2" / "injected_discrepancies.json").read_text())
+    planted = {d["base_model_id"] for d in injected["discrepancies"] if d["kind"] == "price_change"}
+    overrides = load_config(demo / "demo" / "ledger.yaml").pricing.overrides
+    bad = catalog_disagreements(rates, load_catalog(overrides), first, 0.005)
+    assert planted <= set(bad["base_model_id"]) and base in set(bad["base_model_id"])
+    assert bad.filter(pl.col("base_model_id") == base)["catalog_rate_per_1k_usd"].null_count() > 0

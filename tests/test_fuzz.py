@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 
 from pipeline import schemas
 from pipeline.billing.usage_types import (
-    BILLING_ROUTINGS,
     REGION_CODES,
     TIERS,
     parse_usage_type,
@@ -39,7 +38,7 @@ from pipeline.normalize.records import RecordError, parse_record, parse_timestam
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.privacy import redact_body
 from pipeline.sources.s3_logs import LogObject
-from pipeline.vocabulary import USAGE_KINDS
+from pipeline.vocabulary import PRICING_ROUTINGS, USAGE_KINDS
 from tests.helpers import EXAMPLES, gz_lines, log_key, make_record
 
 DAY = dt.date(2026, 3, 10)
@@ -349,7 +348,7 @@ def test_usage_type_parser_always_classifies(usage_type: str | None, resource_id
     parsed = parse_usage_type(usage_type, resource_id)
     assert parsed.grammar in GRAMMARS
     assert parsed.usage_kind in USAGE_KINDS
-    assert parsed.routing in BILLING_ROUTINGS
+    assert parsed.routing in PRICING_ROUTINGS
     assert parsed.tier in TIERS
     assert parsed.region is None or parsed.region in REGION_CODES.values()
     assert parsed.cache_ttl is None or parsed.usage_kind in ("cache_write", "cache_write_1h")

@@ -727,3 +727,273 @@ def test_an_object_named_with_an_impossible_time_is_still_listed(tmp_path: Path)
     odd.write_bytes(gz_lines([make_record("odd-1", "2026-03-10T09:00:00Z")]))
     listing = s3_logs.list_day(str(tmp_path), dt.date(2026, 3, 10))
     assert [(o.uri.rsplit("/", 1)[-1], o.delivered_at) for o in listing.objects] == [(odd.name, None)]
+
+
+# ------------------------------------------------------------ many callers in the report; strings in every context
+
+EVIL = '<a href="https://evil.example/approve">Click to approve budget</a>'
+MANY = 100_000
+
+
+def _many_callers_warehouse(wh: str, day: dt.date) -> None:
+    """One day with `MANY` distinct cost centers (each with a budget), models and applications, and one evil name."""
+    from pipeline import warehouse
+
+    n = MANY
+    names = [EVIL, *(f"caller-{i:06d}" for i in range(1, n))]
+    cost = [1000.0 - (i % 997) for i in range(n)]
+    usage = {
+        "date": [day] * n,
+        "invocations": [10] * n,
+        "client_errors": [1] * n,
+        "server_errors": [0] * n,
+        "throttles": [0] * n,
+        "total_cost_usd": cost,
+        "unpriced_invocations": [0] * n,
+        "latency_ms_p50": [500.0] * n,
+        "latency_ms_p95": [900.0] * n,
+        "latency_ms_p99": [1200.0] * n,
+    }
+    warehouse.write_partition(pl.DataFrame({"cost_center": names, **usage}), wh, "daily_usage_by_cost_center", day)
+    warehouse.write_partition(pl.DataFrame({"base_model_id": names, **usage}), wh, "daily_usage_by_model", day)
+    spend = pl.Series(cost)
+    budgets = pl.DataFrame(
+        {
+            "month": [f"{day:%Y-%m}"] * n,
+            "cost_center": names,
+            "budget_usd": [0.42] + [5000.0] * (n - 1),
+            "spend_to_date_usd": spend,
+            "forecast_month_end_usd": spend * 3,
+            "pct_used": spend / pl.Series([0.42] + [5000.0] * (n - 1)) * 100,
+            "status": ["over_budget"] + ["ok"] * (n - 1),
+            "date": [day] * n,
+        }
+    )
+    warehouse.write_partition(budgets, wh, "budget_status", day)
+    cache = pl.DataFrame({"date": [day] * n, "application": names, "net_saving_usd": [c / 100 for c in cost]})
+    warehouse.write_partition(cache, wh, "daily_cache_economics", day)
+
+
+def _figures(html_text: str) -> dict[str, dict[str, Any]]:
+    import re
+
+    blocks = re.findall(r'<script type="application/json" data-figure="chart-(\w+)">(.*?)</script>', html_text, re.S)
+    return {key: json.loads(body) for key, body in blocks}
+
+
+@pytest.fixture(scope="module")
+def many_callers_report(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The two reports of a day with `MANY` distinct callers (built once for the tests below), and the seconds."""
+    from pipeline.report.build import build_reports
+
+    wh, day = str(tmp_path_factory.mktemp("many") / "wh"), dt.date(2026, 3, 10)
+    _many_callers_warehouse(wh, day)
+    started = time.perf_counter()
+    files = build_reports(wh, day)
+    return files, time.perf_counter() - started
+
+
+@pytest.mark.slow
+def test_a_day_with_100k_callers_gives_a_small_report_with_top_n_and_others(many_callers_report: Any) -> None:
+    """Charts and chart tables show the largest 20 and one `others` row summing the rest; the page stays small."""
+    from pipeline.report.chart import OTHERS, TOP_N
+
+    files, took = many_callers_report
+    for path in (files.daily, files.month_to_date):
+        size = Path(path).stat().st_size
+        assert size < 10 * 2**20, f"{path}: {size:,} bytes"
+    text = Path(files.daily).read_text()
+    figures = _figures(text)
+    bars = figures["cache_savings"]["data"][0]
+    assert len(bars["y"]) == TOP_N + 1 and OTHERS in bars["y"]
+    total = sum(c / 100 for c in (1000.0 - (i % 997) for i in range(MANY)))
+    assert sum(bars["x"]) == pytest.approx(total, abs=0.01 * TOP_N)  # nothing dropped, only summed
+    health = figures["model_health"]["data"][0]
+    assert len(health["y"]) == TOP_N + 1 and OTHERS in health["y"]
+    assert len({t["name"] for t in figures["cost_by_cost_center"]["data"]}) <= TOP_N + 1
+    burn = figures["budgets"]
+    assert len(burn["data"]) <= 3 * 12
+    assert text.count("<tr>") < 40 * TOP_N  # every chart table is short too
+    assert f"{MANY - TOP_N:,} cost centers" in text  # the budget table's others row
+    assert "$0.42" in text  # a $0.42 budget is not "$0"
+    print(f"100k callers: report built in {took:.1f} s, {Path(files.daily).stat().st_size / 2**20:.1f} MiB")
+
+
+@pytest.mark.slow
+def test_a_name_with_markup_stays_text_in_the_report(many_callers_report: Any) -> None:
+    """`html` for the page's text and tables, `plotly_label` for every chart label, legend and title."""
+    text = Path(many_callers_report[0].daily).read_text()
+    assert '<a href="https://evil' not in text and "evil.example" in text  # present, and only as text
+    for key, fig in _figures(text).items():
+        drawn = json.dumps(fig)
+        # json.dumps writes `<` as is: any `<a` left in a label, name or title would be drawn by plotly as a link.
+        assert "<a " not in drawn and "</a>" not in drawn, key
+
+
+def test_markdown_tables_escape_names_for_dagster() -> None:
+    from pipeline.defs.figures import markdown_table
+
+    md = markdown_table(
+        pl.DataFrame({"cost_center": [EVIL, "[approve](https://evil.example)", "a|b"], "usd": [1.0] * 3})
+    )
+    assert "<a " not in md and "](https" not in md and "a\\|b" in md
+    assert md.count("\n") == 4  # header, separator, three rows: the `|` split no cell
+
+
+def test_slack_and_sns_texts_are_escaped_for_where_they_land(tmp_path: Path) -> None:
+    """The alert's data strings are plain text for SNS (no control characters) and Slack-escaped in the POST."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pipeline import warehouse
+    from pipeline.report.alerts import CheckOutcome, alert_for, send_slack
+
+    got: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    wh = str(tmp_path / "wh")
+    evil = "<!channel> <https://evil.example|approve>\x1b[31m\nnext"
+    status = pl.DataFrame({"cost_center": [evil], "budget_usd": [0.42], "pct_used": [250.0], "status": ["over_budget"]})
+    warehouse.write_partition(status, wh, "budget_status", "2026-03-10")
+    outcome = CheckOutcome("budget_status", "within_budget", "2026-03-10", False, "ERROR", "x", {}, 1)
+    alert = alert_for(outcome, parse_config({}).alerts, wh)
+    assert "\x1b" not in alert.text and "\n" not in alert.text  # plain: what SNS and the CLI show
+    assert "of its $0.42 monthly budget" in alert.text
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        send_slack(f"http://127.0.0.1:{server.server_address[1]}/services/T0/B0/x", alert)
+    finally:
+        server.shutdown()
+        server.server_close()
+    posted = got[0]["text"]
+    assert "<!channel>" not in posted and "<https://" not in posted and "&lt;!channel&gt;" in posted
+
+
+SECRET = "T0SECRET/B0SECRET/xoxSECRETxox"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"hooks.slack.com/services/{SECRET}",  # no scheme
+        f"https://hooks.slack.com:abc/services/{SECRET}",  # a port that is not a number
+        f"htps://hooks.slack.com/services/{SECRET}",  # a scheme urllib does not know
+        f"http://127.0.0.1:1/services/{SECRET}",  # nothing listening
+        f"https://hooks.slack.com/services/{SECRET}\n",  # a newline pasted with it
+    ],
+)
+def test_a_bad_slack_webhook_never_shows_its_url(url: str) -> None:
+    from pipeline.report.alerts import Alert, AlertDeliveryError, send_slack
+
+    with pytest.raises(AlertDeliveryError) as caught:
+        send_slack(url, Alert("k", "s", "t", "f"), timeout=2)
+    error = caught.value
+    assert "SECRET" not in str(error) and "hooks.slack.com:" not in str(error)
+    assert error.__cause__ is None and error.__context__ is None  # no chained error can quote it either
+    assert "Slack webhook (configured in alerts.slack_webhook_url)" in str(error)
+
+
+def test_one_destination_failing_neither_repeats_nor_blocks_the_others() -> None:
+    """An unexpected error from one sender: the other destination gets each alert once, every alert goes out."""
+    from pipeline.report.alerts import Alert, AlertState, CheckOutcome, process
+
+    cfg = parse_config({"alerts": {"enabled": True, "sns_topic_arn": "arn:aws:sns:us-east-1:111122223333:t"}}).alerts
+    sent: list[str] = []
+
+    def boom(alert: Alert) -> None:
+        raise RuntimeError(f"https://hooks.slack.com/services/{SECRET}")  # a message that quotes a secret
+
+    dests = {"sns": lambda alert: sent.append(alert.key), "slack": boom}
+    outcomes = [
+        CheckOutcome("log_completeness", "coverage_above_threshold", f"2026-03-{d:02d}", False, "ERROR", "low", {}, d)
+        for d in range(1, 11)
+    ]
+    state = AlertState()
+    errors: list[str] = []
+    for tick in range(3):
+        result = process(outcomes if tick == 0 else [], state, cfg, "/wh", dests)
+        state = AlertState.parse(result.state.dump())
+        errors += result.errors
+    assert sorted(sent) == sorted(o.key for o in outcomes)  # each once, none held back
+    assert errors and all("SECRET" not in e for e in errors)
+    assert len(errors) == 3  # the broken destination is tried once per tick, not once per alert
+
+
+def test_every_failing_partition_alerts_eventually_a_few_per_tick() -> None:
+    from pipeline.report.alerts import AlertState, CheckOutcome, process
+
+    cfg = parse_config({"alerts": {"enabled": True, "sns_topic_arn": "arn:aws:sns:us-east-1:111122223333:t"}}).alerts
+    outcomes = [
+        CheckOutcome("log_completeness", "coverage_above_threshold", f"day-{d:03d}", False, "ERROR", "low", {}, d)
+        for d in range(230)
+    ]
+    sent: list[str] = []
+    state, ticks = AlertState(), 0
+    while len(sent) < 230 and ticks < 10:
+        result = process(outcomes if ticks == 0 else [], state, cfg, "/wh", {"sns": lambda a: sent.append(a.key)}, 100)
+        state, ticks = AlertState.parse(result.state.dump()), ticks + 1
+    assert sorted(sent) == sorted(o.key for o in outcomes) and ticks == 3
+
+
+def test_a_summary_that_cannot_be_read_is_not_a_change(tmp_path: Path) -> None:
+    from pipeline import warehouse
+    from pipeline.report.alerts import AlertState, CheckOutcome, process
+
+    cfg = parse_config({"alerts": {"enabled": True, "sns_topic_arn": "arn:aws:sns:us-east-1:111122223333:t"}}).alerts
+    wh = str(tmp_path / "wh")
+    status = pl.DataFrame(
+        {"cost_center": ["support"], "budget_usd": [100.0], "pct_used": [134.0], "status": ["over_budget"]}
+    )
+    warehouse.write_partition(status, wh, "budget_status", "2026-03-10")
+    outcome = CheckOutcome("budget_status", "within_budget", "2026-03-10", False, "ERROR", "over", {}, 1)
+    sent: list[str] = []
+    dests = {"sns": lambda a: sent.append(a.text)}
+    first = process([outcome], AlertState(), cfg, wh, dests)
+    assert len(sent) == 1 and "support is at 134%" in sent[0]
+    folder = tmp_path / "wh" / "budget_status" / "date=2026-03-10"
+    (folder / "part-0.parquet").write_bytes(b"not parquet")  # the read fails
+    again = process([outcome], AlertState.parse(first.state.dump()), cfg, wh, dests)
+    (folder / "part-0.parquet").unlink()  # ... or finds nothing
+    third = process([outcome], AlertState.parse(again.state.dump()), cfg, wh, dests)
+    assert len(sent) == 1 and third.state.open == first.state.open
+
+
+def test_a_report_temp_file_left_by_kill_9_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    import socket
+
+    from pipeline.report.store import report_uri, write_report
+
+    uri = report_uri(str(tmp_path / "wh"), "2026-03-10", "daily")
+    folder = Path(uri).parent
+    folder.mkdir(parents=True)
+    host = socket.gethostname().replace(".", "_")
+    dead = folder / f".daily.html.{host}.{_dead_pid()}.abc.tmp"
+    live = folder / f".daily.html.{host}.{os.getpid()}.def.tmp"
+    for f in (dead, live):
+        f.write_text("<html>half")
+    write_report("<html></html>", uri)
+    assert not dead.exists() and live.exists() and Path(uri).read_text() == "<html></html>"
+
+
+def test_budget_sentences_show_cents_below_100_dollars() -> None:
+    from pipeline.aggregates.budgets import forecasts_over_budget
+
+    status = pl.DataFrame({"cost_center": ["tiny"], "budget_usd": [0.42], "forecast_month_end_usd": [1.134]})
+    _, words = forecasts_over_budget(status)
+    assert words == "tiny forecast $1.13 = 270% of its $0.42 budget"
+
+
+@pytest.mark.slow
+def test_report_findings_in_dagster_metadata_are_escaped(many_callers_report: Any) -> None:
+    findings = many_callers_report[0].findings["daily"]
+    assert "Click to approve budget" in findings["cost_by_cost_center"]
+    assert all("<a " not in text and "](" not in text for text in findings.values())

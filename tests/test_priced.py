@@ -8,10 +8,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from pipeline import schemas
 from pipeline.config import parse_config
 from pipeline.pricing import load_catalog
 from pipeline.pricing.priced import live_profiles, price_and_attribute
+from tests.rows import invocations
 
 HAIKU3 = "anthropic.claude-3-haiku-20240307-v1:0"
 APP_ARN = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123"
@@ -19,17 +19,12 @@ APP_ARN = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/
 
 def _inv(**row: Any) -> pl.DataFrame:
     base = {
-        "request_id": "r1",
         "date": dt.date(2026, 1, 5),
-        "region": "us-east-1",
         "model_id": HAIKU3,
-        "base_model_id": HAIKU3,
-        "routing": "in_region",
-        "status": "success",
         "identity_arn": "arn:aws:sts::111122223333:assumed-role/search-api/alice",
         "input_tokens": 2000,
     }
-    return schemas.conform(pl.DataFrame([{**base, **row}], infer_schema_length=None), schemas.INVOCATIONS)
+    return invocations({**base, **row})
 
 
 def _cfg(**attribution: Any) -> Any:

@@ -716,7 +716,11 @@ def test_bundled_catalog_is_valid_and_complete(bundled) -> None:
     rows = bundled.rows
     assert rows.height >= 324  # every source row, plus dated history and images
     assert rows.filter(pl.col("origin") != "catalog").height == 0
-    assert set(rows["tier"].unique()) == {"standard", "latency_optimized"}  # §3.6 rows are the only non-standard
+    # §3.6 latency-optimized rows, and the tier rates AWS publishes for Nova 2 Lite (no multiplier needed there)
+    assert set(rows["tier"].unique()) == {"standard", "latency_optimized", "batch", "flex", "priority"}
+    assert set(rows.filter(pl.col("tier").is_in(["batch", "flex", "priority"]))["model_id"]) == {
+        f"{p}amazon.nova-2-lite-v1:0" for p in ("", "us.", "eu.", "apac.", "global.")
+    }
     assert rows["routing"].null_count() == rows.height
     # a few anchors from docs/formats/pricing-rules.md
     haiku = rows.filter((pl.col("model_id") == HAIKU3) & (pl.col("region") == "*")).row(0, named=True)

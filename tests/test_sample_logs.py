@@ -33,7 +33,13 @@ from pipeline.sample.logs import (
     iter_records,
     write_logs,
 )
-from pipeline.sample.world import APP_PROFILES, CUSTOM_MODEL_ARN, UNKNOWN_MODEL_ID, expected_cost_center
+from pipeline.sample.world import (
+    APP_PROFILES,
+    BILL_ONLY_MODEL_ID,
+    CUSTOM_MODEL_ARN,
+    UNKNOWN_MODEL_ID,
+    expected_cost_center,
+)
 
 # docs/formats/invocation-logs.md §2.1, verbatim.
 MAIN_KEY = re.compile(
@@ -347,10 +353,11 @@ def test_model_ids_exist_in_price_catalog(day_records: list[dict[str, Any]]) -> 
     assert {CUSTOM_MODEL_ARN, UNKNOWN_MODEL_ID} <= used
     # Image models are priced per image from shared/data/bedrock-image-prices.csv (size/quality tiers), which the
     # bundled token catalog may carry only in part; the token-priced ids must all be there.
-    for model in used - {CUSTOM_MODEL_ARN, UNKNOWN_MODEL_ID, "amazon.nova-canvas-v1:0"}:
+    for model in used - {CUSTOM_MODEL_ARN, UNKNOWN_MODEL_ID, BILL_ONLY_MODEL_ID, "amazon.nova-canvas-v1:0"}:
         plain = app.get(model) or model.rsplit("inference-profile/", 1)[-1]
         assert plain in priced, model
     assert UNKNOWN_MODEL_ID not in priced
+    assert BILL_ONLY_MODEL_ID in used and BILL_ONLY_MODEL_ID not in priced  # priced from the bill only
 
 
 def test_diurnal_pattern(day_records: list[dict[str, Any]]) -> None:

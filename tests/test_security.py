@@ -22,6 +22,7 @@ NO_RESOURCE_LEVEL = {
     "bedrock:GetModelInvocationLoggingConfiguration",
     "cloudwatch:GetMetricData",
     "cloudwatch:ListMetrics",
+    "pricing:GetProducts",
 }
 READ_ONLY_RESOURCES = ("arn:aws:s3:::my-bedrock-logs", "arn:aws:logs:", "arn:aws:s3:::my-billing-exports")
 

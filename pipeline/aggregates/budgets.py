@@ -40,6 +40,7 @@ import polars as pl
 
 from pipeline import schemas
 from pipeline.config import Budget
+from pipeline.text import usd
 
 WARNING_PCT = 80.0
 
@@ -161,15 +162,22 @@ def _forecast_columns(forecast: pl.DataFrame | None, as_of: dt.date) -> pl.DataF
     ).cast(schema)  # type: ignore[arg-type]
 
 
+NAMED_IN_WORDS = 20
+"""Cost centers a sentence names before it says how many more (a check description and an alert stay one line)."""
+
+
 def forecasts_over_budget(status: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """The cost centers of one day's `budget_status` whose month-end forecast exceeds their budget, largest first,
-    and one sentence naming each (empty when none): what the forecast check and its alert say."""
+    and one sentence naming the first `NAMED_IN_WORDS` (empty when none): what the forecast check and its alert say.
+    Amounts through `usd`, so a $0.42 budget reads "$0.42", not "$0"."""
     over = status.filter(
         pl.col("budget_usd").is_not_null() & (pl.col("forecast_month_end_usd") > pl.col("budget_usd"))
     ).sort("forecast_month_end_usd", descending=True)
     words = "; ".join(
-        f"{r['cost_center']} forecast ${r['forecast_month_end_usd']:,.0f} = "
-        f"{r['forecast_month_end_usd'] / r['budget_usd'] * 100:.0f}% of its ${r['budget_usd']:,.0f} budget"
-        for r in over.iter_rows(named=True)
+        f"{r['cost_center']} forecast {usd(r['forecast_month_end_usd'])} = "
+        f"{r['forecast_month_end_usd'] / r['budget_usd'] * 100:.0f}% of its {usd(r['budget_usd'])} budget"
+        for r in over.head(NAMED_IN_WORDS).iter_rows(named=True)
     )
+    if over.height > NAMED_IN_WORDS:
+        words += f"; and {over.height - NAMED_IN_WORDS:,} more cost centers"
     return over, words

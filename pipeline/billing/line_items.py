@@ -125,6 +125,7 @@ def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, dtype=pl.Float64).alias("usage_amount"),
         pl.lit(None, dtype=pl.Float64).alias("rate"),
         pl.lit(None, dtype=pl.Float64).alias("list_cost"),
+        pl.lit(None, dtype=pl.Float64).alias("public_rate"),
         pl.format("list-equivalent cost minus BilledCost of {}", pl.col("usage_type")).alias("description"),
     )
     list_equivalent = billed + pl.col("_discount")
@@ -177,6 +178,8 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
             "billing_period"
         ),
     ).rename({"unblended_cost": "unblended_cost_usd", "net_cost": "net_cost_usd"})
+    if "public_rate" in df.columns:
+        df = df.rename({"public_rate": "list_unit_price_usd"})
 
     checks = _checks(df)
     out = df.sort("date", "account_id", "region", "usage_type", "resource_id", "line_item_type", nulls_last=True)

@@ -19,7 +19,6 @@ import polars as pl
 BUNDLED_MAP = Path(__file__).parent / "data" / "billing_model_names.csv"
 NAME_KINDS = ("usage_type_model", "mantle_model", "marketplace_product")
 MAP_COLUMNS = ("billing_name", "name_kind", "base_model_id", "source")
-MARKETPLACE_SUFFIX = " (Amazon Bedrock Edition)"
 
 
 class BillingNameMapError(ValueError):

@@ -85,6 +85,7 @@ RAW_SCHEMA: dict[str, DType] = {
     "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
     "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (§4.11)
     "iam_principal": pl.String,
+    "public_rate": pl.Float64,  # CUR pricing_public_on_demand_rate / FOCUS ListUnitPrice: the list rate per unit
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
 _TIME_COLUMNS = ("usage_start", "billing_period_start")
@@ -112,6 +113,7 @@ _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "currency": ("line_item_currency_code",),
     "description": ("line_item_line_item_description",),
     "invoice_id": ("bill_invoice_id",),
+    "public_rate": ("pricing_public_on_demand_rate",),
 }
 _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
     **_CUR_COLUMNS,
@@ -142,6 +144,7 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "description": ("ChargeDescription",),
     "list_cost": ("ListCost",),
     "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (§3.2)
+    "public_rate": ("ListUnitPrice",),
 }
 _COLUMNS: dict[Format, dict[str, tuple[str, ...]]] = {
     "cur": _CUR_COLUMNS,
@@ -927,7 +930,17 @@ def _numbers(df: pl.DataFrame, r: _Resolved, uri: str) -> pl.DataFrame:
         if bad.height:
             raise BillingFormatError(f"{uri}: column {r.display[c]!r} has a non-numeric value: {bad[c][0]!r}")
         cols.append(parsed.alias(c))
+    if "public_rate" in df.columns and df.schema["public_rate"] != pl.Float64:
+        cols.append(public_rate(pl.col("public_rate")).alias("public_rate"))
     return df.with_columns(cols) if cols else df
+
+
+def public_rate(text: pl.Expr) -> pl.Expr:
+    """The list rate in CUR's `pricing_public_on_demand_rate`, a string (the highest tier's rate where a usage type
+    is tiered; a `$` or thousands separators may appear): its first number, null when there is none. It is only a
+    second opinion on the catalog, so an unreadable value is left out, never an error."""
+    cleaned = text.cast(pl.String).str.replace_all(",", "")
+    return cleaned.str.extract(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)", 1).cast(pl.Float64, strict=False)
 
 
 def _check_currency(df: pl.DataFrame, r: _Resolved, uri: str) -> None:

@@ -72,7 +72,6 @@ for _code, _region in REGION_CODES.items():
     REGION_PREFIX.setdefault(_region, _code)
 
 CONTEXT_TIERS = ("standard", "long")
-BILLING_ROUTINGS = ("in_region", "geo", "global")
 TIERS = ("standard", "batch", "flex", "priority", "latency_optimized", "reserved", "custom_model")
 
 _PREFIX = re.compile(r"^(?P<code>[A-Z]{2,4}[0-9]?)-(?P<rest>.+)$")

@@ -17,8 +17,6 @@ import polars as pl
 
 from pipeline import schemas
 
-PAIR = ["account_id", "region"]
-
 
 def config_for_day(
     day: dt.date,

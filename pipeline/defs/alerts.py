@@ -2,7 +2,9 @@
 matter (`alerts.checks` in ledger.yaml) to SNS and/or Slack, once per check and partition (`pipeline.report.alerts`).
 
 Off by default (`alerts.enabled`); when enabled it starts running with the daemon. On its first tick it looks back
-one day only, so turning alerts on does not replay a year of history into a chat channel.
+one day only, so turning alerts on does not replay a year of history into a chat channel. Each tick reads every
+evaluation newer than its mark, page by page (a backfill of hundreds of failing days is read whole, never cut at a
+page), so every failing partition alerts eventually.
 """
 
 import time
@@ -24,7 +26,8 @@ from pipeline.report.alerts import AlertState, CheckOutcome, matters, process, s
 
 SENSOR_NAME = "ledger_alert_sensor"
 FIRST_LOOKBACK_SECONDS = 24 * 3600
-BATCH = 200
+PAGE = 200
+"""Evaluations read per query; a check's new evaluations are read page by page until the last one handled."""
 DONE = (AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED)
 
 
@@ -33,15 +36,51 @@ def _plain(value: Any) -> Any:
     return inner if isinstance(inner, int | float | str | bool) or inner is None else str(inner)
 
 
+def fresh_records(instance: Any, key: AssetCheckKey, last: int | None, since: float, page: int = PAGE) -> list[Any]:
+    """Every execution record of `key` newer than `last` (or, without a mark, created since `since`), newest first,
+    read in pages of `page` until the first one already handled."""
+    out: list[Any] = []
+    cursor: int | None = None
+    while True:
+        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=page, cursor=cursor)
+        fresh = [r for r in records if (r.id > last if last is not None else r.create_timestamp >= since)]
+        out.extend(fresh)
+        if len(records) < page or len(fresh) < len(records):
+            return out
+        cursor = records[-1].id
+
+
+def _outcome(instance: Any, record: Any, run_partitions: dict[str, str | None]) -> CheckOutcome:
+    evaluation = record.event.dagster_event.event_specific_data
+    partition = record.partition or evaluation.partition
+    if partition is None:  # a check declared without partitions_def: its day is the run's partition
+        if record.run_id not in run_partitions:
+            run = instance.get_run_by_id(record.run_id)
+            run_partitions[record.run_id] = run.tags.get(PARTITION_NAME_TAG) if run else None
+        partition = run_partitions[record.run_id]
+    severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+    return CheckOutcome(
+        asset=evaluation.asset_key.to_user_string(),
+        check=evaluation.check_name,
+        partition=partition,
+        passed=bool(evaluation.passed),
+        severity=str(severity),
+        description=evaluation.description,
+        metadata={k: _plain(v) for k, v in (evaluation.metadata or {}).items()},
+        storage_id=record.id,
+    )
+
+
 def check_outcomes(
-    instance: Any, check_keys: list[AssetCheckKey], after: dict[str, int], limit: int = BATCH
+    instance: Any, check_keys: list[AssetCheckKey], after: dict[str, int], limit: int = PAGE
 ) -> tuple[list[CheckOutcome], dict[str, int]]:
     """Completed evaluations of `check_keys` newer than `after` (per check: the last execution id handled), and the
     next `after`.
 
     Reads each check's execution history (the asset-check table every Dagster storage keeps, run-sharded SQLite
-    included). A check still running holds its check's mark below itself, so it is picked up once it completes;
-    evaluations read twice are harmless (the same outcome sends nothing). Without a mark, only the last day is read.
+    included), `limit` records a page, every page newer than the mark. A check still running holds its check's
+    mark below itself, so it is picked up once it completes; evaluations read twice are harmless (the same outcome
+    sends nothing). Without a mark, only the last day is read.
     """
     outcomes: list[CheckOutcome] = []
     marks = dict(after)
@@ -49,36 +88,14 @@ def check_outcomes(
     since = time.time() - FIRST_LOOKBACK_SECONDS
     for key in check_keys:
         name = key.to_user_string()
-        last = after.get(name)
-        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=limit)
-        fresh = [r for r in records if (r.id > last if last is not None else r.create_timestamp >= since)]
+        fresh = fresh_records(instance, key, after.get(name), since, limit)
         running = [r.id for r in fresh if r.status not in DONE]
         done = [r for r in fresh if r.status in DONE and r.event is not None]
         if running:
             marks[name] = min(running) - 1
         elif fresh:
             marks[name] = max(r.id for r in fresh)
-        for record in sorted(done, key=lambda r: r.id):
-            evaluation = record.event.dagster_event.event_specific_data
-            partition = record.partition or evaluation.partition
-            if partition is None:  # a check declared without partitions_def: its day is the run's partition
-                if record.run_id not in run_partitions:
-                    run = instance.get_run_by_id(record.run_id)
-                    run_partitions[record.run_id] = run.tags.get(PARTITION_NAME_TAG) if run else None
-                partition = run_partitions[record.run_id]
-            severity = getattr(evaluation.severity, "value", str(evaluation.severity))
-            outcomes.append(
-                CheckOutcome(
-                    asset=evaluation.asset_key.to_user_string(),
-                    check=evaluation.check_name,
-                    partition=partition,
-                    passed=bool(evaluation.passed),
-                    severity=str(severity),
-                    description=evaluation.description,
-                    metadata={k: _plain(v) for k, v in (evaluation.metadata or {}).items()},
-                    storage_id=record.id,
-                )
-            )
+        outcomes += [_outcome(instance, record, run_partitions) for record in sorted(done, key=lambda r: r.id)]
     return outcomes, marks
 
 

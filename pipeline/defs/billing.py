@@ -30,7 +30,7 @@ from pipeline import schemas, warehouse
 from pipeline.config import LedgerConfig
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
-from pipeline.defs.publish import described
+from pipeline.defs.publish import described, publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.reconciliation import (
     chargeback as allocate_chargeback,
@@ -64,6 +64,13 @@ BILLING_CHECKS = [
         asset="billing_line_items",
         description="No bill row has a NaN, infinite or absurd cost or amount (such rows are quarantined: "
         "kept out of billing_line_items, listed here with file and row).",
+    ),
+    AssetCheckSpec(
+        "catalog_matches_bill",
+        asset="billing_line_items",
+        description="Every list rate the bill states (CUR pricing_public_on_demand_rate, FOCUS ListUnitPrice) "
+        "matches the price catalog within reconciliation.rate_tolerance_pct; lists each disagreement with both "
+        "rates and the catalog row (refresh with `bedrock-ledger prices sync`, or fix the row).",
     ),
     AssetCheckSpec(
         "principal_coverage",
@@ -114,6 +121,68 @@ def billing_line_items(context: AssetExecutionContext, ledger: LedgerResource) -
     yield from billing_results(items, checks, metrics, path)
     yield quarantine_result([q for q in quarantined if q is not None])
     yield principal_coverage_result(items)
+    yield catalog_matches_bill_result(items, cfg, day)
+
+
+@for_people
+def bill_list_rates(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
+    """Per day × model × region × usage kind × tier × routing × context tier (grain and key): the public list
+    rate the bill states, per pricing unit and per 1K tokens. Upstream: billing_line_items. The next days'
+    `priced_invocations` read it for models the catalog lacks."""
+    from pipeline.billing.list_rates import bill_list_rates as list_rates
+
+    cfg = ledger.config
+    day = partition_day(context.partition_key)
+    rates = list_rates(warehouse.read_partition(cfg.warehouse, "billing_line_items", day))
+    yield publish(rates, cfg.warehouse, "bill_list_rates", day, {"models": rates["base_model_id"].n_unique()})
+
+
+def catalog_matches_bill_result(items: pl.DataFrame, cfg: LedgerConfig, day: dt.date) -> AssetCheckResult:
+    """WARN when a bill list rate and the catalog's rate for the same model, Region, kind, tier and routing
+    differ by more than the rate tolerance, or the catalog has no rate at all; both rates listed per 1M tokens."""
+    from pipeline.billing.list_rates import bill_list_rates as list_rates
+    from pipeline.pricing.bill_rates import catalog_disagreements
+    from pipeline.pricing.explain import rate_per_1m
+    from pipeline.pricing.layers import catalog_for
+
+    rates = list_rates(items)
+    tolerance = cfg.reconciliation.rate_tolerance_pct
+    bad = catalog_disagreements(rates, catalog_for(cfg), day, tolerance) if rates.height else rates
+    shown = pl.DataFrame()
+    if bad.height:
+        shown = bad.head(20).select(
+            "base_model_id",
+            "region",
+            "usage_kind",
+            "routing",
+            "tier",
+            pl.col("bill_rate_per_1k_usd").map_elements(rate_per_1m, return_dtype=pl.String).alias("bill_per_1m"),
+            pl.col("catalog_rate_per_1k_usd")
+            .map_elements(rate_per_1m, return_dtype=pl.String)
+            .fill_null("no catalog rate")
+            .alias("catalog_per_1m"),
+            (pl.col("delta_pct") * 100).round(1).cast(pl.String).fill_null("-").alias("catalog_vs_bill_pct"),
+            pl.col("price_source").fill_null("-").alias("catalog_row"),
+        )
+    return AssetCheckResult(
+        asset_key="billing_line_items",
+        check_name="catalog_matches_bill",
+        passed=bad.height == 0,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"{bad.height} of {rates.height} bill list rates disagree with the catalog beyond "
+            f"{tolerance:.1%}" + (" (or have no catalog rate)" if bad.height else "")
+            if rates.height
+            else "the bill states no list rates for this day"
+        ),
+        metadata={
+            "bill_list_rates": rates.height,
+            "disagreements": bad.height,
+            "missing_in_catalog": int(bad["catalog_rate_per_1k_usd"].null_count()) if bad.height else 0,
+            "tolerance": tolerance,
+            "disagreeing_rates": MetadataValue.md(markdown_table(shown, max_rows=20)),
+        },
+    )
 
 
 @for_people
@@ -153,7 +222,7 @@ def chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> Iterat
 
 
 def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
-    """`billing_line_items`, `cost_reconciliation` and `chargeback` for the given partitioning."""
+    """`billing_line_items`, `bill_list_rates`, `cost_reconciliation` and `chargeback` for the partitioning."""
     from_bill = ["priced_invocations", "billing_line_items"]
     return [
         asset(
@@ -164,6 +233,13 @@ def build_billing_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             pool="aws_billing",
             check_specs=BILLING_CHECKS,
         )(billing_line_items),
+        asset(
+            name="bill_list_rates",
+            group_name=GROUP,
+            partitions_def=partitions_def,
+            deps=["billing_line_items"],
+            kinds={"parquet"},
+        )(bill_list_rates),
         asset(
             name="cost_reconciliation",
             group_name=GROUP,
@@ -189,9 +265,9 @@ def _has_provisioned(billing: pl.DataFrame) -> bool:
 
 def _catalog(cfg: LedgerConfig) -> Any:
     """The price catalog, only loaded when Provisioned Throughput needs an on-demand comparison."""
-    from pipeline.pricing import load_catalog
+    from pipeline.pricing.layers import catalog_for
 
-    return load_catalog(cfg.pricing.overrides)
+    return catalog_for(cfg)
 
 
 def billing_results(

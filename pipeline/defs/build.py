@@ -14,6 +14,7 @@ from pipeline.defs.ingest import build_ingest_assets
 from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, freshness_schedule
 from pipeline.defs.outputs import build_output_assets
 from pipeline.defs.partitions import daily_partitions
+from pipeline.defs.price_sync import price_sync_definitions
 from pipeline.defs.pricing import build_pricing_assets
 from pipeline.defs.report import build_report_assets
 from pipeline.defs.resources import LedgerResource
@@ -22,7 +23,7 @@ from pipeline.defs.usage import build_usage_assets
 
 ALL_JOB = "ledger_daily_job"
 BILLING_JOB = "billing_refresh_job"
-BILLING_ASSETS = ("billing_line_items", "cost_reconciliation", "chargeback", "focus_chargeback")
+BILLING_ASSETS = ("billing_line_items", "bill_list_rates", "cost_reconciliation", "chargeback", "focus_chargeback")
 EXECUTOR = in_process_executor
 """Every step of a run in the run's own process, one after another. A day's steps mostly wait on each other, and
 the multiprocess executor paid a fresh Python + Dagster + definitions start (about 5 s here) for each of them:
@@ -73,14 +74,16 @@ def build_definitions(cfg: LedgerConfig, config_path: str = "") -> Definitions:
     )
     with preview_allowed():
         freshness = [c for c in build_operability_checks(partitions_def) if FRESHNESS_KEY in c.check_keys]
+    sync_jobs, sync_schedules = price_sync_definitions(cfg)
     return Definitions(
         assets=build_assets(cfg),
         asset_checks=freshness,
-        jobs=[daily_job, billing_job],
+        jobs=[daily_job, billing_job, *sync_jobs],
         schedules=[
             daily_schedule(daily_job, cfg),
             billing_refresh_schedule(billing_job, cfg),
             freshness_schedule(cfg.schedules.daily_hour_utc),
+            *sync_schedules,
         ],
         sensors=[billing_export_sensor(billing_job, cfg), alert_sensor(cfg)],
         resources={"ledger": LedgerResource(config_path=config_path)},

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec
 
-from pipeline.text import usd
+from pipeline.text import escape_for, usd
 
 if TYPE_CHECKING:
     import polars as pl
@@ -57,21 +57,25 @@ def is_money(column: str) -> bool:
 def _cell(column: str, value: Any) -> str:
     if isinstance(value, float):
         return usd(value) if is_money(column) else f"{value:,.4f}"
-    return str(value)
+    return escape_for(value, "dagster_markdown")
 
 
 def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
-    """A small markdown table for asset metadata: the first `max_rows` rows, money as `usd()`, other floats to
-    four decimals."""
+    """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), money as
+    `usd()`, other floats to four decimals, every other value escaped for Dagster's markdown (a cost center named
+    `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell)."""
     if df.is_empty():
         return "_none_"
+    more = df.height - max_rows
     df = df.head(max_rows)
-    header = "| " + " | ".join(df.columns) + " |"
+    header = "| " + " | ".join(escape_for(c, "dagster_markdown") for c in df.columns) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     rows = []
     for row in df.iter_rows():
         cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
+    if more > 0:
+        rows.append(f"\n_and {more:,} more rows_")
     return "\n".join([header, sep, *rows])
 
 

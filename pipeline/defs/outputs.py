@@ -27,7 +27,7 @@ from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
-from pipeline.pricing import load_catalog
+from pipeline.pricing.layers import catalog_for
 
 GROUP = "outputs"
 DEPS = {
@@ -110,7 +110,7 @@ def daily_cache_economics(context: AssetExecutionContext, ledger: LedgerResource
     cfg = ledger.config
     day = partition_day(context.partition_key)
     priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
-    econ = cache_economics(priced, load_catalog(cfg.pricing.overrides))
+    econ = cache_economics(priced, catalog_for(cfg))
     reads = int(econ["cache_read_input_tokens"].sum() or 0)
     uncached = int(econ["input_tokens"].sum() or 0)
     losing = econ.filter(pl.col("net_saving_usd") < 0).select(

@@ -27,7 +27,9 @@ from pipeline.defs.figures import flat_numbers, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import described
 from pipeline.defs.resources import LedgerResource
-from pipeline.pricing import load_catalog, unpriced_summary
+from pipeline.pricing import unpriced_summary
+from pipeline.pricing.bill_rates import usable_bill_rates
+from pipeline.pricing.layers import catalog_for
 from pipeline.pricing.priced import live_profiles, price_and_attribute
 
 GROUP = "pricing"
@@ -82,16 +84,21 @@ def priced_invocations(context: AssetExecutionContext, ledger: LedgerResource) -
     day = partition_day(context.partition_key)
     import pyarrow.parquet as pq  # step-only: keeps loading the definitions fast
 
-    catalog = load_catalog(cfg.pricing.overrides)  # fails before any write on a bad overrides file
+    catalog = catalog_for(cfg)  # bundled < synced < overrides; fails before any write on a bad file
     files = warehouse.partition_files(cfg.warehouse, "invocations", day)
     live = live_profiles(cfg, files)
+    # A restated bill never re-prices a day: only rates first billed before it (or on it, at a rerun).
+    rerun = warehouse.partition_exists(cfg.warehouse, "priced_invocations", day)
+    bill_rates = usable_bill_rates(cfg.warehouse, day, rerun=rerun)
 
     def batches() -> Iterator[pl.DataFrame]:
         for f in files:
             with warehouse.open_input(f) as handle:
                 for rb in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
                     frame = cast(pl.DataFrame, pl.from_arrow(rb))  # a record batch is always a frame
-                    yield price_and_attribute(schemas.conform(frame, schemas.INVOCATIONS), cfg, catalog, live)
+                    yield price_and_attribute(
+                        schemas.conform(frame, schemas.INVOCATIONS), cfg, catalog, live, bill_rates
+                    )
 
     path = warehouse.write_partition(batches(), cfg.warehouse, "priced_invocations", day)
     yield from priced_results(warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day]), cfg, path)
@@ -123,6 +130,9 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
         pl.col("total_cost_usd").sum().alias("total"),
         (pl.col("context_tier") == "long").sum().alias("long_context"),
         (pl.col("pricing_tier") == "latency_optimized").sum().alias("latency_optimized"),
+        (pl.col("price_origin") == "bill").sum().alias("bill_priced"),
+        (pl.col("price_origin") == "derived").sum().alias("derived_priced"),
+        (pl.col("price_origin") == "override").sum().alias("override_priced"),
         pl.col("cache_write_1h_cost_usd").sum().alias("cache_write_1h"),
     ).collect(engine="streaming")
     n, unpriced, total = int(totals["n"][0]), int(totals["unpriced"][0] or 0), float(totals["total"][0] or 0.0)
@@ -155,6 +165,11 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
             "long_context_invocations": int(totals["long_context"][0] or 0),
             "latency_optimized_invocations": int(totals["latency_optimized"][0] or 0),
             "cache_write_1h_cost_usd": float(totals["cache_write_1h"][0] or 0.0),
+            # Where prices came from: the bill's list rate (a model the catalog lacks), a derived rate (tier
+            # multiplier, any-Region fallback), an override; the rest are catalog rows.
+            "bill_priced_invocations": int(totals["bill_priced"][0] or 0),
+            "derived_priced_invocations": int(totals["derived_priced"][0] or 0),
+            "override_priced_invocations": int(totals["override_priced"][0] or 0),
             "top_cost_centers": MetadataValue.md(markdown_table(by_cc)),
             "top_models": MetadataValue.md(markdown_table(by_model)),
         },

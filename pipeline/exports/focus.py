@@ -84,14 +84,6 @@ MANDATORY_NOT_NULL: tuple[str, ...] = (
     "ServiceName",
 )
 """FOCUS 1.2 columns that are mandatory and may not be null."""
-MANDATORY_NULLABLE: tuple[str, ...] = (
-    "BillingAccountName",
-    "ChargeClass",
-    "ChargeDescription",
-    "PricingQuantity",
-    "PricingUnit",
-)
-"""FOCUS 1.2 mandatory columns that may be null (PricingQuantity/Unit not for Usage rows)."""
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
 _KEYS = [*ALLOCATION_BUCKET, *PARTIES]
 _ROW_KEYS = [*_KEYS, "usage_kind"]

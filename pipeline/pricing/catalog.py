@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.schemas import DType
+from pipeline.vocabulary import PRICING_ROUTINGS
 
 BUNDLED_PRICES = Path(__file__).with_name("data") / "prices.csv"
 
@@ -39,11 +40,16 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "cache_write_1h_per_1k_usd",
     "context_tier",
     "min_input_tokens",
+    "unit",
+    "per_unit_usd",
 )
 """`image_per_unit_usd`: per generated image, for image models whose price does not depend on size or quality.
 `cache_write_1h_per_1k_usd`: 1-hour cache writes. `context_tier` (`standard`, the default, or `long`) and
 `min_input_tokens`: a `long` row applies to a call whose input + cache-read + cache-write tokens exceed
-`min_input_tokens` (Anthropic's long-context rule). Optional so that price files written before them still load."""
+`min_input_tokens` (Anthropic's long-context rule). `unit` (`token`, the default; `image`, `query`, `second`,
+`text_unit`, `hour`) and `per_unit_usd`: the price of one such unit, for rows not billed per token (rerank queries,
+seconds of media, guardrail text units, model-unit hours). Optional so that price files written before them still
+load."""
 
 PRICE_COLUMNS: tuple[str, ...] = (
     "input_per_1k_usd",
@@ -52,8 +58,15 @@ PRICE_COLUMNS: tuple[str, ...] = (
     "cache_write_per_1k_usd",
     "image_per_unit_usd",
     "cache_write_1h_per_1k_usd",
+    "per_unit_usd",
 )
-ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
+TOKEN_PRICE_COLUMNS: tuple[str, ...] = PRICE_COLUMNS[:4] + ("cache_write_1h_per_1k_usd",)
+UNITS: tuple[str, ...] = ("token", "image", "query", "second", "text_unit", "hour")
+"""What one row prices. `token` rows carry per-1K rates; every other unit carries `per_unit_usd` (an `image` row may
+use the older `image_per_unit_usd` instead). A guardrail policy is a row with `model_id = guardrail:<policy>`."""
+SOURCE_FORMS: tuple[str, ...] = ("aws-price-list:", "https://", "derived:", "unpublished:")
+"""How a `source` starts: `aws-price-list:<serviceCode>@<publicationDate>`, a public URL, `derived:<rule>; from
+<source>`, or `unpublished:<note>`. Required of synced rows; older bundled rows and user overrides say it in words."""
 TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
 CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
 CLAUDE_1H_WRITE_MULTIPLIER = 2.0
@@ -80,8 +93,10 @@ CATALOG_SCHEMA: dict[str, DType] = {
     "cache_write_1h_per_1k_usd": pl.Float64,
     "context_tier": pl.String,  # standard | long
     "min_input_tokens": pl.Int64,  # long rows: applies above this many input + cache tokens
+    "unit": pl.String,  # token | image | query | second | text_unit | hour
+    "per_unit_usd": pl.Float64,  # non-token rows: USD per unit
     "source": pl.String,
-    "origin": pl.String,  # "catalog" (bundled) or "override"
+    "origin": pl.String,  # "catalog" (bundled), "synced" (Price List under the warehouse) or "override"
     "file": pl.String,
     "line": pl.Int64,
     "price_id": pl.String,  # what `price_source` says for a call priced at this row
@@ -90,6 +105,10 @@ CATALOG_SCHEMA: dict[str, DType] = {
 
 class PriceCatalogError(ValueError):
     """A price file that cannot be trusted; the message names the file, the line and the reason."""
+
+
+RowKey = tuple[str, str, str | None, str, str, str]
+"""(model_id, region, routing, tier, context_tier, unit): at most one row per key is valid on any day."""
 
 
 @dataclass(frozen=True)
@@ -109,19 +128,21 @@ class PriceRow:
     line: int
     context_tier: str = "standard"
     min_input_tokens: int | None = None
+    unit: str = "token"
 
     @property
-    def key(self) -> tuple[str, str, str | None, str, str]:
-        return (self.model_id, self.region, self.routing, self.tier, self.context_tier)
+    def key(self) -> RowKey:
+        return (self.model_id, self.region, self.routing, self.tier, self.context_tier, self.unit)
 
     @property
     def price_id(self) -> str:
         """Stable name of the row: key plus start date identify it uniquely once overlaps are rejected."""
-        where = "catalog" if self.origin == "catalog" else f"override:{Path(self.file).name}"
+        where = self.origin if self.origin in ("catalog", "synced") else f"override:{Path(self.file).name}"
         return (
             f"{where}:{self.model_id}|{self.region}|{self.routing or '*'}|{self.tier}|"
             f"{self.effective_from.isoformat() if self.effective_from != OPEN_START else '*'}"
             f"{'|long' if self.context_tier == 'long' else ''}"
+            f"{'' if self.unit == 'token' else '|' + self.unit}"
         )
 
     def overlaps(self, other: PriceRow) -> bool:
@@ -194,8 +215,8 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     if not region:
         raise ValueError("region is empty (use * for any region)")
     routing = rec["routing"].strip() or None
-    if routing is not None and routing not in ROUTINGS:
-        raise ValueError(f"routing {routing!r} is not one of {', '.join(ROUTINGS)} (or empty for any)")
+    if routing is not None and routing not in PRICING_ROUTINGS:
+        raise ValueError(f"routing {routing!r} is not one of {', '.join(PRICING_ROUTINGS)} (or empty for any)")
     tier = rec["tier"].strip() or "standard"
     if tier not in TIERS:
         raise ValueError(f"tier {tier!r} is not one of {', '.join(TIERS)}")
@@ -210,6 +231,7 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     prices = {c: _parse_price(rec.get(c) or "", c) for c in PRICE_COLUMNS}
     if all(v is None for v in prices.values()):
         raise ValueError("row has no price at all")
+    unit = _unit(rec, prices)
     context_tier = (rec.get("context_tier") or "").strip() or "standard"
     if context_tier not in CONTEXT_TIERS:
         raise ValueError(f"context_tier {context_tier!r} is not one of {', '.join(CONTEXT_TIERS)} (or empty)")
@@ -219,6 +241,8 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     if context_tier == "standard" and min_input is not None:
         raise ValueError("min_input_tokens is only for context_tier long (a standard row applies to every size)")
     source = (rec["source"] or "").strip()
+    if origin == "synced" and not source.startswith(SOURCE_FORMS):
+        raise ValueError(f"source {source!r} must start with one of {', '.join(SOURCE_FORMS)} in a synced catalog")
     if (
         prices["cache_write_1h_per_1k_usd"] is None
         and prices["cache_write_per_1k_usd"] is not None
@@ -241,7 +265,27 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
         line=line,
         context_tier=context_tier,
         min_input_tokens=min_input,
+        unit=unit,
     )
+
+
+def _unit(rec: dict[str, str], prices: dict[str, float | None]) -> str:
+    """The row's unit: as written, else `image` for a row priced only per image, else `token`; checked against
+    the prices the row carries (a per-unit row has `per_unit_usd` and no per-1K rate, a token row the reverse)."""
+    unit = (rec.get("unit") or "").strip()
+    tokens = any(prices[c] is not None for c in TOKEN_PRICE_COLUMNS)
+    if not unit:
+        unit = "image" if prices["image_per_unit_usd"] is not None and not tokens else "token"
+    if unit not in UNITS:
+        raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)} (or empty for token)")
+    if unit == "token" and prices["per_unit_usd"] is not None:
+        raise ValueError("per_unit_usd is for non-token rows: set unit (query, second, text_unit, hour, image)")
+    if unit not in ("token", "image"):
+        if prices["per_unit_usd"] is None:
+            raise ValueError(f"a unit {unit} row needs per_unit_usd (USD per {unit})")
+        if tokens or prices["image_per_unit_usd"] is not None:
+            raise ValueError(f"a unit {unit} row carries per_unit_usd only, not per-1K token or image rates")
+    return unit
 
 
 def read_price_file(path: str | os.PathLike[str], origin: str = "override") -> list[PriceRow]:
@@ -299,7 +343,7 @@ def read_price_file(path: str | os.PathLike[str], origin: str = "override") -> l
 
 def _overlap_errors(rows: list[PriceRow]) -> list[str]:
     """Two rows with the same key valid on the same day would make the price ambiguous."""
-    by_key: dict[tuple[str, str, str | None, str, str], list[PriceRow]] = {}
+    by_key: dict[RowKey, list[PriceRow]] = {}
     for r in rows:
         by_key.setdefault(r.key, []).append(r)
     errors = []
@@ -309,8 +353,8 @@ def _overlap_errors(rows: list[PriceRow]) -> list[str]:
             if prev.overlaps(cur):
                 errors.append(
                     f"{cur.file}: line {cur.line}: validity overlaps line {prev.line} for the same "
-                    f"model_id/region/routing/tier/context_tier ({cur.model_id}, {cur.region}, "
-                    f"{cur.routing or 'any'}, {cur.tier}, {cur.context_tier})"
+                    f"model_id/region/routing/tier/context_tier/unit ({cur.model_id}, {cur.region}, "
+                    f"{cur.routing or 'any'}, {cur.tier}, {cur.context_tier}, {cur.unit})"
                 )
     return errors
 
@@ -332,21 +376,16 @@ def _subtract(row: PriceRow, covers: list[PriceRow]) -> list[PriceRow]:
     return [dataclasses.replace(row, effective_from=start, effective_to=end) for start, end in pieces]
 
 
-def merge_rows(bundled: list[PriceRow], overrides: list[PriceRow]) -> list[tuple[PriceRow, str]]:
-    """Apply overrides: for the same key, an override's days are taken out of the bundled rows.
-
-    Returns (row, price_id) pairs. Overrides for a key the bundle lacks simply add rows (new models, negotiated
-    regional prices, batch tiers). A trimmed bundled row keeps the price_id of its CSV row (its original start
-    date), so `price_source` still names a line a reviewer can find.
-    """
-    by_key: dict[tuple[str, str, str | None, str, str], list[PriceRow]] = {}
-    for o in overrides:
+def layer_rows(base: list[tuple[PriceRow, str]], upper: list[PriceRow]) -> list[tuple[PriceRow, str]]:
+    """`base` (row, price_id) pairs with the days of `upper`'s rows cut out of rows of the same key, plus `upper`."""
+    by_key: dict[RowKey, list[PriceRow]] = {}
+    for o in upper:
         by_key.setdefault(o.key, []).append(o)
     merged: list[tuple[PriceRow, str]] = []
-    for b in bundled:
+    for b, pid in base:
         covers = by_key.get(b.key)
-        merged.extend((piece, b.price_id) for piece in (_subtract(b, covers) if covers else [b]))
-    merged.extend((o, o.price_id) for o in overrides)
+        merged.extend((piece, pid) for piece in (_subtract(b, covers) if covers else [b]))
+    merged.extend((o, o.price_id) for o in upper)
     return merged
 
 
@@ -363,6 +402,7 @@ def _to_frame(rows: list[PriceRow], price_ids: list[str]) -> pl.DataFrame:
             data[c].append(r.prices[c])
         data["context_tier"].append(r.context_tier)
         data["min_input_tokens"].append(r.min_input_tokens)
+        data["unit"].append(r.unit)
         data["source"].append(r.source)
         data["origin"].append(r.origin)
         data["file"].append(r.file)
@@ -375,18 +415,22 @@ def load_catalog(
     overrides_path: str | os.PathLike[str] | None = None,
     *,
     bundled_path: str | os.PathLike[str] | None = None,
+    synced_path: str | os.PathLike[str] | None = None,
 ) -> PriceCatalog:
-    """Load the bundled price CSV and, if given, the user's overrides (`pricing.overrides` in ledger.yaml).
+    """Load the bundled price CSV, the synced Price List catalog if given (`pricing.sync`), and the user's overrides
+    (`pricing.overrides` in ledger.yaml), with that precedence: bundled < synced < overrides.
 
-    Raises `PriceCatalogError` for any invalid line in either file. `bundled_path` exists for tests.
+    Raises `PriceCatalogError` for any invalid line in any file. `bundled_path` exists for tests.
     """
     bundled_file = Path(bundled_path) if bundled_path else BUNDLED_PRICES
     bundled = read_price_file(bundled_file, origin="catalog")
     files = [str(bundled_file)]
-    overrides: list[PriceRow] = []
+    merged = [(b, b.price_id) for b in bundled]
+    if synced_path:
+        merged = layer_rows(merged, read_price_file(synced_path, origin="synced"))
+        files.append(str(synced_path))
     if overrides_path:
-        overrides = read_price_file(overrides_path, origin="override")
+        merged = layer_rows(merged, read_price_file(overrides_path, origin="override"))
         files.append(str(overrides_path))
-    merged = merge_rows(bundled, overrides)
     frame = _to_frame([r for r, _ in merged], [pid for _, pid in merged])
     return PriceCatalog(rows=frame, files=files)

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 import polars as pl
 
 from pipeline import config
+from pipeline.pricing.aliases import load_aliases
 from pipeline.pricing.catalog import ANY_REGION, PRICE_COLUMNS, PriceCatalog
+from pipeline.vocabulary import PRICING_ROUTINGS
 
 GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
 """System (cross-region) inference profile prefixes. `us-gov` comes first so it is not read as `us`."""
@@ -57,6 +59,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "pricing_tier",
     "unpriced_reason",
     "context_tier",
+    "price_origin",
 )
 CACHE_WRITE_1H = "cache_write_1h_input_tokens"
 """The 1-hour part of `cache_write_input_tokens`; a frame without the column has none (0)."""
@@ -167,7 +170,7 @@ def _resolve_combo(
         if routing in ("geo", "global") and inference_profile:
             mid = _arn_resource(inference_profile)[1]
         geo = GEO_PREFIX.match(mid)
-        if routing in ("in_region", "geo", "global"):
+        if routing in PRICING_ROUTINGS:
             pricing_routing = routing
         else:
             pricing_routing = ("global" if geo.group(1) == "global" else "geo") if geo else "in_region"
@@ -178,6 +181,11 @@ def _resolve_combo(
         exact.append(strip_geo_prefix(mid))
     if base_model_id:
         exact.append(_arn_resource(base_model_id)[1])
+    aliases = load_aliases()
+    geo = GEO_PREFIX.match(mid)
+    if geo and strip_geo_prefix(mid) in aliases:  # `global.<short id>` is `global.<model id>`, a price of its own
+        exact.insert(1, f"{geo.group(1)}.{aliases[strip_geo_prefix(mid)]}")
+    exact.extend([aliases[c] for c in exact if c in aliases])
     candidates: list[str] = []
     for c in exact:
         for v in [c, *id_variants(c)]:
@@ -225,6 +233,18 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
             rows = rows.with_columns(pl.lit(None, pl.Float64).alias(c))
     if "origin" not in rows.columns:
         rows = rows.with_columns(pl.lit("catalog").alias("origin"))
+    if "unit" in rows.columns:  # per-query, per-second, per-text-unit and hourly rows do not price token calls
+        rows = rows.filter(pl.col("unit").is_null() | pl.col("unit").is_in(["token", "image"]))
+        rows = rows.with_columns(
+            pl.when(pl.col("unit") == "image")
+            .then(pl.coalesce("image_per_unit_usd", "per_unit_usd"))
+            .otherwise(pl.col("image_per_unit_usd"))
+            .alias("image_per_unit_usd")
+        )
+    else:
+        rows = rows.with_columns(pl.lit("token").alias("unit"))
+    if "source" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, pl.String).alias("source"))
     cat = rows.select(
         pl.col("model_id").alias("_cand"),
         pl.col("region").alias("_p_region"),
@@ -235,6 +255,10 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
         *[pl.col(c).alias(f"_p_{c}") for c in PRICE_COLUMNS],
         pl.col("price_id").alias("_p_id"),
         (pl.col("origin") == "override").alias("_p_override"),
+        pl.col("origin").replace_strict({"override": 0, "synced": 1}, default=2, return_dtype=pl.Int8).alias("_p_rank"),
+        # A model with both a per-token and a per-image row is a token model: its token row prices its calls.
+        (pl.col("unit").fill_null("token") != "token").cast(pl.Int8).alias("_p_unit_rank"),
+        pl.col("source").fill_null("").str.starts_with("derived").alias("_p_derived"),
         pl.col("context_tier").alias("_p_ctx"),
         pl.col("min_input_tokens").alias("_p_min"),
     )
@@ -244,6 +268,7 @@ def _select_prices(keys: pl.DataFrame, catalog: PriceCatalog, profile_models: Ma
         *_KEY,
         *[pl.col(f"_p_{c}").alias(f"_l_{c}") for c in PRICE_COLUMNS],
         pl.col("_price_source").alias("_l_price_source"),
+        pl.col("_price_origin").alias("_l_price_origin"),
         pl.col("_p_min").alias("_l_min"),
     )
     return keyed.join(standard, on=_KEY, how="left", nulls_equal=True).join(long, on=_KEY, how="left", nulls_equal=True)
@@ -254,8 +279,25 @@ def _lift() -> pl.Expr:
 
     An override row's `routing` says which routings it covers (empty = all): an override for `X` with an empty or
     `geo` routing covers `us.X` calls too, so it must beat the bundled `us.X` row; `in_region` keeps it off them.
+    A row that names its routing (every Price List row: base model + region + routing) covers every id form of
+    that routing in the same way.
     """
-    return pl.when(pl.col("_p_override")).then(pl.lit(0, pl.Int64)).otherwise(pl.col("_cand_rank"))
+    named = pl.col("_p_override") | pl.col("_p_routing").is_not_null()
+    return pl.when(named).then(pl.lit(0, pl.Int64)).otherwise(pl.col("_cand_rank"))
+
+
+US_COMMERCIAL = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
+FALLBACK_NOTE = " derived:region=1x any-Region row (US list price; the catalog has no {} row)"
+"""Marks a call priced at a bare id's any-Region row from a Region that may cost more: GovCloud (about +20%), and
+outside the US for models other than Claude (Claude costs the same in every commercial Region). The price stays
+(a marked estimate beats none) and `price_origin` says `derived`."""
+
+
+def _region_fallback() -> pl.Expr:
+    bare = ~pl.col("_cand").str.contains(GEO_PREFIX.pattern)
+    gov = pl.col("region").str.starts_with("us-gov-") & ~pl.col("_cand").str.starts_with("us-gov.")
+    abroad = ~pl.col("region").is_in(US_COMMERCIAL) & bare & ~pl.col("_cand").str.starts_with("anthropic.")
+    return (pl.col("_p_region") == ANY_REGION) & ~pl.col("_p_override") & (gov | abroad)
 
 
 def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) -> pl.DataFrame:
@@ -280,9 +322,11 @@ def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) ->
             _region_rank=(pl.col("_p_region") == ANY_REGION).cast(pl.Int8),
             _routing_rank=pl.col("_p_routing").is_null().cast(pl.Int8),
             _tier_rank=(pl.col("_p_tier") != pl.col("_tier")).cast(pl.Int8),
-            _origin_rank=(~pl.col("_p_override")).cast(pl.Int8),
+            _origin_rank=pl.col("_p_rank"),
         )
-        .sort(["_eff_rank", "_region_rank", "_routing_rank", "_tier_rank", "_origin_rank", "_cand_rank"])
+        .sort(
+            ["_eff_rank", "_region_rank", "_routing_rank", "_tier_rank", "_p_unit_rank", "_origin_rank", "_cand_rank"]
+        )
         .unique(subset=_KEY, keep="first", maintain_order=True)
     )
     mult = (
@@ -297,14 +341,22 @@ def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) ->
             {k: f"{v:g}" for k, v in TIER_MULTIPLIERS.items()}, default="?", return_dtype=pl.String
         ),
     )
+    fallback = _region_fallback()
     best = matches.select(
         *_KEY,
         *[(pl.col(f"_p_{c}") * mult).alias(f"_p_{c}") for c in PRICE_COLUMNS],
         pl.when(pl.col("_p_tier") == pl.col("_tier"))
         .then(pl.col("_p_id"))
         .otherwise(pl.col("_p_id") + derived_note)
+        .add(pl.when(fallback).then(pl.format(FALLBACK_NOTE, pl.col("region"))).otherwise(pl.lit("")))
         .alias("_price_source"),
         pl.col("_p_min"),
+        pl.when(pl.col("_p_override"))
+        .then(pl.lit("override"))
+        .when((pl.col("_p_tier") != pl.col("_tier")) | pl.col("_p_derived") | fallback)
+        .then(pl.lit("derived"))
+        .otherwise(pl.lit("catalog"))
+        .alias("_price_origin"),
         pl.lit(True).alias("_matched"),
     )
     return best
@@ -349,6 +401,7 @@ def price_invocations(
             for c in PRICE_COLUMNS
         ],
         pl.when(is_long).then(pl.col("_l_price_source")).otherwise(pl.col("_price_source")).alias("_price_source"),
+        pl.when(is_long).then(pl.col("_l_price_origin")).otherwise(pl.col("_price_origin")).alias("_price_origin"),
         pl.when(is_long).then(pl.lit(True)).otherwise(pl.col("_matched")).alias("_matched"),
     )
 
@@ -403,6 +456,7 @@ def price_invocations(
         pl.col("_pricing_routing").alias("pricing_routing"),
         pl.col("_tier").alias("pricing_tier"),
         pl.when(pl.col("_long")).then(pl.lit("long")).otherwise(pl.lit("standard")).alias("context_tier"),
+        pl.when(pl.col("priced")).then(pl.col("_price_origin")).otherwise(None).alias("price_origin"),
     )
     return work.select([*base.columns, *OUTPUT_COLUMNS])
 
@@ -436,3 +490,50 @@ def unpriced_summary(priced: pl.DataFrame, top: int = 10, include_provisioned: b
         .head(top)
         .rename({"unpriced_reason": "reason"})
     )
+
+
+GEO_FOR_REGION: tuple[tuple[str, str], ...] = (
+    ("us-gov-", "us-gov"),
+    ("us-", "us"),
+    ("ca-", "us"),
+    ("eu-", "eu"),
+    ("ap-northeast-1", "jp"),
+    ("ap-southeast-2", "au"),
+    ("ap-", "apac"),
+)
+"""The system-profile prefix a geo call from a Region uses (to look up the catalog row a geo bill row compares to)."""
+
+
+def profile_id_for(base_model_id: str, routing: str, region: str) -> str | None:
+    """`global.X` for global routing, the Region's geo profile (`us.X`, `eu.X`, …) for geo, None in-region."""
+    if routing == "global":
+        return f"global.{base_model_id}"
+    if routing == "geo":
+        for head, geo in GEO_FOR_REGION:
+            if region.startswith(head):
+                return f"{geo}.{base_model_id}"
+    return None
+
+
+def catalog_rates(keys: pl.DataFrame, catalog: PriceCatalog) -> pl.DataFrame:
+    """The catalog's rates for each row of `keys` (`model_id, base_model_id, routing, inference_profile, region,
+    date, tier`): every price column for standard context, `long_<column>` and `long_min_input_tokens` for the
+    long tier, `price_source`, `price_origin`, `pricing_routing`, and `unpriced_reason` when no row applies.
+    Used by `prices show` and the bill check; prices no call."""
+    k = keys.rename({"tier": "_tier"}).select(_KEY).unique(maintain_order=True)
+    out = _select_prices(k, catalog, {})
+    return out.select(
+        *_KEY,
+        *[pl.col(f"_p_{c}").alias(c) for c in PRICE_COLUMNS],
+        *[pl.col(f"_l_{c}").alias(f"long_{c}") for c in PRICE_COLUMNS],
+        pl.col("_l_min").alias("long_min_input_tokens"),
+        pl.col("_price_source").alias("price_source"),
+        pl.col("_l_price_source").alias("long_price_source"),
+        pl.col("_price_origin").alias("price_origin"),
+        pl.col("_pricing_routing").alias("pricing_routing"),
+        pl.when(pl.col("_block").is_not_null())
+        .then(pl.col("_block"))
+        .when(pl.col("_matched").is_null())
+        .then(pl.lit(REASON_NO_PRICE))
+        .alias("unpriced_reason"),
+    ).rename({"_tier": "tier"})

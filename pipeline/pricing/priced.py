@@ -15,6 +15,7 @@ import polars as pl
 from pipeline.attribution import attribute
 from pipeline.config import LedgerConfig
 from pipeline.normalize.model_ids import split_geo
+from pipeline.pricing.bill_rates import price_from_bill
 from pipeline.pricing.catalog import PriceCatalog
 from pipeline.pricing.match import price_invocations, profile_models_from_config
 
@@ -39,10 +40,15 @@ def live_profiles(cfg: LedgerConfig, invocation_files: Sequence[str]) -> dict[st
 
 
 def price_and_attribute(
-    batch: pl.DataFrame, cfg: LedgerConfig, catalog: PriceCatalog, live: dict[str, dict[str, Any]]
+    batch: pl.DataFrame,
+    cfg: LedgerConfig,
+    catalog: PriceCatalog,
+    live: dict[str, dict[str, Any]],
+    bill_rates: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One batch of invocations, priced and attributed. A profile found only by the live lookup also gives its
-    calls their base model, so they are priced like calls of a configured profile."""
+    calls their base model, so they are priced like calls of a configured profile. `bill_rates` (list rates an
+    earlier bill stated, `bill_rates.usable_bill_rates`) price the calls whose model the catalog lacks."""
     profile_models = {a: i["model_id"] for a, i in live.items() if i.get("model_id")}
     profile_models.update(profile_models_from_config(cfg.attribution))
     if live:
@@ -53,5 +59,7 @@ def price_and_attribute(
             ).alias("base_model_id")
         )
     priced = price_invocations(batch, catalog, cfg.pricing.default_tier, profile_models=profile_models)
+    if bill_rates is not None and not bill_rates.is_empty():
+        priced = price_from_bill(priced, bill_rates)
     live_tags = {a: i.get("tags") or {} for a, i in live.items()}
     return attribute(priced, cfg.attribution, live_profile_tags=live_tags)

@@ -48,7 +48,8 @@ import polars as pl
 
 from pipeline import schemas
 from pipeline.config import ProvisionedModel, Tolerances
-from pipeline.vocabulary import USAGE_LINE_TYPES, Frame, as_lazy
+from pipeline.vocabulary import PRICING_ROUTINGS, USAGE_LINE_TYPES, Frame, as_lazy
+from pipeline.vocabulary import RECONCILIATION_STATUSES as STATUSES  # the name callers and tests import
 
 KEYS: tuple[str, ...] = (
     "date",
@@ -79,18 +80,6 @@ TOKEN_KINDS: dict[str, tuple[str, str]] = {
 }
 """Usage kind -> (token column, cost column) on the logged side after `_with_ttl_split`."""
 PROVISIONED = "provisioned"
-BILLED_ROUTINGS: tuple[str, ...] = ("in_region", "geo", "global")
-STATUSES: tuple[str, ...] = (
-    "matched",
-    "under_logged",
-    "over_logged",
-    "price_mismatch",
-    "missing_in_bill",
-    "missing_in_logs",
-    "unmapped_billing",
-    "unpriced",
-    "idle_capacity",
-)
 EPS = 1e-9
 """Slack added to every tolerance so that a delta exactly on the edge is not lost to float rounding."""
 
@@ -134,7 +123,7 @@ def is_provisioned_call() -> pl.Expr:
 
 def _pricing_routing() -> pl.Expr:
     """The billed routing of a call; an unpriced call may lack it, then its logged routing stands in if billable."""
-    logged = pl.when(pl.col("routing").is_in(list(BILLED_ROUTINGS))).then(pl.col("routing"))
+    logged = pl.when(pl.col("routing").is_in(list(PRICING_ROUTINGS))).then(pl.col("routing"))
     return pl.coalesce(pl.col("pricing_routing"), logged)
 
 

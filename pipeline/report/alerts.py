@@ -5,9 +5,17 @@ the latest outcome per check and partition and decides what to send:
 
 * a failure is sent once per destination; the same failure again (a rerun that does not change the outcome, i.e.
   the same severity and the same one-line summary) sends nothing;
-* a failure whose summary changed (the bill was restated, another cost center went over) is sent again;
+* a failure whose summary changed (the bill was restated, another cost center went over) is sent again; a summary
+  whose table could not be read (or held nothing) is not a change: the case stays as it was sent;
 * a pass closes the case, so a later failure of the same check and partition is news again;
-* a destination that could not be reached is retried on the next tick, without repeating the ones that were.
+* a destination that could not be reached is retried on the next tick, without repeating the ones that were, and
+  without holding back the other destinations or the other alerts; at most `MAX_SENDS` are sent per tick, the rest
+  on the next ones (every open case is kept until each destination has it).
+
+A delivery error names the destination and where it is configured, never the Slack webhook URL itself (a secret:
+whoever has it can post to the channel), so nothing stored by Dagster — tick history, logs — ever holds it.
+Strings from the data (cost centers, model ids, a check's description) are plain text in SNS and escaped for Slack's
+mrkdwn, so a cost center named `<https://…|approve>` can't become a link or a mention.
 
 The state is a small JSON cursor: the last event seen and the checks that are failing now (bounded by what is
 failing, not by history). Summaries read the day's small tables (budget status, reconciliation) for numbers a
@@ -31,9 +39,13 @@ import polars as pl
 from pipeline import warehouse
 from pipeline.config import Alerts
 from pipeline.report.store import report_link, report_uri
+from pipeline.text import escape_for, usd
 
 SNS = "sns"
 SLACK = "slack"
+MAX_SENDS = 100
+"""Messages sent per sensor tick at most (a backfill of 230 failing days drains over a few ticks, within the tick's
+time limit); the rest stay open and go out on the next ticks."""
 
 
 class AlertDeliveryError(RuntimeError):
@@ -66,6 +78,9 @@ class Alert:
     subject: str
     text: str
     fingerprint: str
+    tentative: bool = False
+    """The summary's table could not be read or held nothing: the check's own description stands in, and an open
+    case is not "changed" by it."""
 
 
 @dataclass
@@ -93,8 +108,9 @@ def matters(asset: str, check: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def _usd(x: float) -> str:
-    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
+def _plain(value: object) -> str:
+    """A string from the data, as one line of plain text (control characters removed, length capped)."""
+    return escape_for(value, "plain").replace("\n", " ").replace("\r", " ")
 
 
 def _budget_summary(wh: str, day: str) -> str | None:
@@ -103,7 +119,7 @@ def _budget_summary(wh: str, day: str) -> str | None:
     if bad.is_empty():
         return None
     return "; ".join(
-        f"{r['cost_center']} is at {r['pct_used']:.0f}% of its {_usd(r['budget_usd'])} monthly budget "
+        f"{_plain(r['cost_center'])} is at {r['pct_used']:.0f}% of its {usd(r['budget_usd'])} monthly budget "
         f"({r['status'].replace('_', ' ')})"
         for r in bad.iter_rows(named=True)
     )
@@ -119,26 +135,32 @@ def _reconciliation_summary(wh: str, day: str, outcome: CheckOutcome) -> str | N
     n = int(outcome.metadata.get("gaps_over_tolerance") or gaps.height)
     top = gaps.sort(pl.col("gap").abs(), descending=True).row(0, named=True)
     return (
-        f"{n} reconciliation rows over tolerance, {_usd(float(gaps['gap'].abs().sum()))} of gaps; largest: "
-        f"{top['status'].replace('_', ' ')} {top['base_model_id'] or 'unmapped'} {top['usage_kind']} "
-        f"{_usd(top['gap'])}"
+        f"{n} reconciliation rows over tolerance, {usd(float(gaps['gap'].abs().sum()))} of gaps; largest: "
+        f"{top['status'].replace('_', ' ')} {_plain(top['base_model_id'] or 'unmapped')} {_plain(top['usage_kind'])} "
+        f"{usd(top['gap'])}"
     )
 
 
-def summarize(outcome: CheckOutcome, wh: str) -> str:
-    """One line a person can act on, for a failed check."""
+DETAILED = {"budget_status:within_budget", "cost_reconciliation:within_tolerance"}
+"""Checks whose summary is read from the day's table (the numbers a person acts on)."""
+
+
+def summarize(outcome: CheckOutcome, wh: str) -> tuple[str, bool]:
+    """One line a person can act on, for a failed check, and whether it is tentative: a detailed summary whose
+    table could not be read or held nothing, so the check's own description stands in."""
     name = f"{outcome.asset}:{outcome.check}"
-    try:
-        if name == "budget_status:within_budget" and outcome.partition:
-            found = _budget_summary(wh, outcome.partition)
-            if found:
-                return found
-        if name == "cost_reconciliation:within_tolerance" and outcome.partition:
-            found = _reconciliation_summary(wh, outcome.partition, outcome)
-            if found:
-                return found
-    except Exception:  # the summary is a nicety: an unreadable table must not swallow the alert itself
-        pass
+    if name in DETAILED and outcome.partition:
+        found: str | None = None
+        try:
+            if name == "budget_status:within_budget":
+                found = _budget_summary(wh, outcome.partition)
+            else:
+                found = _reconciliation_summary(wh, outcome.partition, outcome)
+        except Exception:  # the summary is a nicety: an unreadable table must not swallow the alert itself
+            found = None
+        if found:
+            return found, False
+        return _described(outcome), True
     if name == "invocations:rejects_within_threshold":
         share = outcome.metadata.get("reject_share")
         threshold = outcome.metadata.get("threshold")
@@ -146,13 +168,18 @@ def summarize(outcome: CheckOutcome, wh: str) -> str:
             return (
                 f"{int(outcome.metadata.get('rejected') or 0):,} log records rejected, {share * 100:.2f}% of the day "
                 f"(threshold {threshold * 100:.2f}%)"
-            )
-    return (outcome.description or f"{name} did not pass").strip().splitlines()[0]
+            ), False
+    return _described(outcome), False
+
+
+def _described(outcome: CheckOutcome) -> str:
+    first = (outcome.description or "").strip().splitlines()
+    return _plain(first[0]) if first else f"{outcome.asset}:{outcome.check} did not pass"
 
 
 def alert_for(outcome: CheckOutcome, cfg: Alerts, wh: str) -> Alert:
     """The message for one failed check and partition, with a link to that day's report."""
-    summary = summarize(outcome, wh)
+    summary, tentative = summarize(outcome, wh)
     where = outcome.partition or "latest"
     link = ""
     if outcome.partition:
@@ -162,7 +189,7 @@ def alert_for(outcome: CheckOutcome, cfg: Alerts, wh: str) -> Alert:
     if link:
         text += f" | report: {link}"
     fingerprint = hashlib.sha256(f"{outcome.severity}|{summary}".encode()).hexdigest()[:16]
-    return Alert(key=outcome.key, subject=subject, text=text, fingerprint=fingerprint)
+    return Alert(key=outcome.key, subject=subject, text=text, fingerprint=fingerprint, tentative=tentative)
 
 
 def send_sns(topic_arn: str, alert: Alert) -> None:
@@ -174,20 +201,38 @@ def send_sns(topic_arn: str, alert: Alert) -> None:
     region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else None
     try:
         client("sns", region or None).publish(TopicArn=topic_arn, Subject=alert.subject, Message=alert.text)
-    except (BotoCoreError, ClientError) as exc:
-        raise AlertDeliveryError(f"SNS topic {topic_arn}: {exc}") from exc
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise AlertDeliveryError(f"SNS topic {topic_arn} (alerts.sns_topic_arn): {exc}") from exc
 
 
-def send_slack(url: str, alert: Alert, timeout: float = 10.0) -> None:
-    """POST the one-line message to a Slack incoming webhook (`{"text": ...}`)."""
-    body = json.dumps({"text": alert.text}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+def _slack_failure(exc: BaseException) -> str:
+    """Why a webhook POST failed, in words that cannot hold the URL (no exception text is quoted, only codes)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"unreachable: it answered HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, OSError) and exc.reason.strerror:
+        return f"unreachable: {exc.reason.strerror}"
+    if isinstance(exc, TimeoutError | urllib.error.URLError | OSError):
+        return f"unreachable ({type(exc).__name__})"
+    return f"malformed ({type(exc).__name__}): expected https://hooks.slack.com/services/…"
+
+
+def send_slack(url: str, alert: Alert, where: str = "alerts.slack_webhook_url", timeout: float = 10.0) -> None:
+    """POST the one-line message to a Slack incoming webhook (`{"text": ...}`, escaped for Slack's mrkdwn).
+
+    A failure raises `AlertDeliveryError` naming `where` the URL is configured, never the URL (a secret), and
+    without the original exception attached (its text, or its cause's, can quote the URL).
+    """
+    body = json.dumps({"text": escape_for(alert.text, "slack_mrkdwn")}).encode()
+    problem: str | None = None
     try:
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the URL is configured
             if response.status >= 300:
-                raise AlertDeliveryError(f"Slack webhook answered HTTP {response.status}")
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise AlertDeliveryError(f"Slack webhook: {exc}") from exc
+                problem = f"unreachable: it answered HTTP {response.status}"
+    except Exception as exc:  # any error: ValueError for a malformed URL, InvalidURL, URLError, timeouts …
+        problem = _slack_failure(exc)
+    if problem:
+        raise AlertDeliveryError(f"Slack webhook (configured in {where}) is {problem}; check the URL there") from None
 
 
 Sender = Callable[[Alert], None]
@@ -199,9 +244,13 @@ def senders(cfg: Alerts) -> dict[str, Sender]:
     if cfg.sns_topic_arn:
         topic = cfg.sns_topic_arn
         out[SNS] = lambda alert: send_sns(topic, alert)
-    url = cfg.slack_webhook_url or (os.environ.get(cfg.slack_webhook_url_env) if cfg.slack_webhook_url_env else None)
+    where = "alerts.slack_webhook_url"
+    url = cfg.slack_webhook_url
+    if not url and cfg.slack_webhook_url_env:
+        where = f"the environment variable {cfg.slack_webhook_url_env} (alerts.slack_webhook_url_env)"
+        url = os.environ.get(cfg.slack_webhook_url_env)
     if url:
-        out[SLACK] = lambda alert: send_slack(url, alert)
+        out[SLACK] = lambda alert: send_slack(url, alert, where)
     return out
 
 
@@ -214,8 +263,39 @@ class TickResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _deliver(alert: Alert, name: str, send: Sender) -> str | None:
+    """Send one alert to one destination; the error in words when it failed (never raised: one destination or one
+    alert failing must not hold back the others)."""
+    try:
+        send(alert)
+    except AlertDeliveryError as exc:
+        return str(exc)
+    except Exception as exc:  # a sender's unexpected error: its type only (its text could hold a secret)
+        return f"{name}: could not send ({type(exc).__name__})"
+    return None
+
+
+def _open(case: dict[str, Any] | None, alert: Alert) -> dict[str, Any] | None:
+    """The case for a failing outcome: a new one when it is news, else None (the open case stands)."""
+    fresh: dict[str, Any] = {"fp": alert.fingerprint, "sent": [], "subject": alert.subject, "text": alert.text}
+    if alert.tentative:
+        fresh["tentative"] = True
+    if case is None:
+        return fresh
+    if alert.tentative or case.get("fp") == alert.fingerprint:
+        return None  # a summary that could not be read is not a change
+    if case.get("tentative"):  # the detail is readable now: same outcome, better words; not sent again
+        return {**fresh, "sent": list(case["sent"])}
+    return fresh
+
+
 def process(
-    outcomes: Iterable[CheckOutcome], state: AlertState, cfg: Alerts, wh: str, destinations: dict[str, Sender]
+    outcomes: Iterable[CheckOutcome],
+    state: AlertState,
+    cfg: Alerts,
+    wh: str,
+    destinations: dict[str, Sender],
+    max_sends: int = MAX_SENDS,
 ) -> TickResult:
     """Send what the new outcomes call for (see the module docstring) and return the next state."""
     latest: dict[str, CheckOutcome] = {}
@@ -230,19 +310,19 @@ def process(
         if o.passed:
             open_cases.pop(key, None)
             continue
-        alert = alert_for(o, cfg, wh)
-        case = open_cases.get(key)
-        if case is None or case.get("fp") != alert.fingerprint:
-            open_cases[key] = {"fp": alert.fingerprint, "sent": [], "subject": alert.subject, "text": alert.text}
+        case = _open(open_cases.get(key), alert_for(o, cfg, wh))
+        if case is not None:
+            open_cases[key] = case
+    failed: set[str] = set()
     for key, case in sorted(open_cases.items()):
         alert = Alert(key=key, subject=case["subject"], text=case["text"], fingerprint=case["fp"])
         for name, send in destinations.items():
-            if name in case["sent"]:
+            if name in case["sent"] or name in failed or len(result.sent) >= max_sends:
                 continue
-            try:
-                send(alert)
-            except AlertDeliveryError as exc:
-                result.errors.append(str(exc))
+            error = _deliver(alert, name, send)
+            if error is not None:
+                failed.add(name)  # tried once this tick; the next tick tries it again
+                result.errors.append(error)
                 continue
             case["sent"].append(name)
             result.sent.append((name, alert))

@@ -7,15 +7,19 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.report.chart import Section
 from pipeline.report.data import ReportInputs, load_inputs
 from pipeline.report.render import page
-from pipeline.report.sections import Section, all_sections, pct, usd
+from pipeline.report.sections import all_sections
 from pipeline.report.store import ReportKind, report_uri, write_report
+from pipeline.report.words import pct
+from pipeline.text import escape_for, usd
 
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """Where a day's reports went, and the findings that title their charts (for metadata and alerts)."""
+    """Where a day's reports went, and the findings that title their charts, escaped for Dagster's markdown (the
+    asset's metadata shows them; a cost center named `[approve](https://…)` in a finding must stay text)."""
 
     daily: str
     month_to_date: str
@@ -69,5 +73,5 @@ def build_reports(warehouse: str, day: dt.date, start: dt.date | None = None) ->
     for kind, report_inputs in inputs.items():
         html_text, sections = render_report(report_inputs, plotly_js, other[kind])
         uris[kind] = write_report(html_text, report_uri(warehouse, day, kind))
-        findings[kind] = {s.key: s.finding for s in sections}
+        findings[kind] = {s.key: escape_for(s.finding, "dagster_markdown") for s in sections}
     return ReportFiles(daily=uris["daily"], month_to_date=uris["month_to_date"], findings=findings)

@@ -7,22 +7,18 @@ not written for the day, e.g. a warehouse from before foresight) and titles its 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 
 from pipeline import warehouse
 from pipeline.foresight import anomalies, forecast, savings
-from pipeline.report.sections import OKABE_ITO, Section, _grid, _layout
-from pipeline.text import escape_for, usd
+from pipeline.report.chart import OKABE_ITO, TOP_N, Section, figure_dict, grid, label, labels, layout
+from pipeline.text import usd
 
-TOP = 10
-
-
-def _figure(fig: go.Figure) -> dict[str, Any]:
-    return json.loads(fig.to_json())
+TOP = TOP_N
+"""Anomalies and cost centers drawn; the table under the chart lists every row (intervals do not add up, so the
+rest is not summed into an `others` bar)."""
 
 
 def _read(wh: str, table: str, day: dt.date) -> pl.DataFrame | None:
@@ -30,7 +26,7 @@ def _read(wh: str, table: str, day: dt.date) -> pl.DataFrame | None:
 
 
 def _label(dimension: str, key: str) -> str:
-    return escape_for(f"{dimension.replace('_', ' ')}: {key}", "plotly_label")
+    return label(f"{dimension.replace('_', ' ')}: {key}")
 
 
 def anomalies_section(found: pl.DataFrame) -> Section:
@@ -40,13 +36,13 @@ def anomalies_section(found: pl.DataFrame) -> Section:
     waiting = found.filter(pl.col("kind") == "insufficient_history").sort("cost_usd", descending=True).head(TOP)
     fig = go.Figure()
     if judged.height:
-        labels = [_label(d, k) for d, k in judged.select("dimension", "key").iter_rows()]
+        names = [_label(d, k) for d, k in judged.select("dimension", "key").iter_rows()]
         expected = judged["expected_usd"].fill_null(0.0).to_list()
         low = judged["low_usd"].fill_null(0.0).to_list()
         high = judged["high_usd"].fill_null(0.0).to_list()
         fig.add_bar(
             name="usual (band: expected range)",
-            y=labels,
+            y=names,
             x=expected,
             orientation="h",
             marker_color="#cccccc",
@@ -57,19 +53,19 @@ def anomalies_section(found: pl.DataFrame) -> Section:
                 "arrayminus": [e - lo for e, lo in zip(expected, low, strict=True)],
             },  # fmt: skip
         )
-        fig.add_bar(name="today", y=labels, x=judged["cost_usd"].to_list(), orientation="h", marker_color=OKABE_ITO[5])
+        fig.add_bar(name="today", y=names, x=judged["cost_usd"].to_list(), orientation="h", marker_color=OKABE_ITO[5])
         rows = judged.height
     elif waiting.height:
-        labels = [_label(d, k) for d, k in waiting.select("dimension", "key").iter_rows()]
+        names = [_label(d, k) for d, k in waiting.select("dimension", "key").iter_rows()]
         fig.add_bar(
-            name="today (not judged yet)", y=labels, x=waiting["cost_usd"].to_list(), orientation="h",
+            name="today (not judged yet)", y=names, x=waiting["cost_usd"].to_list(), orientation="h",
             marker_color=OKABE_ITO[4],
         )  # fmt: skip
         rows = waiting.height
     if judged.height or waiting.height:
-        fig.update_layout(**_layout(120 + 36 * rows, barmode="group", yaxis={"autorange": "reversed"}))
+        fig.updatelayout(**layout(120 + 36 * rows, barmode="group", yaxis={"autorange": "reversed"}))
         fig.update_xaxes(title_text="USD today")
-        _grid(fig)
+        grid(fig)
     table = found.select("dimension", "key", "kind", "severity", "cost_usd", "expected_usd", "low_usd", "high_usd",
                          "history_days", "sentence")  # fmt: skip
     title = anomalies.headline(found)
@@ -77,7 +73,7 @@ def anomalies_section(found: pl.DataFrame) -> Section:
         key="anomalies",
         question="What is unusual today?",
         finding=title if title.endswith(".") else title + ".",
-        figure=_figure(fig) if judged.height or waiting.height else None,
+        figure=figure_dict(fig) if judged.height or waiting.height else None,
         data=table,
         note="Each key is compared with its own usual day (weekday pattern × recent level); keys with less history "
         "than foresight.min_history_days are listed, not judged.",
@@ -89,12 +85,12 @@ def forecast_section(out: pl.DataFrame) -> Section:
     per_cc = out.filter(pl.col("scope") == "cost_center").sort("forecast_usd", descending=True).head(TOP)
     fig = go.Figure()
     if per_cc.height:
-        labels = [escape_for(k, "plotly_label") for k in per_cc["key"].to_list()]
+        names = labels(per_cc["key"].to_list())
         point = per_cc["forecast_usd"].to_list()
-        fig.add_bar(name="spent so far", x=labels, y=per_cc["spend_to_date_usd"].to_list(), marker_color=OKABE_ITO[0])
+        fig.add_bar(name="spent so far", x=names, y=per_cc["spend_to_date_usd"].to_list(), marker_color=OKABE_ITO[0])
         fig.add_scatter(
             name="month end (interval)",
-            x=labels,
+            x=names,
             y=point,
             mode="markers",
             marker={"color": OKABE_ITO[1], "size": 10},
@@ -106,19 +102,19 @@ def forecast_section(out: pl.DataFrame) -> Section:
         if budgets.height:
             fig.add_scatter(
                 name="budget",
-                x=[escape_for(k, "plotly_label") for k in budgets["key"].to_list()],
+                x=labels(budgets["key"].to_list()),
                 y=budgets["budget_usd"].to_list(),
                 mode="markers",
                 marker={"symbol": "line-ew-open", "size": 28, "color": "#000000", "line": {"width": 2}},
             )
-        fig.update_layout(**_layout(360))
+        fig.updatelayout(**layout(360))
         fig.update_yaxes(title_text="USD this month")
-        _grid(fig)
+        grid(fig)
     return Section(
         key="forecast",
         question="Where does the month end?",
         finding=forecast.headline(out) + ".",
-        figure=_figure(fig) if per_cc.height else None,
+        figure=figure_dict(fig) if per_cc.height else None,
         data=out.select(
             "scope",
             "key",
@@ -142,20 +138,20 @@ def savings_section(out: pl.DataFrame) -> Section:
     if totals.height:
         fig.add_bar(
             x=totals["monthly_savings_usd"].to_list(),
-            y=[escape_for(s.replace("_", " "), "plotly_label") for s in totals["scenario"].to_list()],
+            y=labels([s.replace("_", " ") for s in totals["scenario"].to_list()]),
             orientation="h",
             marker_color=OKABE_ITO[2],
             text=[usd(v) for v in totals["monthly_savings_usd"].to_list()],
         )
-        fig.update_layout(**_layout(100 + 40 * totals.height, yaxis={"autorange": "reversed"}, showlegend=False))
+        fig.updatelayout(**layout(100 + 40 * totals.height, yaxis={"autorange": "reversed"}, showlegend=False))
         fig.update_xaxes(title_text="USD a month (today's calls × days in the month)")
-        _grid(fig)
+        grid(fig)
     per_key = out.filter(pl.col("dimension") != "total").head(20)
     return Section(
         key="savings",
         question="What would the same calls cost another way?",
         finding=savings.headline(out) + ".",
-        figure=_figure(fig) if totals.height else None,
+        figure=figure_dict(fig) if totals.height else None,
         data=totals.select("scenario", "calls", "share_of_traffic", "current_cost_usd", "alternative_cost_usd",
                            "savings_usd", "monthly_savings_usd", "assumed_share_async", "candidates", "rate_source"),
         tables=[("By cost center and application", per_key.select(

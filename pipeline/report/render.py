@@ -9,14 +9,15 @@ readers and for copying.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import math
 from typing import Any
 
 import polars as pl
 
-from pipeline.report.sections import Section, pct, usd
+from pipeline.report.chart import Section
+from pipeline.report.words import pct
+from pipeline.text import escape_for, usd
 
 MONEY = {"last_7_days", "previous_7_days", "change", "estimated", "billed", "gap", "usd", "cost"}
 SHARES = {"change_pct", "error_rate", "throttle_rate"}
@@ -64,6 +65,11 @@ BOOT = """
 """
 
 
+def _h(value: object) -> str:
+    """Text from the data (or a finding built from it) as HTML text: `<a href=…>` in a cost center stays text."""
+    return escape_for(value, "html")
+
+
 def _cell(name: str, value: Any) -> tuple[str, bool]:
     """A value formatted for people, and whether it is a number (right-aligned)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -91,15 +97,13 @@ def table_html(df: pl.DataFrame, max_rows: int = MAX_TABLE_ROWS) -> str:
         return '<p class="note">none</p>'
     first = df.row(0, named=True)
     numeric = {c: _cell(c, first[c])[1] or c in MONEY | SHARES for c in df.columns}
-    head = "".join(
-        f'<th class="{"n" if numeric[c] else ""}">{html.escape(c.replace("_", " "))}</th>' for c in df.columns
-    )
+    head = "".join(f'<th class="{"n" if numeric[c] else ""}">{_h(c.replace("_", " "))}</th>' for c in df.columns)
     rows = []
     for row in df.head(max_rows).iter_rows(named=True):
         cells = []
         for name, value in row.items():
             text, is_number = _cell(name, value)
-            cells.append(f'<td class="n">{html.escape(text)}</td>' if is_number else f"<td>{html.escape(text)}</td>")
+            cells.append(f'<td class="n">{_h(text)}</td>' if is_number else f"<td>{_h(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f'<p class="note">{df.height - max_rows:,} more rows not shown</p>' if df.height > max_rows else ""
     return f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>{more}'
@@ -114,17 +118,17 @@ def _json_script(obj: Any, figure_id: str) -> str:
 def section_html(section: Section) -> str:
     """One section: question, captioned chart (or a note when there is nothing to draw), tables and data."""
     cid = f"chart-{section.key}"
-    parts = [f'<section id="{section.key}" data-section="{section.key}">', f"<h2>{html.escape(section.question)}</h2>"]
+    parts = [f'<section id="{section.key}" data-section="{section.key}">', f"<h2>{_h(section.question)}</h2>"]
     parts.append(f'<figure aria-labelledby="{cid}-caption">')
-    parts.append(f'<figcaption id="{cid}-caption">{html.escape(section.finding)}</figcaption>')
+    parts.append(f'<figcaption id="{cid}-caption">{_h(section.finding)}</figcaption>')
     if section.figure is not None:
-        parts.append(f'<div class="chart" id="{cid}" role="img" aria-label="{html.escape(section.finding)}"></div>')
+        parts.append(f'<div class="chart" id="{cid}" role="img" aria-label="{_h(section.finding)}"></div>')
         parts.append(_json_script(section.figure, cid))
     parts.append("</figure>")
     if section.note:
-        parts.append(f'<p class="note">{html.escape(section.note)}</p>')
+        parts.append(f'<p class="note">{_h(section.note)}</p>')
     for title, table in section.tables:
-        parts.append(f"<h3>{html.escape(title)}</h3>{table_html(table)}")
+        parts.append(f"<h3>{_h(title)}</h3>{table_html(table)}")
     if section.figure is not None:
         parts.append(
             f"<details><summary>Data behind this chart ({section.data.height:,} rows)</summary>"
@@ -144,11 +148,10 @@ def page(
     generated_at: dt.datetime,
 ) -> str:
     """The whole report as one HTML document."""
-    nav = "".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a>' for text, href in links)
-    toc = "".join(f'<a href="#{s.key}">{html.escape(s.question)}</a>' for s in sections)
+    nav = "".join(f'<a href="{_h(href)}">{_h(text)}</a>' for text, href in links)
+    toc = "".join(f'<a href="#{s.key}">{_h(s.question)}</a>' for s in sections)
     tile_html = "".join(
-        f'<div class="tile"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
-        for k, v in tiles
+        f'<div class="tile"><div class="v">{_h(v)}</div><div class="k">{_h(k)}</div></div>' for k, v in tiles
     )
     body = "\n".join(section_html(s) for s in sections)
     return f"""<!DOCTYPE html>
@@ -156,14 +159,14 @@ def page(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
+<title>{_h(title)}</title>
 <style>{CSS}</style>
 <script>{plotly_js}</script>
 </head>
 <body>
 <header>
-<h1>{html.escape(title)}</h1>
-<p class="sub">{html.escape(subtitle)}</p>
+<h1>{_h(title)}</h1>
+<p class="sub">{_h(subtitle)}</p>
 <nav>{nav}</nav>
 <div class="tiles">{tile_html}</div>
 <nav aria-label="sections">{toc}</nav>

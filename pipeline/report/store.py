@@ -2,7 +2,8 @@
 
 One folder per partition day, like the tables, so a rerun of a day replaces exactly its own files. The names
 never end in `.parquet`, so no table glob picks them up. A file is replaced whole: a local write goes to a hidden
-temporary name first and is renamed into place; an S3 PUT is atomic by itself.
+temporary name first (naming its host and process) and is renamed into place; an S3 PUT is atomic by itself. A
+temporary file left by a writer killed mid-write (`kill -9`) is removed by the next write of that folder.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import urllib.parse
-import uuid
 from pathlib import Path
 from typing import Literal
 
+from pipeline import warehouse
 from pipeline.aws import storage_options_for
 from pipeline.vocabulary import is_local
 
@@ -44,7 +45,8 @@ def write_report(html: str, uri: str) -> str:
     if is_local(uri):
         target = Path(uri.removeprefix("file://"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        warehouse.remove_stale_tmp(target.parent, target.name)
+        tmp = target.parent / warehouse.tmp_name(target.name)
         try:
             tmp.write_bytes(data)
             os.replace(tmp, target)

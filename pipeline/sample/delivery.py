@@ -65,7 +65,6 @@ class GenerationSummary:
     unknown_schema_request_ids: list[str] = field(default_factory=list)
     truncated_files: int = 0
     truncated_keys: list[str] = field(default_factory=list)
-    duplicate_files: int = 0
     duplicate_records: int = 0
     cloudwatch_records: list[dict[str, Any]] = field(default_factory=list)
     cloudwatch_only: int = 0
@@ -297,7 +296,6 @@ def _inject_faults(
                 copy=True,
             )
         )
-        summary.duplicate_files += 1
         summary.duplicate_records += len(src.lines)
     for _ in range(_share(opts.truncated_files, day_index, opts.days)):
         src = rng.choice(originals)

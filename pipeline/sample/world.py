@@ -4,8 +4,8 @@ Everything the generator invents is declared here, in one place, so the demo con
 attribution rules, app profiles, budgets, the price override for the custom model) cannot drift from the logs it
 describes. Prices are not restated here: each model names the price-catalog row that prices it (`price_id`), so
 the catalog stays the one source of prices. Model ids are ones present in the bundled price CSV, except two
-deliberate gaps: an imported custom model priced only by a user override, and an unknown model with no public
-price (it must show up as unpriced, never as $0).
+deliberate gaps: an imported custom model priced only by a user override, an unknown model with no public
+price (it must show up as unpriced, never as $0), and Nova 2 Omni, which the catalog lacks but the bill prices.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from pipeline.pricing.catalog import ANY_REGION, BUNDLED_PRICES, PriceRow, read_price_file
 
@@ -44,6 +43,8 @@ def idle_provisioned_arn(account: str = "111122223333", region: str = "us-east-1
 
 
 UNKNOWN_MODEL_ID = "acme.mystery-model-v1:0"
+BILL_ONLY_MODEL_ID = "us.amazon.nova-2-omni-v1:0"
+"""A real model (Nova 2 Omni, preview) the catalog has no row for but the bill prices: shows bill-priced calls."""
 
 DOCS_HELPER_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6"
 SUPPORT_BOT_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/k7m2x9p4q1rs"
@@ -278,6 +279,11 @@ MODELS: dict[str, ModelSpec] = {
         ms_per_token=9.0,
     ),
     "unknown": ModelSpec(UNKNOWN_MODEL_ID, UNKNOWN_MODEL_ID, "generic", "in_region", ms_per_token=11.0),
+    # A model the bill knows (billing name Nova2.0Omni) and the catalog does not: its calls are unpriced on the
+    # first day and priced from that day's bill list rate afterwards (price_origin = bill).
+    "us.nova-2-omni": ModelSpec(
+        BILL_ONLY_MODEL_ID, BILL_ONLY_MODEL_ID.removeprefix("us."), "nova", "geo", ms_per_token=8.0, geo="us"
+    ),
 }
 
 
@@ -715,8 +721,9 @@ WORKLOADS: tuple[Workload, ...] = (
         account="444455556666",
         regions=(("us-east-1", 1.0),),
         models=(
-            ModelUse("unknown", "InvokeModel", 0.6),
-            ModelUse("us.nova-pro", "Converse", 0.4),
+            ModelUse("unknown", "InvokeModel", 0.5),
+            ModelUse("us.nova-pro", "Converse", 0.3),
+            ModelUse("us.nova-2-omni", "Converse", 0.2),
         ),
         weight=0.02,
         hours=RESEARCH_DAY,
@@ -875,19 +882,3 @@ def expected_cost_center(identity_arn: str, model_id: str, request_metadata: Map
         if profile.arn == model_id and profile.tags.get("costCenter"):
             return profile.tags["costCenter"]
     return principal_tags(identity_arn).get("costCenter", "unattributed")
-
-
-def world_summary() -> dict[str, Any]:
-    """What the sample world contains, for the demo/CLI to print next to the generated data."""
-    return {
-        "accounts": list(ACCOUNTS),
-        "regions": list(REGIONS),
-        "cost_centers": list(COST_CENTERS),
-        "models": sorted({m.model_id for m in MODELS.values()}),
-        "application_profiles": {p.arn: {"model_id": p.model_id, **dict(p.tags)} for p in APP_PROFILES},
-        "workloads": {
-            w.name: {"account": w.account, "regions": [r for r, _ in w.regions], "share": w.weight} for w in WORKLOADS
-        },
-        "custom_model": CUSTOM_MODEL_ARN,
-        "unknown_model": UNKNOWN_MODEL_ID,
-    }

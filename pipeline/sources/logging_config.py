@@ -13,7 +13,6 @@ reported, never skipped.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import polars as pl
@@ -117,9 +116,3 @@ def with_discovered(sources: InvocationLogSources, roots: list[str], groups: lis
         if (g["log_group"], g["region"]) not in have:
             cw.append(CloudWatchSource(**g))
     return sources.model_copy(update={"s3": s3, "cloudwatch": cw})
-
-
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """A UTC day as [start, end)."""
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=1)

@@ -1,4 +1,4 @@
-"""The performance issue's targets, as a test that runs the benchmark (`pipeline.bench`) end to end.
+"""The performance issue's targets, as a test that runs the benchmark (`benchmarks.bench`) end to end.
 
 Excluded from the default run (`-m 'not benchmark'` in pyproject); run it with
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import bench
+from benchmarks import bench
 
 pytestmark = pytest.mark.benchmark
 

@@ -1,12 +1,13 @@
 """Benchmark of what a user pays for one day of `invocations`, against DuckDB baselines and the decompression floor.
 
-A development command: it needs the dev dependencies (`uv sync` installs them; DuckDB is one) and is not part of
-the installed pipeline, which never imports it.
+A development command: it needs the dev dependencies (`uv sync` installs them; DuckDB is one) and lives in the
+repository's `benchmarks/` folder, outside the installed `pipeline` package, which never imports it. Run it from
+the repository's root.
 
-    uv run python -m pipeline.bench                      # a 400K-record day (~3.4 KB each), cached under the data dir
-    uv run python -m pipeline.bench --records 4000000    # flat memory as the day grows
-    uv run python -m pipeline.bench --only ours,floor    # a subset of the contenders
-    uv run python -m pipeline.bench --help
+    uv run python -m benchmarks.bench                      # a 400K-record day (~3.4 KB each), cached under the data dir
+    uv run python -m benchmarks.bench --records 4000000    # flat memory as the day grows
+    uv run python -m benchmarks.bench --only ours,floor    # a subset of the contenders
+    uv run python -m benchmarks.bench --help
 
 Why many contenders on the same files, in one run: absolute numbers depend on the machine (and on what else runs
 on it), ratios much less.
@@ -71,6 +72,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository's root (this file is `benchmarks/bench.py`)."""
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "bedrock-ledger-bench"
 DAY = dt.date(2026, 3, 2)
 DISTINCT = 100_000
@@ -475,7 +478,7 @@ def _command(name: str, ds: Dataset, config: Path) -> list[str]:
     dagster += ["--select", SELECTED, "--partition"]
     return {
         # What README's `uv run …` adds to every command: uv checks the environment against the lock first.
-        "uv_run": [*_uv(), "run", "--project", str(Path(__file__).resolve().parents[1]), "python", "-c", "pass"],
+        "uv_run": [*_uv(), "run", "--project", str(ROOT), "python", "-c", "pass"],
         "import_dagster": [sys.executable, "-c", "import dagster"],
         "defs_load": [sys.executable, "-c", "import pipeline.definitions"],
         "cli_empty": [*cli, "--start", empty, "--end", empty],
@@ -518,7 +521,7 @@ def run_backfill(data_dir: Path, days: int, records_per_day: int, timeout: float
         (world / "manifest.json").write_text(json.dumps({"days": days, "records_per_day": records_per_day}))
     shutil.rmtree(world / "warehouse", ignore_errors=True)
     home = Path(tempfile.mkdtemp(prefix="bench-backfill-home-", dir=data_dir))
-    instance_yaml = Path(__file__).resolve().parent.parent / "deploy" / "dagster.local-parallel.yaml"
+    instance_yaml = ROOT / "deploy" / "dagster.local-parallel.yaml"
     shutil.copy(instance_yaml, home / "dagster.yaml")
     env = dict(os.environ, DAGSTER_HOME=str(home), LEDGER_CONFIG=str(world / "ledger.yaml"))
     bin_dir = Path(sys.executable).parent
@@ -695,9 +698,10 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
         config, env = _scenario(ds, out)
         cmd = _command(name, ds, config)
     else:
-        cmd = [sys.executable, "-m", "pipeline.bench", "--child", name, "--dataset", json.dumps(asdict(ds))]
+        cmd = [sys.executable, "-m", "benchmarks.bench", "--child", name, "--dataset", json.dumps(asdict(ds))]
         cmd += ["--workers", str(workers), "--out", str(out)]
-        env = None
+        # `benchmarks` is a folder of the repository, not of the installed package: found from its root.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     busy0, wall0 = _busy_seconds(), time.perf_counter()
     # A command's log (Dagster logs every event to stderr) goes to a file, shown only when it fails.
     errors = open(out / "stderr.log", "w+") if name in COMMANDS else None  # noqa: SIM115 - closed below
@@ -886,7 +890,7 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
 
 def main(argv: list[str] | None = None) -> None:
     """Parse options, make sure the data exists, run the contenders, print the table."""
-    ap = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=400_000, help="records in the day (default 400,000)")
     ap.add_argument("--body-kb", type=float, default=2.5, help="generator body size; 2.5 gives ~3.4 KB records")
     ap.add_argument("--distinct", type=int, default=DISTINCT, help="distinct records generated before copying")
