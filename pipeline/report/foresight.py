@@ -63,7 +63,7 @@ def anomalies_section(found: pl.DataFrame) -> Section:
         )  # fmt: skip
         rows = waiting.height
     if judged.height or waiting.height:
-        fig.updatelayout(**layout(120 + 36 * rows, barmode="group", yaxis={"autorange": "reversed"}))
+        fig.update_layout(**layout(120 + 36 * rows, barmode="group", yaxis={"autorange": "reversed"}))
         fig.update_xaxes(title_text="USD today")
         grid(fig)
     table = found.select("dimension", "key", "kind", "severity", "cost_usd", "expected_usd", "low_usd", "high_usd",
@@ -107,7 +107,7 @@ def forecast_section(out: pl.DataFrame) -> Section:
                 mode="markers",
                 marker={"symbol": "line-ew-open", "size": 28, "color": "#000000", "line": {"width": 2}},
             )
-        fig.updatelayout(**layout(360))
+        fig.update_layout(**layout(360))
         fig.update_yaxes(title_text="USD this month")
         grid(fig)
     return Section(
@@ -143,7 +143,7 @@ def savings_section(out: pl.DataFrame) -> Section:
             marker_color=OKABE_ITO[2],
             text=[usd(v) for v in totals["monthly_savings_usd"].to_list()],
         )
-        fig.updatelayout(**layout(100 + 40 * totals.height, yaxis={"autorange": "reversed"}, showlegend=False))
+        fig.update_layout(**layout(100 + 40 * totals.height, yaxis={"autorange": "reversed"}, showlegend=False))
         fig.update_xaxes(title_text="USD a month (today's calls × days in the month)")
         grid(fig)
     per_key = out.filter(pl.col("dimension") != "total").head(20)
