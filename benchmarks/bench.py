@@ -7,6 +7,8 @@ the repository's root.
     uv run python -m benchmarks.bench                      # a 400K-record day (~3.4 KB each), cached under the data dir
     uv run python -m benchmarks.bench --records 4000000    # flat memory as the day grows
     uv run python -m benchmarks.bench --only ours,floor    # a subset of the contenders
+    uv run python -m benchmarks.bench --records 1000000 --distinct-users 1000000 --only cli_day
+                                                           # a whole day (bill, chargeback, FOCUS …) of 1M callers
     uv run python -m benchmarks.bench --help
 
 Why many contenders on the same files, in one run: absolute numbers depend on the machine (and on what else runs
@@ -20,6 +22,10 @@ and `dagster_empty` (`dagster asset materialize` of the same assets).
 
 *End to end* (what the user waits for): `cli` and `dagster`, the same commands for the benchmark day, each a
 fresh process with its own fixed cost, against one Dagster instance created beforehand (as a user's is).
+`cli_day` runs *every* asset of the day (as the daily schedule does) over a sample bill of that day, and reports
+the peak memory while each step ran: with `--distinct-users N` the records carry N distinct `userId` and
+`applicationId` values (every record its own caller when N >= the records), the size a consumer SaaS putting its
+end users' ids in request metadata reaches, which grows every per-caller table (chargeback, FOCUS, per-user usage).
 
 *Inside the asset* (where the time goes): `ours` is what the `invocations` asset does, in-process: `normalize_day`
 over a local folder in the S3 layout (the parse, with the partition written as it goes), the write's tail and the
@@ -98,6 +104,8 @@ class Dataset:
     body_kb: float
     seed: int
     seconds_to_build: float
+    distinct_users: int = 0
+    """Distinct `userId`s (and `applicationId`s) the day's records carry; 0 = as generated (a few dozen)."""
 
 
 def _manifest(folder: Path) -> dict[str, Any] | None:
@@ -140,16 +148,37 @@ def _rewrite_ids(payload: bytes, copy: int) -> bytes:
     return b"\n".join(out)
 
 
-def _build_object(args: tuple[list[str], str]) -> tuple[int, int, int]:
+def _distinct_callers(payload: bytes, users: int) -> bytes:
+    """Each record's `userId` and `applicationId` set from its (unique) request id: every record its own caller
+    when `users` is -1, else about `users` of them (a hash of the id, modulo). What a consumer
+    SaaS that puts its end users' ids in request metadata sends."""
+    import orjson
+
+    out: list[bytes] = []
+    for line in payload.split(b"\n"):
+        if not line.strip():
+            out.append(line)
+            continue
+        rec = orjson.loads(line)
+        rid = str(rec.get("requestId", ""))
+        key = rid if users < 0 else zlib.crc32(rid.encode()) % users
+        meta = rec.get("requestMetadata") if isinstance(rec.get("requestMetadata"), dict) else {}
+        rec["requestMetadata"] = {**meta, "userId": f"user-{key}", "applicationId": f"app-{key}"}
+        out.append(orjson.dumps(rec))
+    return b"\n".join(out)
+
+
+def _build_object(args: tuple[list[str], str, int]) -> tuple[int, int, int]:
     """Write one day object from its base sources (copy k from `sources[k]`); returns (records, gzip bytes,
     json bytes)."""
-    sources, target = args
+    sources, target, users = args
     parts: list[bytes] = []
     for k, src in enumerate(sources):
         payload = zlib.decompress(Path(src).read_bytes(), 31)
         if payload and not payload.endswith(b"\n"):
             payload += b"\n"
-        parts.append(_rewrite_ids(payload, k))
+        payload = _rewrite_ids(payload, k)
+        parts.append(_distinct_callers(payload, users) if users else payload)
     body = b"".join(parts)
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     gz = comp.compress(body) + comp.flush()
@@ -158,13 +187,15 @@ def _build_object(args: tuple[list[str], str]) -> tuple[int, int, int]:
     return body.count(b"\n"), len(gz), len(body)
 
 
-def ensure_data(data_dir: Path, records: int, body_kb: float, distinct: int, seed: int, workers: int) -> Dataset:
+def ensure_data(
+    data_dir: Path, records: int, body_kb: float, distinct: int, seed: int, workers: int, users: int = 0
+) -> Dataset:
     """The benchmark day for these options, built if it is not cached yet."""
     from pipeline.sources import s3_logs
 
     copies = max(1, round(records / distinct))
     distinct = math.ceil(records / copies)
-    folder = data_dir / f"day-r{records}-kb{body_kb:g}-d{distinct}-s{seed}"
+    folder = data_dir / f"day-r{records}-kb{body_kb:g}-d{distinct}-s{seed}{f'-u{users}' if users else ''}"
     cached = _manifest(folder)
     if cached:
         return Dataset(**cached)
@@ -175,8 +206,9 @@ def ensure_data(data_dir: Path, records: int, body_kb: float, distinct: int, see
     sources = [o.uri for o in objects]
     n = len(sources)
     # Object j holds copy k of base object (j + k) % n, for k = 0..copies-1.
+    per_object_users = -1 if users >= records else users
     jobs = [
-        ([sources[(j + k) % n] for k in range(copies)], str(folder / Path(uri).relative_to(base)))
+        ([sources[(j + k) % n] for k in range(copies)], str(folder / Path(uri).relative_to(base)), per_object_users)
         for j, uri in enumerate(sources)
     ]
     print(f"building a day of ~{records:,} records: {n:,} objects x {copies} copies into {folder} …", flush=True)
@@ -199,6 +231,7 @@ def ensure_data(data_dir: Path, records: int, body_kb: float, distinct: int, see
         body_kb=body_kb,
         seed=seed,
         seconds_to_build=round(time.perf_counter() - t0, 1),
+        distinct_users=users,
     )
     (folder / "manifest.json").write_text(json.dumps(asdict(ds)))
     print(f"  done in {ds.seconds_to_build:.0f} s", flush=True)
@@ -444,6 +477,34 @@ EMPTY_DAY_OFFSET = dt.timedelta(days=-10)
 SELECTED = "invocations,rejected_records"
 
 
+def _bill_world(ds: Dataset) -> Path:
+    """A sample world for the benchmark day (cached beside the day): its CUR 2.0 bill, price overrides, AWS state
+    and `ledger.yaml`, for the whole-day run. Its own logs are small and unused: the bill allocates over the
+    benchmark day's callers, which is what the run is measured for."""
+    from pipeline.sample.demo import generate_all
+
+    world = Path(f"{ds.root}-world")
+    if not (world / "manifest.json").exists():
+        shutil.rmtree(world, ignore_errors=True)
+        generate_all(world, dt.date.fromisoformat(ds.day), 1, 2000, faults=False, bill_formats=("cur2",))
+        (world / "manifest.json").write_text("{}")
+    return world
+
+
+def _day_scenario(ds: Dataset, out: Path) -> tuple[Path, dict[str, str]]:
+    """`cli_day`: the world's `ledger.yaml` with the benchmark day as its logs and `out` as its warehouse."""
+    import yaml
+
+    world = _bill_world(ds)
+    cfg = yaml.safe_load((world / "ledger.yaml").read_text())
+    cfg["warehouse"] = str(out / "warehouse")
+    cfg["sources"]["invocation_logs"]["s3"] = [ds.root]
+    config = world / f"ledger-{out.name}.yaml"  # beside the world's files: its relative paths resolve
+    config.write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, LEDGER_CONFIG=str(config), DAGSTER_HOME=str(out.parent / "dagster-home"))
+    return config, env
+
+
 def _scenario(ds: Dataset, out: Path) -> tuple[Path, dict[str, str]]:
     """A `ledger.yaml` over the benchmark day and the environment the commands run with (one shared instance)."""
     config = out / "ledger.yaml"
@@ -485,6 +546,8 @@ def _command(name: str, ds: Dataset, config: Path) -> list[str]:
         "dagster_empty": [*dagster, empty],
         "cli": [*cli, "--start", ds.day, "--end", ds.day],
         "dagster": [*dagster, ds.day],
+        # The whole day: every asset (bill, chargeback, FOCUS, report …), as the daily schedule runs it.
+        "cli_day": [*cli[:6], "--start", ds.day, "--end", ds.day],
     }[name]
 
 
@@ -494,7 +557,7 @@ def _uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
-COMMANDS = ("uv_run", "import_dagster", "defs_load", "cli_empty", "dagster_empty", "cli", "dagster")
+COMMANDS = ("uv_run", "import_dagster", "defs_load", "cli_empty", "dagster_empty", "cli", "dagster", "cli_day")
 
 CONTENDERS = {"ours": run_ours, "duckdb_lean": run_duckdb_lean, "duckdb": run_duckdb, "floor": run_floor}
 ORDER = (*COMMANDS, "ours", "duckdb_lean", "duckdb", "floor")
@@ -695,14 +758,14 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     meanwhile by processes outside the tree is reported too: on a shared machine it explains slow runs.
     """
     if name in COMMANDS:
-        config, env = _scenario(ds, out)
+        config, env = _day_scenario(ds, out) if name == "cli_day" else _scenario(ds, out)
         cmd = _command(name, ds, config)
     else:
         cmd = [sys.executable, "-m", "benchmarks.bench", "--child", name, "--dataset", json.dumps(asdict(ds))]
         cmd += ["--workers", str(workers), "--out", str(out)]
         # `benchmarks` is a folder of the repository, not of the installed package: found from its root.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    busy0, wall0 = _busy_seconds(), time.perf_counter()
+    busy0, wall0, wall0_epoch = _busy_seconds(), time.perf_counter(), time.time()
     # A command's log (Dagster logs every event to stderr) goes to a file, shown only when it fails.
     errors = open(out / "stderr.log", "w+") if name in COMMANDS else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
@@ -713,9 +776,12 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     stop = threading.Event()
     sampler_state = _TreeSampler(proc.pid)
 
+    timeline: list[tuple[float, int]] = []  # (epoch seconds, PSS of the tree): per-step peaks of a whole-day run
+
     def sample() -> None:
         while not stop.is_set():
             total, largest, by_pid = sampler_state.sample()
+            timeline.append((time.time(), total))
             peak = peaks.setdefault(phase, [0, 0])
             peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
             for pid, seconds in by_pid.items():
@@ -743,6 +809,8 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
         raise RuntimeError(f"{name} failed with exit code {proc.returncode}: {''.join(lines[-5:])}{tail}")
     result = json.loads(lines[-1]) if name not in COMMANDS else {"seconds": wall, "rows": _rows_written(out, ds)}
     result["peaks"] = peaks
+    if name == "cli_day":
+        result["step_peaks"] = _step_peaks(out.parent / "dagster-home", wall0_epoch, timeline)
     main_phases = [p for p in peaks if p != "checks"]
     result["peak_pss_tree"] = max(peaks[p][0] for p in main_phases)
     result["peak_rss_process"] = max([peaks[p][1] for p in main_phases] + [result.get("own_hwm_kib", 0) * 1024])
@@ -751,6 +819,26 @@ def measure(name: str, ds: Dataset, workers: int, out: Path) -> dict[str, Any]:
     result["cpu_seconds"] = sum(cpu.values())
     result["foreign_cores"] = max(0.0, (busy - sum(cpu.values())) / wall) if wall > 0 else 0.0
     return result
+
+
+def _step_peaks(home: Path, since: float, timeline: list[tuple[float, int]]) -> dict[str, int]:
+    """Peak PSS of the tree while each step (asset) of the runs started after `since` ran, largest first: where a
+    whole day's memory goes. From the steps' start and end events in the instance the run was recorded in."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    windows: dict[str, list[float]] = {}
+    with DagsterInstance.from_config(str(home)) as instance:
+        for run in instance.get_runs(limit=20):
+            for entry in instance.all_logs(run.run_id, of_type=kinds):
+                if entry.timestamp < since or not entry.step_key:
+                    continue
+                windows.setdefault(entry.step_key, []).append(entry.timestamp)
+    peaks = {
+        step: max((pss for t, pss in timeline if min(times) <= t <= max(times)), default=0)
+        for step, times in windows.items()
+    }
+    return dict(sorted(peaks.items(), key=lambda kv: -kv[1]))
 
 
 def _rows_written(out: Path, ds: Dataset) -> int:
@@ -801,6 +889,7 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
         f"day {ds.day}: {ds.records:,} records in {ds.objects:,} objects, "
         f"{ds.bytes_json / 2**30:.2f} GiB of JSON ({ds.bytes_json / max(ds.records, 1):,.0f} B/record), "
         f"{ds.bytes_gz / 2**20:,.0f} MiB gzipped; {workers} workers on {os.cpu_count()} cores",
+        *([f"{ds.distinct_users:,} distinct users and applications"] if ds.distinct_users else []),
         "",
         f"{'contender':<15}{'seconds':>9}{'records/s':>11}{'CPU s':>8}{'rows':>10}"
         f"{'peak RSS (largest proc)':>25}{'peak PSS (all procs)':>22}{'others':>8}",
@@ -846,11 +935,11 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             f"  `uv run` itself adds {uv['seconds']:.2f} s / {uv['cpu_seconds']:.2f} CPU s to every README command "
             "(checking the environment against the lock)"
         )
-    for whole in ("cli", "dagster"):
+    for whole in ("cli", "dagster", "cli_day"):
         if whole not in results:
             continue
         lines += ["", f"end to end, `{whole}` for the day (records/s ratio, wall / CPU):"]
-        for other, target in (("duckdb_lean", 1.5), ("duckdb", None)):
+        for other, target in () if whole == "cli_day" else (("duckdb_lean", 1.5), ("duckdb", None)):
             pair = ratio(other, whole)
             if pair:
                 line = f"  {whole}/{other}: {pair[0]:.2f}x / {pair[1]:.2f}x"
@@ -867,6 +956,10 @@ def report(ds: Dataset, workers: int, results: dict[str, dict[str, Any]]) -> str
             )
         peak = results[whole]["peak_pss_tree"]
         lines.append(f"  peak memory (PSS), all processes: {_mib(peak)}  (target < 1 GiB: {_verdict(peak < 2**30)})")
+        steps = results[whole].get("step_peaks") or {}
+        if steps:
+            lines.append("  peak memory (PSS) while each step ran, largest first:")
+            lines += [f"    {step:<40}{_mib(pss):>12}" for step, pss in list(steps.items())[:12]]
     ours = results.get("ours")
     if ours:
         lines.append("")
@@ -895,6 +988,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--body-kb", type=float, default=2.5, help="generator body size; 2.5 gives ~3.4 KB records")
     ap.add_argument("--distinct", type=int, default=DISTINCT, help="distinct records generated before copying")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--distinct-users",
+        type=int,
+        default=0,
+        help="distinct userId/applicationId values in the day (default: as generated; >= --records: one per record)",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes/threads per contender")
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DIR, help=f"cache of generated days ({DEFAULT_DIR})")
     ap.add_argument("--only", default="", help=f"comma-separated contenders (default all: {','.join(ORDER)})")
@@ -934,7 +1033,9 @@ def main(argv: list[str] | None = None) -> None:
     if any(n.startswith("duckdb") for n in names) and importlib.util.find_spec("duckdb") is None:
         ap.error("DuckDB is missing: this is a development command, run `uv sync` (dev dependencies) first")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    ds = ensure_data(args.data_dir, args.records, args.body_kb, args.distinct, args.seed, args.workers)
+    ds = ensure_data(
+        args.data_dir, args.records, args.body_kb, args.distinct, args.seed, args.workers, args.distinct_users
+    )
     if args.hourly:
         ds = hourly(ds)
     if any(n in COMMANDS for n in names):

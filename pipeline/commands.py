@@ -1,8 +1,9 @@
 """`bedrock-ledger`: run the pipeline for a range of days, generate sample data, or run the whole demo.
 
-Runs go through the Dagster instance (`$DAGSTER_HOME`; the repository folder when run from it, since it holds
-`dagster.yaml`) as runs of the named jobs (`ledger_daily_job`, or `billing_refresh_job` for a billing-only
-`--select`), one per day, so `dagster dev` shows every run the CLI made on the job's page.
+Runs go through the ledger's own Dagster instance (`pipeline.home`: `$DAGSTER_HOME` when set, else a home under
+`~/.local/state/bedrock-ledger/` named by the warehouse, never the working folder) as runs of the named jobs
+(`ledger_daily_job`, or `billing_refresh_job` for a billing-only `--select`), one per day, so `bedrock-ledger ui`
+shows every run the CLI made for that ledger on the job's page, and no other ledger's.
 
 Every failure ends in a short message that names the thing, the cause and the fix, and an exit code: 1 a run
 failed, 2 what was asked is wrong (config, dates, asset names, paths), 3 a source or the warehouse cannot be
@@ -29,8 +30,12 @@ from pipeline.text import escape_for, usd
 if TYPE_CHECKING:
     from dagster import Definitions
 
+    from pipeline.home import Home
     from pipeline.preflight import Selection
 
+CONFIG_TAG = "bedrock-ledger/config"
+WAREHOUSE_TAG = "bedrock-ledger/warehouse"
+"""Every CLI run names the config and the warehouse it ran for (filter on them in the UI's run list)."""
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
@@ -49,16 +54,23 @@ def _root(
     _VERBOSE["on"] = verbose
 
 
-def _dagster_home() -> str:
-    """`$DAGSTER_HOME`, else this folder when it holds `dagster.yaml`, else `./.dagster` (created)."""
-    home = os.environ.get("DAGSTER_HOME")
-    if home:
-        return home
-    cwd = Path.cwd()
-    target = cwd if (cwd / "dagster.yaml").is_file() else cwd / ".dagster"
-    target.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(target)
-    return str(target)
+def _ledger_home(warehouse: str) -> Home:
+    """The ledger's Dagster home (see `pipeline.home`), created with its settings when it is ours."""
+    from pipeline.home import home_for, prepare
+
+    return prepare(home_for(warehouse))
+
+
+def ui_command(config_path: str) -> str:
+    """The command that opens the UI on a ledger's home and config, runnable from any folder: through
+    `uv run --project <checkout>` when this is a source checkout, else the installed `bedrock-ledger`."""
+    import shlex
+
+    checkout = Path(__file__).resolve().parents[1]
+    tail = f"bedrock-ledger ui --config {shlex.quote(config_path)}"
+    if (checkout / "pyproject.toml").is_file() and (checkout / "uv.lock").is_file():
+        return f"uv run --project {shlex.quote(str(checkout))} {tail}"
+    return tail
 
 
 def _one_line(error: Any) -> str:
@@ -115,8 +127,9 @@ def run_days(
 
     config_path = str(Path(config_path).resolve())
     os.environ[CONFIG_ENV] = config_path
+    cfg = load_config(config_path)
     if defs is None:
-        defs = build_definitions(load_config(config_path), config_path)
+        defs = build_definitions(cfg, config_path)
     selection = resolve_selection(select, defs.assets or []) if select else None
     job_name = BILLING_JOB if selection and set(selection.names) <= set(BILLING_ASSETS) else ALL_JOB
     job = defs.resolve_job_def(job_name)
@@ -126,10 +139,14 @@ def run_days(
         keys = {AssetKey(n) for n in selection.names}
         checks = {c for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in keys}
         job = job.get_subset(asset_selection=keys, asset_check_selection=checks)
-    home = _dagster_home()
+    home = _ledger_home(cfg.warehouse)
+    if echo:
+        where = "this ledger's runs" if home.ours else "from DAGSTER_HOME"
+        typer.echo(f"Dagster home: {home.path} ({where})")
     log_level = "INFO" if _VERBOSE["on"] else "CRITICAL"  # the event log keeps everything; the terminal, a summary
     ok = True
-    with DagsterInstance.get() as instance:
+    ledger_tags = {CONFIG_TAG: config_path, WAREHOUSE_TAG: cfg.warehouse}
+    with DagsterInstance.from_config(str(home.path)) as instance:
         if gc_paused:
             _resume_gc()
         for day in days:
@@ -139,17 +156,14 @@ def run_days(
                 job,
                 day.isoformat(),
                 instance,
-                tags={"bedrock-ledger/cli": "run", **recovery.run_tags()},
+                tags={"bedrock-ledger/cli": "run", **ledger_tags, **recovery.run_tags()},
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             ok = ok and result.success
             if echo:
                 _echo_run(day, job_name, result, expected or {})
     if echo and footer:
-        typer.echo(
-            f"Runs are in the Dagster instance at {home}; to see them: "
-            f"DAGSTER_HOME={home} {CONFIG_ENV}={config_path} uv run dg dev --host 127.0.0.1"
-        )
+        typer.echo(f"To see them in the UI: {ui_command(config_path)}")
     return ok
 
 
@@ -187,14 +201,23 @@ def _echo_run(day: dt.date, job_name: str, result: Any, expected: dict[str, str]
             check = event.asset_check_evaluation_data
             if check.passed:
                 continue
-            name = f"{check.asset_key.to_user_string()}:{check.check_name}"
-            if name in expected:
-                typer.echo(f"    check {name} failed, as the sample intends: {expected[name]}")
-            else:
-                detail = f": {check.description}" if check.description else ""
-                typer.echo(f"    check {name} did not pass{detail}")
+            typer.echo(check_line(check, expected))
     if not result.success and not failures:
         typer.echo("    the run failed before its steps started: open the run in the UI, or rerun with --verbose")
+
+
+def check_line(check: Any, expected: dict[str, str]) -> str:
+    """One line for a check that did not pass: its name, its severity (WARN or ERROR) and why
+    (`pipeline.check_reasons`); a failure the demo's sample is built to show says so instead of alarming."""
+    from pipeline.check_reasons import reason
+
+    asset = check.asset_key.to_user_string()
+    name = f"{asset}:{check.check_name}"
+    severity = getattr(check.severity, "value", str(check.severity))
+    why = _plain(reason(asset, check.check_name, check.description, check.metadata))  # data names as plain text
+    if name in expected:
+        return f"    check {name} failed [{severity}], as the sample intends: {expected[name]} ({why})"
+    return f"    check {name} did not pass [{severity}]: {why}"
 
 
 def plan_run(
@@ -253,6 +276,84 @@ def run(
 
 
 @app.command()
+def ui(
+    config: Annotated[str, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="ledger.yaml")] = "ledger.yaml",
+    host: Annotated[str, typer.Option("--host", "-h", help="address the UI listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 3000,
+) -> None:
+    """Open the Dagster UI (webserver and daemon) on this ledger's history and config, from any folder."""
+    import subprocess
+
+    from pipeline.home import HOME_ENV, state_root
+
+    config_path = str(Path(config).resolve())
+    cfg = load_config(config)
+    home = _ledger_home(cfg.warehouse)
+    workspace = home.workspace if home.ours else state_root() / "workspace.yaml"
+    if not workspace.exists():
+        from pipeline.home import WORKSPACE_YAML
+
+        workspace.parent.mkdir(parents=True, exist_ok=True)
+        workspace.write_text(WORKSPACE_YAML)
+    env = {**os.environ, HOME_ENV: str(home.path), CONFIG_ENV: config_path}
+    typer.echo(f"Dagster home: {home.path}; config: {config_path}; UI at http://{host}:{port} (Ctrl-C stops it)")
+    argv = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    # The UI runs from the home: whatever Dagster leaves in its working folder stays there, not in the user's.
+    code = _serve(subprocess.Popen(argv, env=env, cwd=home.path))
+    if code not in (0, -2, -15, 130):  # Ctrl-C (or a SIGTERM passed on) is how it is stopped
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _serve(proc: Any) -> int:
+    """Wait for `dagster dev`; a SIGTERM to us is passed on (so its webserver and daemon stop with us), and Ctrl-C,
+    which the terminal sends to both, waits for it to finish shutting down."""
+    import signal
+
+    def stop(_signum: int, _frame: Any) -> None:
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            try:
+                return int(proc.wait())
+            except KeyboardInterrupt:
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+CLOUDWATCH_MAX_AGE_DAYS = 14
+"""CloudWatch Logs refuses events older than 14 days (PutLogEvents; README "The demo")."""
+
+
+def _check_generate(out: str, first: dt.date, days: int, bill: bool | None, cloudwatch_group: str) -> bool:
+    """The `generate` options that cannot all be honoured are refused in one line before anything is written;
+    returns whether to write the bill and `ledger.yaml` (by default: with a local `--out` only)."""
+    from pipeline.preflight import InputError, check_writable, today_utc
+
+    remote = "://" in out
+    if bill and remote:
+        raise InputError(
+            f"--bill with --out {out}: the bill and ledger.yaml are written to a local folder only: use a local "
+            "--out, or --no-bill to write only the logs to S3"
+        )
+    if cloudwatch_group:
+        today = today_utc()
+        oldest = today - dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS - 1)
+        last = first + dt.timedelta(days=days - 1)
+        if first < oldest or last >= today:
+            raise InputError(
+                f"--cloudwatch-group {cloudwatch_group}: CloudWatch Logs refuses events older than "
+                f"{CLOUDWATCH_MAX_AGE_DAYS} days or in the future, and {first}..{last} is not within "
+                f"{oldest}..{today - dt.timedelta(days=1)}: pass --start {today - dt.timedelta(days=days)} "
+                f"(with --days {min(days, CLOUDWATCH_MAX_AGE_DAYS - 1)} at most)"
+            )
+    check_writable(out, "the output", "--out")
+    return (not remote) if bill is None else bill
+
+
+@app.command()
 def generate(
     out: Annotated[str, typer.Option(help="local folder or s3://bucket/prefix for the logs")] = "./sample",
     start: Annotated[str, typer.Option(help="first UTC day, YYYY-MM-DD")] = "2026-11-01",
@@ -261,23 +362,39 @@ def generate(
     seed: Annotated[int, typer.Option()] = 7,
     body_kb: Annotated[float, typer.Option(help="average prompt+response text per record, KB")] = 2.0,
     faults: Annotated[bool, typer.Option(help="inject malformed lines, a truncated gzip, duplicates")] = True,
-    bill: Annotated[bool, typer.Option(help="also write a matching bill (CUR, CUR 2.0, FOCUS) and ledger.yaml")] = True,
-    cloudwatch_group: Annotated[str, typer.Option(help="also put a share of the events into this log group")] = "",
+    bill: Annotated[
+        bool | None,
+        typer.Option(help="also write a matching bill (CUR, CUR 2.0, FOCUS) and ledger.yaml (default: local --out)"),
+    ] = None,
+    cloudwatch_group: Annotated[
+        str, typer.Option(help="also put a share of the events into this log group (days within the last 14)")
+    ] = "",
     cloudwatch_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
     history_days: Annotated[
         int, typer.Option(min=0, max=120, help="also write this many earlier days, ending in planted anomalies")
     ] = 0,
 ) -> None:
-    """Write realistic sample invocation logs (and by default a matching bill and a ledger.yaml)."""
+    """Write realistic sample invocation logs (and, with a local --out, a matching bill and a ledger.yaml)."""
     from pipeline.preflight import parse_day
     from pipeline.sample.logs import generate_sample
 
     first = parse_day(start, "--start")
-    if bill and "://" not in out:
+    with_bill = _check_generate(out, first, days, bill, cloudwatch_group)
+    share = cloudwatch_share if cloudwatch_group else 0.0
+    if with_bill:
         from pipeline.sample.demo import generate_all
 
         sample = generate_all(
-            out, first, days, records_per_day, seed=seed, faults=faults, body_kb=body_kb, history_days=history_days
+            out,
+            first,
+            days,
+            records_per_day,
+            seed=seed,
+            faults=faults,
+            body_kb=body_kb,
+            cloudwatch_group=cloudwatch_group,
+            cloudwatch_share=share,
+            history_days=history_days,
         )
         summary = sample.logs
         typer.echo(f"config: {sample.config_path}")
@@ -295,13 +412,24 @@ def generate(
             seed=seed,
             faults=faults,
             body_kb=body_kb,
-            cloudwatch_share=cloudwatch_share if cloudwatch_group else 0.0,
+            cloudwatch_share=share,
             deliver_to_cloudwatch=bool(cloudwatch_group),
             **cloudwatch_options,
         )
+        if "://" in out:
+            typer.echo("no bill or ledger.yaml: they are written with a local --out only")
     typer.echo(
         f"logs: {summary.records} invocations in {summary.files} objects ({summary.bytes / 1e6:.1f} MB) under {out}"
     )
+    if cloudwatch_group:
+        sent = len(summary.cloudwatch_records)
+        refused = sent - summary.cloudwatch_events
+        typer.echo(
+            f"CloudWatch Logs {cloudwatch_group}: {summary.cloudwatch_events} of {sent} events accepted"
+            + (f", {refused} refused (older than 14 days or in the future)" if refused else "")
+        )
+        if refused:
+            raise typer.Exit(EXIT_RUN_FAILED)
 
 
 @app.command()
@@ -495,14 +623,14 @@ def _print_summary(config_path: str, days: list[dt.date]) -> None:
     )
     statuses = recon.group_by("status").len().sort("len", descending=True)
     typer.echo("reconciliation: " + ", ".join(f"{r[0]} {r[1]}" for r in statuses.iter_rows()))
+    from pipeline.reconciliation.bill_coverage import summary_line
+
+    typer.echo(summary_line(warehouse.scan_partitions(wh, "bill_coverage", days).collect()))
     from pipeline.completeness.coverage import summary_lines
 
     typer.echo("\n".join(summary_lines(warehouse.scan_partitions(wh, "log_completeness", days).collect())))
     typer.echo(f"Parquet tables: {wh}/<table>/date=YYYY-MM-DD/part-0.parquet")
-    typer.echo(
-        f"Open the UI: DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} LEDGER_CONFIG={config_path} "
-        "uv run dg dev --host 127.0.0.1"
-    )
+    typer.echo(f"Open the UI: {ui_command(config_path)}")
     _print_reports(wh, days[-1])
 
 
@@ -547,7 +675,34 @@ def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
     return code
 
 
+BYTECODE_HINT = (
+    "hint: the installed packages have no compiled bytecode yet, so every command compiles what it imports: "
+    "run `uv sync --compile-bytecode` once (about halves each command's start-up)"
+)
+
+
+def bytecode_hint(module: str = "dagster") -> str | None:
+    """`BYTECODE_HINT` when `module` (the largest import) has no cached bytecode for this Python, else None.
+
+    A `uv sync` without `--compile-bytecode` leaves none, and where site-packages is read-only (or
+    PYTHONDONTWRITEBYTECODE is set) Python never writes it, so each start compiles Dagster again. Never fixed
+    with uv's `compile-bytecode = true`, which recompiles everything on every `uv run` (uv #12202)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec else None
+    if not origin or not origin.endswith(".py"):
+        return None
+    return None if Path(importlib.util.cache_from_source(origin)).is_file() else BYTECODE_HINT
+
+
 def main() -> None:
     """Console-script entry point (through `pipeline.cli`)."""
     _PROCESS["ours"] = True
+    hint = bytecode_hint()
+    if hint:
+        print(hint, file=sys.stderr)
     sys.exit(run_cli(sys.argv[1:]))

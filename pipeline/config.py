@@ -78,9 +78,30 @@ class InvocationLogSources(_Strict):
     discover: Discover | None = None
 
 
+class BatchJobSource(_Strict):
+    """Bedrock batch inference jobs of one Region: their metadata from the Bedrock API (`ListModelInvocationJobs`,
+    `GetModelInvocationJob`, `ListTagsForResource`) and their output folders under `output_s3`.
+
+    A job's folder is found by its `manifest.json.out` wherever it sits under `output_s3`; jobs whose output lies
+    outside every configured prefix are still listed, without tokens (README, "Batch inference jobs")."""
+
+    output_s3: str
+    """`s3://bucket/prefix` (or a local folder) the jobs write their output folders under."""
+    region: str
+    accounts: list[DiscoverAccount] = Field(default_factory=list)
+    """Accounts whose jobs to list (a `role_arn` is assumed for that account); none = the pipeline's own account."""
+    lookback_days: int = Field(default=14, ge=1, le=90)
+    """How far before a day jobs are listed by submit time: a job runs at most a week, plus its time queued."""
+    read_records: Literal["auto", "always", "never"] = "auto"
+    """Read the `*.jsonl.out` records: `auto` only when the manifest lacks a token count."""
+    snapshot: str | None = None
+    """A folder of recorded AWS answers (the demo writes one) read instead of AWS, through the same calls."""
+
+
 class Sources(_Strict):
     invocation_logs: InvocationLogSources = Field(default_factory=InvocationLogSources)
     billing: list[BillingSource] = Field(default_factory=list)
+    batch_jobs: list[BatchJobSource] = Field(default_factory=list)
 
 
 class PricingSync(_Strict):
@@ -109,6 +130,18 @@ class ProvisionedModel(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+def _check_glob(v: str, what: str) -> str:
+    if not v.strip():
+        raise ValueError(f"{what} glob is empty")
+    if v.count("[") != v.count("]"):
+        raise ValueError(f"{what} glob {v!r} has unbalanced brackets")
+    try:
+        re.compile(fnmatch.translate(v))
+    except re.error as exc:  # pragma: no cover - fnmatch.translate rarely yields bad regexes
+        raise ValueError(f"{what} glob {v!r} is not valid: {exc}") from exc
+    return v
+
+
 class PrincipalRule(_Strict):
     match: str
     tags: dict[str, str] = Field(default_factory=dict)
@@ -116,15 +149,19 @@ class PrincipalRule(_Strict):
     @field_validator("match")
     @classmethod
     def _glob_compiles(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("principal glob is empty")
-        if v.count("[") != v.count("]"):
-            raise ValueError(f"principal glob {v!r} has unbalanced brackets")
-        try:
-            re.compile(fnmatch.translate(v))
-        except re.error as exc:  # pragma: no cover - fnmatch.translate rarely yields bad regexes
-            raise ValueError(f"principal glob {v!r} is not valid: {exc}") from exc
-        return v
+        return _check_glob(v, "principal")
+
+
+class BatchJobRule(_Strict):
+    """Owner tags for batch inference jobs whose name matches a glob (`nightly-*`), for jobs without tags."""
+
+    match: str
+    tags: dict[str, str] = Field(min_length=1)
+
+    @field_validator("match")
+    @classmethod
+    def _glob_compiles(cls, v: str) -> str:
+        return _check_glob(v, "batch job name")
 
 
 AttributionDimension = Literal["user", "cost_center", "application", "environment"]
@@ -148,6 +185,8 @@ class Attribution(_Strict):
     """Look application inference profiles up live with boto3 (get_inference_profile, list_tags_for_resource)."""
     provisioned_models: dict[str, ProvisionedModel] = Field(default_factory=dict)
     """Provisioned-model ARN -> base model and owner tags (reconciliation and chargeback of PT hours)."""
+    batch_job_rules: list[BatchJobRule] = Field(default_factory=list)
+    """Job-name glob -> owner tags for batch inference jobs without tags of their own (first match wins)."""
 
     @field_validator("inference_profiles")
     @classmethod
@@ -190,12 +229,22 @@ class Quality(_Strict):
     max_reject_share: float = Field(default=0.01, ge=0, le=1)
     max_unpriced_share: float = Field(default=0.0, ge=0, le=1)
     max_unattributed_share: float = Field(default=0.5, ge=0, le=1)
+    max_unallocated_share: float = Field(default=0.1, ge=0, le=1)
+    """Share of a day's billed Bedrock cost that may stay `unallocated` (no owner anywhere) before `bill_coverage`'s
+    check fails."""
     max_object_bytes: int = Field(default=2 * 2**30, ge=1)
     """Decompressed bytes read from one log object; the rest is one `object_too_large` reject."""
     max_line_bytes: int = Field(default=64 * 2**20, ge=1)
     """Bytes of one line (one record); a longer line is skipped as a `line_too_long` reject."""
     max_rejects_per_object: int = Field(default=1000, ge=0)
     """Rejects kept per object; the rest are counted in one `too_many_rejects` reject."""
+    max_tokens_per_call: int = Field(default=10_000_000, ge=1)
+    """Tokens of one call (input + output + cache read + cache write); more is an `implausible_tokens` reject,
+    never priced: no Bedrock model takes a context near it."""
+    max_latency_ms: int = Field(default=3_600_000, ge=1)
+    """Latency of one call; a longer one is stored as null (and counted), the call itself kept."""
+    max_cost_per_call_usd: float = Field(default=1_000.0, gt=0)
+    """Estimated cost of one call; above it the call is kept unpriced (`priced = false`, `implausible_cost`)."""
 
 
 class Schedule(_Strict):
@@ -343,6 +392,15 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
                 }
             ),
             "billing": [b.model_copy(update={"uri": _resolve(base_dir, b.uri)}) for b in cfg.sources.billing],
+            "batch_jobs": [
+                b.model_copy(
+                    update={
+                        "output_s3": _resolve(base_dir, b.output_s3),
+                        "snapshot": b.snapshot and _resolve(base_dir, b.snapshot),
+                    }
+                )
+                for b in cfg.sources.batch_jobs
+            ],
         }
     )
     updates["sources"] = new_sources

@@ -4,9 +4,11 @@
   that has not ended yet in UTC).
 - `resolve_selection`: `--select` names against the assets there are (with a suggestion for a typo), widened to
   what must run with them (the assets a non-subsettable multi-asset produces together).
-- `check_paths`: the local files and folders the config names exist, and the price overrides load.
+- `check_paths`: the config names a source of invocation logs (an empty config would run every asset on nothing
+  and write empty tables), the local files and folders it names exist, and the price overrides load.
 - `check_reachable`: one cheap call per place the run will touch: write and delete a probe in the warehouse,
-  list one key of each S3 source, ask each log group for one event. Clients here try an unreachable endpoint
+  list one key under each S3 source's prefix (a bucket that exists with a mistyped prefix is named here, not by a
+  failed step), ask each log group for one event. Clients here try an unreachable endpoint
   twice (`pipeline.aws.UNREACHABLE_ATTEMPTS`) and wait at most a few seconds, so a wrong endpoint, a missing
   bucket, a denied policy or missing credentials is named before a day is parsed.
 
@@ -147,14 +149,34 @@ def _local(uri: str) -> Path:
     return Path(uri.removeprefix("file://"))
 
 
+def check_sources(cfg: LedgerConfig, config_path: str) -> None:
+    """The config names at least one place to read invocation logs from: without one every asset runs on nothing
+    and the tables are empty, which looks like a day without calls. (Loading such a config stays allowed: the
+    code location and tests load it; only a run refuses it.)"""
+    logs = cfg.sources.invocation_logs
+    if not (logs.s3 or logs.cloudwatch or logs.discover):
+        raise InputError(
+            f"{config_path} names no invocation logs to read: add sources.invocation_logs.s3 (the S3 destination "
+            "of Bedrock's model invocation logging), .cloudwatch or .discover (docs/first-real-day.md)"
+        )
+
+
 def check_paths(cfg: LedgerConfig, config_path: str) -> None:
-    """The local paths the config names exist, and the price overrides load (file, line and reason otherwise)."""
+    """The config names a source, the local paths it names exist, and the price overrides load (file, line and
+    reason otherwise)."""
+    check_sources(cfg, config_path)
     for root in cfg.sources.invocation_logs.s3:
         if not _is_remote(root) and not _local(root).is_dir():
             raise InputError(
                 f"sources.invocation_logs.s3: folder {root} does not exist (in {config_path}): fix the path; "
                 "relative paths are read from the config's folder"
             )
+    discover = cfg.sources.invocation_logs.discover
+    if discover and discover.snapshot and not _local(discover.snapshot).is_dir():
+        raise InputError(
+            f"sources.invocation_logs.discover.snapshot: folder {discover.snapshot} does not exist (in {config_path}): "
+            "fix the path, or remove snapshot to ask AWS itself"
+        )
     for source in cfg.sources.billing:
         if not _is_remote(source.uri) and not _local(source.uri).exists():
             raise InputError(
@@ -246,8 +268,14 @@ def explain_aws(exc: BaseException, what: str, action: str) -> str:
 
 
 def _probe_warehouse(warehouse: str) -> None:
-    if not _is_remote(warehouse):
-        folder = _local(warehouse)
+    check_writable(warehouse, "the warehouse", "warehouse in the config")
+
+
+def check_writable(uri: str, what: str, fix: str) -> None:
+    """Write and delete a probe under `uri` (a local folder, created if missing, or `s3://`): `what` names it in
+    the message (`the warehouse`), `fix` says where it is set (`warehouse in the config`, `--out`)."""
+    if not _is_remote(uri):
+        folder = _local(uri)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             probe = folder / f".probe-{uuid.uuid4().hex}.tmp"
@@ -255,28 +283,37 @@ def _probe_warehouse(warehouse: str) -> None:
             probe.unlink()
         except OSError as exc:
             raise UnreachableError(
-                f"cannot write to the warehouse {warehouse}: {exc.strerror or exc}: pick a writable folder (warehouse "
-                "in the config)"
+                f"cannot write to {what} {uri}: {exc.strerror or exc}: pick a writable folder ({fix})"
             ) from exc
         return
-    if not warehouse.startswith(("s3://", "s3a://")):
-        raise InputError(f"warehouse {warehouse}: only local folders and s3:// are supported")
-    bucket, prefix = _split(warehouse)
+    if not uri.startswith(("s3://", "s3a://")):
+        raise InputError(f"{fix}: {uri}: only local folders and s3:// are supported")
+    bucket, prefix = _split(uri)
     key = "/".join(p for p in (prefix, "_staging", f"probe-{uuid.uuid4().hex}.tmp") if p)
     s3 = _client("s3")
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=b"")
         s3.delete_object(Bucket=bucket, Key=key)
-    except Exception as exc:  # noqa: BLE001 - any failure means the run could not write its tables
-        raise UnreachableError(explain_aws(exc, f"the warehouse {warehouse}", "write to")) from exc
+    except Exception as exc:  # noqa: BLE001 - any failure means nothing could be written there
+        raise UnreachableError(explain_aws(exc, f"{what} {uri}", "write to")) from exc
 
 
-def _probe_s3(uri: str, role: str) -> None:
+def _probe_s3(uri: str, role: str, key: str, folder: bool = True) -> None:
+    """One key listed under `uri`'s prefix (a `folder`: `logs` does not match `logs-old/`; else the prefix may
+    also be one object, as a billing export file can be). An unreachable or
+    missing bucket is an `UnreachableError`; a bucket with nothing under the prefix is an `InputError` naming
+    the config key, since the prefix is what is wrong."""
     bucket, prefix = _split(uri)
+    under = f"{prefix}/" if prefix and folder else prefix
     try:
-        _client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        listed = _client("s3").list_objects_v2(Bucket=bucket, Prefix=under, MaxKeys=1)
     except Exception as exc:  # noqa: BLE001 - any failure means the step would fail the same way
         raise UnreachableError(explain_aws(exc, f"{role} {uri}", "list")) from exc
+    if not listed.get("KeyCount") and not listed.get("Contents"):
+        raise InputError(
+            f"{key}: nothing under {uri} (the bucket {bucket} exists, the prefix {prefix or '/'} holds no object): "
+            "check the prefix against the bucket's contents (aws s3 ls) and the destination AWS writes to"
+        )
 
 
 def _probe_log_group(log_group: str, region: str | None) -> None:
@@ -296,10 +333,10 @@ def check_reachable(cfg: LedgerConfig, billing: bool = True, logs: bool = True) 
     if logs:
         for root in cfg.sources.invocation_logs.s3:
             if _is_remote(root):
-                _probe_s3(root, "invocation logs")
+                _probe_s3(root, "invocation logs", "sources.invocation_logs.s3")
         for group in cfg.sources.invocation_logs.cloudwatch:
             _probe_log_group(group.log_group, group.region)
     if billing:
         for source in cfg.sources.billing:
             if _is_remote(source.uri):
-                _probe_s3(source.uri, "the billing export")
+                _probe_s3(source.uri, "the billing export", "sources.billing", folder=False)

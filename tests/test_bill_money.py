@@ -19,6 +19,7 @@ from pipeline.billing import billing_line_items_for_day, load_billing_name_map, 
 from pipeline.config import BillingSource, ProvisionedModel, Tolerances
 from pipeline.reconciliation import chargeback, non_usage_summary, reconcile
 from pipeline.reconciliation.chargeback import round_to_cents
+from pipeline.vocabulary import GUARDRAIL_POLICIES  # noqa: E402
 from tests.test_reconciliation import (
     ACCT,
     AS_OF,
@@ -65,8 +66,8 @@ def test_every_real_usage_type_is_mapped_or_deliberately_other(case: dict[str, s
         case["unit"],
         case["cache_ttl"],
     )
-    if p.usage_kind == "other":
-        assert p.note, "an `other` row must say why it is not matched"
+    if p.usage_kind == "other" or p.usage_kind in GUARDRAIL_POLICIES:
+        assert p.note, "an `other` or guardrail row must say why it is not matched against model tokens"
     else:
         assert got_model == case["base_model_id"], "a usage row must map to its model"
 
@@ -444,11 +445,11 @@ def test_chargeback_conserves_the_invoice_with_pt_and_tokens_to_the_cent() -> No
 
 
 def test_deliberately_other_rows_are_explained_not_sent_to_the_name_map() -> None:
-    note = parse_usage_type("USE1-Guardrail-AutomatedReasoningPolicyUnitsConsumed").note
+    note = parse_usage_type("USE1-cohere.rerank-english-v3-search-units").note
     row = bill(
         base_model_id=None,
         usage_kind="other",
-        usage_type="USE1-Guardrail-AutomatedReasoningPolicyUnitsConsumed",
+        usage_type="USE1-cohere.rerank-english-v3-search-units",
         tokens=None,
         usage_amount=12.0,
         pricing_unit="Units",
@@ -457,7 +458,7 @@ def test_deliberately_other_rows_are_explained_not_sent_to_the_name_map() -> Non
     )
     r = only(reconcile(priced_df([]), billing_df([row]), TOL, AS_OF))
     assert r["status"] == "missing_in_logs"
-    assert "Guardrails policy units" in r["explanation"] and "billing name map" not in r["explanation"]
+    assert "rerank search units" in r["explanation"] and "billing name map" not in r["explanation"]
 
 
 def test_latency_optimized_overflow_is_explained() -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -43,6 +44,11 @@ def logs_folder(tmp_path: Path, records: int = 2) -> Path:
     key.parent.mkdir(parents=True)
     key.write_bytes(gz_lines([make_record(f"r-{i}", f"{DAY}T10:0{i}:00Z") for i in range(records)]))
     return root
+
+
+def LOGS(tmp_path: Path) -> dict[str, Any]:  # noqa: N802 - reads as the constant it stands for
+    """`sources` with one local logs folder (a run refuses a config without sources before anything else)."""
+    return {"invocation_logs": {"s3": [str(logs_folder(tmp_path))]}}
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -110,7 +116,7 @@ def test_missing_local_source_folder(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_bad_price_overrides_name_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     overrides = tmp_path / "prices.csv"
     overrides.write_text("model_id,region,bogus_column\nx,*,1\n")
-    config = write_config(tmp_path, pricing={"overrides": str(overrides)})
+    config = write_config(tmp_path, pricing={"overrides": str(overrides)}, sources=LOGS(tmp_path))
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert code == EXIT_BAD_INPUT
     assert_short(out, "prices.csv")
@@ -127,7 +133,7 @@ def test_unreachable_warehouse_fails_fast(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    config = write_config(tmp_path, warehouse="s3://ledger-warehouse/wh")
+    config = write_config(tmp_path, warehouse="s3://ledger-warehouse/wh", sources=LOGS(tmp_path))
     started = time.monotonic()
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert time.monotonic() - started < 20
@@ -211,7 +217,7 @@ def test_forbidden_warehouse_is_named(
     monkeypatch.setenv("AWS_ENDPOINT_URL", forbidding_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    config = write_config(tmp_path, warehouse="s3://locked-bucket/wh")
+    config = write_config(tmp_path, warehouse="s3://locked-bucket/wh", sources=LOGS(tmp_path))
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert code == EXIT_UNREACHABLE
     assert_short(out, "s3://locked-bucket/wh", "access denied", "docs/iam-policy.json")
@@ -229,7 +235,7 @@ def test_no_credentials_are_named(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    config = write_config(tmp_path, warehouse="s3://some-bucket/wh")
+    config = write_config(tmp_path, warehouse="s3://some-bucket/wh", sources=LOGS(tmp_path))
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert code == EXIT_UNREACHABLE
     assert_short(out, "no AWS credentials")
@@ -298,7 +304,7 @@ def test_yesterday_runs_the_last_complete_day(tmp_path: Path, capsys: pytest.Cap
     from dagster import DagsterInstance
 
     yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
-    config = write_config(tmp_path, start_date="2026-01-01", sources={"invocation_logs": {"s3": []}})
+    config = write_config(tmp_path, start_date="2026-01-01", sources=LOGS(tmp_path))
     code, out = cli(capsys, "run", "-c", str(config), "--yesterday", "--select", "billing_line_items")
     assert code == 0, out
     assert f"{yesterday}: billing_refresh_job run" in out

@@ -607,3 +607,48 @@ def test_unreadable_account_is_reported(aws: str, monkeypatch: pytest.MonkeyPatc
     discover = Discover(regions=["us-east-1"], accounts=[{"account_id": OTHER_ACCOUNT, "role_arn": ROLE}])
     (row,) = discover_logging(LiveAws(), discover)
     assert row["logging_enabled"] is None and f"cannot assume {ROLE}" in row["error"]
+
+
+def test_mantle_metrics_are_read_and_never_count_against_the_logs(aws: str) -> None:
+    """`AWS/BedrockMantle` (per `Model`) is read beside `AWS/Bedrock` through CloudWatch (moto); its rows are
+    `not_logged_by_design` and the day's log coverage ignores them."""
+    from pipeline import schemas
+    from pipeline.completeness.coverage import build_log_completeness, day_coverage
+    from pipeline.sources.bedrock_metrics import read_day_metrics
+
+    region = "ap-southeast-2"  # a region no other test writes metrics to (moto's metrics are session-wide)
+    cw = _client(aws, "cloudwatch", region)
+    day = dt.date(2026, 11, 3)
+    ts = dt.datetime(2026, 11, 3, 10, 5, tzinfo=dt.UTC)
+    cw.put_metric_data(
+        Namespace="AWS/BedrockMantle",
+        MetricData=[
+            {"MetricName": name, "Dimensions": [{"Name": "Model", "Value": "openai.gpt-oss-120b"}],
+             "Timestamp": ts, "Value": value}
+            for name, value in (("Inferences", 12.0), ("TotalInputTokens", 9000.0), ("TotalOutputTokens", 2000.0))
+        ],
+    )  # fmt: skip
+    rows = read_day_metrics(cw, day, "111122223333", region, set(), dt.datetime.now(dt.UTC))
+    assert [(r["endpoint"], r["hour"], r["invocations"], r["input_tokens"], r["output_tokens"]) for r in rows] == [
+        ("mantle", 10, 12, 9000, 2000)
+    ]
+    no_config = {
+        "account_id": pl.String,
+        "region": pl.String,
+        "logging_enabled": pl.Boolean,
+        "config_source": pl.String,
+    }
+    lc = build_log_completeness(
+        schemas.empty(schemas.INVOCATIONS),
+        pl.DataFrame(rows),
+        pl.DataFrame(schema=no_config),
+        None,
+        day=day,
+        checked_at=dt.datetime(2026, 11, 5, tzinfo=dt.UTC),
+        read_pairs={("111122223333", region)},
+    )
+    row = lc.row(0, named=True)
+    assert (row["status"], row["endpoint"], row["metric_invocations"], row["logged_invocations"]) == (
+        "not_logged_by_design", "mantle", 12, 0)  # fmt: skip
+    assert "bedrock-runtime only" in row["explanation"]
+    assert day_coverage(lc, 0.99)["passed"] and day_coverage(lc, 0.99)["coverage"] is None

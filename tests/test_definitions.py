@@ -49,6 +49,9 @@ CHECKS = {
     ("logging_configuration", "logging_on_in_every_region"),
     ("log_completeness", "logs_cover_metrics"),
     ("cost_anomalies", "anomalies_below_severity"),
+    ("batch_jobs", "rejects_none"),
+    ("batch_jobs", "jobs_priced"),
+    ("batch_jobs", "reconciles_within_tolerance"),
 }
 
 
@@ -84,6 +87,7 @@ def test_definitions_smoke(config_env: Path) -> None:
             "outputs",
             "completeness",
             "foresight",
+            "batch",
             "report",
         }, key
         assert (node.description or "").strip(), key

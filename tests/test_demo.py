@@ -63,6 +63,7 @@ def test_reconciliation_shows_every_status_and_chargeback_sums_to_the_bill(demo:
         "unmapped_billing",
         "unpriced",
         "idle_capacity",
+        "not_logged_by_design",
     }
     assert recon["explanation"].str.len_chars().min() > 30
     # The sample's idle provisioned model: 24 model-unit hours × $60.50 = $1,452, charged to its configured owner.
@@ -190,6 +191,26 @@ def test_completeness_shows_every_status_and_the_drift(demo: Path) -> None:
     assert (~configs["logging_enabled"]).any() and (~configs["text_data_delivery"]).any()
     usage = pl.read_parquet(f"{wh}/daily_usage_by_model/**/*.parquet")
     assert usage["throttles"].sum() > 0
+
+
+def test_bill_coverage_shows_every_kind_owned_except_the_rows_built_to_have_none(demo: Path) -> None:
+    """The demo bill carries every kind of Bedrock spend; each is attributed to an owner except the evaluation job
+    and the prompt-cache storage built to have none (and model tokens no log explains), which say why."""
+    wh = _wh(demo)
+    cov = warehouse.read_partition(wh, "bill_coverage", START)
+    kinds = set(cov["spend_kind"])
+    assert kinds >= {"on_demand", "provisioned", "guardrail", "rerank", "knowledge_base", "agent", "flow",
+                     "data_automation", "custom_model", "evaluation", "cache_storage"}  # fmt: skip
+    by_kind = cov.group_by("spend_kind").agg(pl.col("billed_cost_usd", "unallocated_cost_usd").sum())
+    owned = {k for k, billed, left in by_kind.iter_rows() if billed > 0 and left == 0}
+    assert owned >= {"guardrail", "rerank", "knowledge_base", "agent", "flow", "data_automation", "custom_model"}
+    unowned = cov.filter(pl.col("spend_kind").is_in(["evaluation", "cache_storage"]))
+    assert (unowned["unallocated_share"] == 1.0).all() and set(unowned["unallocated_reasons"].str.slice(0, 8)) == {
+        "no_owner"
+    }
+    lc = warehouse.read_partition(wh, "log_completeness", START)
+    mantle = lc.filter(pl.col("endpoint") == "mantle")
+    assert mantle.height > 0 and set(mantle["status"]) == {"not_logged_by_design"}
 
 
 def test_bill_list_rates_price_a_model_the_catalog_lacks_and_check_the_catalog(demo: Path) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from pipeline import schemas
 from pipeline.config import ConfigError, load_config, parse_config
 from pipeline.normalize import day as day_mod
 from pipeline.normalize.decode import gunzip_tolerant, iter_line_batches
@@ -997,3 +998,389 @@ def test_report_findings_in_dagster_metadata_are_escaped(many_callers_report: An
     findings = many_callers_report[0].findings["daily"]
     assert "Click to approve budget" in findings["cost_by_cost_center"]
     assert all("<a " not in text and "](" not in text for text in findings.values())
+
+
+# =========================================================================== round three: paths, memory, money
+# Paths judged by AWS's part only, bounded memory per object, plausibility limits, bill granularity, Marketplace.
+
+
+def test_a_root_under_a_data_folder_keeps_its_day(tmp_path: Path) -> None:
+    """`…/data/bedrock` is the user's name for the root: its objects are logs, not `data/` sidecars; a real sidecar
+    below the hour folder is still skipped."""
+    root = tmp_path / "lake" / "data" / "bedrock"
+    _put(root, "2026-03-10T10:05:00", gz_lines([make_record("kept", "2026-03-10T10:00:00Z")]))
+    sidecar = root / log_key(ACCOUNT, "us-east-1", "2026-03-10T10:05:00")
+    sidecar = sidecar.parent / "data" / "kept_input.json.gz"
+    sidecar.parent.mkdir(parents=True)
+    sidecar.write_bytes(gzip.compress(b'{"messages": []}'))
+    listing = s3_logs.list_day(str(root), DAY)
+    assert len(listing.objects) == 1 and listing.skipped["data_sidecar"] == 1
+    rows, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert rows["request_id"].to_list() == ["kept"] and rejects.height == 0 and stats.unplaced() == 0
+
+
+def test_is_sidecar_looks_below_the_region_only() -> None:
+    assert s3_logs.is_sidecar("2026/03/10/10/data/abc_input.json.gz")
+    assert not s3_logs.is_sidecar("2026/03/10/10/20260310T100500000Z_x.json.gz")
+
+
+def test_a_billing_root_under_user_folders_that_look_like_layouts(tmp_path: Path) -> None:
+    """A bill under `…/data/year=2026/month=5/20260101-20260201/` (the user's folders) reads as the CUR 2.0 export
+    it is, and the sensor's billing period comes from the folder nearest the manifest."""
+    from pipeline.billing import billing_day
+    from pipeline.billing.manifests import billing_period_of
+    from pipeline.billing.readers import discover
+    from pipeline.config import BillingSource
+
+    plain = _bill(tmp_path / "plain")
+    nested = _bill(tmp_path / "data" / "year=2026" / "month=5" / "20260101-20260201" / "data")
+    d1 = dt.date(2026, 5, 14)
+    expected = billing_day(BillingSource(uri=str(plain), format="cur2"), d1).line_items
+    fmt, files, _ = discover(BillingSource(uri=str(nested), format="auto"), ["2026-05"])
+    assert fmt == "cur2" and files
+    got = billing_day(BillingSource(uri=str(nested), format="cur2"), d1).line_items
+    assert got.drop("source_uri").equals(expected.drop("source_uri"))
+    own = str(nested / "x" / "metadata" / "BILLING_PERIOD=2026-05" / "x-Manifest.json")
+    assert billing_period_of(own) == "2026-05"
+
+
+def test_implausible_token_counts_are_rejected_not_priced(tmp_path: Path) -> None:
+    """9 x 10^11 tokens (under the per-field range, over `quality.max_tokens_per_call`) is a reject with its reason,
+    on both parse paths; a call at the limit is a row."""
+    root = tmp_path / "logs"
+    huge = make_record("huge", "2026-03-10T10:00:00Z")
+    huge["input"]["inputTokenCount"] = 900_000_000_000
+    at_limit = make_record("at-limit", "2026-03-10T10:00:01Z")
+    at_limit["input"]["inputTokenCount"], at_limit["output"]["outputTokenCount"] = 9_999_990, 10
+    _put(root, "2026-03-10T10:05:00", gz_lines([huge, at_limit, make_record("fine", "2026-03-10T10:00:02Z")]))
+    rows, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert sorted(rows["request_id"]) == ["at-limit", "fine"]
+    assert rejects.height == 1 and rejects["reason"][0].startswith("implausible_tokens: 900000000020 tokens")
+    assert stats.unplaced() == 0 and stats.counts["records_seen"] == 3
+
+
+def test_implausible_latency_is_nulled_and_counted(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    slow = make_record("slow", "2026-03-10T10:00:00Z")
+    slow["output"]["outputBodyJson"]["metrics"]["latencyMs"] = 90_000
+    _put(root, "2026-03-10T10:05:00", gz_lines([slow, make_record("fine", "2026-03-10T10:00:02Z")]))
+    rows, rejects, stats = _normalize(DAY, _cfg(root, quality={"max_latency_ms": 60_000}), tmp_path)
+    by_id = dict(zip(rows["request_id"], rows["latency_ms"], strict=True))
+    assert by_id == {"slow": None, "fine": 500} and rejects.height == 0
+    assert stats.counts["latencies_over_limit"] == 1 and stats.unplaced() == 0
+
+
+def test_implausible_cost_is_kept_unpriced(tmp_path: Path) -> None:
+    """A call whose estimate passes `quality.max_cost_per_call_usd` stays a row, unpriced with its reason: never $0,
+    never a price to charge a team."""
+    from pipeline.normalize.day import rows_to_frame
+    from pipeline.normalize.records import parse_record
+    from pipeline.pricing import load_catalog
+    from pipeline.pricing.priced import price_and_attribute
+
+    records = [make_record("big", "2026-03-10T10:00:00Z"), make_record("small", "2026-03-10T10:00:01Z")]
+    records[0]["input"]["inputTokenCount"] = 5_000_000  # Claude 3 Haiku: $1.25
+    rows = [parse_record(r, source="s3", source_uri="s3://x") | {"date": DAY} for r in records]
+    cfg = _cfg(tmp_path, quality={"max_cost_per_call_usd": 1.0})
+    out = price_and_attribute(rows_to_frame(rows), cfg, load_catalog(), live={})
+    got = {r["request_id"]: (r["priced"], r["unpriced_reason"], r["total_cost_usd"]) for r in out.to_dicts()}
+    assert got["big"] == (False, "implausible_cost", None)
+    assert got["small"][0] is True and 0 < got["small"][2] < 0.01
+
+
+def _add_marketplace_row(root: Path, name: str, cost: float) -> None:
+    """One more CUR 2.0 row on 2026-05-14: an AWS Marketplace product named `name`."""
+    import pyarrow as pa
+
+    def add(table: pa.Table) -> pa.Table:
+        starts = table.column("line_item_usage_start_date").to_pylist()
+        i = next(i for i, s in enumerate(starts) if str(s).startswith("2026-05-14"))
+        row = {c: table.column(c)[i].as_py() for c in table.column_names}
+        row.update(
+            bill_billing_entity="AWS Marketplace",
+            line_item_product_code="b3dr0cks3cur1ty",
+            line_item_usage_type="USE1-MP:USE1_Scans-Units",
+            line_item_unblended_cost=cost,
+        )
+        row["product"] = [(k, name if k == "product_name" else v) for k, v in (row["product"] or [])] or [
+            ("product_name", name)
+        ]
+        return pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
+
+    _edit_cur2(root, add)
+
+
+def test_marketplace_products_that_only_mention_bedrock_are_not_bedrock_spend(tmp_path: Path) -> None:
+    """A $5,000 "… Bedrock Security …" Marketplace row stays out of the bill table and is listed; a Marketplace model
+    with the documented suffix is kept."""
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path)
+    src = BillingSource(uri=str(root), format="cur2")
+    d1 = dt.date(2026, 5, 14)
+    before = billing_day(src, d1).line_items
+    _add_marketplace_row(root, "Acme Bedrock Security Scanner", 5000.0)
+    _add_marketplace_row(root, "Claude 3 Haiku (Amazon Bedrock Edition)", 1.5)
+    day = billing_day(src, d1)
+    assert day.line_items.height == before.height + 1
+    assert float(day.line_items["unblended_cost_usd"].sum()) == pytest.approx(
+        float(before["unblended_cost_usd"].sum()) + 1.5
+    )
+    excluded = day.metrics["marketplace_excluded"]
+    assert excluded["product_name"].to_list() == ["Acme Bedrock Security Scanner"]
+    assert excluded["unblended_cost_usd"].to_list() == [5000.0]
+
+
+def test_a_large_object_is_read_in_chunks_with_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `STREAM_MIN_BYTES` an object is streamed chunk by chunk (multi-member gzip cut at arbitrary places
+    included): the same rows as a whole read, and no read larger than a chunk."""
+    root = tmp_path / "logs"
+    members = b"".join(
+        gz_lines([make_record(f"r{m}-{i}", "2026-03-10T10:00:00Z") for i in range(50)]) for m in range(40)
+    )
+    _put(root, "2026-03-10T10:05:00", members)
+    whole, _, _ = _normalize(DAY, _cfg(root), tmp_path)
+    reads: list[int] = []
+    real_iter = s3_logs.iter_object
+
+    def small_chunks(uri: str, size: int | None = None, sleep: Any = None) -> Any:
+        for chunk in real_iter(uri, size, sleep):
+            for at in range(0, len(chunk), 777):  # cut everywhere, gzip headers included
+                reads.append(len(chunk[at : at + 777]))
+                yield chunk[at : at + 777]
+
+    monkeypatch.setattr(day_mod, "STREAM_MIN_BYTES", 1)
+    monkeypatch.setattr(s3_logs, "iter_object", small_chunks)
+    streamed, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert len(reads) > 10 and max(reads) <= 777
+    assert streamed.equals(whole) and whole.height == 2000 and rejects.height == 0
+    assert stats.counts["bytes_read"] == len(members) and stats.unplaced() == 0
+
+
+def test_a_stream_cut_part_way_keeps_the_lines_before_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "logs"
+    _put(
+        root,
+        "2026-03-10T10:05:00",
+        b"".join(gz_lines([make_record(f"r{m}", "2026-03-10T10:00:00Z")]) for m in range(9)),
+    )
+    real_iter = s3_logs.iter_object
+
+    def cut(uri: str, size: int | None = None, sleep: Any = None) -> Any:
+        data = b"".join(real_iter(uri, size, sleep))
+        yield data[: len(data) // 2]
+        raise ConnectionResetError("peer reset")
+
+    monkeypatch.setattr(day_mod, "STREAM_MIN_BYTES", 1)
+    monkeypatch.setattr(s3_logs, "iter_object", cut)
+    rows, rejects, stats = _normalize(DAY, _cfg(root), tmp_path)
+    assert 0 < rows.height < 9
+    reasons = [r.split(":")[0] for r in rejects["reason"]]
+    assert reasons[0] == "unreadable_object" and "after" in rejects["reason"][0]
+
+
+def test_iter_object_retries_a_chunk_from_its_offset(tmp_path: Path) -> None:
+    path = tmp_path / "obj.bin"
+    payload = os.urandom(3 * 1024)
+    path.write_bytes(payload)
+    assert b"".join(s3_logs.iter_object(str(path), len(payload))) == payload
+    with pytest.raises(s3_logs.ServiceUnavailable, match="got 3072 of 4000 bytes"):
+        list(s3_logs.iter_object(str(path), 4000))
+
+
+@pytest.mark.slow
+def test_a_large_object_parses_in_memory_bounded_by_a_chunk(tmp_path: Path) -> None:
+    """A 320 MB stored object (incompressible bodies, gzip level 0) peaks far below its own size: it is never
+    held whole (it was read into memory at once: 1.25 GB took 1.5 GB per worker)."""
+    import base64
+
+    logs = tmp_path / "logs"
+    path = logs / log_key(ACCOUNT, "us-east-1", "2026-03-10T10:05:00")
+    path.parent.mkdir(parents=True)
+    comp = zlib.compressobj(0, zlib.DEFLATED, 31)
+    with open(path, "wb") as f:
+        for i in range(320):
+            rec = make_record(f"big-{i}", "2026-03-10T10:00:00Z")
+            rec["input"]["inputBodyJson"] = {"inputText": base64.b64encode(os.urandom(750_000)).decode()}
+            f.write(comp.compress(json.dumps(rec).encode() + b"\n"))
+        f.write(comp.flush())
+    assert path.stat().st_size > 300e6
+    out = _run_normalize(tmp_path, logs)
+    assert out["rows"] == 320 and out["rejects"] == 0
+    assert out["peak_rss_bytes"] < 300 * 2**20
+
+
+def _add_monthly_row(root: Path, cost: float) -> dict[str, Any]:
+    """A CUR 2.0 row for the whole of May 2026 (monthly granularity), copied from a usage row of the 14th."""
+    import pyarrow as pa
+
+    added: dict[str, Any] = {}
+
+    def add(table: pa.Table) -> pa.Table:
+        starts = table.column("line_item_usage_start_date").to_pylist()
+        types = table.column("line_item_line_item_type").to_pylist()
+        i = next(i for i, s in enumerate(starts) if str(s).startswith("2026-05-14") and types[i] == "Usage")
+        row = {c: table.column(c)[i].as_py() for c in table.column_names}
+        start, end = row["line_item_usage_start_date"], row["line_item_usage_end_date"]
+        row.update(
+            line_item_usage_start_date=start.replace(day=1, hour=0),
+            line_item_usage_end_date=end.replace(month=6, day=1, hour=0),
+            line_item_unblended_cost=cost,
+            line_item_net_unblended_cost=cost,
+            line_item_usage_amount=row["line_item_usage_amount"] * 100,
+            line_item_unblended_rate=None,
+        )
+        added.update(row)
+        return pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
+
+    _edit_cur2(root, add)
+    return added
+
+
+def test_a_monthly_bill_row_is_spread_over_its_days_never_on_day_one(tmp_path: Path) -> None:
+    """$310 for May in one row: evenly $10 a day without logs, all on the logged days with them, over the days
+    that have happened in a month still running; every day's part adds back up to the row."""
+    from pipeline.billing import billing_day
+    from pipeline.config import BillingSource
+
+    root = _bill(tmp_path)
+    src = BillingSource(uri=str(root), format="cur2")
+    may = [dt.date(2026, 5, d) for d in range(1, 32)]
+    base = {d: billing_day(src, d).line_items for d in (may[0], may[13])}
+    _add_monthly_row(root, 310.0)
+
+    def monthly(day: dt.date, **kw: Any) -> pl.DataFrame:
+        items = billing_day(src, day, last_day_with_data=kw.pop("last", may[-1]), **kw).line_items
+        return items.filter(pl.col("granularity") == "monthly")
+
+    first = monthly(may[0])
+    assert first.height == 1 and first["spread_basis"][0] == "even"
+    assert first["unblended_cost_usd"][0] == pytest.approx(10.0) and first["date"][0] == may[0]
+    assert sum(float(monthly(d)["unblended_cost_usd"].sum()) for d in may) == pytest.approx(310.0)
+    # the day's own rows are untouched and say so
+    day14 = billing_day(src, may[13], last_day_with_data=may[-1]).line_items
+    assert (
+        day14.filter(pl.col("granularity") != "monthly")
+        .drop("granularity", "spread_basis")
+        .equals(base[may[13]].drop("granularity", "spread_basis"))
+    )
+    assert set(day14.filter(pl.col("granularity") != "monthly")["spread_basis"]) == {"none"}
+
+    bucket = first.select("account_id", "region", "base_model_id").row(0)
+    logged = pl.DataFrame(
+        [{"date": d, **dict(zip(("account_id", "region", "base_model_id"), bucket, strict=True)),
+          "estimated_cost_usd": 3.0 if d == may[2] else 1.0 if d == may[3] else 0.0} for d in may]
+    )  # fmt: skip
+    assert monthly(may[0], logged=logged).height == 1
+    assert monthly(may[0], logged=logged)["unblended_cost_usd"][0] == pytest.approx(0.0)
+    third = monthly(may[2], logged=logged)
+    assert third["spread_basis"][0] == "logged" and third["unblended_cost_usd"][0] == pytest.approx(232.5)
+    # a month still running (data up to the 10th): spread over the ten days so far
+    assert monthly(may[0], last=may[9])["unblended_cost_usd"][0] == pytest.approx(31.0)
+    assert monthly(may[10], last=may[9])["unblended_cost_usd"][0] == pytest.approx(31.0 / 1 * 10 / 11)
+
+
+def test_focus_in_parts_is_the_whole_export_owner_by_owner() -> None:
+    """With many distinct callers FOCUS is built a share of owners at a time: the parts hold exactly the rows of the
+    whole export (every owner in one part), and chargeback's totals still hold part by part."""
+    from polars.testing import assert_frame_equal
+
+    from pipeline.exports.focus import FocusSummary, focus_chargeback, focus_chargeback_parts, focus_conservation
+    from pipeline.reconciliation.chargeback import chargeback
+    from tests.test_outputs import _focus_inputs
+
+    priced, billing = _focus_inputs()
+    many = pl.concat(
+        [priced.with_columns(pl.lit(f"user-{i}").alias("user"), pl.lit(f"app-{i % 7}").alias("application"))
+         for i in range(40)]
+    )  # fmt: skip
+    cb = chargeback(many, billing)
+    whole = focus_chargeback(many, billing, cb)
+    summary = FocusSummary()
+    parts = list(focus_chargeback_parts(many, billing, cb, owners_per_part=10, summary=summary))
+    assert len(parts) > 3 and all(p.height for p in parts)
+    keys = ["x_CostCenter", "x_Application", "x_User", "RegionId", "x_BaseModelId", "x_UsageKind"]
+    joined = pl.concat(parts).sort(keys, nulls_last=True)
+    assert_frame_equal(joined, whole.sort(keys, nulls_last=True), check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+    owners = [set(p.select("x_CostCenter", "x_Application", "x_User").iter_rows()) for p in parts]
+    assert sum(len(o) for o in owners) == len(set().union(*owners))
+    assert focus_conservation(joined, cb).is_empty() and summary.off_chargeback().is_empty()
+    assert summary.rows == whole.height and not summary.problems
+    assert summary.billed_cost_usd == pytest.approx(float(whole["BilledCost"].sum()))
+    assert int(summary.by_usage_kind()["rows"].sum()) == whole.height
+
+
+def test_the_bill_asset_spreads_a_monthly_row_by_the_logs_and_lists_excluded_marketplace_rows(tmp_path: Path) -> None:
+    """Through Dagster on real files: a May-long row goes to the logged day of its bucket (`spread_basis = logged`),
+    and a Marketplace product that only mentions Bedrock fails the WARN check `marketplace_rows_excluded`."""
+    from pipeline import warehouse
+    from tests.helpers import run_day, write_config
+
+    root = _bill(tmp_path / "bill")
+    row = _add_monthly_row(root, 310.0)
+    _add_marketplace_row(root, "Acme Bedrock Security Scanner", 5000.0)
+    config = write_config(
+        tmp_path, start_date="2026-05-01", sources={"billing": [{"uri": str(root), "format": "cur2"}]}
+    )
+    wh = str(tmp_path / "wh")
+    day = dt.date(2026, 5, 14)
+    first = run_day(config, "2026-05-14", ["billing_line_items"])
+    items = warehouse.read_partition(wh, "billing_line_items", day)
+    monthly = items.filter(pl.col("granularity") == "monthly")
+    assert monthly.height == 1 and monthly["spread_basis"][0] == "even"  # no logs yet: 1/14 of the month so far
+    assert monthly["unblended_cost_usd"][0] == pytest.approx(310.0 / 14)
+    checks = {e.check_name: e for e in first.get_asset_check_evaluations()}
+    assert not checks["marketplace_rows_excluded"].passed
+    assert checks["marketplace_rows_excluded"].metadata["excluded_cost_usd"].value == pytest.approx(5000.0)
+    # logs on the 3rd for the row's bucket: the 14th's part of the month is now 0, the 3rd's all of it
+    bucket = monthly.select("account_id", "region", "base_model_id").row(0, named=True)
+    priced = schemas.empty(schemas.PRICED_INVOCATIONS).vstack(
+        pl.DataFrame(
+            [{**bucket, "date": dt.date(2026, 5, 3), "model_id": bucket["base_model_id"], "priced": True,
+              "total_cost_usd": 2.0, "routing": "in_region"}]
+        ).pipe(schemas.conform, schemas.PRICED_INVOCATIONS)
+    )  # fmt: skip
+    warehouse.write_partition(priced, wh, "priced_invocations", dt.date(2026, 5, 3))
+    run_day(config, "2026-05-14", ["billing_line_items"])
+    again = warehouse.read_partition(wh, "billing_line_items", day).filter(pl.col("granularity") == "monthly")
+    assert again["spread_basis"][0] == "logged" and again["unblended_cost_usd"][0] == pytest.approx(0.0)
+    assert row["line_item_unblended_cost"] == 310.0
+
+
+def test_metadata_tables_of_many_keys_end_in_one_others_row() -> None:
+    from pipeline.defs.figures import markdown_table
+
+    users = pl.DataFrame({"user": [f"u{i}" for i in range(1000)], "invocations": [2] * 1000, "cost_usd": [0.5] * 1000})
+    table = markdown_table(users, 10, others=("invocations", "cost_usd")).splitlines()
+    assert len(table) == 2 + 10 + 1
+    assert table[-1] == "| others (990) | 1980 | $495 |"
+
+
+def test_a_bill_priced_call_past_the_cost_limit_is_unpriced_too() -> None:
+    """Whatever set the price (catalog, override, the bill's list rate), a call over `max_cost_per_call_usd` is kept
+    unpriced with `implausible_cost`, its costs null."""
+    from pipeline.pricing.match import unprice_implausible
+
+    frame = pl.DataFrame(
+        {
+            "request_id": ["big", "small", "unpriced"],
+            "priced": [True, True, False],
+            "total_cost_usd": [5000.0, 0.5, None],
+            "input_cost_usd": [5000.0, 0.5, None],
+            "unpriced_reason": [None, None, "no_price"],
+            "price_source": ["bill:USE1-X|us-east-1|2026-03-01", "catalog", None],
+            "price_origin": ["bill", "catalog", None],
+        }
+    )
+    out = {r["request_id"]: r for r in unprice_implausible(frame, 1000.0).to_dicts()}
+    assert (out["big"]["priced"], out["big"]["unpriced_reason"], out["big"]["total_cost_usd"]) == (
+        False,
+        "implausible_cost",
+        None,
+    )
+    assert out["big"]["input_cost_usd"] is None and out["big"]["price_origin"] is None
+    assert out["small"]["priced"] and out["small"]["total_cost_usd"] == 0.5
+    assert out["unpriced"]["unpriced_reason"] == "no_price"

@@ -336,6 +336,8 @@ _CHUNKS = [
     {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 9, "outputTokenCount": 3,
      "invocationLatency": 800, "firstByteLatency": 120, "cacheReadInputTokenCount": 2}},
 ]  # fmt: skip
+_G_USAGE = {"topicPolicyUnits": 1, "contentPolicyUnits": 1, "wordPolicyUnits": 1, "sensitiveInformationPolicyUnits": 1,
+            "sensitiveInformationPolicyFreeUnits": 0, "contextualGroundingPolicyUnits": 0}  # fmt: skip
 _RULES = {
     "titan results": _variant("output.outputBodyJson", {"inputTextTokenCount": 5, "results": [
         {"tokenCount": 7, "outputText": "x", "completionReason": "FINISH"}, {"tokenCount": 1}]}),
@@ -451,11 +453,47 @@ _RULES = {
                             "ephemeral_1h_input_tokens": -3}}}),
     "string 1h": _variant("output.outputBodyJson", {"usage": {"cacheDetails": [{"ttl": "1h", "inputTokens": "3"}]}}),
     "odd perf": _variant("input.inputBodyJson.performanceConfig", "optimized"),
+    # guardrail traces (units per policy, trace present): Converse, InvokeModel, stream chunks, both output shapes
+    "guardrail converse trace": _variant("output.outputBodyJson", {"stopReason": "end_turn", "trace": {"guardrail": {
+        "inputAssessment": {"g1": {"invocationMetrics": {"usage": _G_USAGE}}},
+        "outputAssessments": [{"g1": {"invocationMetrics": {"usage": _G_USAGE}}}]}}}),
+    "guardrail converse documented": _variant("output.outputBodyJson", {"trace": {"guardrail": {
+        "outputAssessments": {"g1": [{"invocationMetrics": {"usage": {"contentPolicyUnits": 3}}}, {}]}}}}),
+    "guardrail invokemodel trace": _variant("output.outputBodyJson", {"amazon-bedrock-guardrailAction": "INTERVENED",
+        "amazon-bedrock-trace": {"guardrail": {"actionReason": "Guardrail blocked.", "input": {"g2": {
+            "contentPolicy": {"filters": []}, "invocationMetrics": {"guardrailProcessingLatency": 179,
+            "usage": {"contentPolicyUnits": 1, "contentPolicyImageUnits": 0, "automatedReasoningPolicyUnits": 2}}}},
+        "outputs": [{"g2": {"invocationMetrics": {"usage": {"sensitiveInformationPolicyUnits": 4,
+                                                           "sensitiveInformationPolicyFreeUnits": 9}}}}]}}}),
+    "guardrail stream trace": _variant("output.outputBodyJson", [*_CHUNKS[:3], {
+        "amazon-bedrock-guardrailAction": "INTERVENED", "amazon-bedrock-trace": {"guardrail": {"input": {
+            "g3": {"topicPolicy": {"topics": []}}}}}}, {"amazon-bedrock-trace": {"guardrail": {"outputs": [
+                {"g3": {"invocationMetrics": {"usage": {"wordPolicyUnits": 2}}}}]}}}]),
+    "guardrail empty trace": _variant("output.outputBodyJson", {"trace": {"guardrail": {}}}),
+    "trace without guardrail": _variant("output.outputBodyJson", {"trace": {"promptRouter": {"invokedModelId": "m"}}}),
+    "guardrail null units": _variant("output.outputBodyJson", {"trace": {"guardrail": {"inputAssessment": {
+        "g1": {"invocationMetrics": {"usage": {"topicPolicyUnits": None}}}}}}}),
+    "guardrail float units": _variant("output.outputBodyJson", {"trace": {"guardrail": {"inputAssessment": {
+        "g1": {"invocationMetrics": {"usage": {"topicPolicyUnits": 2.0}}}}}}}),
+    "guardrail negative units": _variant("output.outputBodyJson", {"trace": {"guardrail": {"inputAssessment": {
+        "g1": {"invocationMetrics": {"usage": {"topicPolicyUnits": -1}}}}}}}),
+    "guardrail odd input": _variant("output.outputBodyJson", {"trace": {"guardrail": {"input": ["x"]}}}),
+    # plausibility limits (quality.max_tokens_per_call, quality.max_latency_ms): a reject, a nulled latency
+    "implausible token sum": _variant("input.inputTokenCount", 4_000_000, _variant("output.outputTokenCount",
+                                      4_000_000, _variant("input.cacheReadInputTokenCount", 3_000_000))),
+    "implausible latency": _variant("output.outputBodyJson", {"metrics": {"latencyMs": 3_600_001}}),
+    "implausible first byte": _variant("output.outputBodyJson", [{"amazon-bedrock-invocationMetrics": {
+                                       "invocationLatency": 10, "firstByteLatency": 3_600_001}}]),
+    "plausible at the limit": _variant("input.inputTokenCount", 5_000_000, _variant("output.outputTokenCount",
+                                       5_000_000, _variant("output.outputBodyJson", {"metrics": {
+                                           "latencyMs": 3_600_000}}))),
 }  # fmt: skip
 _GOES_BACK = {
     "bad time", "no time", "schema type", "schema version", "no request id", "no model", "negative",
     "negative in body", "float tokens", "string tokens", "bool tokens", "number account", "number version",
     "list input", "string body", "string chunk", "metadata numbers", "negative 1h", "string 1h", "odd perf",
+    "guardrail float units", "guardrail negative units", "guardrail odd input",
+    "implausible token sum", "implausible latency", "implausible first byte",
     "other day",  # a record of the next day in the middle of this day's deliveries: no window holds it, a reject
 }  # fmt: skip
 

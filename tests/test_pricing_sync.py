@@ -166,7 +166,12 @@ def test_merge_keeps_rows_from_other_sources_and_history():
     }
     cur = {**old, "effective_from": "2025-07-01", "effective_to": "", "input_per_1k_usd": "2"}
     other = {**old, "model_id": "n", "effective_to": "", "source": "unpublished:hand"}
-    new = {**cur, "effective_from": "2025-03-01", "input_per_1k_usd": "3", "source": "aws-price-list:AmazonBedrock@x"}
+    new = {
+        **cur,
+        "effective_from": "2025-03-01",
+        "input_per_1k_usd": "3",
+        "source": "aws-price-list:AmazonBedrock@2025-03-01",
+    }
     result = merge_records(header, [old, cur, other], [new])
     assert result.records[:3] == [old, {**cur, "effective_to": "2025-07-01"}, other]
     # Never before the open row's second day, so no row is ever emptied or deleted.
@@ -442,7 +447,7 @@ def test_a_synced_row_must_say_where_its_price_came_from(tmp_path: Path):
         "cache_read_per_1k_usd,cache_write_per_1k_usd,source\n"
         "zai.glm-9,us-east-1,in_region,standard,2026-01-01,,0.001,0.002,,,someone said so\n"
     )
-    with pytest.raises(PriceCatalogError, match=r"prices\.csv: line 2: source 'someone said so' must start with"):
+    with pytest.raises(PriceCatalogError, match=r"line 2: source 'someone said so' is not aws-price-list:"):
         load_catalog(synced_path=synced)
 
 

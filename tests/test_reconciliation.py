@@ -192,6 +192,22 @@ CASES: dict[str, tuple[Callable[[], Case], str, list[str]]] = {
         "unpriced",
         ["1,000 of 1,000 logged input tokens", "no catalog price"],
     ),
+    # bedrock-mantle tokens: never in invocation logs, whatever runtime calls of the same model were logged.
+    "not_logged_by_design": (
+        lambda: (
+            [],
+            [
+                bill(
+                    usage_type="USE1-openai.gpt-oss-120b-mantle-input-tokens-standard",
+                    base_model_id="openai.gpt-oss-120b-1:0",
+                    tokens=512_000,
+                    unblended_cost_usd=0.0768,
+                )
+            ],
+        ),
+        "not_logged_by_design",
+        ["bedrock-mantle", "invocation logging covers bedrock-runtime only"],
+    ),
     # 24 model-unit hours billed ($60.50/h × 24 = $1,452) on a provisioned model nobody called that day.
     "idle_capacity": (
         lambda: ([], [pt_bill()]),

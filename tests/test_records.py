@@ -299,3 +299,34 @@ def test_cache_write_1h_never_exceeds_total() -> None:
 def test_latency_optimized_tier(in_body: dict, top: dict, tier: str | None) -> None:
     row = parse_record(_rec({"usage": {"input_tokens": 1}}, in_body, **top), source="s3", source_uri="s3://b/k")
     assert row["service_tier"] == tier
+
+
+def test_guardrail_trace_units_are_summed_per_policy() -> None:
+    # E7's shape: InvokeModel with `amazon-bedrock-trace.guardrail.input`; one content-policy unit.
+    row = parse_record(load_example("e7"), source="s3", source_uri="s3://b/k")
+    assert row["guardrail_trace_present"] is True
+    assert row["guardrail_content_units"] == 1
+    assert row["guardrail_sensitive_information_units"] == 0 and row["guardrail_topic_units"] == 0
+
+
+def test_converse_guardrail_trace_counts_input_and_every_output_assessment() -> None:
+    usage = {"topicPolicyUnits": 1, "contentPolicyUnits": 1, "wordPolicyUnits": 1,
+             "sensitiveInformationPolicyUnits": 1, "sensitiveInformationPolicyFreeUnits": 5}  # fmt: skip
+    record = load_example("e3")
+    record["output"]["outputBodyJson"]["trace"] = {
+        "guardrail": {
+            "inputAssessment": {"g1": {"invocationMetrics": {"usage": usage}}},
+            "outputAssessments": [{"g1": {"invocationMetrics": {"usage": usage}}}],
+        }
+    }
+    when = dt.datetime(2025, 4, 9, tzinfo=dt.UTC)
+    row = parse_record(record, source="s3", source_uri="s3://b/k", fallback_time=when)
+    got = {p: row[f"guardrail_{p}_units"] for p in ("topic", "content", "word", "sensitive_information")}
+    assert got == {"topic": 2, "content": 2, "word": 2, "sensitive_information": 2}  # free units are not billed
+    assert row["guardrail_trace_present"] is True
+
+
+def test_no_trace_is_zero_units_and_says_so() -> None:
+    row = parse_record(load_example("e1"), source="s3", source_uri="s3://b/k")
+    assert row["guardrail_trace_present"] is False
+    assert all(row[k] == 0 for k in row if k.startswith("guardrail_") and k.endswith("_units"))

@@ -42,11 +42,7 @@ FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 
 
 # Files whose references are rewritten elsewhere right now; each entry says why and goes once that lands.
-PENDING = {
-    # The catalog's `source` column is being rewritten to public URLs and offer ids on its own; until then its
-    # "§3.4" citations name the research notes the catalog was built from.
-    "pipeline/pricing/data/prices.csv",
-}
+PENDING: set[str] = set()
 
 
 def _files() -> list[Path]:

@@ -29,6 +29,14 @@ LISTS = (
     "BUDGET_STATUSES",
     "BUDGET_ALERT_STATUSES",
     "COMPLETENESS_STATUSES",
+    "GUARDRAIL_POLICIES",
+    "SPEND_KINDS",
+    "USAGE_SOURCES",
+    "ALLOCATED_REASONS",
+    "UNALLOCATED_REASONS",
+    "BATCH_OWNER_REASONS",
+    "BATCH_JOB_STATUSES",
+    "BATCH_RECONCILIATION_STATUSES",
 )
 WORDS = {name: frozenset(getattr(vocabulary, name)) for name in LISTS}
 STATUS_FAMILIES = {
@@ -36,6 +44,7 @@ STATUS_FAMILIES = {
     "cost_reconciliation": vocabulary.RECONCILIATION_STATUSES,
     "budget_status": vocabulary.BUDGET_STATUSES,
     "log_completeness": vocabulary.COMPLETENESS_STATUSES,
+    "batch_jobs": vocabulary.BATCH_JOB_STATUSES,
 }
 STATUS_WORDS = frozenset(word for family in STATUS_FAMILIES.values() for word in family)
 STATUS_KEYS = {"status", "expected_status"}
@@ -187,7 +196,7 @@ def test_a_copy_of_a_routing_or_status_list_is_found() -> None:
     copies = [
         ("in_region", "geo", "global"),
         ("in_region", "geo", "global", "application_profile"),
-        ("complete", "logs_missing", "logging_disabled", "metrics_missing"),
+        ("complete", "logs_missing", "logging_disabled", "metrics_missing", "delivery_late"),
         ("no_data", "no_budget", "over_budget", "warning", "forecast_over", "ok", "exhausted"),
         tuple(vocabulary.RECONCILIATION_STATUSES),
     ]

@@ -151,9 +151,18 @@ def _parts(priced: Frame, keys: Sequence[str]) -> tuple[pl.LazyFrame, pl.LazyFra
     return main, latencies, users
 
 
+FAILED_CALL_COLUMNS: tuple[str, ...] = ("client_errors", "server_errors", "throttles")
+"""The counts `error_rate` is made of: the one definition the tables, the report's tile and its health chart use."""
+
+
+def failed_calls() -> pl.Expr:
+    """client_errors + server_errors + throttles, per row of a daily usage table (the numerator of `error_rate`)."""
+    return pl.sum_horizontal(pl.col(c).fill_null(0) for c in FAILED_CALL_COLUMNS)
+
+
 def _finish(main: Frame, latencies: Frame, users: Frame, keys: Sequence[str]) -> pl.LazyFrame:
     """Join the three parts and derive the ratios."""
-    errors = pl.col("client_errors") + pl.col("server_errors") + pl.col("throttles")
+    errors = failed_calls()
     return (
         as_lazy(main)
         .join(as_lazy(latencies), on="_group", how="left")

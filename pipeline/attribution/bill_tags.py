@@ -64,15 +64,10 @@ def _rule_tags(arns: list[str | None], cfg: config.Attribution) -> dict[str, str
     return {}
 
 
-def owner_of_call(call: Mapping[str, Any], bill_values: Mapping[str, str | None], cfg: config.Attribution) -> dict:
-    """Cost center, application and user of one logged call of a billed principal, bill tags at their rank.
-
-    `call` carries the priced call's `identity_arn, principal, session_name, inference_profile, model_id`, its
-    attributed `user, application, cost_center`, and `_md_<party>` (True when request metadata set that party).
-    A party set by metadata or by an application profile keeps its value; otherwise the bill's tag replaces
-    what a principal rule or the user-name fallback gave. A party whose value matches neither the rule nor the
-    fallback came from a profile tag read live from AWS, and keeps it too.
-    """
+def call_rules(call: Mapping[str, Any], cfg: config.Attribution) -> dict[str, tuple[str, bool]]:
+    """Per party, what one caller identity (`identity_arn, principal, session_name, inference_profile, model_id`)
+    implies: the *weak* value a principal rule or the user-name fallback gives it, and whether an application
+    profile's tag sets it (strong). The same for every call of that identity, so worked out once per identity."""
     profile = app_profile_arn(call.get("inference_profile"), call.get("model_id"))
     profile_tags = dict(cfg.inference_profiles[profile].tags) if profile in cfg.inference_profiles else {}
     rule_tags = _rule_tags([call.get("identity_arn")], cfg)
@@ -80,14 +75,11 @@ def owner_of_call(call: Mapping[str, Any], bill_values: Mapping[str, str | None]
     fallback = _user_fallback(
         call.get("identity_arn"), call.get("principal") or name, call.get("session_name") or session
     )
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, bool]] = {}
     for dim in PARTIES:
-        current = call.get(dim) or schemas.UNATTRIBUTED
         keys = cfg.request_metadata_keys.get(dim, [])
         weak = _first_key(rule_tags, keys) or (fallback if dim == "user" else None) or schemas.UNATTRIBUTED
-        strong = bool(call.get(f"_md_{dim}")) or _first_key(profile_tags, keys) is not None or current != weak
-        billed = bill_values.get(dim)
-        out[dim] = current if strong or billed is None else billed
+        out[dim] = (weak, _first_key(profile_tags, keys) is not None)
     return out
 
 

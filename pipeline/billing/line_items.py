@@ -22,10 +22,16 @@ import polars as pl
 
 from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import MARKETPLACE_ENTITY, BillingFormatError, BillingRead, read_bedrock_rows
+from pipeline.billing.spread import NONE, History, granularity, spread_rows
 from pipeline.billing.usage_types import parse_usage_types
 from pipeline.config import BillingSource
 from pipeline.schemas import BILLING_LINE_ITEMS, conform
-from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES  # consumption line types (§1.4)
+from pipeline.vocabulary import (  # USAGE_LINE_TYPES: consumption line types (§1.4)
+    GUARDRAIL_POLICIES,
+    TOKEN_KINDS,
+    USAGE_LINE_TYPES,
+    with_spend_kind,
+)
 
 TOKENS_PER_UNIT: dict[str, int] = {"1k tokens": 1_000, "1m tokens": 1_000_000, "units": 1_000_000}
 """Tokens per unit of `usage_amount`, by lower-cased `pricing_unit` (§4.3; `Units` per CUDOS)."""
@@ -139,8 +145,18 @@ def split_discounts(rows: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([adjusted, discounts], how="vertical").drop("_discount")
 
 
-def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> BillingDay:
-    """Turn raw bill rows (readers.RAW_SCHEMA) into `billing_line_items`, with checks and metrics."""
+def classify(
+    read: BillingRead,
+    name_map: BillingNameMap | None = None,
+    day: dt.date | None = None,
+    logged: pl.DataFrame | History | None = None,
+    last_day_with_data: dt.date | None = None,
+) -> BillingDay:
+    """Turn raw bill rows (readers.RAW_SCHEMA) into `billing_line_items`, with checks and metrics.
+
+    With `day`, the rows are those of that day: rows longer than a day contribute their part of it
+    (`billing.spread`, weighted by `logged`); without, every row is kept whole on its start day.
+    """
     name_map = name_map or load_billing_name_map()
     df = parse_usage_types(split_discounts(read.rows), "usage_type", "resource_id")
     no_usage_type = pl.col("usage_type").is_null()  # tax and some credit rows: nothing to route or tier
@@ -150,8 +166,15 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
         pl.when(no_usage_type).then(None).otherwise(pl.col("context_tier")).alias("context_tier"),
     )
     df = _with_models(df, name_map)
+    # Marketplace `Units` are million tokens only on Marketplace token dimensions; anywhere else the unit is not a
+    # token unit, so a token row carrying it stops the run rather than being scaled by a guess.
+    marketplace_units = (pl.col("grammar") == "marketplace") | (pl.col("billing_entity") == MARKETPLACE_ENTITY)
+    units = pl.col("pricing_unit").str.strip_chars().str.to_lowercase() == "units"
     df = df.with_columns(
-        token_scale(pl.col("pricing_unit")).alias("_scale"),
+        pl.when(units.fill_null(False) & ~marketplace_units.fill_null(False))
+        .then(None)
+        .otherwise(token_scale(pl.col("pricing_unit")))
+        .alias("_scale"),
         (
             pl.col("usage_kind").is_in(list(TOKEN_KINDS))
             & (pl.col("tier") != "reserved")
@@ -181,6 +204,11 @@ def classify(read: BillingRead, name_map: BillingNameMap | None = None) -> Billi
     if "public_rate" in df.columns:
         df = df.rename({"public_rate": "list_unit_price_usd"})
 
+    if day is not None:
+        df = spread_rows(df, day, logged, last_day_with_data)
+    else:
+        df = df.with_columns(granularity().alias("granularity"), pl.lit(NONE).alias("spread_basis"))
+    df = with_spend_kind(df.drop("spend_kind", strict=False)).collect()
     checks = _checks(df)
     out = df.sort("date", "account_id", "region", "usage_type", "resource_id", "line_item_type", nulls_last=True)
     line_items = conform(out, BILLING_LINE_ITEMS)
@@ -259,14 +287,20 @@ def billing_day(
     day: dt.date,
     storage_options: dict[str, Any] | None = None,
     name_map: BillingNameMap | None = None,
+    logged: pl.DataFrame | History | None = None,
+    last_day_with_data: dt.date | None = None,
 ) -> BillingDay:
     """One UTC day of a bill's Bedrock rows with their checks and metrics (for asset metadata and checks).
 
-    A row belongs to the day its usage starts on; a monthly tax row therefore lands on the 1st.
+    A row of an hour or a day belongs to the day its usage starts on. A row longer than a day (monthly
+    granularity, a monthly charge) is spread over the days from its usage start to the earlier of its usage end and
+    `last_day_with_data` (default: this day), weighted by `logged` (`billing.spread.LOGGED_SCHEMA`: the logged
+    estimated cost per day and bucket), evenly where that has nothing; this day gets its part.
     """
-    read = read_bedrock_rows(source, day, day + dt.timedelta(days=1), storage_options)
-    result = classify(read, name_map)
+    read = read_bedrock_rows(source, day, day + dt.timedelta(days=1), storage_options, long_from=day.replace(day=1))
+    result = classify(read, name_map, day=day, logged=logged, last_day_with_data=last_day_with_data)
     result.metrics["quarantined"] = read.quarantined  # rows with NaN/inf/absurd numbers (billing.validate)
+    result.metrics["marketplace_excluded"] = read.marketplace_excluded  # Marketplace, not Bedrock (listed)
     return result
 
 
@@ -282,4 +316,5 @@ def unmapped_usage_rows(items: pl.DataFrame) -> pl.DataFrame:
     unmatched (their `classification_note` says why); provisioned rows may get their model from
     `attribution.provisioned_models`."""
     usage = items.filter(pl.col("line_item_type").is_in(USAGE_LINE_TYPES))
-    return usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(["provisioned", "other"]))
+    not_a_model = ["provisioned", "other", *GUARDRAIL_POLICIES]  # guardrail rows name a policy, never a model
+    return usage.filter(pl.col("base_model_id").is_null() & ~pl.col("usage_kind").is_in(not_a_model))

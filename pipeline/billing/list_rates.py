@@ -20,7 +20,8 @@ KEY: tuple[str, ...] = ("base_model_id", "region", "usage_kind", "tier", "routin
 def bill_list_rates(line_items: pl.DataFrame) -> pl.DataFrame:
     """One row per day and key with the bill's list rate (per pricing unit and per 1K tokens).
 
-    Only usage rows of a mapped model, a token kind and a token pricing unit, with a rate above 0. Where a key
+    Only usage rows of a mapped model, a token kind and a token pricing unit, with a rate above 0, not served by
+    bedrock-mantle. Where a key
     shows several rates on one day (tiered usage types), the highest is kept, as CUR's column states it.
     """
     if "list_unit_price_usd" not in line_items.columns or line_items.is_empty():
@@ -33,6 +34,8 @@ def bill_list_rates(line_items: pl.DataFrame) -> pl.DataFrame:
         & (pl.col("list_unit_price_usd") > 0)
         & scale.is_not_null()
         & (pl.col("tier") != "reserved")
+        # bedrock-mantle rows price another endpoint, never a logged (bedrock-runtime) call.
+        & ~pl.col("usage_type").str.contains("-mantle-").fill_null(False)
     ).with_columns((pl.col("list_unit_price_usd") / scale * 1000.0).alias("rate_per_1k_usd"))
     out = (
         rows.sort("list_unit_price_usd", descending=True)

@@ -44,8 +44,8 @@ _LEGACY_RANGE = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{8}$")
 def billing_period_of(path: str) -> str | None:
     """The `YYYY-MM` of a `BILLING_PERIOD=` folder (Data Exports) or of a legacy CUR `yyyymmdd-yyyymmdd` folder in
     `path`; None for anything else (`BILLING_PERIOD=latest`, a tool's own folders), which the sensor skips instead
-    of failing on every tick."""
-    for part in path.split("/"):
+    of failing on every tick. The folder nearest the file wins: folders above the export are the user's names."""
+    for part in reversed(path.split("/")):
         if part.upper().startswith("BILLING_PERIOD="):
             value = part.split("=", 1)[1]
             if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value[:7]):

@@ -55,11 +55,23 @@ BEDROCK_PRODUCT_CODES = (
     "AmazonBedrockFoundationModels",
 )
 MARKETPLACE_ENTITY = "AWS Marketplace"
+MARKETPLACE_SUFFIX = "(Amazon Bedrock Edition)"
+"""The documented mark of a Bedrock model sold through AWS Marketplace: its product name ends in it
+(docs/formats/billing-exports.md §4.1: `Claude 3 Haiku (Amazon Bedrock Edition)`). Any other Marketplace product is
+not Bedrock spend, whatever its name says (a "… Bedrock Security Scanner" listing): such rows are left out and
+listed (`marketplace_rows_excluded`)."""
+EXCLUDED_SCHEMA: dict[str, DType] = {
+    "source_uri": pl.String,
+    "product_code": pl.String,
+    "product_name": pl.String,
+    "usage_type": pl.String,
+    "unblended_cost_usd": pl.Float64,
+}
 PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
-INVOKE_OPERATIONS = ("InvokeModelInference", "InvokeModelStreamingInference")
 
 RAW_SCHEMA: dict[str, DType] = {
     "usage_start": pl.Datetime("us", "UTC"),
+    "usage_end": pl.Datetime("us", "UTC"),  # null where the export has none: the row is then taken as daily
     "billing_period_start": pl.Datetime("us", "UTC"),
     "billing_period": pl.String,
     "account_id": pl.String,
@@ -85,16 +97,18 @@ RAW_SCHEMA: dict[str, DType] = {
     "discounts": pl.Float64,  # FOCUS x_Discounts summed (negative amounts)
     "invoice_id": pl.String,  # bill_invoice_id / InvoiceId: set once the month is invoiced (§4.11)
     "iam_principal": pl.String,
+    "invoicing_entity": pl.String,  # bill_invoicing_entity / InvoiceIssuerName: who invoices the row
     "public_rate": pl.Float64,  # CUR pricing_public_on_demand_rate / FOCUS ListUnitPrice: the list rate per unit
 }
 _FLOAT_COLUMNS = ("usage_amount", "rate", "unblended_cost", "net_cost", "list_cost")
-_TIME_COLUMNS = ("usage_start", "billing_period_start")
+_TIME_COLUMNS = ("usage_start", "usage_end", "billing_period_start")
 
 # Canonical column -> candidate source columns, first present wins (several present: coalesced per row).
 # Legacy CUR CSV headers (`lineItem/UsageType`) are first turned into the Parquet names by AWS's rule.
 # `name[key]` reads a key of a CUR 2.0 map column.
 _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "usage_start": ("line_item_usage_start_date",),
+    "usage_end": ("line_item_usage_end_date",),
     "billing_period_start": ("bill_billing_period_start_date",),
     "account_id": ("line_item_usage_account_id",),
     "billing_entity": ("bill_billing_entity",),
@@ -113,6 +127,7 @@ _CUR_COLUMNS: dict[str, tuple[str, ...]] = {
     "currency": ("line_item_currency_code",),
     "description": ("line_item_line_item_description",),
     "invoice_id": ("bill_invoice_id",),
+    "invoicing_entity": ("bill_invoicing_entity",),
     "public_rate": ("pricing_public_on_demand_rate",),
 }
 _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -124,6 +139,7 @@ _CUR2_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "usage_start": ("ChargePeriodStart",),
+    "usage_end": ("ChargePeriodEnd",),
     "billing_period_start": ("BillingPeriodStart",),
     "account_id": ("SubAccountId",),
     "product_code": ("x_ServiceCode",),
@@ -144,6 +160,7 @@ _FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
     "description": ("ChargeDescription",),
     "list_cost": ("ListCost",),
     "invoice_id": ("InvoiceId",),  # FOCUS 1.2 only; 1.0 has none (§3.2)
+    "invoicing_entity": ("InvoiceIssuerName",),
     "public_rate": ("ListUnitPrice",),
 }
 _COLUMNS: dict[Format, dict[str, tuple[str, ...]]] = {
@@ -174,6 +191,7 @@ _FORMAT_NAMES = {"cur": "legacy CUR", "cur2": "CUR 2.0", "focus": "FOCUS"}
 # CSV headers of the legacy CUR columns, to name them the way the user's file does in error messages.
 _CSV_HEADERS = {
     "line_item_usage_start_date": "lineItem/UsageStartDate",
+    "line_item_usage_end_date": "lineItem/UsageEndDate",
     "line_item_usage_account_id": "lineItem/UsageAccountId",
     "bill_billing_entity": "bill/BillingEntity",
     "line_item_product_code": "lineItem/ProductCode",
@@ -200,6 +218,15 @@ _DATA_EXPORT = re.compile(r"/data/billing_period=(?P<period>\d{4}-\d{2})/(?P<res
 _ATHENA = re.compile(r"/year=(?P<year>\d{4})/month=(?P<month>\d{1,2})/(?P<rest>.+)$")
 _RANGE = re.compile(r"/(?P<start>\d{8})-(?P<end>\d{8})/(?P<rest>.+)$")
 _CSV_SUFFIXES = (".csv.gz", ".csv.zip", ".csv")
+
+
+def _layout_start(root: str) -> int:
+    """Where AWS's part of a listed path begins: at the configured folder's own name, so a root that *is* the
+    export's `data/` folder still reads, while folders above it (`s3://lake/data/…`, `…/year=2026/…`, named by the
+    user) never look like an export's layout."""
+    return len(posixpath.dirname(root.rstrip("/")))
+
+
 # CSV is parsed in small blocks (larger ones make pyarrow buffer several in parallel); polars then works on
 # frames of about this many rows, so its per-frame overhead is paid rarely.
 _CSV_ROWS_PER_FRAME = 64 * 1024
@@ -230,6 +257,8 @@ class BillingRead:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     quarantined: pl.DataFrame = field(default_factory=lambda: validate.empty_quarantine())
     """Rows kept out of `rows` because a number is NaN, infinite or absurd (`billing.validate`)."""
+    marketplace_excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXCLUDED_SCHEMA))
+    """Marketplace rows that mention Bedrock but are not a Bedrock model (`EXCLUDED_SCHEMA`)."""
 
     def column_name(self, source_uri: str, canonical: str) -> str:
         """The export's own name of a column (for messages a user can grep for)."""
@@ -308,7 +337,7 @@ def _data_export_kind(names: list[str]) -> Format | None:
 
 
 def _data_export_files(
-    fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], fmt: Format | None, uri: str
+    fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], fmt: Format | None, uri: str, pos: int = 0
 ) -> tuple[Format, list[ExportFile]]:
     """CUR 2.0 / FOCUS: the format; per export and period, the overwrite files or the newest execution folder.
 
@@ -316,7 +345,7 @@ def _data_export_files(
     """
     by_export: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for p in paths:
-        m = _DATA_EXPORT.search(p)
+        m = _DATA_EXPORT.search(p, pos)
         if not m or not _is_data_file(p):
             continue
         root = p[: m.start()]
@@ -363,11 +392,13 @@ def _data_export_files(
     return fmt, out
 
 
-def _legacy_csv_files(fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str]) -> list[ExportFile]:
+def _legacy_csv_files(
+    fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], pos: int = 0
+) -> list[ExportFile]:
     """Legacy CUR CSV: per report and period, the files the period's top-level manifest lists (§1.1)."""
     by_range: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for p in paths:
-        m = _RANGE.search(p)
+        m = _RANGE.search(p, pos)
         if not m:
             continue
         range_dir = p[: m.start()] + f"/{m.group('start')}-{m.group('end')}"
@@ -426,10 +457,10 @@ def _manifest_keys(fs: fsspec.AbstractFileSystem, manifest: str, range_dir: str)
     return out
 
 
-def _athena_files(fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str]) -> list[ExportFile]:
+def _athena_files(fs: fsspec.AbstractFileSystem, paths: list[str], periods: set[str], pos: int = 0) -> list[ExportFile]:
     out: list[ExportFile] = []
     for p in paths:
-        m = _ATHENA.search(p)
+        m = _ATHENA.search(p, pos)
         if not m or not p.lower().endswith(".parquet"):
             continue
         period = f"{int(m.group('year')):04d}-{int(m.group('month')):02d}"
@@ -444,14 +475,15 @@ def discover(
     """The export's format and the data files of `periods` (all periods when None), chosen by path alone."""
     fs, root = _filesystem(source.uri, storage_options)
     paths = _list(fs, root, source.uri)
-    wanted = set(periods) if periods is not None else {m for p in paths for m in _periods_in_path(p)}
+    pos = _layout_start(root)
+    wanted = set(periods) if periods is not None else {m for p in paths for m in _periods_in_path(p, pos)}
     fmt: Format | None = None if source.format == "auto" else source.format
-    has_data_export = any(_DATA_EXPORT.search(p) for p in paths)
-    has_legacy = any(_ATHENA.search(p) or _RANGE.search(p) for p in paths)
+    has_data_export = any(_DATA_EXPORT.search(p, pos) for p in paths)
+    has_legacy = any(_ATHENA.search(p, pos) or _RANGE.search(p, pos) for p in paths)
     if fmt is None and has_data_export and has_legacy:
         raise BillingFormatError(f"{source.uri}: holds both legacy CUR and Data Exports layouts; set `format`")
     if fmt in ("cur2", "focus") or (fmt is None and has_data_export):
-        fmt, files = _data_export_files(fs, paths, wanted, fmt, source.uri)
+        fmt, files = _data_export_files(fs, paths, wanted, fmt, source.uri, pos)
         return fmt, files, fs
     if fmt == "cur" and not has_legacy:
         raise BillingFormatError(
@@ -459,19 +491,19 @@ def discover(
             "Parquet partitions)"
         )
     if fmt == "cur" or (fmt is None and has_legacy):
-        return "cur", _legacy_csv_files(fs, paths, wanted) + _athena_files(fs, paths, wanted), fs
+        return "cur", _legacy_csv_files(fs, paths, wanted, pos) + _athena_files(fs, paths, wanted, pos), fs
     raise BillingFormatError(
         f"{source.uri}: no billing export layout found (expected data/BILLING_PERIOD=YYYY-MM/ for CUR 2.0 "
         "and FOCUS, year=/month= or yyyymmdd-yyyymmdd/ folders for legacy CUR)"
     )
 
 
-def _periods_in_path(path: str) -> list[str]:
-    if m := _DATA_EXPORT.search(path):
+def _periods_in_path(path: str, pos: int = 0) -> list[str]:
+    if m := _DATA_EXPORT.search(path, pos):
         return [m.group("period")]
-    if m := _ATHENA.search(path):
+    if m := _ATHENA.search(path, pos):
         return [f"{int(m.group('year')):04d}-{int(m.group('month')):02d}"]
-    if m := _RANGE.search(path):
+    if m := _RANGE.search(path, pos):
         return [f"{m.group('start')[:4]}-{m.group('start')[4:6]}"]
     return []
 
@@ -795,21 +827,37 @@ def _principal_tags_expr(column: str) -> pl.Expr:
     )
 
 
+def _is_marketplace(fmt: Format) -> pl.Expr:
+    if fmt == "focus":  # FOCUS has no billing entity: an empty service code marks Marketplace (§3.4)
+        return pl.col("product_code").is_null()
+    return pl.col("billing_entity").fill_null("") == MARKETPLACE_ENTITY
+
+
 def _bedrock_filter(fmt: Format) -> pl.Expr:
+    """Bedrock spend: AWS-billed rows of the listed product codes, or Marketplace rows whose product name ends in
+    the documented suffix. Nothing else, however its name reads."""
     code = pl.col("product_code")
-    name = pl.col("product_name").fill_null("")
-    if fmt == "focus":
-        invoke = pl.col("operation").is_in(INVOKE_OPERATIONS).fill_null(False)
-        return code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False) | (
-            code.is_null() & (name.str.contains("Bedrock") | invoke)
-        )
-    entity = pl.col("billing_entity").fill_null("")
-    return ((entity != MARKETPLACE_ENTITY) & code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False)) | (
-        (entity == MARKETPLACE_ENTITY) & name.str.contains("Bedrock")
+    name = pl.col("product_name").fill_null("").str.strip_chars()
+    marketplace = _is_marketplace(fmt)
+    return (~marketplace & code.is_in(BEDROCK_PRODUCT_CODES).fill_null(False)) | (
+        marketplace & name.str.ends_with(MARKETPLACE_SUFFIX)
     )
 
 
-def _arrow_filter(schema: pa.Schema, r: _Resolved, fmt: Format, start: dt.datetime, end: dt.datetime) -> Any:
+def _excluded_filter(fmt: Format) -> pl.Expr:
+    """Marketplace rows that mention Bedrock (any case) but are not Bedrock spend: listed, never counted."""
+    name = pl.col("product_name").fill_null("")
+    return _is_marketplace(fmt) & name.str.to_lowercase().str.contains("bedrock") & ~_bedrock_filter(fmt)
+
+
+def _arrow_filter(
+    schema: pa.Schema,
+    r: _Resolved,
+    fmt: Format,
+    start: dt.datetime,
+    end: dt.datetime,
+    long_from: dt.datetime | None = None,
+) -> Any:
     """A pushdown filter: usage start inside the days, product code Bedrock or possibly Marketplace.
 
     Row groups whose statistics fall outside the day are never decoded. The exact Bedrock filter (which needs
@@ -825,21 +873,37 @@ def _arrow_filter(schema: pa.Schema, r: _Resolved, fmt: Format, start: dt.dateti
     start_cols = r.sources["usage_start"]
     t = schema.field(start_cols[0]).type
     if len(start_cols) == 1 and pa.types.is_timestamp(t):
-        lo, hi = (start, end) if t.tz else (start.replace(tzinfo=None), end.replace(tzinfo=None))
+
+        def at(when: dt.datetime) -> Any:
+            return pa.scalar(when if t.tz else when.replace(tzinfo=None), type=t)
+
         col = pc.field(start_cols[0])
-        expr = expr & (col >= pa.scalar(lo, type=t)) & (col < pa.scalar(hi, type=t))
+        days = (col >= at(start)) & (col < at(end))
+        if long_from is not None and long_from < start:
+            # Rows that started earlier in the period and are still running: only those can cover the days.
+            end_cols = r.sources.get("usage_end", [])
+            earlier = (col >= at(long_from)) & (col < at(start))
+            if len(end_cols) == 1 and schema.field(end_cols[0]).type == t:
+                earlier = earlier & (pc.field(end_cols[0]) > at(start))
+            days = days | earlier
+        expr = expr & days
     return expr
 
 
 def _parquet_batches(
-    fs: fsspec.AbstractFileSystem, f: ExportFile, fmt: Format, start: dt.datetime, end: dt.datetime
+    fs: fsspec.AbstractFileSystem,
+    f: ExportFile,
+    fmt: Format,
+    start: dt.datetime,
+    end: dt.datetime,
+    long_from: dt.datetime | None = None,
 ) -> tuple[_Resolved, Iterator[pl.DataFrame]]:
     try:
         dataset = ds.dataset(f.path, format="parquet", filesystem=_arrow_fs(fs))
     except (pa.ArrowException, OSError) as exc:
         raise BillingFormatError(f"{f.uri}: cannot read Parquet: {exc}") from exc
     r = _resolve(fmt, list(dataset.schema.names), f.uri, normalize=False)
-    flt = _arrow_filter(dataset.schema, r, fmt, start, end)
+    flt = _arrow_filter(dataset.schema, r, fmt, start, end, long_from)
 
     def batches() -> Iterator[pl.DataFrame]:
         try:
@@ -955,17 +1019,31 @@ def _check_currency(df: pl.DataFrame, r: _Resolved, uri: str) -> None:
 
 
 def read_file(
-    fs: fsspec.AbstractFileSystem, f: ExportFile, start: dt.datetime, end: dt.datetime
-) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
-    """The Bedrock rows of one file whose usage starts in [start, end), its source column names, and the rows
-    quarantined for NaN, infinite or absurd numbers (`billing.validate`)."""
+    fs: fsspec.AbstractFileSystem,
+    f: ExportFile,
+    start: dt.datetime,
+    end: dt.datetime,
+    long_from: dt.datetime | None = None,
+) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame, pl.DataFrame]:
+    """The Bedrock rows of one file whose usage starts in [start, end), its source column names, the rows
+    quarantined for NaN, infinite or absurd numbers (`billing.validate`), and the Marketplace rows that mention
+    Bedrock but are not Bedrock spend (`EXCLUDED_SCHEMA`). With `long_from`, rows that started from then on and
+    are still running at `start` (a monthly row) are read too: they cover the days (`billing.spread`)."""
     fmt = f.format
     if f.layout == "csv":
         r, batches = _csv_batches(fs, f, fmt)
     else:
-        r, batches = _parquet_batches(fs, f, fmt, start, end)
-    keep = _bedrock_filter(fmt) & (pl.col("usage_start") >= start) & (pl.col("usage_start") < end)
+        r, batches = _parquet_batches(fs, f, fmt, start, end, long_from)
+    in_days = (pl.col("usage_start") >= start) & (pl.col("usage_start") < end)
+    if long_from is not None and long_from < start:
+        in_days = in_days | (
+            (pl.col("usage_start") >= long_from)
+            & (pl.col("usage_start") < start)
+            & (pl.col("usage_end") > start).fill_null(False)
+        )
+    keep = _bedrock_filter(fmt) & in_days
     parts = []
+    excluded: list[pl.DataFrame] = []
     offset = 1  # data rows are numbered from 1 (a CSV's header is not a row)
     for b in batches:
         b = b.with_row_index(validate.ROW_COLUMN, offset=offset)
@@ -973,8 +1051,18 @@ def read_file(
         c = _canonical(b, r, fmt, f.uri, f.billing_period)
         _check_times(c, r, f.uri)
         parts.append(c.filter(keep))
+        excluded.append(
+            c.filter(_excluded_filter(fmt) & in_days).select(
+                pl.col("source_uri").cast(pl.String),
+                pl.col("product_code").cast(pl.String),
+                pl.col("product_name").cast(pl.String),
+                pl.col("usage_type").cast(pl.String),
+                pl.col("unblended_cost").cast(pl.Float64, strict=False).alias("unblended_cost_usd"),
+            )
+        )
+    left_out = pl.concat(excluded) if excluded else pl.DataFrame(schema=EXCLUDED_SCHEMA)
     if not parts:
-        return pl.DataFrame(schema=RAW_SCHEMA), dict(r.display), validate.empty_quarantine()
+        return pl.DataFrame(schema=RAW_SCHEMA), dict(r.display), validate.empty_quarantine(), left_out
     df = pl.concat(parts, how="vertical_relaxed")
     df = _numbers(df, r, f.uri)
     df, quarantined = validate.split_invalid(df, f.uri, dict(r.display))
@@ -985,6 +1073,7 @@ def read_file(
         ),
         dict(r.display),
         quarantined,
+        left_out,
     )
 
 
@@ -993,8 +1082,10 @@ def read_bedrock_rows(
     start: dt.date,
     end: dt.date,
     storage_options: dict[str, Any] | None = None,
+    long_from: dt.date | None = None,
 ) -> BillingRead:
-    """The Bedrock rows whose usage starts on the days `start` (inclusive) to `end` (exclusive), RAW_SCHEMA.
+    """The Bedrock rows whose usage starts on the days `start` (inclusive) to `end` (exclusive), RAW_SCHEMA; with
+    `long_from`, also the rows that started from that day on and still run at `start` (rows longer than a day).
 
     Only files of the billing periods holding those days are opened.
     """
@@ -1002,14 +1093,24 @@ def read_bedrock_rows(
     fmt, files, fs = discover(source, periods, storage_options)
     lo = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
     hi = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC)
+    early = dt.datetime.combine(long_from, dt.time(), tzinfo=dt.UTC) if long_from is not None else None
     frames = []
     quarantined: list[pl.DataFrame] = []
+    excluded: list[pl.DataFrame] = []
     columns: dict[str, dict[str, str]] = {}
     for f in files:
-        df, names, bad = read_file(fs, f, lo, hi)
+        df, names, bad, left_out = read_file(fs, f, lo, hi, early)
         columns[f.uri] = names
         frames.append(df)
         quarantined.append(bad)
+        excluded.append(left_out)
     rows = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_SCHEMA)
     bad_rows = pl.concat(quarantined) if quarantined else validate.empty_quarantine()
-    return BillingRead(rows=rows, format=fmt, files=files, columns=columns, quarantined=bad_rows)
+    return BillingRead(
+        rows=rows,
+        format=fmt,
+        files=files,
+        columns=columns,
+        quarantined=bad_rows,
+        marketplace_excluded=pl.concat(excluded) if excluded else pl.DataFrame(schema=EXCLUDED_SCHEMA),
+    )

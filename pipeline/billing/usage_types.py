@@ -24,7 +24,7 @@ import polars as pl
 
 from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.schemas import DType
-from pipeline.vocabulary import TOKEN_KINDS
+from pipeline.vocabulary import GUARDRAIL_POLICIES, TOKEN_KINDS
 
 # AWS billing region codes (§4.2). eu-west-1 is the bare `EU`; one reconciler
 # also maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
@@ -140,12 +140,30 @@ class ParsedUsageType:
     cache_ttl: str | None = None  # 5m | 1h (| 30m, seen only in a Price List parser) for cache writes
     dimension: str | None = None  # Marketplace dimension, e.g. InputTokenCount_Global
     context_tier: str = "standard"  # standard | long (`long_ctx` / `LongContext` usage types)
-    unit: str | None = None  # tokens | images | model_unit_hours; None for `other`
+    unit: str | None = None  # tokens | images | model_unit_hours | text_units; None for `other`
     note: str | None = None  # why a row is `other`, or what was assumed (billing_line_items.classification_note)
+    endpoint: str = "runtime"  # runtime | mantle: which endpoint served the row (mantle is never in the logs)
+
+
+_GUARDRAIL_POLICY = re.compile(r"guardrail[-_]?(?P<policy>[a-z]+?)policy(?P<image>image)?(?P<paid>paid|free)?units")
+
+
+def guardrail_policy(lower: str) -> str | None:
+    """The policy a guardrail usage type bills (`…-Guardrail-SensitiveInformationPolicyPaidUnitsConsumed` ->
+    `sensitive_information`; docs/formats/billing-exports.md §4.2.1), None when it is not a guardrail row or names
+    no known policy. Free units (regex-only sensitive-information matches) are not a billed policy: None."""
+    m = _GUARDRAIL_POLICY.search(lower)
+    if not m or m.group("paid") == "free":
+        return None
+    folded = {p.replace("_", ""): p for p in GUARDRAIL_POLICIES}
+    return folded.get(m.group("policy") + (m.group("image") or ""))
 
 
 def _kind(lower: str) -> tuple[str, str | None]:
-    """Token kind in CUDOS order (§4.2): specific families first, the generic input/output last."""
+    """Token kind in CUDOS order (§4.2): specific families first, the generic input/output last; a guardrail
+    row's kind is its policy."""
+    if "guardrail" in lower and (policy := guardrail_policy(lower)):
+        return policy, None
     if "modelunits" in lower or "provisionedthroughput" in lower:
         return "provisioned", None
     if "reserved" in lower:  # Reserved tier bills tokens-per-minute capacity, not tokens.
@@ -206,6 +224,10 @@ _LONG_CONTEXT = ("long_ctx", "long-ctx", "longcontext", "long-context")
 
 def _note(lower: str, kind: str, grammar: str, region_code: str | None, ttl: str | None) -> str | None:
     """The reason a row is classified `other`, or an assumption a reader should know about."""
+    if kind in GUARDRAIL_POLICIES:
+        return (
+            f"Guardrails {kind.replace('_', ' ')} policy units: billed per text unit, reconciled with the log's trace"
+        )
     if kind == "other":
         for markers, note in _OTHER_NOTES:
             if any(m in lower for m in markers):
@@ -226,6 +248,8 @@ def _note(lower: str, kind: str, grammar: str, region_code: str | None, ttl: str
 def _unit(kind: str) -> str | None:
     if kind in TOKEN_KINDS:
         return "tokens"
+    if kind in GUARDRAIL_POLICIES:
+        return "text_units"
     return {"image": "images", "provisioned": "model_unit_hours"}.get(kind)
 
 
@@ -325,6 +349,7 @@ def parse_usage_type(usage_type: str | None, resource_id: str | None = None) -> 
         context_tier="long" if long_ctx else "standard",
         unit=_unit(kind),
         note=_note(lower, kind, grammar, region_code, ttl) if raw else "no usage type (tax or adjustment row)",
+        endpoint="mantle" if grammar == "mantle" else "runtime",
     )
 
 
@@ -342,6 +367,7 @@ _PARSED_SCHEMA: dict[str, DType] = {
     "dimension": pl.String,
     "context_tier": pl.String,
     "classification_note": pl.String,
+    "endpoint": pl.String,
 }
 
 
@@ -376,6 +402,7 @@ def parse_usage_types(
                 "dimension": p["dimension"],
                 "context_tier": p["context_tier"],
                 "classification_note": p["note"],
+                "endpoint": p["endpoint"],
             }
         )
     parsed = pl.DataFrame(rows, schema=_PARSED_SCHEMA)

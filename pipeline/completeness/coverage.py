@@ -73,9 +73,16 @@ def _logged(invocations: Frame) -> pl.LazyFrame:
     )
 
 
-def _metric(metrics: Frame) -> pl.LazyFrame:
+def _endpoint_is(frame: pl.LazyFrame, endpoint: str) -> pl.LazyFrame:
+    """Rows of one endpoint (`runtime` where the frame predates the column or leaves it null)."""
+    if "endpoint" not in frame.collect_schema().names():
+        return frame if endpoint == "runtime" else frame.filter(pl.lit(False))
+    return frame.filter(pl.col("endpoint").fill_null("runtime") == endpoint)
+
+
+def _metric(metrics: Frame, endpoint: str = "runtime") -> pl.LazyFrame:
     return (
-        _lazy(metrics)
+        _endpoint_is(_lazy(metrics), endpoint)
         .with_columns(pl.coalesce(pl.col("base_model_id"), pl.col("model_id")).alias("base_model_id"))
         .group_by(KEYS)
         .agg(
@@ -88,12 +95,18 @@ def _metric(metrics: Frame) -> pl.LazyFrame:
     )
 
 
-def _billed(billing: Frame | None) -> pl.LazyFrame:
+def _billed(billing: Frame | None, endpoint: str = "runtime") -> pl.LazyFrame:
     schema = {"date": pl.Date, "account_id": pl.String, "region": pl.String, "base_model_id": pl.String}
     if billing is None:
         return pl.LazyFrame(schema={**schema, "day_billed_tokens": pl.Int64})
+    lazy = _lazy(billing)
+    names = lazy.collect_schema().names()
+    if "endpoint" not in names:  # a partition written before the column
+        usage_type = pl.col("usage_type") if "usage_type" in names else pl.lit(None, dtype=pl.String)
+        mantle = usage_type.str.contains("-mantle-").fill_null(False)
+        lazy = lazy.with_columns(pl.when(mantle).then(pl.lit("mantle")).otherwise(pl.lit("runtime")).alias("endpoint"))
     return (
-        _lazy(billing)
+        _endpoint_is(lazy, endpoint)
         .filter(pl.col("usage_kind").is_in(BILLED_KINDS) & pl.col("base_model_id").is_not_null())
         .group_by(DAY_KEYS)
         .agg(pl.col("tokens").fill_null(0).sum().cast(pl.Int64).alias("day_billed_tokens"))
@@ -250,7 +263,37 @@ def build_log_completeness(
         _explain(r, late_hours, window_ends[r["hour"]] if r["hour"] is not None else None)
         for r in df.iter_rows(named=True)
     ]
-    df = df.with_columns(pl.Series("explanation", explanations, dtype=pl.String)).sort(KEYS)
+    df = df.with_columns(pl.Series("explanation", explanations, dtype=pl.String), pl.lit("runtime").alias("endpoint"))
+    mantle = _mantle_rows(metrics, billing, day, checked_at)
+    return pl.concat([schemas.conform(df, schemas.LOG_COMPLETENESS), mantle]).sort([*KEYS, "endpoint"])
+
+
+MANTLE_EXPLANATION = (
+    "{} calls through bedrock-mantle (AWS/BedrockMantle metrics): invocation logging covers bedrock-runtime "
+    "only, so these are never in the logs; the bill's mantle rows are their cost"
+)
+
+
+def _mantle_rows(metrics: Frame, billing: Frame | None, day: dt.date, checked_at: dt.datetime) -> pl.DataFrame:
+    """`log_completeness` rows of the mantle endpoint: metric counts beside the bill, `not_logged_by_design`."""
+    metric = _metric(metrics, "mantle").filter(pl.col("date") == day).collect()
+    if metric.is_empty():
+        return schemas.empty(schemas.LOG_COMPLETENESS)
+    metric_tok = pl.sum_horizontal([pl.col(f"metric_{c}").fill_null(0) for c in TOKENS])
+    df = (
+        metric.with_columns(metric_tok.alias("_metric_tok"))
+        .with_columns(pl.col("_metric_tok").sum().over(DAY_KEYS).cast(pl.Int64).alias("day_metric_tokens"))
+        .join(_billed(billing, "mantle").collect(), on=DAY_KEYS, how="left", nulls_equal=True)
+        .with_columns(
+            *[pl.lit(0, dtype=pl.Int64).alias(f"logged_{c}") for c in COMPARED],
+            pl.lit(0, dtype=pl.Int64).alias("day_logged_tokens"),
+            pl.lit("not_logged_by_design").alias("status"),
+            pl.format(MANTLE_EXPLANATION, pl.col("metric_invocations")).alias("explanation"),
+            pl.lit(checked_at).cast(schemas.UTC_US).alias("checked_at"),
+            pl.lit("mantle").alias("endpoint"),
+        )
+        .filter(pl.col("metric_invocations").fill_null(0) > 0)
+    )
     return schemas.conform(df, schemas.LOG_COMPLETENESS)
 
 
@@ -262,7 +305,8 @@ def day_coverage(df: pl.DataFrame, min_coverage: float) -> dict[str, Any]:
     the shortfall is all in hours whose delivery may still be under way (a warning, not an error). `offenders`
     lists account × region with the short hours and missing calls.
     """
-    measured = df.filter(pl.col("metric_invocations").fill_null(0) > 0)
+    # Mantle rows are never logged by design: they say nothing about the logs' coverage.
+    measured = df.filter((pl.col("metric_invocations").fill_null(0) > 0) & (pl.col("status") != "not_logged_by_design"))
     metric = int(measured["metric_invocations"].sum() or 0)
     within = int(measured.select(pl.min_horizontal("logged_invocations", "metric_invocations").sum()).item() or 0)
     coverage = within / metric if metric else None

@@ -6,6 +6,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from pipeline.config import LedgerConfig
 from pipeline.defs.alerts import alert_sensor
+from pipeline.defs.batch import build_batch_assets
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
 from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.contract import present, preview_allowed
@@ -23,7 +24,17 @@ from pipeline.defs.usage import build_usage_assets
 
 ALL_JOB = "ledger_daily_job"
 BILLING_JOB = "billing_refresh_job"
-BILLING_ASSETS = ("billing_line_items", "bill_list_rates", "cost_reconciliation", "chargeback", "focus_chargeback")
+BILLING_ASSETS = (
+    "billing_line_items",
+    "bill_list_rates",
+    "cost_reconciliation",
+    "chargeback",
+    "focus_chargeback",
+    "batch_jobs",
+    "batch_job_rejects",
+)
+"""What the billing refresh job re-runs: the bill and everything judged against it (batch jobs are reconciled
+against their window's bill, which changes after the fact too)."""
 EXECUTOR = in_process_executor
 """Every step of a run in the run's own process, one after another. A day's steps mostly wait on each other, and
 the multiprocess executor paid a fresh Python + Dagster + definitions start (about 5 s here) for each of them:
@@ -49,6 +60,7 @@ def _day_assets(partitions_def: Any, cfg: LedgerConfig) -> list[Any]:
         *build_pricing_assets(partitions_def),
         *build_usage_assets(partitions_def),
         *build_billing_assets(partitions_def),
+        *build_batch_assets(partitions_def),
         *build_output_assets(partitions_def, cfg),
         *build_operability_checks(partitions_def, include_freshness=False),
         *build_completeness_assets(partitions_def),

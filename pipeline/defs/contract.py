@@ -4,8 +4,9 @@ checks that belong to the asset's partition.
 Applied to the list of assets in `build_assets`, so an asset added later (in any `defs/` module) gets both as
 long as its name is a table in `schemas.TABLES` and its checks are declared with `check_specs`:
 
-- `dagster/column_schema`: the table's columns and types from the data contract (`schemas.TABLES`), keyed by the
-  asset's name. The UI shows it on the asset's Overview tab; notebooks and other teams read the same contract.
+- `dagster/column_schema`: the table's columns, types and descriptions from the data contract (`schemas.TABLES`,
+  `schemas.DESCRIPTIONS`), keyed by the asset's name. The UI shows it on the asset's Overview tab; notebooks
+  and other teams read the same contract.
 - Check specs of a partitioned asset are given the asset's `partitions_def`, so each evaluation is recorded for
   the run's partition (the check page shows a status per day) instead of one status for the whole asset.
   Partitioned check specs are a Dagster preview; `preview_allowed` silences exactly that warning, only where
@@ -53,7 +54,13 @@ def column_schema(table: str) -> TableSchema | None:
     columns = schemas.TABLES.get(table)
     if columns is None:
         return None
-    return TableSchema(columns=[TableColumn(name=name, type=type_name(dtype)) for name, dtype in columns.items()])
+    words = schemas.DESCRIPTIONS.get(table, {})
+    return TableSchema(
+        columns=[
+            TableColumn(name=name, type=type_name(dtype), description=words.get(name) or None)
+            for name, dtype in columns.items()
+        ]
+    )
 
 
 def _with_column_schema(spec: AssetSpec) -> AssetSpec:

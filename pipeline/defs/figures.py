@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from pipeline.text import escape_for, usd
@@ -60,13 +60,16 @@ def _cell(column: str, value: Any) -> str:
     return escape_for(value, "dagster_markdown")
 
 
-def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
+def markdown_table(df: pl.DataFrame, max_rows: int = 10, others: Sequence[str] = ()) -> str:
     """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), money as
     `usd()`, other floats to four decimals, every other value escaped for Dagster's markdown (a cost center named
-    `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell)."""
+    `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell). With `others` (the columns that add up, such
+    as calls and cost), the rows past `max_rows` are one last row, "others (N)", holding their sums: a table of
+    millions of users stays ten lines and its total still shows."""
     if df.is_empty():
         return "_none_"
     more = df.height - max_rows
+    rest = df.slice(max_rows) if others else df.clear()
     df = df.head(max_rows)
     header = "| " + " | ".join(escape_for(c, "dagster_markdown") for c in df.columns) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
@@ -74,25 +77,76 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10) -> str:
     for row in df.iter_rows():
         cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
-    if more > 0:
+    if rest.height:
+        sums = {c: rest[c].sum() for c in others if c in rest.columns}
+        cells = [f"others ({rest.height:,})"] + [_cell(c, sums[c]) if c in sums else "" for c in df.columns[1:]]
+        rows.append("| " + " | ".join(cells) + " |")
+    elif more > 0:
         rows.append(f"\n_and {more:,} more rows_")
     return "\n".join([header, sep, *rows])
 
 
-def _polished(item: Any) -> Any:
+PARTITION_KEY = "partition"
+"""Every check result names the day it judges: the UI plots a check's figures by evaluation time, so a backfill of
+thirty days shows thirty points at the same minute; this key says which day each point is."""
+
+
+def _polished(item: Any, partition: str | None = None) -> Any:
+    from dagster import AssetCheckResult
+
     metadata = getattr(item, "metadata", None)
+    if isinstance(item, AssetCheckResult):
+        if partition is not None:
+            metadata = {PARTITION_KEY: partition, **(metadata or {})}
+        item = _with_reason(item)
     if not metadata or not hasattr(item, "_replace"):
         return item
     return item._replace(metadata=rounded(metadata))
 
 
+def _with_reason(result: Any) -> Any:
+    """A failed check result without a description gets its one-line reason (`pipeline.check_reasons`), so the UI,
+    the CLI and alerts all say why in the same words."""
+    from dagster import AssetKey
+
+    from pipeline.check_reasons import reason
+
+    if result.passed or result.description or result.asset_key is None or not result.check_name:
+        return result
+    key = result.asset_key if isinstance(result.asset_key, AssetKey) else AssetKey.from_coercible(result.asset_key)
+    why = reason(key.to_user_string(), result.check_name, None, result.metadata or {})
+    return result._replace(description=why)
+
+
+def _partition_of(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+    """The partition key of the run, from the body's `context` argument (None when not partitioned)."""
+    context = kwargs.get("context", args[0] if args else None)
+    try:
+        return context.partition_key if context is not None and context.has_partition_key else None
+    except Exception:  # noqa: BLE001 - a context without partitions (a test's direct call) has none to give
+        return None
+
+
 def for_people(fn: Callable[P, Iterator[Any]]) -> Callable[P, Iterator[Any]]:
     """Decorate an asset's generator body (under `@asset`/`@multi_asset`): every result it yields gets `rounded`
-    metadata. Dagster reads the parameters and annotations through `functools.wraps`."""
+    metadata, and every check result the partition it judges (`PARTITION_KEY`). Dagster reads the parameters and
+    annotations through `functools.wraps`."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+        partition = _partition_of(args, kwargs)
         for item in fn(*args, **kwargs):
-            yield _polished(item)
+            yield _polished(item, partition)
+
+    return wrapper
+
+
+def judged(fn: Callable[P, Any]) -> Callable[P, Any]:
+    """Decorate a check function (under `@asset_check`): its result gets `rounded` metadata and the partition it
+    judges (`PARTITION_KEY`), like the check results of `for_people` bodies."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        return _polished(fn(*args, **kwargs), _partition_of(args, kwargs))
 
     return wrapper

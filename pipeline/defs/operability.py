@@ -46,7 +46,7 @@ from pipeline.completeness.freshness import (
     hourly_calls,
 )
 from pipeline.defs.contract import preview_allowed
-from pipeline.defs.figures import markdown_table
+from pipeline.defs.figures import judged, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 
@@ -178,13 +178,13 @@ def build_operability_checks(
             name=GAPS_CHECK,
             partitions_def=partitions_def,
             description=gaps_description(min_neighbour_calls),
-        )(gaps),
+        )(judged(gaps)),
         asset_check(
             asset="invocations",
             name=UNREADABLE_CHECK,
             partitions_def=partitions_def,
             description=UNREADABLE_DESCRIPTION,
-        )(log_objects_all_read),
+        )(judged(log_objects_all_read)),
     ]
     if not include_freshness:
         return day_checks

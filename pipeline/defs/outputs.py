@@ -23,9 +23,10 @@ from pipeline import warehouse
 from pipeline.aggregates.cache_economics import cache_economics
 from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
 from pipeline.config import LedgerConfig
+from pipeline.defs.billing import batch_jobs_of, without_a_bill
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
-from pipeline.defs.publish import publish
+from pipeline.defs.publish import described, publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.pricing.layers import catalog_for
 
@@ -60,41 +61,45 @@ def focus_chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> 
 
     wh = ledger.config.warehouse
     day = partition_day(context.partition_key)
+    if not ledger.config.sources.billing:
+        yield from without_a_bill(context, "focus_chargeback", wh, day)
+        return
     priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
     billing = warehouse.read_partition(wh, "billing_line_items", day)
-    cb = warehouse.read_partition(wh, "chargeback", day)
-    focus = focus_export.focus_chargeback(
-        priced, billing, cb if warehouse.partition_exists(wh, "chargeback", day) else None
+    cb = warehouse.scan_partitions(wh, "chargeback", [day])  # read per part, a share of the owners at a time
+    # Written part by part (a share of the owners each): a day of millions of distinct callers never holds the
+    # whole export; the figures and checks are tallied as the parts go by.
+    has_chargeback = warehouse.partition_exists(wh, "chargeback", day)
+    summary = focus_export.FocusSummary(chargeback_missing=not has_chargeback)
+    parts = focus_export.focus_chargeback_parts(
+        priced,
+        billing,
+        cb if has_chargeback else None,
+        summary=summary,
+        attribution=ledger.config.attribution,
+        batch_jobs=batch_jobs_of(wh, day),
     )
-    by_kind = (
-        focus.group_by("x_UsageKind", "x_AllocationStatus")
-        .agg(pl.col("BilledCost").sum().round(4), pl.col("x_EstimatedCost").sum().round(4), pl.len().alias("rows"))
-        .sort("BilledCost", descending=True)
-    )
-    status = pl.col("x_AllocationStatus")
-    yield publish(
-        focus,
-        wh,
+    path = warehouse.write_partition(parts, wh, "focus_chargeback", day)
+    yield described(
         "focus_chargeback",
-        day,
+        summary.rows,
+        path,
         {
-            "billed_cost_usd": float(focus["BilledCost"].sum() or 0.0),
-            "effective_cost_usd": float(focus["EffectiveCost"].sum() or 0.0),
-            "unallocated_cost_usd": float(focus.filter(status == "unallocated")["BilledCost"].sum() or 0.0),
-            "not_billed_estimated_cost_usd": float(
-                focus.filter(status == "not_billed")["x_EstimatedCost"].sum() or 0.0
-            ),
-            "by_usage_kind": MetadataValue.md(markdown_table(by_kind, 20)),
+            "billed_cost_usd": summary.billed_cost_usd,
+            "effective_cost_usd": summary.effective_cost_usd,
+            "unallocated_cost_usd": summary.unallocated_cost_usd,
+            "not_billed_estimated_cost_usd": summary.not_billed_estimated_cost_usd,
+            "by_usage_kind": MetadataValue.md(markdown_table(summary.by_usage_kind(), 20)),
         },
     )
-    problems = focus_export.focus_problems(focus)
+    problems = summary.problems
     yield AssetCheckResult(
         asset_key="focus_chargeback",
         check_name="focus_valid",
         passed=not problems,
         metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_")},
     )
-    off = focus_export.focus_conservation(focus, cb)
+    off = summary.off_chargeback()
     yield AssetCheckResult(
         asset_key="focus_chargeback",
         check_name="sums_to_chargeback",

@@ -170,8 +170,8 @@ def priced_results(scan: pl.LazyFrame, cfg: LedgerConfig, path: str) -> Iterator
             "bill_priced_invocations": int(totals["bill_priced"][0] or 0),
             "derived_priced_invocations": int(totals["derived_priced"][0] or 0),
             "override_priced_invocations": int(totals["override_priced"][0] or 0),
-            "top_cost_centers": MetadataValue.md(markdown_table(by_cc)),
-            "top_models": MetadataValue.md(markdown_table(by_model)),
+            "top_cost_centers": MetadataValue.md(markdown_table(by_cc, others=("invocations", "cost_usd"))),
+            "top_models": MetadataValue.md(markdown_table(by_model, others=("invocations", "cost_usd"))),
         },
     )
     share = unpriced / n if n else 0.0

@@ -25,7 +25,7 @@ from dagster import (
 
 from pipeline import schemas, warehouse
 from pipeline.aggregates.budgets import forecasts_over_budget
-from pipeline.defs.figures import markdown_table
+from pipeline.defs.figures import judged, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.resources import LedgerResource
 
@@ -60,7 +60,7 @@ def cost_report(context: AssetExecutionContext, ledger: LedgerResource) -> Mater
 
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    files = build_reports(cfg.warehouse, day, cfg.start_date)
+    files = build_reports(cfg.warehouse, day, cfg.start_date, bill_configured=bool(cfg.sources.billing))
     base = cfg.alerts.report_base_url
     findings = files.findings.get("daily", {})
     return MaterializeResult(
@@ -102,7 +102,7 @@ def build_report_assets(partitions_def: PartitionsDefinition) -> list[Any]:
             partitions_def=partitions_def,
             description="No budgeted cost center's run-rate forecast ends the month over its budget (warns; "
             "within_budget fails once spend itself crosses the line).",
-        )(forecast_within_budget)
+        )(judged(forecast_within_budget))
     return [report, forecast_check]
 
 

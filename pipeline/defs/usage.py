@@ -28,6 +28,7 @@ from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import publish
 from pipeline.defs.resources import LedgerResource
+from pipeline.text import usd
 
 GROUP = "usage"
 
@@ -45,7 +46,7 @@ def _usage_figures(df: pl.DataFrame, top_key: str) -> dict[str, Any]:
         "total_cost_usd": float(df["total_cost_usd"].sum() or 0.0),
         "error_rate": errors / invocations if invocations else 0.0,
         "unpriced_invocations": int(df["unpriced_invocations"].sum() or 0),
-        f"top_{top_key}": MetadataValue.md(markdown_table(top)),
+        f"top_{top_key}": MetadataValue.md(markdown_table(top, others=("invocations", "total_cost_usd"))),
     }
 
 
@@ -176,6 +177,16 @@ def budget_figures(status: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+def budget_words(rows: pl.DataFrame) -> str:
+    """`support is at 120% of its $0.42 monthly budget (over budget); …`, the fullest first, money as `usd()`."""
+    ordered = rows.sort("pct_used", descending=True, nulls_last=True)
+    return "; ".join(
+        f"{r['cost_center']} is at {r['pct_used']:.0f}% of its {usd(r['budget_usd'])} monthly budget "
+        f"({str(r['status']).replace('_', ' ')})"
+        for r in ordered.iter_rows(named=True)
+    )
+
+
 def budget_check(status: pl.DataFrame, day: dt.date) -> AssetCheckResult:
     """The `within_budget` check for one day's `budget_status`."""
     over = status.filter(pl.col("status") == "over_budget")
@@ -187,6 +198,7 @@ def budget_check(status: pl.DataFrame, day: dt.date) -> AssetCheckResult:
         check_name="within_budget",
         passed=passed,
         severity=severity,
+        description=None if passed else budget_words(pl.concat([over, warning])),
         metadata={
             "as_of": day.isoformat(),
             "over_budget": MetadataValue.md(markdown_table(over.select("cost_center", "pct_used"))),

@@ -20,18 +20,30 @@ Values (README has the full column dictionary; the FOCUS specification is the au
 * Quantities: token kinds are priced per 1,000 tokens (``PricingUnit`` ``1000 Tokens``, ``ConsumedUnit``
   ``Tokens``), images per image, Provisioned Throughput per hour; the allocated share of the billed quantity.
 * ``BillingAccountId`` and ``SubAccountId`` are the usage account (the bill rows read here do not name the payer).
+* ``InvoiceIssuerName`` is the bill's invoicing entity (``bill_invoicing_entity``, FOCUS ``InvoiceIssuerName``) when
+  the row's bill rows name one, else Amazon Web Services, Inc.; ``InvoiceId`` the invoice ids of those rows (null
+  until the month is invoiced). docs/focus.md says why the FOCUS validator's ``BilledCost-C-005-C`` fires on AWS rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import polars as pl
 import pyarrow as pa
 
-from pipeline import schemas
-from pipeline.reconciliation.chargeback import ALLOCATION_BUCKET, PARTIES
+from pipeline import config, schemas
+from pipeline.reconciliation.chargeback import (
+    ALLOCATION_BUCKET,
+    PARTIES,
+    bucket_totals,
+    not_logged_allocation,
+    split_by_spend,
+)
 from pipeline.reconciliation.chargeback import caller_weights as _callers
-from pipeline.reconciliation.reconcile import logged_model_key, usage_rows
-from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy
+from pipeline.reconciliation.reconcile import is_provisioned_call, logged_model_key, usage_rows
+from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy, with_spend_kind
 
 BILLING_CURRENCY = "USD"
 PROVIDER_NAME = "AWS"
@@ -182,16 +194,20 @@ def _logged(priced: Frame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return logged, environments
 
 
-def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
-    """The bill's usage rows per bucket and usage kind: cost, net cost, tokens, quantity, and what is unique."""
+def _billed_by_kind(billing: Frame, by: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """The bill's usage rows per bucket and usage kind (and `by`): cost, net cost, tokens, quantity, and what is
+    unique."""
 
     def unique(col: str) -> pl.Expr:
         return pl.col(col).drop_nulls().unique().alias(f"_{col}s")
 
+    rows = usage_rows(billing)
+    present = rows.collect_schema().names()
+    added = [c for c in ("invoicing_entity", "invoice_id") if c not in present]  # partitions from before them
     return (
-        usage_rows(billing)
-        .with_columns(pl.col("usage_kind").fill_null("other"))
-        .group_by([*ALLOCATION_BUCKET, "usage_kind"])
+        with_spend_kind(rows)
+        .with_columns(pl.col("usage_kind").fill_null("other"), *[pl.lit(None, pl.String).alias(c) for c in added])
+        .group_by([*ALLOCATION_BUCKET, "usage_kind", *by], maintain_order=True)
         .agg(
             pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"),
             pl.coalesce(pl.col("net_cost_usd"), pl.col("unblended_cost_usd"))
@@ -203,27 +219,67 @@ def _billed_by_kind(billing: Frame) -> pl.LazyFrame:
             pl.col("usage_amount").fill_null(0.0).sum().cast(pl.Float64).alias("_amount"),
             unique("resource_id"),
             unique("usage_type"),
+            unique("invoicing_entity"),
+            pl.col("invoice_id").replace("", None).drop_nulls().unique().sort().str.join(",").alias("_invoice_id"),
             pl.col("pricing_unit").drop_nulls().first().alias("_bill_unit"),
             (pl.col("billing_entity") == MARKETPLACE).fill_null(False).any().alias("_marketplace"),
+            pl.col("spend_kind").drop_nulls().first().alias("_spend_kind"),
         )
         .with_columns(
             pl.when(pl.col(f"_{c}s").list.len() == 1).then(pl.col(f"_{c}s").list.first()).alias(f"_{c}")
-            for c in ("resource_id", "usage_type")
+            for c in ("resource_id", "usage_type", "invoicing_entity")
         )
-        .drop("_resource_ids", "_usage_types")
+        .drop("_resource_ids", "_usage_types", "_invoicing_entitys")
     )
 
 
-def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
-    """Rows at the export's grain with allocated billed amounts, logged amounts, share and status."""
+def _caller_buckets(priced: Frame) -> pl.DataFrame:
+    """The allocation buckets with at least one logged on-demand caller (a few rows per day)."""
+    return (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
+        .select(
+            "date", "account_id", "region", logged_model_key().alias("base_model_id")
+        )  # ALLOCATION_BUCKET's columns
+        .unique()
+        .select(list(ALLOCATION_BUCKET))
+        .collect(engine="streaming")
+    )
+
+
+def _owners(parts: int, part: int) -> pl.Expr:
+    """Whether a row's owner (cost center, application, user; null as `unattributed`) falls in `part` of `parts`:
+    a fixed hash, so an owner's rows are in the same part whichever frame they come from."""
+    if parts == 1:
+        return pl.lit(True)
+    owner = pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES])
+    return (owner.hash(seed=0) % parts) == part
+
+
+def _allocate(
+    priced: Frame,
+    billing: Frame,
+    every_bucket: pl.DataFrame | None = None,
+    billed: pl.DataFrame | None = None,
+    parts: int = 1,
+    part: int = 0,
+    totals: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Rows at the export's grain with allocated billed amounts, logged amounts, share and status: all owners, or
+    those of `part` of `parts` (`_owners`), given the buckets that have callers and the `billed` cells when already
+    computed. The weights are made for the part's owners only (against every caller's bucket totals)."""
     bucket = list(ALLOCATION_BUCKET)
-    weights = _callers(priced).select(*_KEYS, "_weight").collect(engine="streaming")
-    billed = _billed_by_kind(billing).collect()
+    shares_of = totals.lazy() if totals is not None else None
+    weights = _callers(priced, _owners(parts, part), shares_of).select(*_KEYS, "_weight").collect(engine="streaming")
+    if every_bucket is None:
+        every_bucket = _caller_buckets(priced)
+    if billed is None:
+        billed = _billed_by_kind(billing).collect()
     scaled = ["_billed", "_effective", "_tokens", "_amount"]
     allocated = weights.join(billed, on=bucket, how="inner", nulls_equal=True).with_columns(
         *[(pl.col(c) * pl.col("_weight")).alias(c) for c in scaled]
     )
-    logged, environments = _logged(priced)
+    logged, environments = _logged(as_lazy(priced).filter(_owners(parts, part)))
     rows = (
         allocated.drop("_weight")
         .join(logged, on=_ROW_KEYS, how="full", coalesce=True, nulls_equal=True)
@@ -236,7 +292,7 @@ def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
         )
         .join(environments, on=_KEYS, how="left", nulls_equal=True)
     )
-    unallocated = billed.join(weights.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True).with_columns(
+    unallocated = billed.join(every_bucket, on=bucket, how="anti", nulls_equal=True).with_columns(
         *[pl.lit(schemas.UNALLOCATED).alias(p) for p in PARTIES],
         pl.lit(schemas.UNALLOCATED).alias("environment"),
         pl.lit(1.0).alias("_weight"),
@@ -244,6 +300,7 @@ def _allocate(priced: Frame, billing: Frame) -> pl.DataFrame:
         pl.lit(0.0).alias("x_EstimatedCost"),
         pl.lit(UNALLOCATED_STATUS).alias("x_AllocationStatus"),
     )
+    unallocated = unallocated.filter(_owners(parts, part))
     return pl.concat([rows, unallocated], how="diagonal_relaxed").with_columns(
         *[pl.col(c).fill_null(0.0) for c in scaled],
         pl.col("x_LoggedTokens").fill_null(0),
@@ -306,6 +363,10 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
         .otherwise(pl.lit(1.0))
         .alias("_factor"),
     )
+    # A factor within float noise of 1 (a target summed from parts) is 1: the weights already gave that total.
+    factor = factor.with_columns(
+        pl.when((pl.col("_factor") - 1.0).abs() < 1e-9).then(pl.lit(1.0)).otherwise(pl.col("_factor")).alias("_factor")
+    )
     kept = (
         rows.join(factor, on=owner, how="left", nulls_equal=True)
         .with_columns(*[pl.col(c) * pl.col("_factor") for c in scaled])
@@ -349,15 +410,213 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
 
-def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = None) -> pl.DataFrame:
-    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring).
+OWNERS_PER_PART = 50_000
+"""Owners (cost center × application × user per bucket) whose FOCUS rows are built at a time: a day with millions
+of distinct callers is written in parts of about this many, so memory holds a part, never the whole export."""
+
+
+def focus_chargeback(
+    priced: Frame,
+    billing: Frame,
+    allocated: Frame | None = None,
+    *,
+    attribution: config.Attribution | None = None,
+    batch_jobs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Build ``focus_chargeback`` from the day's priced invocations and bill rows (see the module docstring), whole.
 
     `allocated` is the day's `chargeback`; when given, each owner's rows are scaled to its chargeback total
-    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights.
+    (`_conform_to_chargeback`), so the two tables agree whatever rules chargeback adds to the shared weights. A
+    large day is better written part by part (`focus_chargeback_parts`).
     """
-    rows = _allocate(priced, billing)
-    if allocated is not None:
-        rows = _conform_to_chargeback(rows, allocated, billing)
+    frames = list(
+        focus_chargeback_parts(
+            priced, billing, allocated, owners_per_part=2**62, attribution=attribution, batch_jobs=batch_jobs
+        )
+    )
+    return frames[0] if len(frames) == 1 else pl.concat(frames)
+
+
+@dataclass
+class FocusSummary:
+    """What the asset reports about a FOCUS export built in parts, tallied part by part: totals, billed cost by
+    usage kind and allocation status, FOCUS problems, and owners whose rows do not add up to their chargeback."""
+
+    chargeback_missing: bool = False
+    """No chargeback for the day: every owner with billed cost counts as off (there is nothing it adds up to)."""
+    rows: int = 0
+    billed_cost_usd: float = 0.0
+    effective_cost_usd: float = 0.0
+    unallocated_cost_usd: float = 0.0
+    not_billed_estimated_cost_usd: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    _by_kind: list[pl.DataFrame] = field(default_factory=list)
+    _off: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, focus: pl.DataFrame, cb: pl.DataFrame | None) -> None:
+        """Tally one part (`cb`: the chargeback rows of the same owners, None when there is no chargeback)."""
+        status = pl.col("x_AllocationStatus")
+        self.rows += focus.height
+        self.billed_cost_usd += float(focus["BilledCost"].sum() or 0.0)
+        self.effective_cost_usd += float(focus["EffectiveCost"].sum() or 0.0)
+        self.unallocated_cost_usd += float(focus.filter(status == UNALLOCATED_STATUS)["BilledCost"].sum() or 0.0)
+        self.not_billed_estimated_cost_usd += float(focus.filter(status == NOT_BILLED)["x_EstimatedCost"].sum() or 0.0)
+        self.problems += [p for p in focus_problems(focus) if p not in self.problems]
+        self._by_kind.append(
+            focus.group_by("x_UsageKind", "x_AllocationStatus").agg(
+                pl.col("BilledCost").sum(), pl.col("x_EstimatedCost").sum(), pl.len().alias("rows")
+            )
+        )
+        if cb is None and self.chargeback_missing:
+            cb = schemas.empty(schemas.CHARGEBACK)
+        if cb is not None:
+            self._off.append(focus_conservation(focus, cb))
+
+    def by_usage_kind(self) -> pl.DataFrame:
+        """Billed and estimated cost and rows per usage kind and allocation status, largest billed first."""
+        if not self._by_kind:
+            return pl.DataFrame()
+        return (
+            pl.concat(self._by_kind)
+            .group_by("x_UsageKind", "x_AllocationStatus")
+            .agg(pl.col("BilledCost").sum().round(4), pl.col("x_EstimatedCost").sum().round(4), pl.col("rows").sum())
+            .sort("BilledCost", descending=True)
+        )
+
+    def off_chargeback(self) -> pl.DataFrame:
+        """Owners whose FOCUS rows differ from their chargeback by more than half a cent (empty: all agree)."""
+        return pl.concat(self._off) if self._off else pl.DataFrame()
+
+
+def focus_chargeback_parts(
+    priced: Frame,
+    billing: Frame,
+    allocated: Frame | None = None,
+    owners_per_part: int = OWNERS_PER_PART,
+    summary: FocusSummary | None = None,
+    *,
+    attribution: config.Attribution | None = None,
+    batch_jobs: pl.DataFrame | None = None,
+) -> Iterator[pl.DataFrame]:
+    """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`_owners`): every owner's
+    rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds one part's callers and
+    rows (and the day's buckets), never all callers: the priced calls are scanned once per part instead. With
+    `summary`, each part is tallied into it (with the chargeback rows of its owners) before it is handed out.
+
+    Spend the logs do not allocate (batch, guardrail, bill-only and mantle rows) is owned as in `chargeback` (same
+    `attribution` and `batch_jobs`) and spread over its own bill cells (`_not_logged_rows`); the log-allocated rows
+    are conformed to what remains of each owner's chargeback total."""
+    owners = (  # how many distinct owners, about (HyperLogLog): only the number of parts depends on it
+        as_lazy(priced)
+        .select(pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES]).hash(seed=0).approx_n_unique())
+        .collect(engine="streaming")
+        .item()
+    )
+    totals = bucket_totals(priced).collect(engine="streaming")
+    every_bucket = totals.select(list(ALLOCATION_BUCKET))
+    paths = split_by_spend(billing)
+    not_logged = not_logged_allocation(priced, paths, attribution or config.Attribution(), batch_jobs)
+    not_logged_bill = pl.concat([paths[k] for k in ("batch", "guardrail", "bill_only")], how="diagonal_relaxed")
+    billing = paths["log"]
+    billed = _billed_by_kind(billing).collect()
+    owner = ["date", "account_id", *PARTIES]
+    parts = max(1, -(-int(owners) // max(1, owners_per_part)))
+    for part in range(parts):
+        rows = _allocate(priced, billing, every_bucket, billed, parts, part, totals)
+        mine = as_lazy(allocated).filter(_owners(parts, part)).collect() if allocated is not None else None
+        others = not_logged.filter(_owners(parts, part))
+        if mine is not None:
+            # The logs' part of each owner's chargeback total: the total minus what the not-logged spend gave it.
+            logs_part = pl.concat(
+                [
+                    mine.select(*owner, pl.col("billed_cost_usd").fill_null(0.0).cast(pl.Float64)),
+                    others.select(*owner, -pl.col("billed_cost_usd")),
+                ]
+            )
+            rows = _conform_to_chargeback(rows, logs_part, billing)
+        extra = _not_logged_rows(others, not_logged_bill)
+        if not extra.is_empty():
+            rows = pl.concat([rows, extra], how="diagonal_relaxed")
+        focus = _focus_rows(rows)
+        if summary is not None:
+            summary.add(focus, mine)
+        yield focus
+
+
+def _not_logged_rows(owners: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The not-logged spend at the export's grain: each owner's billed total (per day, account, spend kind, usage
+    source and reason) spread over the bill cells (Region × model × usage kind) of its day, account and spend kind
+    by their cost, so every cell and every owner keep their totals."""
+    if owners.is_empty() or rows.is_empty():
+        return pl.DataFrame()
+    kind_day = ["date", "account_id", "spend_kind"]
+    cells = (
+        _billed_by_kind(rows, ("spend_kind",))
+        .collect()
+        .with_columns(pl.col("_billed").sum().over(kind_day).alias("_total"))
+    )
+    owned = owners.group_by(*kind_day, *PARTIES, "usage_source", "allocation_reason").agg(
+        pl.col("billed_cost_usd").sum().alias("_owned")
+    )
+    scaled = ["_billed", "_effective", "_tokens", "_amount"]
+    return (
+        owned.join(cells, on=kind_day, how="inner", nulls_equal=True)
+        .with_columns(
+            pl.when(pl.col("_total") != 0)
+            .then(pl.col("_owned") / pl.col("_total"))
+            .otherwise(1.0 / pl.len().over(*kind_day, *PARTIES, "usage_source", "allocation_reason"))
+            .alias("_weight")
+        )
+        .with_columns(*[pl.col(c) * pl.col("_weight") for c in scaled])
+        .with_columns(
+            pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
+            .then(pl.lit(schemas.UNALLOCATED))
+            .otherwise(pl.lit(schemas.UNATTRIBUTED))
+            .alias("environment"),
+            pl.lit(0, dtype=pl.Int64).alias("x_LoggedTokens"),
+            pl.lit(0.0).alias("x_EstimatedCost"),
+            pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
+            .then(pl.lit(UNALLOCATED_STATUS))
+            .otherwise(pl.lit(ALLOCATED))
+            .alias("x_AllocationStatus"),
+            pl.col("spend_kind").alias("_spend_kind"),
+            pl.col("usage_source").alias("_usage_source"),
+            pl.col("allocation_reason").alias("_reason"),
+        )
+        .drop("_owned", "_total", "spend_kind", "usage_source", "allocation_reason")
+    )
+
+
+def _with_whole_bill(rows: pl.DataFrame) -> pl.DataFrame:
+    """`x_SpendKind`, `x_UsageSource`, `x_AllocationReason`: a not-logged row's own, else from the log allocation."""
+    status = pl.col("x_AllocationStatus")
+    names = rows.columns
+    rows = rows.with_columns(
+        *[pl.lit(None, dtype=pl.String).alias(c) for c in ("_spend_kind", "_usage_source", "_reason") if c not in names]
+    )
+    return rows.with_columns(
+        pl.coalesce(
+            pl.col("_spend_kind"),
+            pl.when(pl.col("usage_kind") == "provisioned").then(pl.lit("provisioned")).otherwise(pl.lit("on_demand")),
+        ).alias("x_SpendKind"),
+        pl.coalesce(
+            pl.col("_usage_source"),
+            pl.when(status == UNALLOCATED_STATUS).then(pl.lit("bill_only")).otherwise(pl.lit("invocation_log")),
+        ).alias("x_UsageSource"),
+        pl.coalesce(
+            pl.col("_reason"),
+            pl.when(status != UNALLOCATED_STATUS)
+            .then(pl.lit("logged_calls"))
+            .when(pl.col("base_model_id").is_null())
+            .then(pl.lit("unmapped_bill_row"))
+            .otherwise(pl.lit("no_logged_caller")),
+        ).alias("x_AllocationReason"),
+    )
+
+
+def _focus_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Allocated rows (`_allocate`) as FOCUS 1.2 columns, sorted by owner, region, model and usage kind."""
+    rows = _with_whole_bill(rows)
     kind = pl.col("usage_kind")
     is_tokens = kind.is_in(list(TOKEN_KINDS))
     day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
@@ -391,7 +650,8 @@ def focus_chargeback(priced: Frame, billing: Frame, allocated: Frame | None = No
         .alias("ConsumedUnit"),
         pl.col("_billed").alias("ContractedCost"),
         pl.col("_effective").alias("EffectiveCost"),
-        pl.lit(INVOICE_ISSUER_NAME).alias("InvoiceIssuerName"),
+        pl.coalesce(pl.col("_invoicing_entity"), pl.lit(INVOICE_ISSUER_NAME)).alias("InvoiceIssuerName"),
+        pl.col("_invoice_id").replace("", None).alias("InvoiceId"),
         pl.col("_billed").alias("ListCost"),
         pl.when(is_tokens)
         .then(pl.col("_tokens") / TOKENS_PER_PRICING_UNIT)

@@ -76,6 +76,10 @@ OUTPUT_BATCH_ROWS = 65_536
 SPILL_COMPRESSION: Literal["uncompressed", "lz4", "zstd"] = "zstd"
 FETCH_THREADS = 4
 """Concurrent GETs per task when reading from S3."""
+STREAM_MIN_BYTES = 16 * 2**20
+"""Objects stored at least this large are streamed in chunks (`s3_logs.iter_object`) rather than fetched whole
+ahead of parsing: memory per object is then a chunk, whatever the object's size (the default
+`quality.max_object_bytes` lets a single object be 2 GiB)."""
 
 
 @dataclass
@@ -161,6 +165,8 @@ class DayParser:
         self.max_object_bytes = cfg.quality.max_object_bytes
         self.max_line_bytes = cfg.quality.max_line_bytes
         self.max_rejects = cfg.quality.max_rejects_per_object
+        self.max_tokens_per_call = cfg.quality.max_tokens_per_call
+        self.max_latency_ms = cfg.quality.max_latency_ms
 
     # ------------------------------------------------------------------------------------------ placement
 
@@ -212,6 +218,7 @@ class DayParser:
                 fallback_time=d.fallback,
                 app_profiles=self.app_profiles,
                 redact=self.redact,
+                max_tokens_per_call=self.max_tokens_per_call,
             )
         except Exception as exc:  # noqa: BLE001 - any failure on one record rejects that record, never the day
             reason = str(exc) if isinstance(exc, RecordError) else f"unparseable_record: {type(exc).__name__}"
@@ -227,6 +234,11 @@ class DayParser:
         owner, as_row = self.window.owner_of(ts, d.at)
         if as_row and owner == self.day:
             row["date"] = self.day
+            limit = self.max_latency_ms
+            if (row["latency_ms"] or 0) > limit or (row["first_byte_latency_ms"] or 0) > limit:
+                # An impossible duration (a clock jump, a corrupt field): the call is real, its latency is not.
+                row["latency_ms"] = row["first_byte_latency_ms"] = None
+                result.counts["latencies_over_limit"] += 1
             result.counts["rows_parsed"] += 1
             result.rows.append(row)
         elif as_row:
@@ -262,10 +274,12 @@ class DayParser:
 
     def _read(
         self, obj: s3_logs.LogObject, result: ChunkResult, d: _Delivery, fetched: bytes | BaseException | None = None
-    ) -> bytes | None:
-        """The object's raw bytes; None (with the reject recorded) if unreadable or over the size limit.
+    ) -> bytes | Iterable[bytes] | None:
+        """The object's raw bytes, or a stream of its chunks for a large object; None (with the reject recorded)
+        if unreadable or over the size limit.
 
-        `fetched` is the object's bytes (or the error reading it) when they were fetched ahead (`_fetch`).
+        `fetched` is the object's bytes (or the error reading it) when they were fetched ahead (`_fetch`); objects
+        of `STREAM_MIN_BYTES` or more are never fetched ahead but streamed here.
         """
         result.counts["objects_read"] += 1
         if obj.size > self.max_object_bytes:
@@ -277,6 +291,8 @@ class DayParser:
                 "",
             )
             return None
+        if fetched is None and obj.size >= STREAM_MIN_BYTES:
+            return self._stream(obj, result, d)
         try:
             if fetched is None:
                 data = s3_logs.read_object(obj.uri)
@@ -290,7 +306,21 @@ class DayParser:
         result.counts["bytes_read"] += len(data)
         return data
 
-    def _batches(self, data: bytes, result: ChunkResult) -> Iterator[LineBatch | BadLine]:
+    def _stream(self, obj: s3_logs.LogObject, result: ChunkResult, d: _Delivery) -> Iterator[bytes]:
+        """A large object's chunks, counted as they arrive. A read that fails part-way ends the stream with an
+        `unreadable_object` reject saying where (the lines before it are kept; the decompressor then reports the
+        stream as cut short)."""
+        done = 0
+        try:
+            for chunk in s3_logs.iter_object(obj.uri, obj.size):
+                done += len(chunk)
+                result.counts["bytes_read"] += len(chunk)
+                yield chunk
+        except Exception as exc:  # noqa: BLE001 - an unreadable object is quarantined, the run goes on
+            reason = f"unreadable_object: {type(exc).__name__} after {done} of {obj.size} bytes"
+            self._reject_delivered(result, d, 0, reason, str(exc))
+
+    def _batches(self, data: bytes | Iterable[bytes], result: ChunkResult) -> Iterator[LineBatch | BadLine]:
         for item in iter_line_batches(data, max_object_bytes=self.max_object_bytes, max_line_bytes=self.max_line_bytes):
             if isinstance(item, LineBatch):
                 result.counts["bytes_uncompressed"] += len(item.data)
@@ -414,7 +444,14 @@ class DayParser:
     def _fast(self, batch: LineBatch, pending: Any, d: _Delivery, kept: tuple[int, int]) -> bool:
         try:
             return fast.parse_payload(
-                batch.data, pending, day=self.day, source_uri=d.uri, fallback_time=d.fallback, kept_range=kept
+                batch.data,
+                pending,
+                day=self.day,
+                source_uri=d.uri,
+                fallback_time=d.fallback,
+                kept_range=kept,
+                max_tokens=self.max_tokens_per_call,
+                max_latency=self.max_latency_ms,
             )
         except Exception:  # noqa: BLE001 - whatever the fast path trips on, the reference path decides per record
             return False
@@ -455,7 +492,11 @@ def _valid_utf8(data: bytes) -> bool:
     return True
 
 
-def _get(uri: str) -> bytes | BaseException:
+def _get(obj: s3_logs.LogObject) -> bytes | BaseException | None:
+    """An object's bytes fetched ahead (or the error reading them); None for an object large enough to stream."""
+    if obj.size >= STREAM_MIN_BYTES:
+        return None
+    uri = obj.uri
     try:
         if "://" not in uri:  # a local folder in the S3 layout: fsspec's per-open overhead is pure cost here
             with open(uri, "rb") as f:
@@ -465,17 +506,19 @@ def _get(uri: str) -> bytes | BaseException:
         return exc
 
 
-def _fetch(objects: list[s3_logs.LogObject]) -> Iterator[tuple[s3_logs.LogObject, bytes | BaseException]]:
+def _fetch(
+    objects: list[s3_logs.LogObject],
+) -> Iterator[tuple[s3_logs.LogObject, bytes | BaseException | None]]:
     """Each object with its bytes, in order. Remote objects are fetched a few at a time on threads: a GET is
     mostly waiting (the GIL is free meanwhile), and spreading requests keeps a burst of throttling from landing
     on one object's retries. Local files are read inline."""
     remote = [o for o in objects if "://" in o.uri and not o.uri.startswith("file://")]
     if len(remote) < 2:
         for obj in objects:
-            yield obj, _get(obj.uri)
+            yield obj, _get(obj)
         return
     with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-        yield from zip(objects, pool.map(_get, [o.uri for o in objects]), strict=True)
+        yield from zip(objects, pool.map(_get, objects), strict=True)
 
 
 def rows_to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,28 +77,81 @@ OUT_CHUNK = 4 << 20
 object or its ratio (a 1 MB object of spaces inflates to 1 GB)."""
 
 
-def iter_decompressed(data: bytes, out_chunk: int = OUT_CHUNK) -> Iterator[bytes | DecompressError]:
+class _Input:
+    """Compressed bytes from one `bytes` or a stream of chunks, handed out in slices that never span two chunks,
+    so the decompressor's leftover input of a slice can be given back (`unread`) without a copy of the rest."""
+
+    def __init__(self, data: bytes | Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter([data] if isinstance(data, bytes) else data)
+        self._view = memoryview(b"")
+        self._pos = 0
+
+    def _fill(self) -> bool:
+        """Make the current chunk non-empty; False at the end of the input."""
+        while self._pos >= len(self._view):
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return False
+            self._view, self._pos = memoryview(nxt), 0
+        return True
+
+    def take(self, n: int) -> bytes:
+        """Up to `n` bytes (fewer at a chunk's end); empty only at the end of the input."""
+        if not self._fill():
+            return b""
+        out = bytes(self._view[self._pos : self._pos + n])
+        self._pos += len(out)
+        return out
+
+    def unread(self, n: int) -> None:
+        """Give back the last `n` bytes taken (at most one slice's worth, so inside the current chunk)."""
+        self._pos -= n
+
+    def peek(self, n: int) -> bytes:
+        """The next `n` bytes without consuming them (fewer at the end); may join two chunks (rare: a gzip
+        member's header cut by a chunk boundary)."""
+        if not self._fill():
+            return b""
+        head = bytes(self._view[self._pos : self._pos + n])
+        while len(head) < n:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                break
+            rest = bytes(self._view[self._pos :]) + bytes(nxt)
+            self._view, self._pos = memoryview(rest), 0
+            head = rest[:n]
+        return head
+
+    def rest_is_padding(self) -> bool:
+        """Whether all that is left is zero bytes (what some writers pad an object with)."""
+        while self._fill():
+            if bytes(self._view[self._pos :]).strip(b"\x00"):
+                return False
+            self._pos = len(self._view)
+        return True
+
+
+def iter_decompressed(data: bytes | Iterable[bytes], out_chunk: int = OUT_CHUNK) -> Iterator[bytes | DecompressError]:
     """The decompressed bytes of an object, in pieces of at most `out_chunk`, then a `DecompressError` if the
-    stream is damaged. Linear in the object's size whatever its number of gzip members: input is fed in slices
-    and only a member's (at most one slice of) unused input is carried into the next member, never the rest of
-    the object. Plain bytes are yielded in slices as they are."""
-    view = memoryview(data)
-    if not data.startswith(GZIP_MAGIC):
-        for pos in range(0, len(data), out_chunk):
-            yield bytes(view[pos : pos + out_chunk])
+    stream is damaged. `data` is the object's bytes or a stream of its chunks (`s3_logs.iter_object`): memory
+    then holds one chunk, never the object. Linear in the object's size whatever its number of gzip members:
+    input is fed in slices and only a member's (at most one slice of) unused input is carried into the next
+    member, never the rest of the object. Plain bytes are yielded in slices as they are."""
+    src = _Input(data)
+    if not src.peek(2).startswith(GZIP_MAGIC):
+        while piece := src.take(out_chunk):
+            yield piece
         return
-    pos = 0
-    while pos < len(data):
-        if view[pos : pos + 2] != GZIP_MAGIC:
-            if view[pos:].tobytes().strip(b"\x00"):
+    while src.peek(1):
+        if src.peek(2) != GZIP_MAGIC:
+            if not src.rest_is_padding():
                 yield DecompressError("corrupt_gzip: trailing bytes after the last gzip member")
             return
         d = isal_zlib.decompressobj(31)
         # Slices start small and double while the member goes on: a member's leftover input (`unused_data`, a
         # copy) is then at most about its own size, so 20,000 tiny members cost as much as one large one.
         feed = FIRST_FEED
-        buf = bytes(view[pos : pos + feed])
-        pos += len(buf)
+        buf = src.take(feed)
         while True:
             try:
                 out = d.decompress(buf, out_chunk)
@@ -108,16 +161,15 @@ def iter_decompressed(data: bytes, out_chunk: int = OUT_CHUNK) -> Iterator[bytes
             if out:
                 yield out
             if d.eof:
-                pos -= len(d.unused_data)  # the next member starts inside the slice just fed
+                src.unread(len(d.unused_data))  # the next member starts inside the slice just fed
                 break
             buf = d.unconsumed_tail
             if not buf:
-                if pos >= len(data):
+                feed = min(feed * 2, IN_CHUNK)
+                buf = src.take(feed)
+                if not buf:
                     yield DecompressError("truncated_gzip: the object ends before the gzip stream does")
                     return
-                feed = min(feed * 2, IN_CHUNK)
-                buf = bytes(view[pos : pos + feed])
-                pos += len(buf)
 
 
 @dataclass(frozen=True)
@@ -134,7 +186,7 @@ BATCH_BYTES = 8 << 20
 
 
 def iter_line_batches(
-    data: bytes,
+    data: bytes | Iterable[bytes],
     *,
     max_object_bytes: int,
     max_line_bytes: int,

@@ -46,6 +46,7 @@ from pipeline.normalize.records import (
     classify_error,
     parse_timestamp,
 )
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 # Token counts, latencies and image counts: JSON integers in the range `parse_record` accepts for them. Anything
 # else (out of range, floats, strings, bools) fails the decode and the object goes to the reference path, which
@@ -97,6 +98,38 @@ class _Result(_S):
     completionReason: str | None = None
 
 
+class _GuardrailUsage(_S):
+    topicPolicyUnits: Tokens | None = None
+    contentPolicyUnits: Tokens | None = None
+    wordPolicyUnits: Tokens | None = None
+    sensitiveInformationPolicyUnits: Tokens | None = None
+    contextualGroundingPolicyUnits: Tokens | None = None
+    contentPolicyImageUnits: Tokens | None = None
+    automatedReasoningPolicyUnits: Tokens | None = None
+
+
+class _GuardrailMetrics(_S):
+    usage: _GuardrailUsage | None = None
+
+
+class _Assessment(_S):
+    invocationMetrics: _GuardrailMetrics | None = None
+
+
+class _Guardrail(_S):
+    """A guardrail trace: input assessments by guardrail id, output assessments as a list of id -> assessment
+    (InvokeModel's `outputs`, the Converse logs seen) or id -> list (Converse's documented shape)."""
+
+    input: dict[str, _Assessment] | None = None
+    inputAssessment: dict[str, _Assessment] | None = None
+    outputs: list[dict[str, _Assessment]] | None = None
+    outputAssessments: list[dict[str, _Assessment]] | dict[str, list[_Assessment]] | None = None
+
+
+class _Trace(_S):
+    guardrail: _Guardrail | None = None
+
+
 class _OutBody(_S):
     """A response body that is a JSON object (InvokeModel, Converse, ConverseStream)."""
 
@@ -105,6 +138,8 @@ class _OutBody(_S):
     completionReason: str | None = None
     finish_reason: str | None = None
     guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
+    trace: _Trace | None = None
+    bedrock_trace: _Trace | None = msgspec.field(default=None, name="amazon-bedrock-trace")
     usage: _Usage | None = None
     metrics: _Metrics | None = None
     prompt_token_count: Tokens | None = None
@@ -143,6 +178,8 @@ class _Chunk(_S):
     finish_reason: str | None = None
     guardrail_action: str | None = msgspec.field(default=None, name="amazon-bedrock-guardrailAction")
     metrics: _InvocationMetrics | None = msgspec.field(default=None, name="amazon-bedrock-invocationMetrics")
+    trace: _Trace | None = None
+    bedrock_trace: _Trace | None = msgspec.field(default=None, name="amazon-bedrock-trace")
 
 
 class _Tier(_S):
@@ -236,15 +273,17 @@ def _first(a: _T | None, b: _T | None, c: _T | None) -> _T | None:
 
 def _stream(
     chunks: list[_Chunk],
-) -> tuple[_InvocationMetrics | None, str | None, int | None, bool]:
+) -> tuple[_InvocationMetrics | None, str | None, int | None, bool, bool]:
     """What a stream body (an array of chunks) gives the row, in one backward pass: the invocation metrics of the
     last chunk that has them, the stop reason of the last chunk that has one (`delta.stop_reason` first, as
     `records._stream_stop_reason`), the 1-hour cache writes of the last `message` that splits them
     (`records._cache_write_1h`), and whether any chunk says the guardrail intervened. A stream has about twenty
-    chunks; one pass over them costs about half of one pass per answer."""
+    chunks; one pass over them costs about half of one pass per answer. Last: whether any chunk has a trace."""
     metrics = stop = cache_1h = None
-    guardrail = False
+    guardrail = traced = False
     for chunk in reversed(chunks):
+        if chunk.trace is not None or chunk.bedrock_trace is not None:
+            traced = True
         if metrics is None:
             metrics = chunk.metrics
         if stop is None:
@@ -260,7 +299,52 @@ def _stream(
                 cache_1h = _usage_1h(message.usage)
         if chunk.guardrail_action == "INTERVENED":
             guardrail = True
-    return metrics, stop, cache_1h, guardrail
+    return metrics, stop, cache_1h, guardrail, traced
+
+
+_NO_GUARDRAIL: tuple[int, ...] = (0,) * 7
+
+
+def _guardrail_units(containers: list[_OutBody] | list[_Chunk]) -> tuple[int, ...] | None:
+    """Units per policy (`records.GUARDRAIL_USAGE_KEYS` order) summed over every assessment of the guardrail
+    traces of a body or its chunks, as `records.guardrail_units`; None when no container has a trace."""
+    traces = [
+        t.guardrail for c in containers for t in (c.trace, c.bedrock_trace) if t is not None and t.guardrail is not None
+    ]
+    if not traces:
+        return None
+    assessments: list[_Assessment] = []
+    for g in traces:
+        for by_id in (g.input, g.inputAssessment):
+            if by_id is not None:
+                assessments.extend(by_id.values())
+        for outs in (g.outputs, g.outputAssessments):
+            if type(outs) is list:
+                for item in outs:
+                    assessments.extend(item.values())
+            elif outs is not None:
+                for lst in outs.values():
+                    assessments.extend(lst)
+    totals = [0] * 7
+    for a in assessments:
+        m = a.invocationMetrics
+        u = m.usage if m is not None else None
+        if u is None:
+            continue
+        for i, n in enumerate(
+            (
+                u.topicPolicyUnits,
+                u.contentPolicyUnits,
+                u.wordPolicyUnits,
+                u.sensitiveInformationPolicyUnits,
+                u.contextualGroundingPolicyUnits,
+                u.contentPolicyImageUnits,
+                u.automatedReasoningPolicyUnits,
+            )
+        ):
+            if n:
+                totals[i] += n
+    return tuple(totals)
 
 
 def _body_usage(
@@ -357,6 +441,7 @@ _RAW_COLUMNS = (
     "input_body_s3_path",
     "output_body_s3_path",
     "cache_write_1h_input_tokens",
+    "_guardrail_units",
 )
 _RAW_TYPES: dict[str, schemas.DType] = {
     "timestamp": pl.Int64,
@@ -418,12 +503,14 @@ def _row(
     else:
         output_tokens = body = out_path = None
 
-    latency = first_byte = stop_reason = cache_1h = None
+    latency = first_byte = stop_reason = cache_1h = g_units = None
     guardrail = False
     if body is None:
         pass
     elif type(body) is list:
-        metrics, stop_reason, cache_1h, guardrail = _stream(body)
+        metrics, stop_reason, cache_1h, guardrail, traced = _stream(body)
+        if traced:
+            g_units = _guardrail_units(body)
         if metrics is not None:
             if input_tokens is None:
                 input_tokens = metrics.inputTokenCount
@@ -452,6 +539,8 @@ def _row(
             if stop_reason is None and body.results:
                 stop_reason = body.results[0].completionReason
         guardrail = body.guardrail_action == "INTERVENED"
+        if body.trace is not None or body.bedrock_trace is not None:
+            g_units = _guardrail_units([body])
     if cache_1h is not None and cache_1h > MAX_TOKENS:  # a sum of in-range cache-detail entries
         return None
     if ts < day_start or ts >= day_end:
@@ -497,6 +586,7 @@ def _row(
         out_path,
         # min(1-hour part or 0, cache writes or 0); both are non-negative, so no 1-hour part gives 0.
         min(cache_1h, cache_write or 0) if cache_1h else 0,
+        g_units,
     )
 
 
@@ -583,6 +673,8 @@ def parse_payload(
     source_uri: str,
     fallback_time: dt.datetime | None,
     kept_range: tuple[int, int] | None = None,
+    max_tokens: int | None = None,
+    max_latency: int | None = None,
 ) -> bool:
     """Parse one decompressed S3 object (or batch of its lines) and append its rows to `into`; False (and
     nothing appended) when it must take the reference path instead, which happens as soon as one line needs it.
@@ -591,6 +683,8 @@ def parse_payload(
     (`ownership.Window.kept_range_us`): a record of another day inside it is that day's and only counted here; one
     outside it is a reject, which is the reference path's to write. None: every other day's record is counted.
     Whole batches, not lines, go back so that row order, line numbers and rejects are the reference's own.
+    A call past the plausibility limits (`max_tokens` summed, `max_latency` for either latency) goes back too:
+    its reject or its nulled latency is the reference's to write and count.
     """
     if not payload.isascii():
         try:
@@ -611,6 +705,12 @@ def parse_payload(
         row = _row(rec, source_uri, fallback_us, day_start, day_end)
         if row is None:
             return False
+        if (
+            row is not False
+            and (max_tokens is not None or max_latency is not None)
+            and _implausible(row, max_tokens, max_latency)
+        ):
+            return False
         if row is False:
             ts = _ts_micros(rec.timestamp)
             ts = fallback_us if ts is None else ts
@@ -625,13 +725,36 @@ def parse_payload(
     return True
 
 
+def _guardrail_columns(units: tuple[tuple[int, ...] | None, ...]) -> list[pl.Series]:
+    """The guardrail unit columns and `guardrail_trace_present`; most days have few traced calls, so a day without
+    any costs one pass over the column, not one per policy."""
+    n = len(units)
+    if not any(u is not None for u in units):
+        zeros = [pl.Series(f"guardrail_{p}_units", [0] * n, dtype=pl.Int64) for p in GUARDRAIL_POLICIES]
+        return [*zeros, pl.Series("guardrail_trace_present", [False] * n, dtype=pl.Boolean)]
+    filled = [u or _NO_GUARDRAIL for u in units]
+    out = [
+        pl.Series(f"guardrail_{p}_units", [u[i] for u in filled], dtype=pl.Int64)
+        for i, p in enumerate(GUARDRAIL_POLICIES)
+    ]
+    return [*out, pl.Series("guardrail_trace_present", [u is not None for u in units], dtype=pl.Boolean)]
+
+
+def _implausible(row: tuple[Any, ...], max_tokens: int | None, max_latency: int | None) -> bool:
+    """Whether a raw row is past a plausibility limit (tokens 9-12 summed, latencies 14-15; see `_RAW_COLUMNS`)."""
+    if max_tokens is not None and (row[9] or 0) + (row[10] or 0) + (row[11] or 0) + (row[12] or 0) > max_tokens:
+        return True
+    return max_latency is not None and ((row[14] or 0) > max_latency or (row[15] or 0) > max_latency)
+
+
 def rows_frame(rows: list[tuple[Any, ...]], day: dt.date, app_profiles: tuple[tuple[str, str], ...]) -> pl.DataFrame:
     """Raw tuples of any number of objects as one frame in the contract's column order."""
     columns = dict(zip(_RAW_COLUMNS, zip(*rows, strict=True), strict=True))
     metadata = _map_column(columns.pop("request_metadata"))
+    guardrail_columns = _guardrail_columns(columns.pop("_guardrail_units"))
     frame = pl.DataFrame(
         [pl.Series(name, values, dtype=_RAW_TYPES.get(name, pl.String)) for name, values in columns.items()]
-    ).with_columns(metadata)
+    ).with_columns(metadata, *guardrail_columns)
     frame = frame.with_columns(
         *_derived(frame, app_profiles),
         pl.col("timestamp").cast(schemas.UTC_US),

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.normalize.identity import split_identity
 from pipeline.normalize.model_ids import resolve_model_id
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
 # Bounds of plausible values: a count past these is a corrupt record, not usage (and would overflow Int64 sums).
@@ -35,6 +36,12 @@ SERVER_CODES = frozenset(
         "ServiceException",
     }
 )
+
+
+def call_tokens(*counts: int | None) -> int:
+    """All tokens of one call, the sum `quality.max_tokens_per_call` limits (the 1-hour cache writes are part of
+    the cache writes, so not added again)."""
+    return sum(c or 0 for c in counts)
 
 
 class RecordError(ValueError):
@@ -220,6 +227,83 @@ def _cache_write_1h(body: Any) -> int | None:
     return None
 
 
+GUARDRAIL_USAGE_KEYS: tuple[tuple[str, str], ...] = tuple(
+    zip(
+        GUARDRAIL_POLICIES,
+        (
+            "topicPolicyUnits",
+            "contentPolicyUnits",
+            "wordPolicyUnits",
+            "sensitiveInformationPolicyUnits",
+            "contextualGroundingPolicyUnits",
+            "contentPolicyImageUnits",
+            "automatedReasoningPolicyUnits",
+        ),
+        strict=True,
+    )
+)
+"""(policy, its key in a guardrail assessment's `invocationMetrics.usage`), in `GUARDRAIL_POLICIES` order. The
+trace's `sensitiveInformationPolicyFreeUnits` (regex-only matches) are free and not counted."""
+
+
+def _guardrail_traces(body: Any) -> list[dict[str, Any]]:
+    """The guardrail traces of a response: Converse's `trace.guardrail`, InvokeModel's
+    `amazon-bedrock-trace.guardrail`, or either on the chunks of a stream. Present only when the caller enabled
+    trace on the guardrail, so what they count is a lower bound of what the guardrail billed
+    (docs/formats/invocation-logs.md §4.6)."""
+    containers = body if isinstance(body, list) else [body]
+    found = []
+    for c in containers:
+        if not isinstance(c, dict):
+            continue
+        for key in ("trace", "amazon-bedrock-trace"):
+            trace = c.get(key)
+            guardrail = trace.get("guardrail") if isinstance(trace, dict) else None
+            if isinstance(guardrail, dict):
+                found.append(guardrail)
+    return found
+
+
+def _assessments(guardrail: dict[str, Any]) -> list[Any]:
+    """Every assessment of one trace: input (`input` / `inputAssessment`: guardrail id -> assessment) and output
+    (`outputs` / `outputAssessments`: a list of id -> assessment, or id -> list of assessments)."""
+    out: list[Any] = []
+    for key in ("input", "inputAssessment"):
+        value = guardrail.get(key)
+        if isinstance(value, dict):
+            out.extend(value.values())
+    for key in ("outputs", "outputAssessments"):
+        value = guardrail.get(key)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    out.extend(item.values())
+        elif isinstance(value, dict):
+            for item in value.values():
+                if isinstance(item, list):
+                    out.extend(item)
+    return out
+
+
+def guardrail_units(body: Any) -> tuple[dict[str, int], bool]:
+    """Units per guardrail policy summed over every assessment of the response's guardrail traces (0 when absent),
+    and whether a trace was there at all. A unit count that is not a count rejects the record (`_count`)."""
+    traces = _guardrail_traces(body)
+    units = dict.fromkeys(GUARDRAIL_POLICIES, 0)
+    for guardrail in traces:
+        for assessment in _assessments(guardrail):
+            metrics = assessment.get("invocationMetrics") if isinstance(assessment, dict) else None
+            usage = metrics.get("usage") if isinstance(metrics, dict) else None
+            if not isinstance(usage, dict):
+                continue
+            for policy, key in GUARDRAIL_USAGE_KEYS:
+                n = _count(usage.get(key), f"guardrail {key}")
+                if n is not None and n < 0:
+                    raise RecordError(f"negative_tokens: guardrail {key}={n}")
+                units[policy] += n or 0
+    return units, bool(traces)
+
+
 def _stop_reason(operation: str, body: Any) -> str | None:
     if isinstance(body, list):
         return _stream_stop_reason(body)
@@ -285,11 +369,14 @@ def parse_record(
     fallback_time: dt.datetime | None = None,
     app_profiles: tuple[tuple[str, str], ...] = (),
     redact: Callable[[Any], str | None] | None = None,
+    max_tokens_per_call: int | None = None,
 ) -> dict[str, Any]:
     """Map one log record to a contract row (without `date`). Raises `RecordError` with the reject reason.
 
     `fallback_time` (the S3 file-name time or the CloudWatch event time) stands in for an unparseable
     `timestamp` (docs/formats/invocation-logs.md §8). `redact`, when given, turns a body into stored redacted text.
+    A call whose token fields sum past `max_tokens_per_call` (`quality.max_tokens_per_call`) is rejected as
+    `implausible_tokens`: priced, one such record would outweigh a bucket's real traffic.
     """
     if not isinstance(record, dict):
         raise RecordError(f"not_a_record: a JSON {type(record).__name__}, not an object")
@@ -342,6 +429,15 @@ def parse_record(
             raise RecordError(f"negative_tokens: {name}={value}")
         if value is not None and value > MAX_TOKENS:
             raise RecordError(f"implausible_tokens: {name}={str(value)[:30]}")
+    if max_tokens_per_call is not None:
+        total = call_tokens(input_tokens, output_tokens, cache_read, cache_write)
+        if total > max_tokens_per_call:
+            raise RecordError(
+                f"implausible_tokens: {total} tokens in one call, "
+                f"over quality.max_tokens_per_call={max_tokens_per_call}"
+            )
+
+    g_units, g_trace = guardrail_units(out_body)
 
     latency = first_byte = None
     if isinstance(out_body, dict) and isinstance(out_body.get("metrics"), dict):
@@ -408,4 +504,6 @@ def parse_record(
         "output_body_redacted": redact(out_body) if redact and out_body is not None else None,
         # Never more than the total: a body whose split exceeds the log-level count is trusted for the total.
         "cache_write_1h_input_tokens": min(cache_write_1h or 0, cache_write or 0),
+        **{f"guardrail_{policy}_units": n for policy, n in g_units.items()},
+        "guardrail_trace_present": g_trace,
     }

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +65,24 @@ TOKEN_PRICE_COLUMNS: tuple[str, ...] = PRICE_COLUMNS[:4] + ("cache_write_1h_per_
 UNITS: tuple[str, ...] = ("token", "image", "query", "second", "text_unit", "hour")
 """What one row prices. `token` rows carry per-1K rates; every other unit carries `per_unit_usd` (an `image` row may
 use the older `image_per_unit_usd` instead). A guardrail policy is a row with `model_id = guardrail:<policy>`."""
-SOURCE_FORMS: tuple[str, ...] = ("aws-price-list:", "https://", "derived:", "unpublished:")
-"""How a `source` starts: `aws-price-list:<serviceCode>@<publicationDate>`, a public URL, `derived:<rule>; from
-<source>`, or `unpublished:<note>`. Required of synced rows; older bundled rows and user overrides say it in words."""
+
+
+def _source_origin(tag: str) -> str:
+    """An origin, with its optional ` (note)` captured as group `tag` (named groups may not repeat in one pattern)."""
+    note = rf"(?: \((?P<{tag}>.+)\))?"
+    offer = r"aws-price-list:[A-Za-z][A-Za-z0-9]*@\d{4}-\d{2}-\d{2}"
+    url = r"https://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?:/\S*)?"
+    return rf"(?:{offer}|{url}){note}"
+
+
+SOURCE_GRAMMAR = re.compile(
+    rf"{_source_origin('note')}|derived:\s*\S.*?; from {_source_origin('derived_note')}|unpublished:\s*\S.*",
+    re.DOTALL,
+)
+"""`source` := origin | `derived:<rule>; from <origin>` | `unpublished:<note>`, where origin :=
+`aws-price-list:<ServiceCode>@<YYYY-MM-DD>` or a public `https://` URL, either optionally followed by one
+parenthesised note: `https://… (note)`. Required of bundled and synced rows, so anyone can follow a price to where it
+was published; a user's override file says it in any words."""
 TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
 CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
 CLAUDE_1H_WRITE_MULTIPLIER = 2.0
@@ -207,6 +223,31 @@ def _parse_date(raw: str, column: str) -> dt.date | None:
         raise ValueError(f"{column} {raw!r} is not a date (YYYY-MM-DD)") from None
 
 
+def source_problem(source: str) -> str | None:
+    """Why `source` is not in the agreed form (`SOURCE_GRAMMAR`), or None when it is.
+
+    Checked for the bundled catalog (by its test) and for synced rows (on load); a user's overrides stay free text.
+    """
+    match = SOURCE_GRAMMAR.fullmatch(source)
+    note = next((n for n in (match.groupdict().values() if match else ()) if n is not None), None)
+    if match is None or (note is not None and not _one_group(note)):
+        return (
+            f"source {source!r} is not aws-price-list:<ServiceCode>@<YYYY-MM-DD>, a public https:// URL (either may"
+            " end in one ' (note)'), derived:<rule>; from <one of those>, or unpublished:<note>"
+        )
+    return None
+
+
+def _one_group(note: str) -> bool:
+    """`a (b); c` is one note; `a) (b` would be two parenthesised groups glued together."""
+    depth = 0
+    for ch in note:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_from: bool) -> PriceRow:
     model_id = rec["model_id"].strip()
     if not model_id:
@@ -241,8 +282,8 @@ def _parse_row(rec: dict[str, str], origin: str, file: str, line: int, optional_
     if context_tier == "standard" and min_input is not None:
         raise ValueError("min_input_tokens is only for context_tier long (a standard row applies to every size)")
     source = (rec["source"] or "").strip()
-    if origin == "synced" and not source.startswith(SOURCE_FORMS):
-        raise ValueError(f"source {source!r} must start with one of {', '.join(SOURCE_FORMS)} in a synced catalog")
+    if origin == "synced" and (problem := source_problem(source)):
+        raise ValueError(f"{problem} in a synced catalog")
     if (
         prices["cache_write_1h_per_1k_usd"] is None
         and prices["cache_write_per_1k_usd"] is not None

@@ -17,6 +17,7 @@ import polars as pl
 from pipeline import config
 from pipeline.pricing.aliases import load_aliases
 from pipeline.pricing.catalog import ANY_REGION, PRICE_COLUMNS, PriceCatalog
+from pipeline.pricing.guardrails import with_guardrail_cost
 from pipeline.vocabulary import PRICING_ROUTINGS
 
 GEO_PREFIX = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|in|global)\.")
@@ -41,6 +42,7 @@ REASON_CUSTOM = "custom_model"
 REASON_UNRESOLVED_PROFILE = "unresolved_application_profile"
 REASON_NO_PRICE = "no_price"
 REASON_TIER = "tier_not_priced"
+REASON_IMPLAUSIBLE_COST = "implausible_cost"
 
 COST_COLUMNS: tuple[str, ...] = (
     "input_cost_usd",
@@ -59,6 +61,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "pricing_tier",
     "unpriced_reason",
     "context_tier",
+    "guardrail_cost_usd",
     "price_origin",
 )
 CACHE_WRITE_1H = "cache_write_1h_input_tokens"
@@ -367,13 +370,16 @@ def price_invocations(
     catalog: PriceCatalog,
     default_tier: str = "standard",
     profile_models: Mapping[str, str] | None = None,
+    max_cost_per_call_usd: float | None = None,
 ) -> pl.DataFrame:
     """Return `inv` plus cost columns, `priced`, `price_source`, `pricing_routing`, `pricing_tier`, `unpriced_reason`.
 
     `profile_models` maps application inference profile ARNs to the model (or system profile) they wrap, so a
     profile copied from `us.X`/`global.X` is priced at that profile's rate; without it `base_model_id` is priced
     as an in-region call. Each cost is its own token count (null counts as 0) times its own rate; a call with
-    tokens in a bucket whose rate is missing is unpriced rather than priced at another bucket's rate.
+    tokens in a bucket whose rate is missing is unpriced rather than priced at another bucket's rate. A call that
+    would cost more than `max_cost_per_call_usd` (`quality.max_cost_per_call_usd`) is kept unpriced with the
+    reason `implausible_cost`: a corrupt count or a wrong override, never a price to charge a team.
     """
     missing = [c for c in _NEEDED if c not in inv.columns]
     if missing:
@@ -424,6 +430,16 @@ def price_invocations(
         .then(n_img.cast(pl.Float64) * pl.col("_p_image_per_unit_usd"))
         .otherwise(pl.lit(0.0))
     )
+    if max_cost_per_call_usd is not None:
+        parts_total = pl.sum_horizontal(
+            [costs[c] for c in ("input_cost_usd", "output_cost_usd", "cache_read_cost_usd", "image_cost_usd")]
+            + [costs["cache_write_cost_usd"]]
+        )
+        missing_rate = (
+            pl.when(missing_rate.is_null() & (parts_total > max_cost_per_call_usd))
+            .then(pl.lit(REASON_IMPLAUSIBLE_COST))
+            .otherwise(missing_rate)
+        )
     reason = (
         pl.when(pl.col("_block").is_not_null())
         .then(pl.col("_block"))
@@ -458,7 +474,30 @@ def price_invocations(
         pl.when(pl.col("_long")).then(pl.lit("long")).otherwise(pl.lit("standard")).alias("context_tier"),
         pl.when(pl.col("priced")).then(pl.col("_price_origin")).otherwise(None).alias("price_origin"),
     )
+    work = with_guardrail_cost(work)
     return work.select([*base.columns, *OUTPUT_COLUMNS])
+
+
+def unprice_implausible(priced: pl.DataFrame, max_cost_per_call_usd: float) -> pl.DataFrame:
+    """Calls priced above `max_cost_per_call_usd` (by any rate: catalog, override or bill) made unpriced with the
+    reason `implausible_cost`, their costs null: `price_invocations` does this for catalog prices, this for a price
+    set afterwards."""
+    over = (pl.col("priced").fill_null(False) & (pl.col("total_cost_usd") > max_cost_per_call_usd)).fill_null(False)
+    costs = [c for c in COST_COLUMNS if c in priced.columns]
+    return priced.with_columns(
+        *[pl.when(over).then(pl.lit(None, dtype=pl.Float64)).otherwise(pl.col(c)).alias(c) for c in costs],
+        pl.when(over).then(pl.lit(False)).otherwise(pl.col("priced")).alias("priced"),
+        pl.when(over)
+        .then(pl.lit(REASON_IMPLAUSIBLE_COST))
+        .otherwise(pl.col("unpriced_reason"))
+        .alias("unpriced_reason"),
+        pl.when(over).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col("price_source")).alias("price_source"),
+        *(
+            [pl.when(over).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col("price_origin")).alias("price_origin")]
+            if "price_origin" in priced.columns
+            else []
+        ),
+    )
 
 
 def profile_models_from_config(attribution: config.Attribution) -> dict[str, str]:

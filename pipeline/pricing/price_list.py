@@ -169,7 +169,8 @@ def parse_products(products: Iterable[tuple[str, str | Mapping[str, Any]]]) -> I
         usage_type = str(attrs.get("usagetype") or "")
         region = attrs.get("regionCode") or None
         name = attrs.get("servicename") or attrs.get("model") or None
-        publication = str(doc.get("publicationDate") or "")[:10]
+        published = _date(doc.get("publicationDate"))
+        publication = published.isoformat() if published else ""
         terms = (doc.get("terms") or {}).get("OnDemand") or {}
         if not terms:
             yield Unmapped(code, usage_type, region, name, "no OnDemand term (reserved or commitment pricing only)")
@@ -370,9 +371,11 @@ def _record(
     if context_tier == "long":
         rec["min_input_tokens"] = str(thresholds[model])
     latest = max(every, key=lambda o: (o.publication, o.service_code))
-    rec["source"] = f"{SOURCE_PREFIX}{latest.service_code}@{latest.publication or 'unknown'}"
     effective = max((o.effective for o in every if o.effective), default=None)
     rec["effective_from"] = (effective or dt.date.today()).isoformat()
+    # An offer without a publicationDate is dated by its term's effective date, so the source keeps its
+    # `aws-price-list:<serviceCode>@<YYYY-MM-DD>` form (pipeline/pricing/README.md) and a re-sync reads the same.
+    rec["source"] = f"{SOURCE_PREFIX}{latest.service_code}@{latest.publication or rec['effective_from']}"
     return rec
 
 

@@ -17,7 +17,7 @@ from pipeline.config import LedgerConfig
 from pipeline.normalize.model_ids import split_geo
 from pipeline.pricing.bill_rates import price_from_bill
 from pipeline.pricing.catalog import PriceCatalog
-from pipeline.pricing.match import price_invocations, profile_models_from_config
+from pipeline.pricing.match import price_invocations, profile_models_from_config, unprice_implausible
 
 
 def live_profiles(cfg: LedgerConfig, invocation_files: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -58,8 +58,11 @@ def price_and_attribute(
                 pl.col("base_model_id"), pl.col("inference_profile").replace_strict(base_for, default=None)
             ).alias("base_model_id")
         )
-    priced = price_invocations(batch, catalog, cfg.pricing.default_tier, profile_models=profile_models)
+    limit = cfg.quality.max_cost_per_call_usd
+    priced = price_invocations(
+        batch, catalog, cfg.pricing.default_tier, profile_models=profile_models, max_cost_per_call_usd=limit
+    )
     if bill_rates is not None and not bill_rates.is_empty():
-        priced = price_from_bill(priced, bill_rates)
+        priced = unprice_implausible(price_from_bill(priced, bill_rates), limit)
     live_tags = {a: i.get("tags") or {} for a, i in live.items()}
     return attribute(priced, cfg.attribution, live_profile_tags=live_tags)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import config, schemas
-from pipeline.attribution.bill_tags import PARTIES, owner_of_call, owner_of_principal, principal_tags, tag_values
+from pipeline.attribution.bill_tags import PARTIES, call_rules, owner_of_principal, principal_tags, tag_values
 from pipeline.attribution.rules import _metadata_value
 from pipeline.reconciliation.principals import COLUMN, with_principal_key
 from pipeline.reconciliation.reconcile import PROVISIONED, logged_model_key, usage_rows
@@ -89,15 +89,31 @@ def _calls_of(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl
 
 
 def _owners(calls: pl.DataFrame, values: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
-    """Each call group's owner with the bill tags at their rank, summed per bucket, principal and owner."""
+    """Each call group's owner with the bill tags at their rank, summed per bucket, principal and owner.
+
+    A party set by request metadata or an application profile keeps its value; otherwise the bill's tag replaces
+    what a principal rule or the user-name fallback gave. What an identity implies (`call_rules`) is worked out
+    once per distinct identity (a handful of roles), never once per call group, which a day of millions of end
+    users in request metadata has millions of."""
     if calls.is_empty():
         return calls.select(*BUCKET, COLUMN, *PARTIES, "_est", "_tokens", "_calls", "_unpriced")
-    by_principal = {(r["date"], r["account_id"], r[COLUMN]): r for r in values.iter_rows(named=True)}
-    owners = [
-        owner_of_call(c, by_principal.get((c["date"], c["account_id"], c[COLUMN]), {}), cfg)
-        for c in calls.iter_rows(named=True)
-    ]
-    resolved = calls.with_columns(pl.Series(p, [o[p] for o in owners], dtype=pl.String) for p in PARTIES)
+    idents = calls.select(_CALL_COLUMNS).unique()
+    rules = [call_rules(c, cfg) for c in idents.iter_rows(named=True)]
+    idents = idents.with_columns(
+        *[pl.Series(f"_weak_{p}", [r[p][0] for r in rules], dtype=pl.String) for p in PARTIES],
+        *[pl.Series(f"_prof_{p}", [r[p][1] for r in rules], dtype=pl.Boolean) for p in PARTIES],
+    )
+    billed = values.select(*PRINCIPAL_DAY, *[pl.col(p).alias(f"_bill_{p}") for p in PARTIES])
+    joined = calls.join(idents, on=list(_CALL_COLUMNS), how="left", nulls_equal=True).join(
+        billed, on=list(PRINCIPAL_DAY), how="left", nulls_equal=True
+    )
+
+    def owner(p: str) -> pl.Expr:
+        current = pl.col(p).fill_null(schemas.UNATTRIBUTED)
+        strong = pl.col(f"_md_{p}").fill_null(False) | pl.col(f"_prof_{p}") | (current != pl.col(f"_weak_{p}"))
+        return pl.when(strong | pl.col(f"_bill_{p}").is_null()).then(current).otherwise(pl.col(f"_bill_{p}"))
+
+    resolved = joined.with_columns(*[owner(p).alias(p) for p in PARTIES])
     return resolved.group_by(*BUCKET, COLUMN, *PARTIES).agg(
         pl.col("_est").sum(), pl.col("_tokens").sum(), pl.col("_calls").sum(), pl.col("_unpriced").sum()
     )

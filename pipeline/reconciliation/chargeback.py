@@ -31,7 +31,7 @@ import polars as pl
 
 from pipeline import config, schemas
 from pipeline.config import ProvisionedModel
-from pipeline.reconciliation import bill_owners
+from pipeline.reconciliation import bill_only, bill_owners
 from pipeline.reconciliation.principals import bill_has_principals
 from pipeline.reconciliation.reconcile import (
     LOG_TOKEN_COLUMNS,
@@ -40,12 +40,14 @@ from pipeline.reconciliation.reconcile import (
     logged_model_key,
     usage_rows,
 )
-from pipeline.vocabulary import USAGE_LINE_TYPES, Frame, as_lazy
+from pipeline.vocabulary import TOKEN_KINDS, USAGE_LINE_TYPES, Frame, as_lazy, with_spend_kind
 
 ALLOCATION_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "base_model_id")
 PT_BUCKET: tuple[str, ...] = ("date", "account_id", "region", "resource_id")
 PARTIES: tuple[str, ...] = ("cost_center", "application", "user")
-KEYS: tuple[str, ...] = ("date", "account_id", *PARTIES)
+KEYS: tuple[str, ...] = ("date", "account_id", *PARTIES, "spend_kind", "usage_source")
+"""The chargeback's grain: who (cost center, application, user) for what kind of spend, explained from what."""
+OWNER_KEYS: tuple[str, ...] = ("date", "account_id", *PARTIES)
 DAY_ACCOUNT: tuple[str, ...] = ("date", "account_id")
 
 
@@ -57,21 +59,46 @@ def _parties() -> list[pl.Expr]:
     return [pl.col(p).fill_null(schemas.UNATTRIBUTED).alias(p) for p in PARTIES]
 
 
-def caller_weights(priced: Frame) -> pl.LazyFrame:
-    """Logged on-demand callers per allocation bucket with their weight (``_weight``, summing to 1 per bucket)."""
+def bucket_totals(priced: Frame) -> pl.LazyFrame:
+    """Per allocation bucket, what its callers' weights are shares of: estimated cost, priced, unpriced and all
+    tokens, calls, the bucket's effective rate (`_rate`) and value (`_t_value`). A few rows a day."""
     priced_flag = pl.col("priced").fill_null(False)
-    bucket = list(ALLOCATION_BUCKET)
-    est_total = pl.col("estimated_cost_usd").sum().over(bucket)
-    priced_tokens = pl.col("_priced_tokens").sum().over(bucket)
-    rate = pl.when(priced_tokens > 0).then(est_total / priced_tokens).otherwise(0.0)
-    value = pl.col("estimated_cost_usd") + pl.col("_unpriced_tokens") * rate
-    value_total = pl.col("_value").sum().over(bucket)
-    tok_total = pl.col("_tokens").sum().over(bucket)
-    calls_total = pl.col("_calls").sum().over(bucket)
+    rate = pl.when(pl.col("_t_priced") > 0).then(pl.col("_t_est") / pl.col("_t_priced")).otherwise(0.0)
     return (
         as_lazy(priced)
         .filter(~is_provisioned_call())
+        .with_columns(logged_model_key().alias("base_model_id"), _tokens().alias("_call_tokens"))
+        .group_by(*ALLOCATION_BUCKET)
+        .agg(
+            pl.col("total_cost_usd").filter(priced_flag).fill_null(0.0).sum().cast(pl.Float64).alias("_t_est"),
+            pl.col("_call_tokens").filter(priced_flag).sum().cast(pl.Float64).alias("_t_priced"),
+            pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_t_unpriced"),
+            pl.col("_call_tokens").sum().cast(pl.Float64).alias("_t_tokens"),
+            pl.len().cast(pl.Float64).alias("_t_calls"),
+        )
+        .with_columns(rate.alias("_rate"))
+        .with_columns((pl.col("_t_est") + pl.col("_t_unpriced") * pl.col("_rate")).alias("_t_value"))
+    )
+
+
+def caller_weights(priced: Frame, owners: pl.Expr | None = None, totals: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Logged on-demand callers per allocation bucket with their weight (``_weight``, summing to 1 per bucket).
+
+    The bucket totals are a group-by of their own (a few rows) joined to the callers, never a window over the
+    callers: a day with millions of distinct callers (one per end user in request metadata) would hold them all
+    twice. With `owners` (a filter on the parties), only those callers are grouped, weighed against the totals of
+    every caller (`bucket_totals`, given or computed): a large day's weights can be made a share of the owners at a
+    time.
+    """
+    priced_flag = pl.col("priced").fill_null(False)
+    bucket = list(ALLOCATION_BUCKET)
+    calls = (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
         .with_columns(logged_model_key().alias("base_model_id"), *_parties(), _tokens().alias("_call_tokens"))
+    )
+    callers = (
+        (calls if owners is None else calls.filter(owners))
         .group_by(*ALLOCATION_BUCKET, *PARTIES)
         .agg(
             pl.col("total_cost_usd")
@@ -85,15 +112,43 @@ def caller_weights(priced: Frame) -> pl.LazyFrame:
             pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_unpriced_tokens"),
             pl.len().cast(pl.Float64).alias("_calls"),
         )
+    )
+    if totals is None:
+        totals = bucket_totals(priced)
+    value = pl.col("estimated_cost_usd") + pl.col("_unpriced_tokens") * pl.col("_rate")
+    return (
+        callers.join(totals, on=bucket, how="left", nulls_equal=True)
         .with_columns(value.alias("_value"))
         .with_columns(
-            pl.when(value_total > 0)
-            .then(pl.col("_value") / value_total)
-            .when(tok_total > 0)
-            .then(pl.col("_tokens") / tok_total)
-            .otherwise(pl.col("_calls") / calls_total)
+            pl.when(pl.col("_t_value") > 0)
+            .then(pl.col("_value") / pl.col("_t_value"))
+            .when(pl.col("_t_tokens") > 0)
+            .then(pl.col("_tokens") / pl.col("_t_tokens"))
+            .otherwise(pl.col("_calls") / pl.col("_t_calls"))
             .alias("_weight")
         )
+        .drop("_t_est", "_t_priced", "_t_unpriced", "_t_tokens", "_t_calls", "_t_value", "_rate")
+    )
+
+
+def logged_costs(priced: Frame) -> pl.DataFrame:
+    """The logged estimated cost per day and allocation bucket (priced on-demand calls), the weights a bill row
+    longer than a day is spread by (`billing.spread.LOGGED_SCHEMA`). A streaming group-by: a few rows per bucket."""
+    priced_flag = pl.col("priced").fill_null(False)
+    return (
+        as_lazy(priced)
+        .filter(~is_provisioned_call())
+        .with_columns(logged_model_key().alias("base_model_id"))
+        .group_by(*ALLOCATION_BUCKET)
+        .agg(
+            pl.col("total_cost_usd")
+            .filter(priced_flag)
+            .fill_null(0.0)
+            .sum()
+            .cast(pl.Float64)
+            .alias("estimated_cost_usd")
+        )
+        .collect(engine="streaming")
     )
 
 
@@ -141,7 +196,11 @@ def provisioned_allocation(
         )
     )
     allocated = callers.join(bills, on=bucket, how="inner", nulls_equal=True).select(
-        *KEYS, pl.lit(0.0).alias("estimated_cost_usd"), (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd")
+        *OWNER_KEYS,
+        pl.lit(0.0).alias("estimated_cost_usd"),
+        (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd"),
+        pl.lit("invocation_log").alias("usage_source"),
+        pl.lit("logged_calls").alias("allocation_reason"),
     )
     owners = {
         arn: owner
@@ -161,9 +220,14 @@ def provisioned_allocation(
             *[pl.col(p).fill_null(schemas.UNALLOCATED) for p in PARTIES],
             pl.lit(0.0).alias("estimated_cost_usd"),
             pl.col("_billed").alias("billed_cost_usd"),
+            pl.lit("bill_only").alias("usage_source"),
+            pl.when(pl.col(PARTIES[0]).is_null())
+            .then(pl.lit("no_logged_caller"))
+            .otherwise(pl.lit("provisioned_model_tags"))
+            .alias("allocation_reason"),
         )
     )
-    return pl.concat([allocated, idle], how="vertical")
+    return pl.concat([allocated, idle], how="vertical").with_columns(pl.lit(PROVISIONED).alias("spend_kind"))
 
 
 def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
@@ -176,6 +240,7 @@ def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
     if cb.is_empty():
         return cb
     day = list(DAY_ACCOUNT)
+    rest = [k for k in KEYS[2:] if k in cb.columns]
     cents = pl.col("billed_cost_usd") * 100
     return (
         cb.with_columns(cents.floor().alias("_floor"), (cents - cents.floor()).alias("_rem"))
@@ -184,14 +249,117 @@ def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
                 "_left"
             )
         )
-        .sort([*day, "_rem", "billed_cost_usd", *PARTIES], descending=[False, False, True, True, False, False, False])
+        .sort(
+            [*day, "_rem", "billed_cost_usd", *rest],
+            descending=[False, False, True, True, *[False] * len(rest)],
+        )
         .with_columns(pl.int_range(pl.len()).over(day).alias("_rank"))
         .with_columns(
             ((pl.col("_floor") + (pl.col("_rank") < pl.col("_left")).cast(pl.Float64)) / 100).alias("billed_cost_usd")
         )
         .drop("_floor", "_rem", "_left", "_rank")
-        .sort(list(KEYS), nulls_last=True)
+        .sort([*day, *rest], nulls_last=True)
     )
+
+
+LOG_SPEND_KINDS: tuple[str, ...] = ("on_demand", PROVISIONED)
+"""Spend kinds the invocation logs allocate (runtime endpoint only); a custom model's token rows too."""
+
+
+def split_by_spend(billing: Frame) -> dict[str, pl.DataFrame]:
+    """The bill's usage rows by allocation path: `log`, `batch`, `guardrail` and `bill_only` (mantle included)."""
+    usage = usage_rows(with_spend_kind(billing)).collect()
+    mantle = (pl.col("endpoint") == "mantle").fill_null(False)
+    kind = pl.col("spend_kind")
+    model_tokens = (kind == "custom_model") & pl.col("usage_kind").is_in(TOKEN_KINDS)
+    # A model's usage the grammar could not classify (speech, video) still belongs to that model's logged callers.
+    model_other = (kind == "other") & pl.col("base_model_id").is_not_null()
+    log = kind.is_in(list(LOG_SPEND_KINDS)) | model_tokens | model_other
+    masks = {
+        "log": ~mantle & log.fill_null(False),
+        "batch": ~mantle & (kind == "batch").fill_null(False),
+        "guardrail": ~mantle & (kind == "guardrail").fill_null(False),
+    }
+    out = {name: usage.filter(mask) for name, mask in masks.items()}
+    taken = pl.any_horizontal(list(masks.values()))
+    out["bill_only"] = usage.filter(~taken)
+    return out
+
+
+def _log_allocation(
+    priced: Frame,
+    billing: pl.DataFrame,
+    cfg: config.Attribution,
+    provisioned_models: Mapping[str, ProvisionedModel] | None,
+    metadata_keys: Mapping[str, Sequence[str]] | None,
+) -> pl.LazyFrame:
+    """Model-token and Provisioned Throughput rows allocated by the logged calls (the original chargeback rule)."""
+    bucket = list(ALLOCATION_BUCKET)
+    by_principal: list[pl.LazyFrame] = []
+    rows: Frame = billing
+    if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
+        rows, named = bill_owners.split_bill(billing)
+        for kind, group in named.group_by("spend_kind"):
+            owned = bill_owners.principal_chargeback(priced, group, cfg)
+            by_principal.append(
+                owned.with_columns(
+                    pl.lit(kind[0]).alias("spend_kind"),
+                    pl.lit("invocation_log").alias("usage_source"),
+                    pl.lit("bill_principal").alias("allocation_reason"),
+                ).lazy()
+            )
+    bills = (
+        usage_rows(rows)
+        .filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
+        .group_by(*bucket, "spend_kind")
+        .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"))
+    )
+    callers = caller_weights(priced)
+    estimates = callers.select(
+        *OWNER_KEYS,
+        "estimated_cost_usd",
+        pl.lit(0.0).alias("billed_cost_usd"),
+        pl.lit("on_demand").alias("spend_kind"),
+        pl.lit("invocation_log").alias("usage_source"),
+        pl.lit(None, dtype=pl.String).alias("allocation_reason"),
+    )
+    allocated = callers.join(bills, on=bucket, how="inner", nulls_equal=True).select(
+        *OWNER_KEYS,
+        pl.lit(0.0).alias("estimated_cost_usd"),
+        (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd"),
+        "spend_kind",
+        pl.lit("invocation_log").alias("usage_source"),
+        pl.lit("logged_calls").alias("allocation_reason"),
+    )
+    unallocated = bills.join(callers.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True).select(
+        "date",
+        "account_id",
+        *[pl.lit(schemas.UNALLOCATED).alias(p) for p in PARTIES],
+        pl.lit(0.0).alias("estimated_cost_usd"),
+        pl.col("_billed").alias("billed_cost_usd"),
+        "spend_kind",
+        pl.lit("bill_only").alias("usage_source"),
+        pl.when(pl.col("base_model_id").is_null())
+        .then(pl.lit("unmapped_bill_row"))
+        .otherwise(pl.lit("no_logged_caller"))
+        .alias("allocation_reason"),
+    )
+    provisioned = provisioned_allocation(priced, rows, provisioned_models, metadata_keys)
+    parts = [estimates, allocated, unallocated, provisioned, *by_principal]
+    return pl.concat([p.select(list(bill_only.OUT_SCHEMA)) for p in parts], how="vertical_relaxed")
+
+
+def not_logged_allocation(
+    priced: Frame, paths: Mapping[str, pl.DataFrame], cfg: config.Attribution, batch_jobs: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The allocation of the spend invocation logs do not allocate (batch, guardrail, bill-only and mantle rows),
+    at the chargeback's grain with `allocation_reason`, before merging (`split_by_spend` gives `paths`)."""
+    parts = [
+        bill_only.batch_allocation(priced, paths["batch"], batch_jobs, cfg),
+        bill_only.guardrail_allocation(priced, paths["guardrail"], cfg),
+        bill_only.owned_rows(priced, paths["bill_only"], cfg),
+    ]
+    return pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
 
 
 def chargeback(
@@ -202,47 +370,42 @@ def chargeback(
     provisioned_models: Mapping[str, ProvisionedModel] | None = None,
     metadata_keys: Mapping[str, Sequence[str]] | None = None,
     round_cents: bool = False,
+    batch_jobs: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks).
 
-    Bill rows that name their IAM principal are charged to that principal's owners (`bill_owners`, using
-    `attribution` for the bill's `iamPrincipal/` tags); the estimate allocates only the rest. Provisioned models
-    and metadata keys default to those of `attribution`.
+    Model tokens and Provisioned Throughput are allocated by the logged calls; bill rows that name their IAM
+    principal are charged to that principal's owners (`bill_owners`, using `attribution` for the bill's
+    `iamPrincipal/` tags). Batch, guardrail and bill-only spend (mantle included) are owned by `bill_only`, batch
+    by the jobs of `batch_jobs` when given. Provisioned models and metadata keys default to those of `attribution`.
     """
+    cfg = attribution or config.Attribution()
     if attribution is not None:
         provisioned_models = attribution.provisioned_models if provisioned_models is None else provisioned_models
         if metadata_keys is None:
             metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
-    bucket = list(ALLOCATION_BUCKET)
-    by_principal: list[pl.LazyFrame] = []
-    if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
-        billing, named = bill_owners.split_bill(billing)
-        by_principal.append(bill_owners.principal_chargeback(priced, named, attribution or config.Attribution()).lazy())
-    bills = (
-        usage_rows(billing)
-        .filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
-        .group_by(bucket)
-        .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"))
-    )
-    callers = caller_weights(priced)
-    allocated = (
-        callers.join(bills, on=bucket, how="left", nulls_equal=True)
-        .with_columns((pl.col("_weight") * pl.col("_billed").fill_null(0.0)).alias("billed_cost_usd"))
-        .select(*KEYS, "estimated_cost_usd", "billed_cost_usd")
-    )
-    unallocated = bills.join(callers.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True).select(
-        "date",
-        "account_id",
-        *[pl.lit(schemas.UNALLOCATED).alias(p) for p in PARTIES],
-        pl.lit(0.0).alias("estimated_cost_usd"),
-        pl.col("_billed").alias("billed_cost_usd"),
-    )
-    provisioned = provisioned_allocation(priced, billing, provisioned_models, metadata_keys)
+    paths = split_by_spend(billing)
+    parts = [
+        _log_allocation(priced, paths["log"], cfg, provisioned_models, metadata_keys).collect(engine="streaming"),
+        not_logged_allocation(priced, paths, cfg, batch_jobs),
+        bill_only.guardrail_estimates(priced),
+    ]
     out = (
-        pl.concat([allocated, unallocated, provisioned, *by_principal], how="vertical_relaxed")
+        pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
         .group_by(list(KEYS))
-        .agg(pl.col("estimated_cost_usd").sum(), pl.col("billed_cost_usd").sum())
-        .collect(engine="streaming")
+        .agg(
+            pl.col("estimated_cost_usd").sum(),
+            pl.col("billed_cost_usd").sum(),
+            bill_only.reasons_joined(pl.col("allocation_reason")).alias("allocation_reason"),
+        )
+        .with_columns(
+            # Rows with an estimate only (logged, nothing billed) are owned by the calls' own attribution.
+            pl.when((pl.col("allocation_reason") == "") & (pl.col("spend_kind") == "guardrail"))
+            .then(pl.lit("guardrail_traces"))
+            .when(pl.col("allocation_reason") == "")
+            .then(pl.lit("logged_calls"))
+            .otherwise(pl.col("allocation_reason"))
+        )
     )
     if round_cents:
         out = round_to_cents(out)

@@ -208,7 +208,7 @@ def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
     token_kind = pl.col("usage_kind").is_in(list(TOKEN_KINDS)).fill_null(False)
     rows = usage_rows(billing)
     names = rows.collect_schema().names()
-    for col in ("context_tier", "classification_note"):  # a warehouse partition written before the column
+    for col in ("context_tier", "classification_note", "spend_kind"):  # a warehouse partition written before the column
         if col not in names:
             rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     return (
@@ -223,6 +223,7 @@ def _billed_side(billing: Frame, by: tuple[str, ...] = ()) -> pl.DataFrame:
             pl.col("pricing_unit").drop_nulls().unique().sort().str.join(", ").alias("_pricing_units"),
             pl.col("resource_id").is_null().all().alias("_no_resource_id"),
             pl.col("classification_note").drop_nulls().unique().sort().str.join("; ").alias("_notes"),
+            pl.col("spend_kind").drop_nulls().first().alias("_spend_kind"),
         )
         .with_columns(
             pl.when(token_kind).then(pl.col("_billed_tokens")).otherwise(None).cast(pl.Int64).alias("billed_tokens"),
@@ -739,10 +740,13 @@ def reconcile(
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC).date()
     # Imported here: the principal module builds on this one's helpers.
-    from pipeline.reconciliation import principals
+    from pipeline.reconciliation import principals, whole_bill
 
+    # Mantle and guardrail rows never enter the token match: they reconcile in their own buckets (whole_bill).
+    billing, mantle, guardrails = whole_bill.split_whole_bill(billing)
     by: tuple[str, ...] = ()
-    priced_by, billing_by = priced, billing
+    priced_by: Frame = priced
+    billing_by: Frame = billing
     if principals.bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the key gains the principal
         priced_by, billing_by = principals.split_by_principal(priced, billing)
         by = (principals.COLUMN,)
@@ -758,13 +762,27 @@ def reconcile(
             explanation = principals.explain(row, status, explanation, lag_pending=lag)
         statuses.append(status)
         explanations.append(explanation)
+    batch = (pl.col("tier") == "batch").fill_null(False)
     tokens = joined.with_columns(
         pl.Series("status", statuses, dtype=pl.String),
         pl.Series("explanation", explanations, dtype=pl.String),
+        pl.coalesce(
+            pl.col("_spend_kind") if "_spend_kind" in joined.columns else pl.lit(None, dtype=pl.String),
+            pl.when(batch).then(pl.lit("batch")).otherwise(pl.lit("on_demand")),
+        ).alias("spend_kind"),
+        pl.lit("runtime").alias("endpoint"),
     )
-    pt = provisioned_reconciliation(priced, billing, tolerances, as_of, provisioned_models, catalog)
-    out = pl.concat([schemas.conform(tokens, schemas.COST_RECONCILIATION), pt], how="vertical")
-    return out.sort([*KEYS, "resource_id", *by], nulls_last=True)
+    pt = provisioned_reconciliation(priced, billing, tolerances, as_of, provisioned_models, catalog).with_columns(
+        pl.lit("provisioned").alias("spend_kind"), pl.lit("runtime").alias("endpoint")
+    )
+    parts = [
+        schemas.conform(tokens, schemas.COST_RECONCILIATION),
+        pt,
+        whole_bill.mantle_reconciliation(mantle),
+        whole_bill.guardrail_reconciliation(priced, guardrails, tolerances, as_of),
+    ]
+    out = pl.concat(parts, how="vertical")
+    return out.sort([*KEYS, "endpoint", "resource_id", *by], nulls_last=True)
 
 
 def _gap_usd() -> pl.Expr:
@@ -820,4 +838,7 @@ def gaps_over_tolerance(recon: pl.DataFrame, as_of: dt.date, lag_days: int) -> p
     between the logs and the bill.
     """
     final_through = as_of - dt.timedelta(days=lag_days)
-    return recon.filter(~pl.col("status").is_in(["matched", "idle_capacity"]) & (pl.col("date") <= final_through))
+    from pipeline.reconciliation.whole_bill import by_design
+
+    expected = pl.col("status").is_in(["matched", "idle_capacity"]) | by_design(recon)
+    return recon.filter(~expected & (pl.col("date") <= final_through))

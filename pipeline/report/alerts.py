@@ -161,20 +161,16 @@ def summarize(outcome: CheckOutcome, wh: str) -> tuple[str, bool]:
         if found:
             return found, False
         return _described(outcome), True
-    if name == "invocations:rejects_within_threshold":
-        share = outcome.metadata.get("reject_share")
-        threshold = outcome.metadata.get("threshold")
-        if share is not None and threshold is not None:
-            return (
-                f"{int(outcome.metadata.get('rejected') or 0):,} log records rejected, {share * 100:.2f}% of the day "
-                f"(threshold {threshold * 100:.2f}%)"
-            ), False
     return _described(outcome), False
 
 
 def _described(outcome: CheckOutcome) -> str:
+    """The check's own one-line reason: its description (a failed result carries the reason the CLI prints), else
+    the same sentence built from its figures (`pipeline.check_reasons`, for evaluations recorded without one)."""
+    from pipeline.check_reasons import reason
+
     first = (outcome.description or "").strip().splitlines()
-    return _plain(first[0]) if first else f"{outcome.asset}:{outcome.check} did not pass"
+    return _plain(first[0] if first else reason(outcome.asset, outcome.check, None, outcome.metadata))
 
 
 def alert_for(outcome: CheckOutcome, cfg: Alerts, wh: str) -> Alert:

@@ -12,13 +12,18 @@ from pipeline.report.chart import Section, figure_dict, grid, layout
 from pipeline.report.data import ReportInputs
 from pipeline.report.words import pct
 from pipeline.text import signed_usd, usd
+from pipeline.vocabulary import NO_BILL_CONFIGURED
 
 VOLUME_PARTS = {
     "missing_in_logs": "unlogged usage",
+    "idle_capacity": "idle capacity",
     "unmapped_billing": "unmapped bill rows",
     "missing_in_bill": "not yet billed",
 }
+"""Reconciliation statuses that are a volume part of their own, named like the status: Provisioned Throughput hours
+billed with no call on the model (`idle_capacity`) are capacity nobody used, not a price."""
 VOLUME_OTHER = "token gaps"
+QUESTION = "Does the bill agree with the logs?"
 PRICE_PARTS = {"unpriced": "unpriced calls", "provisioned": "provisioned hours"}
 PRICE_OTHER = "rate differences"
 
@@ -29,8 +34,9 @@ def bridge_parts(recon: pl.DataFrame) -> tuple[float, float, pl.DataFrame]:
     The parts sum exactly (to float error) to billed − estimated: each row's gap (billed − estimated, an absent
     estimate counting as $0) is split into its volume and price variance; the price part takes whatever the two
     stored variances leave (float noise, or a variance the row could not compute), so nothing is lost or added.
-    A row with neither variance (provisioned hours, an unpriced bucket) is all volume when one side is missing
-    or the bill row is unmapped, else all price. Unmapped and unlogged are labelled parts of the volume step.
+    A row with neither variance (provisioned hours, an unpriced bucket) is all volume when one side is missing,
+    the bill row is unmapped or the capacity was idle, else all price. Unmapped, unlogged and idle capacity are
+    labelled parts of the volume step; provisioned hours that served calls are a part of the price step.
     """
     empty = pl.DataFrame(schema={"step": pl.String, "part": pl.String, "usd": pl.Float64})
     if recon.is_empty():
@@ -41,7 +47,9 @@ def bridge_parts(recon: pl.DataFrame) -> tuple[float, float, pl.DataFrame]:
     vol, price = pl.col("volume_variance_usd"), pl.col("price_variance_usd")
     volume_status = pl.col("status").is_in([*VOLUME_PARTS, "under_logged", "over_logged"])
     vol_final = (
-        pl.when(vol.is_not_null())
+        pl.when(pl.col("status") == "idle_capacity")
+        .then(gap)
+        .when(vol.is_not_null())
         .then(vol)
         .when(price.is_not_null())
         .then(gap - price)
@@ -182,6 +190,15 @@ def largest_gaps(recon: pl.DataFrame, n: int = 5) -> pl.DataFrame:
 
 def bill_bridge(inputs: ReportInputs) -> Section:
     """Estimate → volume variance → price variance → billed, as a waterfall whose labelled parts sum exactly."""
+    if not inputs.bill_configured:
+        return Section(
+            "bill_bridge",
+            QUESTION,
+            f"{NO_BILL_CONFIGURED[0].upper()}{NO_BILL_CONFIGURED[1:]}.",
+            None,
+            pl.DataFrame(),
+            note="Add the CUR 2.0 or FOCUS export to sources.billing to compare.",
+        )
     estimate, billed, parts = bridge_parts(inputs.recon)
     steps = _steps(estimate, billed, parts)
     statuses = status_table(inputs.recon)
@@ -193,7 +210,7 @@ def bill_bridge(inputs: ReportInputs) -> Section:
     )
     return Section(
         key="bill_bridge",
-        question="Does the bill agree with the logs?",
+        question=QUESTION,
         finding=_finding(inputs, estimate, billed, parts, statuses),
         figure=figure_dict(_waterfall(steps)),
         data=steps.select("step", "part", pl.col("usd").round(2)),

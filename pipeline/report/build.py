@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.aggregates.daily import failed_calls
 from pipeline.report.chart import Section
 from pipeline.report.data import ReportInputs, load_inputs
 from pipeline.report.foresight import foresight_sections
@@ -15,6 +16,7 @@ from pipeline.report.sections import all_sections
 from pipeline.report.store import ReportKind, report_uri, write_report
 from pipeline.report.words import pct
 from pipeline.text import escape_for, usd
+from pipeline.vocabulary import NO_BILL_CONFIGURED
 
 
 @dataclass(frozen=True)
@@ -27,18 +29,24 @@ class ReportFiles:
     findings: dict[ReportKind, dict[str, str]] = field(default_factory=dict)
 
 
+def _billed_tile(inputs: ReportInputs, billed: float) -> str:
+    if not inputs.bill_configured:
+        return NO_BILL_CONFIGURED.split(" (")[0]  # "no bill configured": no $0 that reads like a free month
+    return usd(billed) if inputs.recon.height else "not in yet"
+
+
 def _tiles(inputs: ReportInputs) -> list[tuple[str, str]]:
     cc = inputs.by_cost_center.filter(pl.col("date").is_in(inputs.window)) if inputs.by_cost_center.height else None
     calls = int(cc["invocations"].sum() or 0) if cc is not None else 0
     estimated = float(cc["total_cost_usd"].sum() or 0.0) if cc is not None else 0.0
     unpriced = int(cc["unpriced_invocations"].sum() or 0) if cc is not None else 0
-    errors = int((cc["client_errors"] + cc["server_errors"]).sum() or 0) if cc is not None else 0
+    errors = int(cc.select(failed_calls().sum()).item() or 0) if cc is not None else 0  # the tables' error_rate
     billed = float(inputs.recon["billed_cost_usd"].sum() or 0.0) if inputs.recon.height else 0.0
     return [
         ("estimated cost (logs × catalog)", usd(estimated)),
-        ("billed usage (AWS bill)", usd(billed) if inputs.recon.height else "not in yet"),
+        ("billed usage (AWS bill)", _billed_tile(inputs, billed)),
         ("calls", f"{calls:,}"),
-        ("error rate", pct(errors / calls, 1) if calls else "n/a"),
+        ("error rate (errors and throttles)", pct(errors / calls, 1) if calls else "n/a"),
         ("unpriced calls", f"{unpriced:,}"),
         ("rejected log records", f"{inputs.rejects:,}"),
     ]
@@ -62,7 +70,9 @@ def render_report(
     return page(title, subtitle, _tiles(inputs), sections, links, plotly_js, dt.datetime.now(dt.UTC)), sections
 
 
-def build_reports(warehouse: str, day: dt.date, start: dt.date | None = None) -> ReportFiles:
+def build_reports(
+    warehouse: str, day: dt.date, start: dt.date | None = None, bill_configured: bool = True
+) -> ReportFiles:
     """Write `<warehouse>/reports/date=<day>/daily.html` and `month_to_date.html`; return where and what they say.
 
     The two pages link to each other by relative name, so the pair can be moved or downloaded together.
@@ -70,7 +80,7 @@ def build_reports(warehouse: str, day: dt.date, start: dt.date | None = None) ->
     import plotly.offline
 
     plotly_js = plotly.offline.get_plotlyjs()
-    inputs = load_inputs(warehouse, day, start)
+    inputs = load_inputs(warehouse, day, start, bill_configured)
     other = {"daily": ("Month to date →", "month_to_date.html"), "month_to_date": ("← This day", "daily.html")}
     uris: dict[ReportKind, str] = {}
     findings: dict[ReportKind, dict[str, str]] = {}

@@ -2,9 +2,9 @@
 
 A day's report and its month-to-date report share one read: the last 31 days of the daily usage tables (the
 30-day trend and the week-on-week movers), the month's reconciliation and bill adjustments, the day's budget
-status, the rejects, and — when those tables are in the warehouse — `log_completeness` and
-`daily_cache_economics` (read only if present, so the report works before and after they exist). Prompt and
-response text lives only in `invocations`/`priced_invocations` and `rejected_records.raw_excerpt`, none of which
+status, the rejects, and — when those tables are in the warehouse — `log_completeness`, `daily_cache_economics`
+and `bill_coverage` (read only if present, so the report works before and after they exist). Prompt and response
+text lives only in `invocations`/`priced_invocations` and `rejected_records.raw_excerpt`, none of which
 is read here except the rejects' count.
 """
 
@@ -54,6 +54,10 @@ class ReportInputs:
     rejects: int
     completeness: pl.DataFrame | None
     cache: pl.DataFrame | None
+    bill_coverage: pl.DataFrame | None = None
+    """`bill_coverage` of the window (per day, account and spend kind), when the table exists."""
+    bill_configured: bool = True
+    """False for a ledger without `sources.billing`: the report says "no bill configured" instead of $0 billed."""
 
 
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -82,10 +86,12 @@ def _optional(wh: str, table: str, days: list[dt.date]) -> pl.DataFrame | None:
     return _concat([warehouse.read_partition(wh, table, d) for d in present])
 
 
-def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[ReportKind, ReportInputs]:
+def load_inputs(
+    wh: str, day: dt.date, start: dt.date | None = None, bill_configured: bool = True
+) -> dict[ReportKind, ReportInputs]:
     """Both reports of `day` (daily and month to date) from one read of the warehouse.
 
-    `start` is the partitions' first day: nothing before it is read.
+    `start` is the partitions' first day: nothing before it is read. `bill_configured`: the ledger reads a bill.
     """
     first = max(day - dt.timedelta(days=TREND_DAYS), start or dt.date.min)
     recent = days_between(first, day)
@@ -100,6 +106,7 @@ def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[Rep
     rejects = {d: warehouse.read_partition(wh, "rejected_records", d, columns=["reason"]).height for d in month}
     completeness = _optional(wh, "log_completeness", month)
     cache = _optional(wh, "daily_cache_economics", month)
+    coverage = _optional(wh, "bill_coverage", month)
     month_cc = cc.filter(pl.col("date").is_in(month)) if cc.height else cc
     out: dict[ReportKind, ReportInputs] = {}
     windows: tuple[tuple[ReportKind, list[dt.date], list[dt.date]], ...] = (
@@ -127,5 +134,7 @@ def load_inputs(wh: str, day: dt.date, start: dt.date | None = None) -> dict[Rep
             rejects=sum(rejects.get(d, 0) for d in window),
             completeness=within(completeness),
             cache=within(cache),
+            bill_coverage=within(coverage),
+            bill_configured=bill_configured,
         )
     return out

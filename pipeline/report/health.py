@@ -1,5 +1,8 @@
 """Are the models fast and reliable: latency percentiles and error and throttle rates per model.
 
+The error rate is the tables' `error_rate`, one definition everywhere: client errors + server errors + throttles
+over calls (`pipeline.aggregates.daily.failed_calls`); the throttle rate is the throttled part of it.
+
 The `TOP_N` models with the most calls are drawn by name; the rest are one `others` bar (their latency and rates
 weighted by their calls), so a log full of invented model ids still draws a chart a browser can show.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import polars as pl
 from plotly.subplots import make_subplots
 
+from pipeline.aggregates.daily import failed_calls
 from pipeline.report.chart import OTHERS, Section, figure_dict, fold_others, grid, labels, layout
 from pipeline.report.data import ReportInputs
 from pipeline.report.words import pct, short_model
@@ -39,7 +43,7 @@ def health_table(df: pl.DataFrame) -> pl.DataFrame:
             _weighted("latency_ms_p50"),
             _weighted("latency_ms_p95"),
             _weighted("latency_ms_p99"),
-            ((pl.col("client_errors") + pl.col("server_errors")).sum() / calls).alias("error_rate"),
+            (failed_calls().sum() / calls).alias("error_rate"),
             (pl.col("throttles").sum() / calls).alias("throttle_rate"),
         )
         .with_columns(pl.col("p50", "p95", "p99").fill_nan(None))
@@ -54,13 +58,13 @@ def _figure(health: pl.DataFrame) -> dict:
         cols=2,
         shared_yaxes=True,
         horizontal_spacing=0.04,
-        subplot_titles=["latency (seconds)", "errors and throttles (% of calls)"],
+        subplot_titles=["latency (seconds)", "error rate, of which throttles (% of calls)"],
     )
     for col, colour in (("p50", "#9ecae1"), ("p95", "#4292c6"), ("p99", "#08306b")):
         seconds = [None if v is None else round(v / 1000, 2) for v in health[col]]
         fig.add_bar(y=names, x=seconds, orientation="h", name=col, marker_color=colour, row=1, col=1)
         fig.data[-1].hovertemplate = f"%{{y}} {col}: %{{x:.2f}} s<extra></extra>"
-    for col, word, colour in (("error_rate", "errors", "#D55E00"), ("throttle_rate", "throttles", "#CC79A7")):
+    for col, word, colour in (("error_rate", "error rate", "#D55E00"), ("throttle_rate", "throttles", "#CC79A7")):
         shares = [round((v or 0.0) * 100, 2) for v in health[col]]
         fig.add_bar(y=names, x=shares, orientation="h", name=word, marker_color=colour, row=1, col=2)
         fig.data[-1].hovertemplate = f"%{{y}} {word}: %{{x:.2f}}%<extra></extra>"
@@ -82,9 +86,9 @@ def _finding(health: pl.DataFrame) -> str:
         parts.append(f"{short_model(s['base_model_id'])} is the slowest (p95 {s['p95'] / 1000:.1f} s)")
     e = named.sort("error_rate", descending=True).row(0, named=True)
     parts.append(
-        f"{short_model(e['base_model_id'])} fails most often ({pct(e['error_rate'], 1)} of calls)"
+        f"{short_model(e['base_model_id'])} fails most often ({pct(e['error_rate'], 1)} of calls, throttles included)"
         if (e["error_rate"] or 0) > 0
-        else "no model returned errors"
+        else "no call failed or was throttled"
     )
     thr = named.sort("throttle_rate", descending=True).row(0, named=True)
     if (thr["throttle_rate"] or 0) > 0:

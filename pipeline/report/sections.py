@@ -10,6 +10,7 @@ report's own words for numbers.
 
 from __future__ import annotations
 
+from pipeline.report.bill_coverage import bill_coverage_section
 from pipeline.report.bridge import bill_bridge
 from pipeline.report.burndown import budget_burndown
 from pipeline.report.cache import cache_savings
@@ -21,7 +22,8 @@ from pipeline.report.health import model_health
 
 
 def all_sections(inputs: ReportInputs) -> list[Section]:
-    """Every section, in reading order; the completeness and cache sections only when their tables exist."""
+    """Every section, in reading order; the bill-coverage, completeness and cache sections only when their tables
+    exist."""
     sections = [
         cost_by(inputs, "cost_center"),
         cost_by(inputs, "base_model_id"),
@@ -29,5 +31,7 @@ def all_sections(inputs: ReportInputs) -> list[Section]:
         budget_burndown(inputs),
         model_health(inputs),
     ]
-    sections += [s for s in (coverage_heatmap(inputs), cache_savings(inputs)) if s is not None]
+    sections += [
+        s for s in (bill_coverage_section(inputs), coverage_heatmap(inputs), cache_savings(inputs)) if s is not None
+    ]
     return sections

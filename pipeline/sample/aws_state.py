@@ -163,11 +163,41 @@ def write_aws_state(root: str | Path, opts: LogGenOptions, logs_folder: str | Pa
                 "Value": value,
             }
             files[(account, region)].append(json.dumps(datum))
+    files[(opts.accounts[0], MANTLE_REGION if MANTLE_REGION in regions else regions[0])] += _mantle_datums(opts, seed)
     for (account, region), lines in files.items():
         folder = root / "cloudwatch" / account / region
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "metric-data.jsonl").write_text("\n".join(lines) + "\n")
     return SampleAwsWorld(root, tuple(opts.accounts), regions, drift)
+
+
+MANTLE_REGION = "us-east-1"
+MANTLE_MODEL = "openai.gpt-oss-120b"
+
+
+def _mantle_datums(opts: LogGenOptions, seed: int) -> list[str]:
+    """`AWS/BedrockMantle` metrics (per `Model`) of the notebooks calling gpt-oss through bedrock-mantle in the
+    first account, office hours each day: traffic that no invocation log shows (the bill's mantle rows)."""
+    rng = random.Random(f"{seed}:mantle")
+    out = []
+    for day in opts.dates:
+        for hour in range(9, 17):
+            n = rng.randint(5, 20)
+            ts = dt.datetime.fromtimestamp(_epoch(day, hour), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for name, value in (
+                ("Inferences", n),
+                ("TotalInputTokens", n * rng.randint(800, 2_000)),
+                ("TotalOutputTokens", n * rng.randint(150, 500)),
+            ):
+                datum = {
+                    "Namespace": "AWS/BedrockMantle",
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "Model", "Value": MANTLE_MODEL}],
+                    "Timestamp": ts,
+                    "Value": float(value),
+                }
+                out.append(json.dumps(datum))
+    return out
 
 
 def discover_config(world: SampleAwsWorld, config_dir: Path) -> dict[str, Any]:

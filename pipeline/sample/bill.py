@@ -39,6 +39,7 @@ from pipeline.billing.model_names import BillingNameMap, load_billing_name_map
 from pipeline.billing.readers import athena_column_name
 from pipeline.billing.usage_types import REGION_PREFIX
 from pipeline.schemas import DType
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 BillFormat = Literal["cur", "cur2", "focus"]
 EXPORT_NAMES: dict[str, str] = {
@@ -386,8 +387,12 @@ def build_lines(
     usage: pl.DataFrame, discrepancies: bool = True, seed: int = 7, payer_account_id: str | None = None
 ) -> tuple[list[_Line], list[dict[str, Any]]]:
     """The bill's rows (format-neutral) and the list of injected discrepancies."""
+    from pipeline.sample import whole_bill
+
     names = load_billing_name_map()
     usage = _normalize_usage(usage)
+    guarded = usage.filter(pl.col("usage_kind").is_in(GUARDRAIL_POLICIES))
+    usage = usage.filter(~pl.col("usage_kind").is_in(GUARDRAIL_POLICIES))
     if usage.is_empty():
         return [], []
     rows = usage.to_dicts()
@@ -405,7 +410,14 @@ def build_lines(
         if not route.mapped
     ]
     if not discrepancies:
-        return [_usage_line(r, routes[r["base_model_id"]], payer) for r in rows], injected
+        plain = [_usage_line(r, routes[r["base_model_id"]], payer) for r in rows]
+        return plain + whole_bill.guardrail_lines(guarded, plain[0], []), injected
+    # Batch-tier rows are batch inference jobs (`pipeline.sample.batch_jobs`): billed exactly, never a
+    # discrepancy's target, so each job reconciles against its `-batch` rows.
+    batch = [r for r in rows if r["tier"] == "batch"]
+    rows = [r for r in rows if r["tier"] != "batch"]
+    if not rows:
+        return [_usage_line(r, routes[r["base_model_id"]], payer) for r in batch], injected
 
     rng = random.Random(seed)
     mapped_groups = sorted({_group(r) for r in rows if routes[r["base_model_id"]].mapped})
@@ -440,6 +452,7 @@ def build_lines(
             factor = 0.85
         price = 1.20 if r["base_model_id"] == price_model else 1.0
         lines.append(_usage_line(r, routes[r["base_model_id"]], payer, token_factor=factor, price_factor=price))
+    lines += [_usage_line(r, routes[r["base_model_id"]], payer) for r in batch]
 
     def keys(pick: Any) -> list[dict[str, Any]]:
         return [_key(r) for r in rows if pick(r)]
@@ -498,6 +511,10 @@ def build_lines(
     if any((r["account_id"], r["region"]) == pt_at and r["date"] == day for r in rows):
         account, region = pt_at
     lines.append(_provisioned_line(day, account, region, payer, injected))
+    template = next(ln for ln in lines if ln.line_type == "Usage")
+    lines += whole_bill.guardrail_lines(guarded, template, injected)
+    anchor_line = replace(template, day=anchor["date"], account=anchor["account_id"], region=anchor["region"])
+    lines += whole_bill.bill_only_lines(anchor_line, injected)
     return lines, injected
 
 
@@ -1142,7 +1159,7 @@ def _with_principals(
     names = load_billing_name_map()
     routes: dict[str, _Route] = {}
     shares: dict[tuple[Any, ...], dict[str, int]] = {}
-    for r in principals.filter(pl.col("tokens") > 0).to_dicts():
+    for r in principals.filter((pl.col("tokens") > 0) & ~pl.col("usage_kind").is_in(GUARDRAIL_POLICIES)).to_dicts():
         if r["iam_principal"] is None:
             continue
         route = routes.setdefault(r["base_model_id"], _route(r["base_model_id"], names))
@@ -1173,7 +1190,15 @@ def _with_principals(
                 )
             )
     if discrepancies:
-        inputs = [ln for ln in out if ln.iam_principal and ln.cost > 0 and "input-tokens" in ln.usage_type]
+        inputs = [
+            ln
+            for ln in out
+            if ln.iam_principal
+            and ln.cost > 0
+            and "input-tokens" in ln.usage_type
+            and "batch" not in ln.usage_type
+            and "-mantle-" not in ln.usage_type
+        ]
         target = max(inputs, key=lambda ln: ln.cost, default=None)
         if target is not None:
             arn = f"arn:aws:sts::{target.account}:assumed-role/{UNLOGGED_PRINCIPAL_ROLE}/batch-{target.day:%Y%m%d}"

@@ -425,6 +425,28 @@ def _guardrail_trace(rng: random.Random, chars: int, converse: bool) -> dict[str
     return {"guardrail": {"actionReason": "Guardrail blocked.", "input": assessment}}
 
 
+def _passed_trace(c: Call, t: _Texts) -> dict[str, Any]:
+    """The trace of a guardrail that let a Converse call through (trace enabled): input and output assessed by the
+    content, denied-topic and sensitive-information policies, one unit per started 1,000 characters. Written
+    without drawing from the generator's random stream, so the rest of the sample stays as it was."""
+
+    def assessment(chars: int) -> dict[str, Any]:
+        units = max(1, math.ceil(chars / 1000))
+        usage = {"contentPolicyUnits": units, "topicPolicyUnits": units, "wordPolicyUnits": 0,
+                 "sensitiveInformationPolicyUnits": units, "sensitiveInformationPolicyFreeUnits": 0,
+                 "contextualGroundingPolicyUnits": 0}  # fmt: skip
+        metrics = {"guardrailProcessingLatency": 120 + units * 40, "usage": usage,
+                   "guardrailCoverage": {"textCharacters": {"guarded": chars, "total": chars}}}  # fmt: skip
+        return {"gr7xk2m9q4ab": {"invocationMetrics": metrics}}
+
+    return {
+        "guardrail": {
+            "inputAssessment": assessment(len(t.user)),
+            "outputAssessments": [assessment(len(t.answer))],
+        }
+    }
+
+
 _GUARDRAIL_MESSAGE = "Sorry, I can't help with that request. Please contact a human agent for assistance."
 
 
@@ -476,6 +498,8 @@ def _converse_bodies(rng: random.Random, c: Call, t: _Texts) -> tuple[dict[str, 
         "metrics": {"latencyMs": c.latency_ms},
         "usage": usage,
     }
+    if c.workload.guardrail_rate > 0:  # the guardrail ran with trace enabled and let the call through
+        resp["trace"] = _passed_trace(c, t)
     return req, resp
 
 

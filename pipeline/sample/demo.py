@@ -20,8 +20,10 @@ from pipeline.normalize.day import rows_to_frame
 from pipeline.normalize.records import RecordError, parse_record
 from pipeline.pricing import load_catalog, price_invocations
 from pipeline.sample.aws_state import discover_config, plan_undelivered, write_aws_state
+from pipeline.sample.batch_jobs import NAME_RULE, batch_sources, batch_usage, sample_jobs, write_batch_jobs
 from pipeline.sample.ledger_config import sample_ledger_config, write_price_overrides
 from pipeline.sample.logs import GenerationSummary, LogGenOptions, generate_sample, iter_records
+from pipeline.vocabulary import GUARDRAIL_POLICIES
 
 if TYPE_CHECKING:
     from pipeline.sample.bill import BillFormat
@@ -142,6 +144,25 @@ def true_usage(
             *principal,
         )
     )
+    # Guardrail units of the traced calls, one usage row per policy (`usage_kind` = the policy): the bill's
+    # guardrail rows are made from them (sample.whole_bill).
+    for policy in GUARDRAIL_POLICIES:
+        frames.append(
+            priced.select(
+                "date",
+                "account_id",
+                "region",
+                "base_model_id",
+                pl.lit(policy).alias("usage_kind"),
+                pl.lit("in_region").alias("routing"),
+                pl.lit("standard").alias("tier"),
+                pl.col(f"guardrail_{policy}_units").fill_null(0).alias("tokens"),
+                pl.lit(None, dtype=pl.Float64).alias("cost_usd"),
+                pl.lit(None, dtype=pl.String).alias("profile_id"),
+                pl.lit("standard").alias("context_tier"),
+                *principal,
+            )
+        )
     usage = pl.concat(frames).filter((pl.col("tokens") > 0) & pl.col("base_model_id").is_not_null())
     keys = [
         "date",
@@ -171,9 +192,14 @@ def generate_all(
     bill_formats: Sequence[BillFormat] = ("cur2", "cur", "focus"),
     reconcile_format: BillFormat = "cur2",
     body_kb: float = 2.0,
+    cloudwatch_group: str = "",
+    cloudwatch_share: float = 0.0,
     history_days: int = 0,
 ) -> SampleSet:
     """Write logs, overrides, bills (one per format) and a `ledger.yaml` under `out`; return what was written.
+
+    With `cloudwatch_group` and a `cloudwatch_share`, that share of the calls is put into CloudWatch Logs (in
+    each call's Region) instead of S3, and the config reads the group too; the bill covers every call either way.
 
     The config's billing source is the `reconcile_format` bill only (the others are there to try the readers:
     pointing the config at several formats of the same bill would count it more than once).
@@ -193,6 +219,11 @@ def generate_all(
         plant = {"plant_day": start + dt.timedelta(days=days - 1)}
     plan = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb, **plant)
     undelivered = plan_undelivered(plan)  # completeness: a logging gap and a delivery still under way
+    cloudwatch: dict[str, Any] = (
+        {"cloudwatch_log_group": cloudwatch_group, "cloudwatch_share": cloudwatch_share, "deliver_to_cloudwatch": True}
+        if cloudwatch_group and cloudwatch_share > 0
+        else {}
+    )
     summary = generate_sample(
         str(logs_dir),
         start,
@@ -203,13 +234,25 @@ def generate_all(
         body_kb=body_kb,
         undelivered=undelivered,
         **plant,
+        **cloudwatch,
     )
     overrides = root / "prices.csv"
     write_price_overrides(str(overrides))
-    opts = plan
+    opts = LogGenOptions(
+        start=start,
+        days=days,
+        records_per_day=records_per_day,
+        seed=seed,
+        body_kb=body_kb,
+        **plant,
+        **{k: v for k, v in cloudwatch.items() if k != "deliver_to_cloudwatch"},
+    )
     base_cfg = sample_ledger_config(str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv")
     app_profiles = {arn: p["model_id"] for arn, p in base_cfg["attribution"]["inference_profiles"].items()}
     by_principal = true_usage(opts, str(overrides), app_profiles, by_principal=True)
+    jobs = sample_jobs(start, days, seed=seed)  # batch inference: billed, never in the invocation logs
+    batch = batch_usage(jobs, str(overrides))
+    by_principal = pl.concat([by_principal, batch.select(by_principal.columns).cast(by_principal.schema)])
     usage = _without_principal(by_principal)
     bill_files: dict[str, list[str]] = {}
     for fmt in bill_formats:
@@ -223,6 +266,9 @@ def generate_all(
     cfg = _relative(cfg, root)
     world = write_aws_state(root / "aws", opts, logs_dir, seed=seed)  # logging configuration and metrics
     cfg["sources"]["invocation_logs"]["discover"] = discover_config(world, root)
+    write_batch_jobs(world.root, root / "batch-output", jobs)
+    cfg["sources"]["batch_jobs"] = batch_sources(jobs, cfg["sources"]["invocation_logs"]["discover"]["snapshot"])
+    cfg["attribution"]["batch_job_rules"] = [NAME_RULE]
     config_path = root / "ledger.yaml"
     config_path.write_text(
         "# Written by `bedrock-ledger demo`: the sample world's configuration (see README for every key).\n"

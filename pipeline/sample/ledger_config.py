@@ -115,7 +115,7 @@ def price_override_rows() -> list[dict[str, str]]:
             "output_per_1k_usd": f"{CUSTOM_MODEL_PRICE.output_per_1k}",
             "cache_read_per_1k_usd": "",
             "cache_write_per_1k_usd": "",
-            "source": "internal chargeback rate for the imported fine-tune (sample)",
+            "source": "unpublished:internal chargeback rate for the imported fine-tune (sample)",
         }
     ]
 

@@ -385,9 +385,12 @@ PRINCIPAL_RULES: tuple[tuple[str, Mapping[str, str]], ...] = (
     ("arn:aws:sts::*:assumed-role/platform-*/*", {"costCenter": "platform"}),
     ("arn:aws:sts::*:assumed-role/research-*/*", {"costCenter": "research"}),
     ("arn:aws:iam::444455556666:user/*", {"costCenter": "research", "environment": "dev"}),
+    # A rule on a resource, not a caller: the sales knowledge base's bill-only retrieval rows (sample.whole_bill).
+    ("arn:aws:bedrock:*:knowledge-base/SALESKB*", {"costCenter": "sales", "applicationId": "sales-kb"}),
 )
-"""Identity-ARN globs -> tags. Playground sessions and the image studio's IAM users match none on purpose, so the
-demo shows `unattributed` spend unless their calls carry request metadata."""
+"""Identity-ARN globs -> tags (and one resource-ARN glob for bill-only rows). Playground sessions and the image
+studio's IAM users match none on purpose, so the demo shows `unattributed` spend unless their calls carry request
+metadata."""
 
 # ---------------------------------------------------------------------------------------------------------------
 # Workloads: who calls what, when, how much

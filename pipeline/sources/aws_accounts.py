@@ -147,7 +147,55 @@ class SnapshotAws:
 class _SnapshotBedrock:
     def __init__(self, folder: Path, now: dt.datetime) -> None:
         self.folder = folder / "logging-configuration"
+        self.jobs_folder = folder / "model-invocation-jobs"
         self.now = now
+
+    def _jobs(self) -> list[dict[str, Any]]:
+        """Recorded batch jobs as of the replay time: `model-invocation-jobs/<job id>.json` holds the job's final
+        `GetModelInvocationJob` answer (`job`) and its `ListTagsForResource` tags (`tags`). A job not submitted
+        yet is absent; one that ends later is still `InProgress`, without its end time or counts."""
+        out = []
+        for f in sorted(self.jobs_folder.glob("*.json")) if self.jobs_folder.is_dir() else []:
+            recorded = json.loads(f.read_text())
+            job = dict(recorded["job"])
+            if _ts(job["submitTime"]) > self.now:
+                continue
+            if job.get("endTime") and _ts(job["endTime"]) > self.now:
+                job["status"] = "InProgress"
+                for key in ("endTime", "totalRecordCount", "processedRecordCount", "successRecordCount"):
+                    job.pop(key, None)
+                job.pop("errorRecordCount", None)
+            for key in ("submitTime", "endTime", "lastModifiedTime"):
+                if job.get(key):
+                    job[key] = _ts(job[key])
+            out.append({"job": job, "tags": recorded.get("tags", [])})
+        return out
+
+    def list_model_invocation_jobs(self, **kw: Any) -> dict[str, Any]:
+        after, before = kw.get("submitTimeAfter"), kw.get("submitTimeBefore")
+        jobs = [
+            j["job"]
+            for j in self._jobs()
+            if (after is None or j["job"]["submitTime"] > _ts(after))
+            and (before is None or j["job"]["submitTime"] < _ts(before))
+        ]
+        start, size = int(kw.get("nextToken") or 0), int(kw.get("maxResults") or 1000)
+        out: dict[str, Any] = {"invocationJobSummaries": jobs[start : start + size]}
+        if start + size < len(jobs):
+            out["nextToken"] = str(start + size)
+        return out
+
+    def get_model_invocation_job(self, jobIdentifier: str) -> dict[str, Any]:
+        for j in self._jobs():
+            if jobIdentifier in (j["job"]["jobArn"], j["job"]["jobArn"].rsplit("/", 1)[-1]):
+                return j["job"]
+        raise _Error("ResourceNotFoundException", f"no batch job {jobIdentifier}", "GetModelInvocationJob")
+
+    def list_tags_for_resource(self, resourceARN: str) -> dict[str, Any]:
+        for j in self._jobs():
+            if j["job"]["jobArn"] == resourceARN:
+                return {"tags": j["tags"]}
+        raise _Error("ResourceNotFoundException", f"no resource {resourceARN}", "ListTagsForResource")
 
     def get_model_invocation_logging_configuration(self) -> dict[str, Any]:
         recorded = []

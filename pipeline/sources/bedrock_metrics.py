@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,7 +45,40 @@ METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "client_errors": ("InvocationClientErrors",),
     "server_errors": ("InvocationServerErrors",),
 }
-METRIC_NAMES: tuple[str, ...] = tuple(n for names in METRIC_COLUMNS.values() for n in names)
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """One endpoint's metrics: namespace, the dimension naming the model, metric names per column, query prefix."""
+
+    endpoint: str
+    namespace: str
+    dimension: str
+    columns: dict[str, tuple[str, ...]]
+    prefix: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for names in self.columns.values() for n in names)
+
+
+RUNTIME = MetricFamily("runtime", NAMESPACE, "ModelId", METRIC_COLUMNS, "m")
+MANTLE = MetricFamily(
+    "mantle",
+    "AWS/BedrockMantle",
+    "Model",
+    {
+        "invocations": ("Inferences",),
+        "input_tokens": ("TotalInputTokens",),
+        "output_tokens": ("TotalOutputTokens",),
+        "client_errors": ("InferenceClientErrors",),
+    },
+    "x",
+)
+"""bedrock-mantle (the OpenAI-compatible endpoint) publishes under its own namespace at Account, Project, Model and
+Project+Model level; the Model-only series are read. Its calls are never in invocation logs, so these rows are
+compared with the bill's mantle rows, not with logs (`log_completeness` status `not_logged_by_design`;
+docs/formats/invocation-logs.md §6.2)."""
 
 
 def metric_model_key(model_id: str, app_profiles: tuple[tuple[str, str], ...] = ()) -> str:
@@ -59,36 +93,36 @@ def metric_model_key(model_id: str, app_profiles: tuple[tuple[str, str], ...] = 
     return resolved.base_model_id or model_id
 
 
-def list_model_ids(cw: Any) -> set[str]:
-    """`ModelId` values with Bedrock runtime metrics (data in the last two weeks), over every page."""
+def list_model_ids(cw: Any, family: MetricFamily = RUNTIME) -> set[str]:
+    """Model ids with metrics of `family` (data in the last two weeks), over every page."""
     ids: set[str] = set()
     token: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"Namespace": NAMESPACE, "Dimensions": [{"Name": "ModelId"}]}
+        kwargs: dict[str, Any] = {"Namespace": family.namespace, "Dimensions": [{"Name": family.dimension}]}
         if token:
             kwargs["NextToken"] = token
         resp = cw.list_metrics(**kwargs)
         for m in resp.get("Metrics", []):
             dims = m.get("Dimensions", [])
             # Image metrics also carry ImageSize/BucketedStepSize; the per-model totals are the ModelId-only series.
-            if m.get("MetricName") in METRIC_NAMES and len(dims) == 1 and dims[0]["Name"] == "ModelId":
+            if m.get("MetricName") in family.names and len(dims) == 1 and dims[0]["Name"] == family.dimension:
                 ids.add(dims[0]["Value"])
         token = resp.get("NextToken")
         if not token:
             return ids
 
 
-def _queries(model_ids: list[str]) -> list[tuple[dict[str, Any], str, str]]:
+def _queries(model_ids: list[str], family: MetricFamily = RUNTIME) -> list[tuple[dict[str, Any], str, str]]:
     out = []
     for mi, model in enumerate(model_ids):
-        for ni, name in enumerate(METRIC_NAMES):
+        for ni, name in enumerate(family.names):
             query = {
-                "Id": f"m{mi}_{ni}",
+                "Id": f"{family.prefix}{mi}_{ni}",
                 "MetricStat": {
                     "Metric": {
-                        "Namespace": NAMESPACE,
+                        "Namespace": family.namespace,
                         "MetricName": name,
-                        "Dimensions": [{"Name": "ModelId", "Value": model}],
+                        "Dimensions": [{"Name": family.dimension, "Value": model}],
                     },
                     "Period": PERIOD_S,
                     "Stat": "Sum",
@@ -99,11 +133,13 @@ def _queries(model_ids: list[str]) -> list[tuple[dict[str, Any], str, str]]:
     return out
 
 
-def get_day_datapoints(cw: Any, day: dt.date, model_ids: Iterable[str]) -> dict[tuple[str, str, int], float]:
+def get_day_datapoints(
+    cw: Any, day: dt.date, model_ids: Iterable[str], family: MetricFamily = RUNTIME
+) -> dict[tuple[str, str, int], float]:
     """Sum per (model id, metric name, hour of day) for the UTC day, in request batches of ≤ 500 queries."""
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     end = start + dt.timedelta(days=1)
-    queries = _queries(sorted(set(model_ids)))
+    queries = _queries(sorted(set(model_ids)), family)
     values: dict[tuple[str, str, int], float] = defaultdict(float)
     for i in range(0, len(queries), MAX_QUERIES):
         batch = queries[i : i + MAX_QUERIES]
@@ -141,8 +177,10 @@ def datapoints_to_rows(
     region: str,
     read_at: dt.datetime,
     app_profiles: tuple[tuple[str, str], ...] = (),
+    family: MetricFamily = RUNTIME,
 ) -> list[dict[str, Any]]:
-    """One row per model id × hour with the metric columns (cache: the larger of the two spellings)."""
+    """One row per model id × hour with the metric columns (cache: the larger of the two spellings); columns the
+    family does not publish are 0."""
     cells: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     for (model, name, hour), v in points.items():
         cells[(model, hour)][name] = v
@@ -156,9 +194,10 @@ def datapoints_to_rows(
             "base_model_id": metric_model_key(model, app_profiles),
             "hour": hour,
             "read_at": read_at,
+            "endpoint": family.endpoint,
         }
-        for col, names in METRIC_COLUMNS.items():
-            present = [named[n] for n in names if n in named]
+        for col in METRIC_COLUMNS:
+            present = [named[n] for n in family.columns.get(col, ()) if n in named]
             row[col] = int(round(max(present))) if present else 0
         rows.append(row)
     return rows
@@ -173,10 +212,15 @@ def read_day_metrics(
     read_at: dt.datetime,
     app_profiles: tuple[tuple[str, str], ...] = (),
 ) -> list[dict[str, Any]]:
-    """The day's hourly metric rows for one account × region (see the module docstring)."""
+    """The day's hourly metric rows for one account × region (see the module docstring), `AWS/Bedrock` and then
+    `AWS/BedrockMantle` (whose models are never in the logs, so only listed ones are read)."""
     try:
         ids = list_model_ids(cw) | set(logged_model_ids)
         points = get_day_datapoints(cw, day, ids)
+        mantle_ids = list_model_ids(cw, MANTLE)
+        mantle = get_day_datapoints(cw, day, mantle_ids, MANTLE) if mantle_ids else {}
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(f"CloudWatch metrics of {account_id} in {region}: {exc}") from exc
-    return datapoints_to_rows(points, day, account_id, region, read_at, app_profiles)
+    return datapoints_to_rows(points, day, account_id, region, read_at, app_profiles) + datapoints_to_rows(
+        mantle, day, account_id, region, read_at, app_profiles, MANTLE
+    )

@@ -7,7 +7,8 @@ a day reads its own 24 hours plus the next day's first `late_hours` hour folders
 `early_hours` (config `sources.invocation_logs.late_hours/early_hours`), and the caller keeps records by their
 timestamp.
 Permission-check markers, `data/` sidecars (offloaded bodies), zero-byte and non-`.json.gz` objects are skipped
-and counted.
+and counted. A key is judged only by the part AWS writes (below the region folder), never by the configured root:
+a root such as `s3://lake/data/bedrock` is a name the user chose, not a sidecar folder.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import errno
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import fsspec
 
@@ -187,7 +189,7 @@ def list_day(root: str, day: dt.date, late_hours: int = 2, early_hours: int = 1)
                 except Exception as exc:  # noqa: BLE001
                     raise _explain(f"{scheme}{folder}", exc) from exc
                 for path in sorted(found):
-                    _classify(path, found[path], scheme, listing)
+                    _classify(path, path[len(region_dir) + 1 :], found[path], scheme, listing)
     return listing
 
 
@@ -206,12 +208,19 @@ def _find(fs: fsspec.AbstractFileSystem, folder: str, local: bool) -> dict[str, 
     return {p: info for p, info in found.items() if p.startswith(f"{folder}/")}
 
 
-def _classify(path: str, info: dict, scheme: str, listing: Listing) -> None:
+def is_sidecar(below_region: str) -> bool:
+    """Whether a key, given as the part below its region folder (`YYYY/MM/DD/HH/data/<id>_input.json.gz`), is an
+    offloaded body (`data/` sidecar) rather than a log object. Only AWS's part of the key is looked at: the
+    configured root may contain a `data` folder of its own."""
+    return "data" in below_region.split("/")[:-1]
+
+
+def _classify(path: str, below_region: str, info: dict, scheme: str, listing: Listing) -> None:
     name = path.rsplit("/", 1)[-1]
     size = int(info.get("size") or 0)
     if name.startswith(PERMISSION_MARKER):
         listing.skipped["permission_check_marker"] += 1
-    elif "/data/" in path:
+    elif is_sidecar(below_region):
         listing.skipped["data_sidecar"] += 1
     elif size == 0:
         listing.skipped["zero_byte"] += 1
@@ -263,3 +272,56 @@ def read_object(uri: str, sleep: Callable[[float], None] | None = None) -> bytes
                 f"({type(exc).__name__}: {str(exc)[:200]})"
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+READ_CHUNK = 8 * 2**20
+"""Bytes fetched per ranged read when an object is streamed: what one object holds in memory, whatever its size."""
+
+
+def iter_object(uri: str, size: int | None = None, sleep: Callable[[float], None] | None = None) -> Iterator[bytes]:
+    """The raw bytes of one object in chunks of at most `READ_CHUNK`, so memory holds a chunk, not the object.
+
+    Each chunk is a ranged read; one that fails for the service or the network is tried again from the same
+    offset (on a fresh handle) `READ_ATTEMPTS` times with doubling waits, so a connection cut in the middle of a
+    1 GB object costs a chunk, not the object. What still fails is raised as `read_object` raises it (already
+    yielded chunks stay yielded: the caller keeps what it parsed). An object that ends before its listed `size`
+    raises `ServiceUnavailable`: never a silently shorter log.
+    """
+    sleep = sleep or time.sleep
+    opts = storage_options_for(uri)
+    offset = 0
+    f: Any = None
+    try:
+        while True:
+            for attempt in range(READ_ATTEMPTS):
+                try:
+                    if f is None:
+                        f = fsspec.open(uri, "rb", block_size=READ_CHUNK, **opts).open()
+                        if offset:
+                            f.seek(offset)
+                    chunk = f.read(READ_CHUNK)
+                    break
+                except Exception as exc:
+                    if f is not None:
+                        f.close()
+                        f = None
+                    if not is_transient(exc):
+                        raise
+                    if attempt < READ_ATTEMPTS - 1:
+                        sleep(READ_BACKOFF_S * 2**attempt)
+                        continue
+                    if isinstance(exc, ServiceUnavailable):
+                        raise
+                    raise ServiceUnavailable(
+                        f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every "
+                        f"retry, {offset} bytes in ({type(exc).__name__}: {str(exc)[:200]})"
+                    ) from exc
+            if not chunk:
+                break
+            offset += len(chunk)
+            yield chunk
+    finally:
+        if f is not None:
+            f.close()
+    if size is not None and offset != size:
+        raise ServiceUnavailable(f"cannot read {uri}: got {offset} of {size} bytes (connection cut short)")
