@@ -99,8 +99,6 @@ class _Scenario:
     change: list[pl.Expr]
     share: float
     words: str
-    target_routing: str | None = None
-    target_tier: str | None = None
     target_model: pl.Expr | None = None
     """The catalog id the alternative must be priced by (checked in `price_source`); None: any row."""
 
@@ -144,7 +142,6 @@ def _scenarios(s: SavingsSettings) -> list[_Scenario]:
             ],
             1.0,
             "in-region and geo calls of models with a global. price, sent through global.",
-            target_routing="global",
             target_model=global_id,
         ),
         _Scenario(
@@ -157,7 +154,6 @@ def _scenarios(s: SavingsSettings) -> list[_Scenario]:
             ],
             1.0,
             "global. calls sent to the Region's own endpoint",
-            target_routing="in_region",
         ),
         _Scenario(
             "batch",
@@ -165,7 +161,6 @@ def _scenarios(s: SavingsSettings) -> list[_Scenario]:
             [pl.lit("batch").alias("service_tier")],
             1.0,
             f"successful non-streaming calls with ≥ {s.batch_min_input_tokens:,} input tokens or made 00–06 UTC",
-            target_tier="batch",
         ),
         _Scenario(
             "flex",
@@ -173,7 +168,6 @@ def _scenarios(s: SavingsSettings) -> list[_Scenario]:
             [pl.lit("flex").alias("service_tier")],
             1.0,
             f"successful non-streaming calls with ≥ {s.batch_min_input_tokens:,} input tokens or made 00–06 UTC",
-            target_tier="flex",
         ),
         _Scenario(
             "smaller_model",
@@ -199,10 +193,6 @@ def _scenarios(s: SavingsSettings) -> list[_Scenario]:
             "calls that wrote the cache without reading it, in applications that already read from it",
         ),
     ]
-
-
-def _group_label(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    return frame.with_columns(pl.col(column).fill_null(schemas.UNATTRIBUTED))
 
 
 def savings_opportunities(
