@@ -259,6 +259,7 @@ DEFAULT_ALERT_CHECKS = (
     "cost_reconciliation:within_tolerance",
     "log_completeness:*",
     "invocations:rejects_within_threshold",
+    "cost_anomalies:anomalies_below_severity",
 )
 
 
@@ -287,6 +288,39 @@ class Alerts(_Strict):
         return self
 
 
+class Foresight(_Strict):
+    """`foresight:` — anomalies, the month-end forecast and savings (see docs/foresight.md)."""
+
+    min_history_days: int = Field(default=14, ge=1, le=56)
+    """A key with fewer days of history than this is not judged (kind `insufficient_history`, never an alert)."""
+    min_user_cost_usd: float = Field(default=5.0, ge=0)
+    """Users are judged when their cost today or their median day reaches this, or when they are among the
+    `top_users` by spend over the last 28 days; the long tail of tiny users would only add noise."""
+    top_users: int = Field(default=1000, ge=0)
+    band_sigmas: float = Field(default=4.5, gt=0)
+    """How many robust standard deviations (1.4826 × MAD) from the expected value make an anomaly."""
+    min_change_usd: float = Field(default=1.0, ge=0)
+    """A day is an anomaly only if it also differs from the expected value by at least this many dollars."""
+    alert_severity: str = "medium"
+    """The `cost_anomalies` check fails (and the alert sensor sends it) on anomalies of this severity or above:
+    `low`, `medium` or `high`."""
+    interval: float = Field(default=0.8, gt=0, lt=1)
+    """The forecast interval's coverage (0.8 = the 10th to the 90th percentile of simulated month ends)."""
+    long_output_tokens: int = Field(default=300, ge=1)
+    """Savings: a call with at most this many output tokens counts as short (a candidate for a smaller model)."""
+    batch_min_input_tokens: int = Field(default=2000, ge=0)
+    """Savings: a non-streaming call with at least this many input tokens, or made off-hours, looks asynchronous."""
+
+    @field_validator("alert_severity")
+    @classmethod
+    def _known_severity(cls, value: str) -> str:
+        from pipeline.vocabulary import ANOMALY_SEVERITIES
+
+        if value not in ANOMALY_SEVERITIES:
+            raise ValueError(f"foresight.alert_severity {value!r} is not one of {', '.join(ANOMALY_SEVERITIES)}")
+        return value
+
+
 class GlueCatalog(_Strict):
     """`glue:` — register the warehouse's tables in this Glue database every day (optional; see docs/outputs.md)."""
 
@@ -309,6 +343,7 @@ class LedgerConfig(_Strict):
     retain_bodies: Literal["none", "redacted"] = "none"
     """Prompt and response bodies are dropped unless set to `redacted`."""
     alerts: Alerts = Field(default_factory=Alerts)
+    foresight: Foresight = Field(default_factory=Foresight)
 
     @model_validator(mode="after")
     def _unique_budgets(self) -> LedgerConfig:
