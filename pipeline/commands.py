@@ -324,7 +324,7 @@ def _serve(proc: Any) -> int:
 
 
 CLOUDWATCH_MAX_AGE_DAYS = 14
-"""CloudWatch Logs refuses events older than 14 days (PutLogEvents; README "The demo")."""
+"""CloudWatch Logs refuses events older than 14 days (PutLogEvents; docs/first-real-day.md)."""
 
 
 def _check_generate(out: str, first: dt.date, days: int, bill: bool | None, cloudwatch_group: str) -> bool:
@@ -370,6 +370,9 @@ def generate(
         str, typer.Option(help="also put a share of the events into this log group (days within the last 14)")
     ] = "",
     cloudwatch_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
+    history_days: Annotated[
+        int, typer.Option(min=0, max=120, help="also write this many earlier days, ending in planted anomalies")
+    ] = 0,
 ) -> None:
     """Write realistic sample invocation logs (and, with a local --out, a matching bill and a ledger.yaml)."""
     from pipeline.preflight import parse_day
@@ -391,12 +394,15 @@ def generate(
             body_kb=body_kb,
             cloudwatch_group=cloudwatch_group,
             cloudwatch_share=share,
+            history_days=history_days,
         )
         summary = sample.logs
         typer.echo(f"config: {sample.config_path}")
         for fmt, files in sample.bill_files.items():
             typer.echo(f"bill ({fmt}): {len(files)} files under {Path(out).resolve() / 'billing' / fmt}")
     else:
+        if history_days:
+            raise InputError("--history-days needs the bill and ledger.yaml (--bill) and a local --out folder")
         cloudwatch_options: dict[str, Any] = {"cloudwatch_log_group": cloudwatch_group} if cloudwatch_group else {}
         summary = generate_sample(
             out,
@@ -431,13 +437,23 @@ def demo(
     out: Annotated[str, typer.Option(help="folder for the sample data, config and warehouse")] = "./demo",
     days: Annotated[int, typer.Option(min=1, max=31)] = 3,
     records_per_day: Annotated[int, typer.Option(min=1)] = 2000,
+    history_days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=120,
+            help="also write and run this many earlier days (same size) for foresight to learn from; the last day "
+            "then has a planted spend spike, new spender and stop (try --history-days 35 --records-per-day 50)",
+        ),
+    ] = 0,
 ) -> None:
     """Generate sample logs and a matching bill, write ledger.yaml, run every asset for every day, summarise."""
     from pipeline.sample.demo import DEMO_START, generate_all
     from pipeline.sample.expected import EXPECTED_CHECK_FAILURES
 
-    typer.echo(f"Generating {days} days of sample logs and a matching bill under {out} ...")
-    sample = generate_all(out, DEMO_START, days, records_per_day)
+    earlier = f" (and {history_days} earlier days)" if history_days else ""
+    typer.echo(f"Generating {days} days of sample logs{earlier} and a matching bill under {out} ...")
+    sample = generate_all(out, DEMO_START, days, records_per_day, history_days=history_days)
     typer.echo(f"Running the pipeline for {sample.days[0]} .. {sample.days[-1]} ({sample.config_path}) ...")
     ok = run_days(str(sample.config_path), sample.days, expected=EXPECTED_CHECK_FAILURES, footer=False)
     _print_summary(str(sample.config_path), sample.days)

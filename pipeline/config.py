@@ -1,6 +1,6 @@
 """`ledger.yaml`: the one configuration file, validated up front so a typo fails at load, not mid-run.
 
-The keys are part of the contract (README.md, Configuration). Unknown keys are errors (a misspelt `cost_centre`
+The keys are part of the contract (docs/configuration.md). Unknown keys are errors (a misspelt `cost_centre`
 silently ignored would mean unattributed spend). Relative paths in the file are resolved against the file's own
 folder, so a config works from any working directory.
 """
@@ -83,7 +83,7 @@ class BatchJobSource(_Strict):
     `GetModelInvocationJob`, `ListTagsForResource`) and their output folders under `output_s3`.
 
     A job's folder is found by its `manifest.json.out` wherever it sits under `output_s3`; jobs whose output lies
-    outside every configured prefix are still listed, without tokens (README, "Batch inference jobs")."""
+    outside every configured prefix are still listed, without tokens (docs/bill-coverage.md, "Batch inference jobs")."""
 
     output_s3: str
     """`s3://bucket/prefix` (or a local folder) the jobs write their output folders under."""
@@ -259,11 +259,12 @@ DEFAULT_ALERT_CHECKS = (
     "cost_reconciliation:within_tolerance",
     "log_completeness:*",
     "invocations:rejects_within_threshold",
+    "cost_anomalies:anomalies_below_severity",
 )
 
 
 class Alerts(_Strict):
-    """Failed checks that matter, sent to people (off by default). See README "Alerts"."""
+    """Failed checks that matter, sent to people (off by default). See docs/report-and-alerts.md."""
 
     enabled: bool = False
     sns_topic_arn: str | None = None
@@ -287,8 +288,41 @@ class Alerts(_Strict):
         return self
 
 
+class Foresight(_Strict):
+    """`foresight:` — anomalies, the month-end forecast and savings (see docs/foresight.md)."""
+
+    min_history_days: int = Field(default=14, ge=1, le=56)
+    """A key with fewer days of history than this is not judged (kind `insufficient_history`, never an alert)."""
+    min_user_cost_usd: float = Field(default=5.0, ge=0)
+    """Users are judged when their cost today or their median day reaches this, or when they are among the
+    `top_users` by spend over the last 28 days; the long tail of tiny users would only add noise."""
+    top_users: int = Field(default=1000, ge=0)
+    band_sigmas: float = Field(default=4.5, gt=0)
+    """How many robust standard deviations (1.4826 × MAD) from the expected value make an anomaly."""
+    min_change_usd: float = Field(default=1.0, ge=0)
+    """A day is an anomaly only if it also differs from the expected value by at least this many dollars."""
+    alert_severity: str = "medium"
+    """The `cost_anomalies` check fails (and the alert sensor sends it) on anomalies of this severity or above:
+    `low`, `medium` or `high`."""
+    interval: float = Field(default=0.8, gt=0, lt=1)
+    """The forecast interval's coverage (0.8 = the 10th to the 90th percentile of simulated month ends)."""
+    long_output_tokens: int = Field(default=300, ge=1)
+    """Savings: a call with at most this many output tokens counts as short (a candidate for a smaller model)."""
+    batch_min_input_tokens: int = Field(default=2000, ge=0)
+    """Savings: a non-streaming call with at least this many input tokens, or made off-hours, looks asynchronous."""
+
+    @field_validator("alert_severity")
+    @classmethod
+    def _known_severity(cls, value: str) -> str:
+        from pipeline.vocabulary import ANOMALY_SEVERITIES
+
+        if value not in ANOMALY_SEVERITIES:
+            raise ValueError(f"foresight.alert_severity {value!r} is not one of {', '.join(ANOMALY_SEVERITIES)}")
+        return value
+
+
 class GlueCatalog(_Strict):
-    """`glue:` — register the warehouse's tables in this Glue database every day (optional; see README)."""
+    """`glue:` — register the warehouse's tables in this Glue database every day (optional; see docs/outputs.md)."""
 
     database: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_]+$")
     location: str | None = None
@@ -309,6 +343,7 @@ class LedgerConfig(_Strict):
     retain_bodies: Literal["none", "redacted"] = "none"
     """Prompt and response bodies are dropped unless set to `redacted`."""
     alerts: Alerts = Field(default_factory=Alerts)
+    foresight: Foresight = Field(default_factory=Foresight)
 
     @model_validator(mode="after")
     def _unique_budgets(self) -> LedgerConfig:
@@ -338,7 +373,7 @@ def parse_config(data: dict[str, Any] | None, *, base_dir: Path | None = None, o
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling against README.md, section Configuration)"
+                msg = "unknown key (check the spelling against docs/configuration.md)"
             lines.append(f"  {loc}: {msg}")
         raise ConfigError(f"{origin}: invalid configuration\n" + "\n".join(lines)) from None
     if base_dir is None:

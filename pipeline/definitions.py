@@ -14,7 +14,7 @@ from pipeline.config import CONFIG_ENV, ConfigError, load_config
 from pipeline.defs.build import build_definitions
 
 NO_CONFIG = (
-    f"bedrock-ledger: no configuration: set {CONFIG_ENV} to your ledger.yaml (README.md, section Configuration), "
+    f"bedrock-ledger: no configuration: set {CONFIG_ENV} to your ledger.yaml (docs/configuration.md), "
     f"or run `uv run bedrock-ledger demo` and start the UI with {CONFIG_ENV}=demo/ledger.yaml"
 )
 

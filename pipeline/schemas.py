@@ -1,6 +1,6 @@
 """The data contract: column names and polars dtypes of every table the pipeline writes.
 
-Notebooks and other teams read these tables directly (README.md lists them), so every writer casts its frame to the
+Notebooks and other teams read these tables directly (docs/tables.md lists them), so every writer casts its frame to the
 schema here before writing (`conform`), and tests compare against it. Add columns at the end; never rename.
 """
 
@@ -17,6 +17,7 @@ from pipeline.vocabulary import (  # noqa: F401  (the contract names them; defin
     GUARDRAIL_POLICIES,
     RECONCILIATION_STATUSES,
     ROUTINGS,
+    SAVINGS_SCENARIOS,
     STATUSES,
     USAGE_LINE_TYPES,
 )
@@ -177,6 +178,10 @@ BUDGET_STATUS: dict[str, DType] = {
     "invocations": pl.Int64,
     "unpriced_invocations": pl.Int64,
     "unpriced_share": pl.Float64,
+    # The month-end forecast comes from `spend_forecast` (weekly pattern, 80 % interval by default).
+    "forecast_low_usd": pl.Float64,
+    "forecast_high_usd": pl.Float64,
+    "p_over_budget": pl.Float64,
 }
 
 BILLING_LINE_ITEMS: dict[str, DType] = {
@@ -297,7 +302,7 @@ CHARGEBACK: dict[str, DType] = {
 # ---------------------------
 
 FOCUS_CHARGEBACK: dict[str, DType] = {
-    # FOCUS 1.2 columns (names and meanings from the FOCUS specification; README explains each value).
+    # FOCUS 1.2 columns (names and meanings from the FOCUS specification; docs/outputs.md explains each value).
     "BilledCost": pl.Float64,
     "BillingAccountId": pl.String,
     "BillingAccountName": pl.String,
@@ -596,6 +601,61 @@ BILL_COVERAGE: dict[str, DType] = {
 }
 
 
+# Foresight: what is unusual today, where the month ends, what the same calls would cost another way.
+COST_ANOMALIES: dict[str, DType] = {
+    "date": pl.Date,
+    "dimension": pl.String,  # cost_center | application | user | model
+    "key": pl.String,
+    "cost_usd": pl.Float64,
+    "tokens": pl.Int64,
+    "expected_usd": pl.Float64,
+    "low_usd": pl.Float64,
+    "high_usd": pl.Float64,
+    "score": pl.Float64,  # (cost - expected) / robust sigma
+    "severity": pl.String,  # low | medium | high; null for insufficient_history
+    "kind": pl.String,  # spike | drop | new | stopped | insufficient_history
+    "history_days": pl.Int64,
+    "sentence": pl.String,
+    "ratio": pl.Float64,  # cost / expected (null when nothing was expected)
+}
+
+SPEND_FORECAST: dict[str, DType] = {
+    "date": pl.Date,
+    "scope": pl.String,  # cost_center | total
+    "key": pl.String,
+    "month": pl.String,
+    "spend_to_date_usd": pl.Float64,
+    "forecast_usd": pl.Float64,
+    "low_usd": pl.Float64,
+    "high_usd": pl.Float64,
+    "interval": pl.Float64,
+    "budget_usd": pl.Float64,
+    "p_over_budget": pl.Float64,
+    "history_days": pl.Int64,
+    "days_left": pl.Int64,
+    "run_rate_usd": pl.Float64,  # the straight run rate's month end, for comparison
+}
+
+SAVINGS_OPPORTUNITIES: dict[str, DType] = {
+    "date": pl.Date,
+    "scenario": pl.String,
+    "dimension": pl.String,  # total | cost_center | application
+    "key": pl.String,
+    "share_of_traffic": pl.Float64,  # the candidate calls' share of the key's cost today
+    "current_cost_usd": pl.Float64,
+    "alternative_cost_usd": pl.Float64,
+    "savings_usd": pl.Float64,
+    "target_model_id": pl.String,
+    "target_routing": pl.String,
+    "target_tier": pl.String,
+    "assumed_share_async": pl.Float64,  # the share of the candidate calls assumed to move
+    "rate_source": pl.String,
+    "calls": pl.Int64,
+    "history_days": pl.Int64,  # days of priced calls behind the figure (one: today's)
+    "monthly_savings_usd": pl.Float64,  # savings_usd × days in the month
+    "candidates": pl.String,  # which calls the scenario repriced, in words
+}
+
 TABLES: dict[str, dict[str, DType]] = {
     "invocations": INVOCATIONS,
     "rejected_records": REJECTED_RECORDS,
@@ -614,6 +674,9 @@ TABLES: dict[str, dict[str, DType]] = {
     "logging_configuration": LOGGING_CONFIGURATION,
     "bedrock_metrics": BEDROCK_METRICS,
     "log_completeness": LOG_COMPLETENESS,
+    "cost_anomalies": COST_ANOMALIES,
+    "spend_forecast": SPEND_FORECAST,
+    "savings_opportunities": SAVINGS_OPPORTUNITIES,
     "batch_jobs": BATCH_JOBS,
     "batch_job_rejects": BATCH_JOB_REJECTS,
     "bill_coverage": BILL_COVERAGE,
@@ -747,7 +810,7 @@ _SHARED: dict[str, str] = {
     "successes": "calls that succeeded",
     "client_errors": "calls that failed with a client error (4xx, not throttles)",
     "server_errors": "calls that failed with a server error (5xx)",
-    "throttles": "throttled calls (logged, or from the AWS/Bedrock metrics where read: see README)",
+    "throttles": "throttled calls (logged, or from the AWS/Bedrock metrics where read: see docs/tables.md)",
     "guardrail_interventions": "calls a guardrail intervened in",
     "error_rate": "(client errors + server errors + throttles) ÷ calls: the one error rate of the tables and report",
     "cache_cost_usd": "cost of cache reads and writes (USD)",
@@ -939,6 +1002,54 @@ _PER_TABLE: dict[str, dict[str, str]] = {
         "date": "the as-of day (the partition)",
         "invocations": "calls of the month to date",
         "unpriced_invocations": "calls of the month to date without a price",
+        "forecast_low_usd": "low end of spend_forecast's interval for the month end (USD); null with the run rate",
+        "forecast_high_usd": "high end of spend_forecast's interval for the month end (USD); null with the run rate",
+        "p_over_budget": "share of spend_forecast's simulated month ends above the budget; null with the run rate",
+    },
+    "cost_anomalies": {
+        "dimension": "what `key` names: cost_center, application, user or model (base model id)",
+        "key": "the cost center, application, user or model judged",
+        "cost_usd": "the key's estimated spend on the day (USD)",
+        "tokens": "the key's input, output and cache tokens on the day",
+        "expected_usd": "the usual day: recent level × this weekday's factor (USD); null when not judged",
+        "low_usd": "low end of the usual range (band_sigmas robust deviations, log scale) (USD)",
+        "high_usd": "high end of the usual range (USD)",
+        "score": "robust z-score on the log scale: (ln(cost + 1) − ln(expected + 1)) / spread",
+        "severity": "low, medium or high; null for insufficient_history",
+        "kind": "spike, drop, new, stopped or insufficient_history (listed, never judged or alerted)",
+        "history_days": "days of history behind the judgement: since the key first spent, in the 56-day window",
+        "sentence": "the finding in words",
+        "ratio": "cost / expected; null when nothing was expected",
+    },
+    "spend_forecast": {
+        "scope": "cost_center or total",
+        "key": "the cost center, or `total`",
+        "forecast_usd": "median simulated month end (USD)",
+        "low_usd": "low end of the interval (USD)",
+        "high_usd": "high end of the interval (USD)",
+        "interval": "the interval's coverage (foresight.interval, 0.8 by default)",
+        "p_over_budget": "share of simulated month ends above the budget (summed budgets for the total); null without",
+        "history_days": "days of history the forecast learned from",
+        "days_left": "days of the month after the as-of day",
+        "run_rate_usd": "the straight run rate's month end, for comparison (USD)",
+    },
+    "savings_opportunities": {
+        "scenario": "one of " + ", ".join(SAVINGS_SCENARIOS),
+        "dimension": "total, cost_center or application",
+        "key": "the cost center or application, or `total`",
+        "share_of_traffic": "the candidate calls' share of the key's estimated cost on the day",
+        "current_cost_usd": "the candidate calls' estimated cost as they were made (USD)",
+        "alternative_cost_usd": "current cost minus the savings (USD)",
+        "savings_usd": "assumed_share_async × (current − repriced cost) for the day (USD)",
+        "target_model_id": "the model id the candidates were repriced as (the most common)",
+        "target_routing": "the pricing routing of the alternative (the most common)",
+        "target_tier": "the service tier of the alternative (the most common)",
+        "assumed_share_async": "share of the candidate calls assumed to move to the alternative",
+        "rate_source": "the catalog rows that priced the alternative (up to three)",
+        "calls": "candidate calls repriced",
+        "history_days": "days of calls behind the figure (the day's own)",
+        "monthly_savings_usd": "savings_usd × days in the month (USD)",
+        "candidates": "which calls the scenario repriced, in words",
     },
     "chargeback": {
         "cost_center": "the owner's cost center; `unallocated` for billed cost no log explains",

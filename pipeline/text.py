@@ -1,7 +1,7 @@
 """Words and numbers for people, one way everywhere: money as `usd()`, strings escaped for where they land.
 
-A dollar figure read in the report, an alert, a check's description and the CLI must look the same: README
-promises cents below $100 and whole dollars from $100, and a $0.42 budget printed as "$0" once made a forecast
+A dollar figure read in the report, an alert, a check's description and the CLI must look the same: the docs
+promise cents below $100 and whole dollars from $100, and a $0.42 budget printed as "$0" once made a forecast
 read "270% of its $0 budget". Strings that come from logs, bills or config (a cost center, an application id, a
 model id) are set by whoever calls Bedrock or writes the config: they are escaped for the context they land in, so
 a cost center named `<a href=…>` is text in HTML, in a chart label, in Dagster's markdown and in Slack, never a link.

@@ -43,6 +43,25 @@ GUARDRAIL_POLICIES: tuple[str, ...] = (
 bill row (`spend_kind = guardrail`). The log's `sensitiveInformationPolicyUnits` is the bill's
 `SensitiveInformationPolicyPaidUnitsConsumed`; the log's `…FreeUnits` (regex-only matches) are never billed."""
 
+ANOMALY_SEVERITIES: tuple[str, ...] = ("low", "medium", "high")
+"""`cost_anomalies.severity`, least to most severe (`foresight.alert_severity` names one of them)."""
+
+ANOMALY_KINDS: tuple[str, ...] = ("spike", "drop", "new", "stopped", "insufficient_history")
+"""`cost_anomalies.kind`. `insufficient_history` rows are keys not judged yet: never an alert."""
+
+ANOMALY_DIMENSIONS: tuple[str, ...] = ("cost_center", "application", "user", "model")
+"""`cost_anomalies.dimension`: what a row's `key` names."""
+
+SAVINGS_SCENARIOS: tuple[str, ...] = (
+    "global_routing",
+    "regional_routing",
+    "batch",
+    "flex",
+    "smaller_model",
+    "more_caching",
+)
+"""`savings_opportunities.scenario`: the ways the same calls could have been bought."""
+
 USAGE_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "image", "provisioned", *GUARDRAIL_POLICIES, "other")
 """`billing_line_items.usage_kind`: what a bill line is for (a guardrail row names its policy)."""
 

@@ -256,6 +256,27 @@ def test_budget_status_forecast_and_thresholds(budget: float, status: str, pct: 
     assert r["status"] == status
 
 
+def test_budget_status_takes_its_forecast_from_spend_forecast() -> None:
+    """The weekly-pattern forecast replaces the run rate where spend_forecast has a row; its interval and the
+    probability of going over come along; a cost center without a row keeps the run rate."""
+    from pipeline.foresight.forecast import spend_forecast
+
+    spend = {**_spend_300("sales"), **_spend_300("search")}
+    daily = cc_days(spend)
+    forecast = spend_forecast(daily, AS_OF, {"sales": 800.0}).filter(pl.col("key") != "search")
+    budgets = [Budget(cost_center="sales", monthly_usd=800), Budget(cost_center="search", monthly_usd=2000)]
+    rows = {r["cost_center"]: r for r in budget_status(daily, budgets, AS_OF, forecast=forecast).iter_rows(named=True)}
+    sales = forecast.filter(pl.col("key") == "sales").row(0, named=True)
+    assert rows["sales"]["forecast_month_end_usd"] == pytest.approx(sales["forecast_usd"])
+    assert rows["sales"]["forecast_low_usd"] <= rows["sales"]["forecast_month_end_usd"]
+    assert rows["sales"]["forecast_high_usd"] >= rows["sales"]["forecast_month_end_usd"]
+    assert (
+        rows["sales"]["p_over_budget"] == pytest.approx(sales["p_over_budget"]) and rows["sales"]["p_over_budget"] > 0.9
+    )
+    assert rows["sales"]["status"] == "forecast_over"
+    assert rows["search"]["forecast_month_end_usd"] == pytest.approx(900.0) and rows["search"]["p_over_budget"] is None
+
+
 def test_budget_status_no_budget_no_spend_and_window() -> None:
     spend = {
         **_spend_300("search"),

@@ -78,7 +78,7 @@ def test_unknown_config_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     config = write_config(tmp_path, warehous="typo")
     code, out = cli(capsys, "run", "-c", str(config), "--start", DAY, "--end", DAY)
     assert code == EXIT_BAD_INPUT
-    assert_short(out, "warehous", "unknown key", "README.md")
+    assert_short(out, "warehous", "unknown key", "docs/configuration.md")
 
 
 @pytest.mark.parametrize(

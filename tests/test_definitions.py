@@ -48,6 +48,7 @@ CHECKS = {
     ("logging_configuration", "logging_unchanged_since_previous_day"),
     ("logging_configuration", "logging_on_in_every_region"),
     ("log_completeness", "logs_cover_metrics"),
+    ("cost_anomalies", "anomalies_below_severity"),
     ("batch_jobs", "rejects_none"),
     ("batch_jobs", "jobs_priced"),
     ("batch_jobs", "reconciles_within_tolerance"),
@@ -83,9 +84,10 @@ def test_definitions_smoke(config_env: Path) -> None:
             "pricing",
             "usage",
             "billing",
-            "batch",
             "outputs",
             "completeness",
+            "foresight",
+            "batch",
             "report",
         }, key
         assert (node.description or "").strip(), key
@@ -312,3 +314,26 @@ def test_glue_catalog_asset_only_with_glue_config() -> None:
     defs = build_definitions(cfg)
     job = defs.resolve_job_def(ALL_JOB)
     assert "glue_catalog" in {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+
+
+def test_foresight_reads_eight_weeks_of_history_and_budgets_follow_the_forecast(config_env: Path) -> None:
+    """cost_anomalies and spend_forecast depend on the 56 days before their partition (lineage the UI shows);
+    budget_status waits for spend_forecast, and the report for all three."""
+    from dagster import AssetKey
+
+    graph = _load_defs().resolve_asset_graph()
+    day = "2026-03-01"
+    for asset, upstream in (
+        ("cost_anomalies", "daily_usage_by_user"),
+        ("spend_forecast", "daily_usage_by_cost_center"),
+    ):
+        node = graph.get(AssetKey(asset))
+        upstream_days = graph.get_parent_partition_keys_for_child(
+            day, AssetKey(upstream), AssetKey(asset)
+        ).partitions_subset.get_partition_keys()
+        assert AssetKey(upstream) in node.parent_keys
+        assert min(upstream_days) == "2026-01-04" and max(upstream_days) == day and len(upstream_days) == 57
+    assert AssetKey("spend_forecast") in graph.get(AssetKey("budget_status")).parent_keys
+    assert {"cost_anomalies", "spend_forecast", "savings_opportunities"} <= {
+        k.to_user_string() for k in graph.get(AssetKey("cost_report")).parent_keys
+    }

@@ -15,6 +15,7 @@ from pipeline import schemas, warehouse
 from pipeline.config import load_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+NOTEBOOKS = README.parent / "docs" / "notebooks.md"
 START = dt.date(2026, 11, 1)
 
 
@@ -100,12 +101,24 @@ def _readme_snippets() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
+def _notebook_page_snippets() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", NOTEBOOKS.read_text(), flags=re.S)
+
+
 def test_readme_notebook_snippets_run_as_written(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snippets = _readme_snippets()
     assert len(snippets) >= 2
     monkeypatch.chdir(demo)  # the snippets read demo/warehouse relative to the working directory
     for code in snippets:
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_notebook_page_snippets_run_as_written(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snippets = _notebook_page_snippets()
+    assert len(snippets) >= 4
+    monkeypatch.chdir(demo)
+    for code in snippets:
+        exec(compile(code, "docs/notebooks.md", "exec"), {})
 
 
 def test_injected_discrepancies_are_listed(demo: Path) -> None:
@@ -243,3 +256,19 @@ def test_bill_list_rates_price_a_model_the_catalog_lacks_and_check_the_catalog(d
     bad = catalog_disagreements(rates, load_catalog(overrides), first, 0.005)
     assert planted <= set(bad["base_model_id"]) and base in set(bad["base_model_id"])
     assert bad.filter(pl.col("base_model_id") == base)["catalog_rate_per_1k_usd"].null_count() > 0
+
+
+def test_foresight_on_the_default_demo_waits_for_history_and_still_forecasts_and_finds_savings(demo: Path) -> None:
+    """Two days are too few to judge anyone (every key is `insufficient_history`, no alert), yet the month-end
+    forecast is there with an interval, budgets take it, and the day's calls are repriced."""
+    wh = _wh(demo)
+    day = START + dt.timedelta(days=1)
+    found = warehouse.read_partition(wh, "cost_anomalies", day)
+    assert found.height and set(found["kind"]) == {"insufficient_history"} and found["severity"].is_null().all()
+    forecast = warehouse.read_partition(wh, "spend_forecast", day)
+    total = forecast.filter(pl.col("scope") == "total").row(0, named=True)
+    assert total["low_usd"] < total["forecast_usd"] < total["high_usd"] and total["days_left"] == 28
+    budgets = warehouse.read_partition(wh, "budget_status", day).filter(pl.col("budget_usd").is_not_null())
+    assert budgets["p_over_budget"].is_not_null().all() and budgets["forecast_low_usd"].is_not_null().all()
+    savings = warehouse.read_partition(wh, "savings_opportunities", day)
+    assert {"global_routing", "batch"} <= set(savings["scenario"]) and (savings["savings_usd"] > 0).all()

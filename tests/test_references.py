@@ -77,7 +77,7 @@ def _sections(note: str) -> set[str]:
 
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[`*]", "", heading.strip().lower())  # underscores stay, as in GitHub's anchors
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 

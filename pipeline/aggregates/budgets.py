@@ -9,10 +9,12 @@ budget can warn weeks before the bill closes. Definitions:
 * ``first_data_date`` = the first day of the month with any row in ``daily_usage_by_cost_center`` (any cost
   center); ``days_with_data`` = days from it to ``as_of``, both counted. A month whose data starts mid-month
   (logging switched on, a ``start_date`` on the 15th) is not diluted by the days before.
-* ``forecast_month_end_usd`` = spend_to_date + spend_to_date / days_with_data × days left after ``as_of``, a
-  straight run rate over the days with data (days before the first data count as no spend). It is simple and
-  explainable; it over-forecasts after a spike and ignores weekly seasonality, which a FinOps reader expects.
-  Null in a month with no data at all.
+* ``forecast_month_end_usd``: from ``spend_forecast`` when it is given (the weekly pattern and a recent level,
+  ``pipeline.foresight.forecast``), with ``forecast_low_usd`` / ``forecast_high_usd`` (its interval, 80 % by
+  default) and ``p_over_budget`` (the share of its simulated month ends above the budget). Without it (or for a
+  cost center it has no row for) a straight run rate: spend_to_date + spend_to_date / days_with_data × days left
+  after ``as_of`` (days before the first data count as no spend), with no interval; the run rate over-forecasts
+  after a spike and ignores weekends. Null in a month with no data at all.
 * ``unpriced_invocations`` / ``invocations`` / ``unpriced_share``: calls of the month to date that carry no price
   (an unknown model, a missing rate). Their cost is in neither the spend nor the forecast, so a share above zero
   means both are understated by an amount the ledger cannot know.
@@ -49,11 +51,13 @@ def budget_status(
     as_of: dt.date,
     *,
     warning_pct: float = WARNING_PCT,
+    forecast: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Budget status per cost center for the month of ``as_of`` (see module docstring for each definition).
 
     ``daily_cost_center`` holds many days of ``daily_usage_by_cost_center``; only ``date``, ``cost_center``,
-    ``total_cost_usd`` and (when present) ``invocations`` and ``unpriced_invocations`` are read.
+    ``total_cost_usd`` and (when present) ``invocations`` and ``unpriced_invocations`` are read. ``forecast`` is
+    ``as_of``'s ``spend_forecast``; its cost-center rows replace the run rate.
     """
     month_start = as_of.replace(day=1)
     days_in_month = calendar.monthrange(as_of.year, as_of.month)[1]
@@ -80,14 +84,15 @@ def budget_status(
     days_with_data = (as_of - first_data).days + 1 if first_data is not None else 0
     days_left = days_in_month - days_elapsed
     if days_with_data:
-        forecast = pl.col("spend_to_date_usd") + pl.col("spend_to_date_usd") / days_with_data * days_left
+        run_rate = pl.col("spend_to_date_usd") + pl.col("spend_to_date_usd") / days_with_data * days_left
     else:
-        forecast = pl.lit(None, dtype=pl.Float64)
+        run_rate = pl.lit(None, dtype=pl.Float64)
     budget_frame = pl.DataFrame(
         {"cost_center": [b.cost_center for b in budgets], "budget_usd": [float(b.monthly_usd) for b in budgets]},
         schema={"cost_center": pl.String, "budget_usd": pl.Float64},
     )
     pct = pl.col("spend_to_date_usd") * 100.0 / pl.col("budget_usd")  # multiply first: 80 of 100 is exactly 80.0
+    foresight = _forecast_columns(forecast, as_of)
     out = (
         spend.drop("_first")
         .join(budget_frame, on="cost_center", how="full", coalesce=True)
@@ -101,7 +106,7 @@ def budget_status(
             pl.lit(as_of).alias("date"),
             pl.lit(days_elapsed, dtype=pl.Int64).alias("days_elapsed"),
             pl.lit(days_in_month, dtype=pl.Int64).alias("days_in_month"),
-            forecast.alias("forecast_month_end_usd"),
+            run_rate.alias("_run_rate"),
             pct.alias("pct_used"),
             pl.lit(first_data, dtype=pl.Date).alias("first_data_date"),
             pl.lit(days_with_data, dtype=pl.Int64).alias("days_with_data"),
@@ -109,6 +114,13 @@ def budget_status(
             .then(pl.col("unpriced_invocations") / pl.col("invocations"))
             .otherwise(pl.lit(0.0))
             .alias("unpriced_share"),
+        )
+        .join(foresight, on="cost_center", how="left")
+        .with_columns(
+            pl.when(pl.lit(days_with_data == 0))
+            .then(pl.lit(None, pl.Float64))
+            .otherwise(pl.coalesce("_forecast", "_run_rate"))
+            .alias("forecast_month_end_usd")
         )
         .with_columns(
             pl.when(pl.lit(days_with_data == 0))
@@ -127,6 +139,27 @@ def budget_status(
         .sort("cost_center")
     )
     return schemas.conform(out, schemas.BUDGET_STATUS)
+
+
+def _forecast_columns(forecast: pl.DataFrame | None, as_of: dt.date) -> pl.DataFrame:
+    """`spend_forecast`'s cost-center rows for `as_of` as the columns budget_status takes from it."""
+    schema = {
+        "cost_center": pl.String,
+        "_forecast": pl.Float64,
+        "forecast_low_usd": pl.Float64,
+        "forecast_high_usd": pl.Float64,
+        "p_over_budget": pl.Float64,
+    }
+    if forecast is None or forecast.is_empty():
+        return pl.DataFrame(schema=schema)
+    rows = forecast.filter((pl.col("scope") == "cost_center") & (pl.col("date") == as_of))
+    return rows.select(
+        pl.col("key").alias("cost_center"),
+        pl.col("forecast_usd").alias("_forecast"),
+        pl.col("low_usd").alias("forecast_low_usd"),
+        pl.col("high_usd").alias("forecast_high_usd"),
+        pl.col("p_over_budget"),
+    ).cast(schema)  # type: ignore[arg-type]
 
 
 NAMED_IN_WORDS = 20

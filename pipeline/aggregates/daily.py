@@ -3,7 +3,7 @@
 The three tables share one set of metrics (see `schemas._USAGE_METRICS`) and differ only in their keys, so they are
 built from three light queries (`_parts`: masked sums, latency percentiles keyed by a group hash, distinct users),
 collected one after another so a large day's peak memory is the largest of them, not their sum (one combined query
-peaks at about twice that; README's Performance section has the figures).
+peaks at about twice that; docs/performance.md has the figures).
 
 Definitions, chosen so that the tables add up to each other and to the invocations:
 

@@ -4,7 +4,7 @@ AWS copies the caller's IAM principal and session tags that are activated for co
 `tags` map with the prefix `iamPrincipal/` (docs/formats/billing-exports.md §4.10). They are read with the same key
 lists as request metadata
 (`iamPrincipal/costCenter` feeds `cost_center` when `costCenter` is listed under `cost_center`), and they rank
-between application inference profiles and principal rules (README, "Who called: IAM principal data"):
+between application inference profiles and principal rules (docs/reconciliation.md, "Who called: IAM principal data"):
 
     request metadata > application profile > bill `iamPrincipal/` tags > principal rule > user name
 

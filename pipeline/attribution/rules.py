@@ -1,9 +1,10 @@
 """Attribution: who caused each invocation (user, application, cost center, environment) and its effective tags.
 
-Precedence is the contract (README.md): request metadata first (the caller knows best), then the tags of the
-application inference profile the call went through (config entries win over tags read live from AWS), then the
-first principal rule whose glob matches the caller's ARN. The user falls back to the assumed role's session name,
-then the IAM user name. What nothing explains is `unattributed`, never null, so group-by sums add up.
+Precedence is the contract (docs/pricing-and-attribution.md): request metadata first (the caller knows best),
+then the tags of the application inference profile the call went through (config entries win over tags read live
+from AWS), then the first principal rule whose glob matches the caller's ARN. The user falls back to the assumed
+role's session name, then the IAM user name. What nothing explains is `unattributed`, never null, so
+group-by sums add up.
 
 Request metadata can be unique per call (trace ids), so its lookups are polars expressions over the whole frame;
 profiles and principals repeat, so their rules run in Python once per distinct combination and are joined back.

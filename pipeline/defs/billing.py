@@ -465,7 +465,8 @@ def principal_coverage_result(items: pl.DataFrame) -> AssetCheckResult:
             "largest_without_principal": MetadataValue.md(markdown_table(cov["largest_without_principal"])),
             "note": "rows with a principal are charged to it; the rest by estimate"
             if cov["enabled"]
-            else "no row names a principal: enable INCLUDE_IAM_PRINCIPAL_DATA on a CUR 2.0 export (see README)",
+            else "no row names a principal: enable INCLUDE_IAM_PRINCIPAL_DATA on a CUR 2.0 export "
+            "(see docs/reconciliation.md)",
         },
     )
 

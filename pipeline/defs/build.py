@@ -10,6 +10,7 @@ from pipeline.defs.batch import build_batch_assets
 from pipeline.defs.billing import billing_export_sensor, build_billing_assets
 from pipeline.defs.completeness import build_completeness_assets
 from pipeline.defs.contract import present, preview_allowed
+from pipeline.defs.foresight import build_foresight_assets
 from pipeline.defs.ingest import build_ingest_assets
 from pipeline.defs.operability import FRESHNESS_KEY, build_operability_checks, freshness_schedule
 from pipeline.defs.outputs import build_output_assets
@@ -63,6 +64,7 @@ def _day_assets(partitions_def: Any, cfg: LedgerConfig) -> list[Any]:
         *build_output_assets(partitions_def, cfg),
         *build_operability_checks(partitions_def, include_freshness=False),
         *build_completeness_assets(partitions_def),
+        *build_foresight_assets(partitions_def),
         *build_report_assets(partitions_def),
     ]
 

@@ -35,7 +35,7 @@ from pipeline.pricing.priced import live_profiles, price_and_attribute
 GROUP = "pricing"
 BATCH_ROWS = 65_536
 """Rows priced at once. Pricing and attribution need a few KB of working memory per row, so the batch size bounds
-the step's memory whatever the day's size; larger batches save little time (README, Performance)."""
+the step's memory whatever the day's size; larger batches save little time (docs/performance.md)."""
 GAP_COLUMNS = [
     "user",
     "application",

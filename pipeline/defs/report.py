@@ -39,7 +39,13 @@ REPORT_UPSTREAMS = [
     "billing_line_items",
     "rejected_records",
 ]
-OPTIONAL_UPSTREAMS = ["log_completeness", "daily_cache_economics"]
+OPTIONAL_UPSTREAMS = [
+    "log_completeness",
+    "daily_cache_economics",
+    "cost_anomalies",
+    "spend_forecast",
+    "savings_opportunities",
+]
 """Read only where their partitions exist; a dependency once the data contract (`schemas.TABLES`) has them."""
 
 

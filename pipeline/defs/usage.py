@@ -130,14 +130,16 @@ def daily_usage(context: AssetExecutionContext, ledger: LedgerResource) -> Itera
 
 @for_people
 def budget_status(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-    """Per month × cost center (grain and key), as of this day: budget, spend to date, a run-rate month-end
-    forecast (spend + spend ÷ days with data × days left), the share used and the unpriced share of calls.
-    Upstream: daily_usage_by_cost_center for the month to date."""
+    """Per month × cost center (grain and key), as of this day: budget, spend to date, the month-end forecast
+    with its interval and probability of going over (from spend_forecast; a run rate where it has no row), the
+    share used and the unpriced share of calls. Upstream: daily_usage_by_cost_center for the month to date,
+    spend_forecast."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
     month_days = [day.replace(day=d) for d in range(1, day.day + 1)]
     daily = warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", month_days)
-    status = aggregates.budget_status(daily, cfg.budgets, day)
+    forecast = warehouse.read_partition(cfg.warehouse, "spend_forecast", day)
+    status = aggregates.budget_status(daily, cfg.budgets, day, forecast=forecast)
     yield publish(status, cfg.warehouse, "budget_status", day, budget_figures(status))
     yield budget_check(status, day)
 
@@ -149,7 +151,7 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
         name="budget_status",
         group_name=GROUP,
         partitions_def=partitions_def,
-        deps=["daily_usage_by_cost_center"],
+        deps=["daily_usage_by_cost_center", "spend_forecast"],
         kinds={"parquet"},
         check_specs=BUDGET_CHECKS,
     )
@@ -159,7 +161,13 @@ def build_usage_assets(partitions_def: PartitionsDefinition) -> list[Any]:
 def budget_figures(status: pl.DataFrame) -> dict[str, Any]:
     """What one day's `budget_status` shows at a glance: how many are over or near, spend, the table."""
     table = status.select(
-        "cost_center", "budget_usd", "spend_to_date_usd", "forecast_month_end_usd", "pct_used", "status"
+        "cost_center",
+        "budget_usd",
+        "spend_to_date_usd",
+        "forecast_month_end_usd",
+        "p_over_budget",
+        "pct_used",
+        "status",
     )
     return {
         "over_budget": status.filter(pl.col("status") == "over_budget").height,

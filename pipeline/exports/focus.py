@@ -10,7 +10,7 @@ estimate in ``x_EstimatedCost`` (``x_AllocationStatus`` says which case a row is
 rows of each owner are scaled to its chargeback total, so the two agree even where chargeback applies rules beyond
 the shared weights (see `_conform_to_chargeback`).
 
-Values (README has the full column dictionary; the FOCUS specification is the authority on meanings):
+Values (docs/outputs.md has the full column dictionary; the FOCUS specification is the authority on meanings):
 
 * ``BilledCost`` = the allocated unblended usage cost (what `chargeback` allocates). ``EffectiveCost`` = the
   allocated net cost where the bill carries one (CUR net columns, FOCUS ``EffectiveCost``), else the unblended.

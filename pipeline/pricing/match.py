@@ -304,7 +304,8 @@ def _region_fallback() -> pl.Expr:
 
 
 def _best_rows(keyed: pl.DataFrame, cand_df: pl.DataFrame, cat: pl.DataFrame) -> pl.DataFrame:
-    """The most specific row of `cat` valid for each key (rules in the README), with tier derivation applied."""
+    """The most specific row of `cat` valid for each key (rules in docs/pricing-and-attribution.md), with tier
+    derivation applied."""
     derivable = list(TIER_MULTIPLIERS)
     matches = (
         keyed.filter(pl.col("_block").is_null())

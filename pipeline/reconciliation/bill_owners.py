@@ -1,8 +1,8 @@
 """Chargeback where the bill decides: rows that name their IAM principal go to that principal's owners.
 
 With IAM principal data in a CUR 2.0 export (`line_item_iam_principal`), AWS states who made the calls of each
-usage row, so that row's cost is not estimated from the logs' shares but charged to the principal (README, "Who
-called: IAM principal data"):
+usage row, so that row's cost is not estimated from the logs' shares but charged to the principal
+(docs/reconciliation.md, "Who called: IAM principal data"):
 
 * The owner of a billed principal is the attribution of its logged calls, with the bill's `iamPrincipal/` tags
   ranked between application profiles and principal rules (`attribution.bill_tags`). When one principal's calls

@@ -10,6 +10,7 @@ import polars as pl
 from pipeline.aggregates.daily import failed_calls
 from pipeline.report.chart import Section
 from pipeline.report.data import ReportInputs, load_inputs
+from pipeline.report.foresight import foresight_sections
 from pipeline.report.render import page
 from pipeline.report.sections import all_sections
 from pipeline.report.store import ReportKind, report_uri, write_report
@@ -52,10 +53,13 @@ def _tiles(inputs: ReportInputs) -> list[tuple[str, str]]:
 
 
 def render_report(
-    inputs: ReportInputs, plotly_js: str, other_link: tuple[str, str] | None = None
+    inputs: ReportInputs,
+    plotly_js: str,
+    other_link: tuple[str, str] | None = None,
+    extra: list[Section] | None = None,
 ) -> tuple[str, list[Section]]:
-    """The HTML of one report and its sections."""
-    sections = all_sections(inputs)
+    """The HTML of one report and its sections (`extra` after the others: the foresight sections)."""
+    sections = all_sections(inputs) + (extra or [])
     if inputs.kind == "daily":
         title = f"Bedrock cost report — {inputs.day:%A %d %B %Y}"
         subtitle = f"UTC day {inputs.day}; cost charts show the {len(inputs.trend)} days to it."
@@ -80,8 +84,10 @@ def build_reports(
     other = {"daily": ("Month to date →", "month_to_date.html"), "month_to_date": ("← This day", "daily.html")}
     uris: dict[ReportKind, str] = {}
     findings: dict[ReportKind, dict[str, str]] = {}
+    ahead = foresight_sections(warehouse, day)  # the day's anomalies and savings; the forecast in both reports
+    extra = {"daily": ahead, "month_to_date": [x for x in ahead if x.key == "forecast"]}
     for kind, report_inputs in inputs.items():
-        html_text, sections = render_report(report_inputs, plotly_js, other[kind])
+        html_text, sections = render_report(report_inputs, plotly_js, other[kind], extra[kind])
         uris[kind] = write_report(html_text, report_uri(warehouse, day, kind))
         findings[kind] = {s.key: escape_for(s.finding, "dagster_markdown") for s in sections}
     return ReportFiles(daily=uris["daily"], month_to_date=uris["month_to_date"], findings=findings)

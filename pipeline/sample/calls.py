@@ -20,6 +20,7 @@ from pipeline.sample.world import (
     INFERENCE_REGIONS,
     MODELS,
     OLD_FIELD_ORDER_ACCOUNTS,
+    PLANTED,
     REGIONS,
     WORKLOADS,
     ModelSpec,
@@ -75,6 +76,9 @@ class LogGenOptions:
     cloudwatch_overlap: float = 0.05
     cloudwatch_accounts: tuple[str, ...] | None = None
     cloudwatch_log_group: str = DEFAULT_LOG_GROUP
+    plant_day: dt.date | None = None
+    """With a plant day, every day also has the `PLANTED` workloads' calls: the spike, the new spender and the
+    stop happen on that day (the demo's `--history-days` sets it to the last day)."""
     undelivered: tuple[tuple[str, str, int, int], ...] = ()
     """(account, region, start, end) epoch-second windows whose calls are never delivered to any log (a logging
     gap): they stay in `iter_records` (they happened, are billed and counted by metrics) but not in the logs."""
@@ -190,7 +194,24 @@ def plan_day(opts: LogGenOptions, day: dt.date) -> list[Call]:
     day_start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
     picks = rng.choices(active, weights=[wl.weight for wl, _ in active], k=opts.records_per_day)
     calls = [_plan_call(rng, wl, regions, day_start) for wl, regions in picks]
+    if opts.plant_day is not None:
+        calls.extend(_planted_calls(opts, day, day_start))
     calls.sort(key=lambda c: (c.ts, c.request_id))
+    return calls
+
+
+def _planted_calls(opts: LogGenOptions, day: dt.date, day_start: int) -> list[Call]:
+    """The `PLANTED` workloads' calls of one day, from their own stream (the rest of the day is unchanged)."""
+    assert opts.plant_day is not None
+    rng = random.Random(f"{opts.seed}:plant:{day.isoformat()}")
+    calls = []
+    for planted in PLANTED:
+        wl = planted.workload
+        regions = tuple((r, w) for r, w in wl.regions if r in opts.regions)
+        if wl.account not in opts.accounts or not regions:
+            continue
+        for _ in range(planted.calls_on(day, opts.plant_day, opts.records_per_day)):
+            calls.append(_plan_call(rng, wl, regions, day_start))
     return calls
 
 
@@ -381,7 +402,8 @@ def _plan_call(
 
 
 def estimate_spend(opts: LogGenOptions) -> dict[str, dict[str, float]]:
-    """Approximate spend per month (`YYYY-MM`) and cost center, with the attribution precedence of README.md.
+    """Approximate spend per month (`YYYY-MM`) and cost center, with the attribution precedence of
+    docs/pricing-and-attribution.md.
 
     Used to size the demo budgets; it needs no bodies, so it is cheap even for many days.
     """

@@ -194,6 +194,7 @@ def generate_all(
     body_kb: float = 2.0,
     cloudwatch_group: str = "",
     cloudwatch_share: float = 0.0,
+    history_days: int = 0,
 ) -> SampleSet:
     """Write logs, overrides, bills (one per format) and a `ledger.yaml` under `out`; return what was written.
 
@@ -202,13 +203,21 @@ def generate_all(
 
     The config's billing source is the `reconcile_format` bill only (the others are there to try the readers:
     pointing the config at several formats of the same bill would count it more than once).
+
+    `history_days` adds that many days before `start`, of the same world and size, for foresight to learn from;
+    the last day then carries the planted events (`world.PLANTED`: a spend spike, a new spender, a stop), and
+    every day has the planted workloads' steady calls. Without history nothing changes.
     """
     from pipeline.sample.bill import write_bill
 
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     logs_dir = root / "logs"
-    plan = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb)
+    plant: dict[str, Any] = {}
+    if history_days:
+        start, days = start - dt.timedelta(days=history_days), days + history_days
+        plant = {"plant_day": start + dt.timedelta(days=days - 1)}
+    plan = LogGenOptions(start=start, days=days, records_per_day=records_per_day, seed=seed, body_kb=body_kb, **plant)
     undelivered = plan_undelivered(plan)  # completeness: a logging gap and a delivery still under way
     cloudwatch: dict[str, Any] = (
         {"cloudwatch_log_group": cloudwatch_group, "cloudwatch_share": cloudwatch_share, "deliver_to_cloudwatch": True}
@@ -224,6 +233,7 @@ def generate_all(
         faults=faults,
         body_kb=body_kb,
         undelivered=undelivered,
+        **plant,
         **cloudwatch,
     )
     overrides = root / "prices.csv"
@@ -234,6 +244,7 @@ def generate_all(
         records_per_day=records_per_day,
         seed=seed,
         body_kb=body_kb,
+        **plant,
         **{k: v for k, v in cloudwatch.items() if k != "deliver_to_cloudwatch"},
     )
     base_cfg = sample_ledger_config(str(logs_dir), str(root / "warehouse"), opts=opts, overrides_path="prices.csv")
@@ -260,7 +271,7 @@ def generate_all(
     cfg["attribution"]["batch_job_rules"] = [NAME_RULE]
     config_path = root / "ledger.yaml"
     config_path.write_text(
-        "# Written by `bedrock-ledger demo`: the sample world's configuration (see README for every key).\n"
+        "# Written by `bedrock-ledger demo`: the sample world's configuration (every key: docs/configuration.md).\n"
         + yaml.safe_dump(cfg, sort_keys=False)
     )
     return SampleSet(root, config_path, [start + dt.timedelta(days=i) for i in range(days)], summary, bill_files)

@@ -68,7 +68,7 @@ def sample_ledger_config(
     billing: Sequence[Mapping[str, str]] = (),
     cloudwatch: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The `ledger.yaml` content (README.md format) that matches the sample world, as a dict.
+    """The `ledger.yaml` content (docs/configuration.md format) that matches the sample world, as a dict.
 
     `cloudwatch` defaults to one log group per Region the options cover when `opts.cloudwatch_share > 0`, else
     none. Budgets come from `sample_budgets(opts)`. `overrides_path` should point where `write_price_overrides`

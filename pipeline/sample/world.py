@@ -741,6 +741,108 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class PlantedWorkload:
+    """A workload of the sample's history (`LogGenOptions.plant_day`) with a planned event on the plant day.
+
+    `event` is `spike` (every day, `spike_factor` × its calls on the plant day), `new` (from the plant day on only)
+    or `stopped` (every day before the plant day only). Its calls per day are `max(min_calls, share × records per
+    day)`, a fixed count so the event, not the noise, is what foresight finds.
+    """
+
+    workload: Workload
+    event: str
+    min_calls: int
+    share: float
+    spike_factor: int = 6
+
+    def calls_on(self, day: dt.date, plant_day: dt.date, records_per_day: int) -> int:
+        n = max(self.min_calls, round(self.share * records_per_day))
+        if self.event == "spike":
+            return n * self.spike_factor if day == plant_day else n
+        if self.event == "new":
+            return n if day >= plant_day else 0
+        return n if day < plant_day else 0
+
+
+PLANTED: tuple[PlantedWorkload, ...] = (
+    PlantedWorkload(
+        Workload(
+            name="nightly-reports",
+            account="111122223333",
+            regions=(("us-east-1", 1.0),),
+            models=(ModelUse("us.claude-sonnet-4-5", "InvokeModel", 1.0),),
+            weight=0.0,
+            hours=NIGHT_BATCH,
+            domain="docs",
+            role="reports-runner",
+            sessions=("nightly-reports",),
+            metadata_share=1.0,
+            metadata={"costCenter": "finance", "applicationId": "nightly-reports", "environment": "production"},
+            input_mean=40_000,
+            input_sigma=0.2,
+            output_mean=1500,
+            output_sigma=0.2,
+            max_tokens=4096,
+            multi_turn=0.0,
+        ),
+        event="spike",
+        min_calls=5,
+        share=0.05,
+    ),
+    PlantedWorkload(
+        Workload(
+            name="contract-review",
+            account="111122223333",
+            regions=(("us-east-1", 1.0),),
+            models=(ModelUse("global.claude-sonnet-4-5", "Converse", 1.0),),
+            weight=0.0,
+            hours=US_DAY,
+            domain="docs",
+            role="contract-review",
+            sessions=("contract-review-prod",),
+            metadata_share=1.0,
+            metadata={"costCenter": "legal", "applicationId": "contract-review", "environment": "production"},
+            input_mean=30_000,
+            input_sigma=0.2,
+            output_mean=1200,
+            output_sigma=0.2,
+            max_tokens=4096,
+            multi_turn=0.0,
+        ),
+        event="new",
+        min_calls=8,
+        share=0.05,
+    ),
+    PlantedWorkload(
+        Workload(
+            name="labeling",
+            account="444455556666",
+            regions=(("us-west-2", 1.0),),
+            models=(ModelUse("claude-3-5-sonnet", "InvokeModel", 1.0),),
+            weight=0.0,
+            hours=US_DAY,
+            domain="research",
+            role="labeling-worker",
+            sessions=("labeling-batch",),
+            metadata_share=1.0,
+            metadata={"costCenter": "data", "applicationId": "labeling", "environment": "production"},
+            input_mean=50_000,
+            input_sigma=0.2,
+            output_mean=800,
+            output_sigma=0.2,
+            max_tokens=4096,
+            multi_turn=0.0,
+        ),
+        event="stopped",
+        min_calls=8,
+        share=0.05,
+    ),
+)
+"""What the sample's history plants for foresight to find on the plant day: a spend spike (cost center `finance`),
+a new spender (`legal`) and a stop (`data`). Only days of a generation with a plant day have these calls."""
+
 OLD_FIELD_ORDER_ACCOUNTS: frozenset[str] = frozenset({"444455556666"})
 """Accounts whose records use the older field order (`schemaType` first); the others write `timestamp` first."""
 

@@ -3,7 +3,7 @@
 Which model ids: `ListMetrics` (namespace `AWS/Bedrock`, dimension `ModelId`, paginated) plus every `modelId` the
 day's logs used. The second half matters for backfills: `ListMetrics` only returns metrics with data in the last
 two weeks, so an older day is queried at least for the models its logs name (a model seen only in metrics more
-than two weeks ago cannot be found; the README says so).
+than two weeks ago cannot be found; docs/completeness.md says so).
 
 How, within CloudWatch's limits: at most 500 `MetricDataQueries` per request (ten metrics per model, so 50 models
 a request), one-hour period, statistic `Sum`, `StartTime`/`EndTime` on whole hours (CloudWatch rounds a start

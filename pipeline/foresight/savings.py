@@ -1,0 +1,335 @@
+"""`savings_opportunities`: the day's real calls repriced as if they had been bought another way.
+
+Every figure is a repricing: the candidate calls of a scenario are copied, the one thing the scenario changes is
+set (the model id and routing, the service tier, or cache writes turned into reads), and the copy goes through
+the same `price_invocations` and catalog that priced the day. A candidate whose alternative the catalog cannot
+price (no `global.` row for its model, no rate for the smaller model's cache reads) is left out, never guessed.
+Savings = `assumed_share_async` × (current − repriced cost); the assumptions are columns, not prose:
+
+* `global_routing`: in-region and geo calls of models with a `global.` row, as `global.` calls (for Claude Sonnet
+  4.5 and later the regional endpoints carry a 10 % premium). All of them (share 1).
+* `regional_routing`: `global.` calls as in-region calls, where that is cheaper (rarely; listed when it is).
+* `batch`: calls that look asynchronous — not streaming, a success, and either large (≥ `batch_min_input_tokens`
+  input tokens) or made off-hours (00:00–06:00 UTC) — at the batch tier. Share 1: the filter is the assumption.
+* `flex`: the same asynchronous-looking calls at the flex tier (share 1), for work that can wait but not a day.
+* `smaller_model`: short calls (≤ `long_output_tokens` output and ≤ 2,000 input tokens) to a model with a cheaper
+  sibling of the same family (`SMALLER_SIBLING`), same routing prefix, at the sibling's rates. Share 0.5: half of
+  short calls are assumed to keep their quality on the smaller model.
+* `more_caching`: only applications that already read from the cache; their calls that wrote the cache without
+  reading it, repriced with those writes read instead. Share 0.5: half of the writes become hits.
+
+Tier prices the catalog lacks are derived by the pricing engine (batch and flex at 0.5 × standard) and
+`rate_source` says so. No Provisioned Throughput scenario: the logs give no per-unit capacity to reason from.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline import schemas
+from pipeline.pricing import PriceCatalog, price_invocations
+from pipeline.pricing.match import GEO_PREFIX
+from pipeline.text import escape_for, usd
+from pipeline.vocabulary import Frame, as_lazy
+
+STREAMING_OPERATIONS = ("InvokeModelWithResponseStream", "ConverseStream")
+OFF_HOURS_UTC = range(0, 6)
+SHORT_INPUT_TOKENS = 2000
+SMALLER_MODEL_SHARE = 0.5
+MORE_CACHING_SHARE = 0.5
+SMALLER_SIBLING: dict[str, str] = {
+    "anthropic.claude-sonnet-4-5-20250929-v1:0": "anthropic.claude-haiku-4-5-20251001-v1:0",
+    "anthropic.claude-sonnet-4-20250514-v1:0": "anthropic.claude-haiku-4-5-20251001-v1:0",
+    "anthropic.claude-3-7-sonnet-20250219-v1:0": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "anthropic.claude-3-5-sonnet-20241022-v2:0": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "anthropic.claude-3-5-sonnet-20240620-v1:0": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "anthropic.claude-opus-4-5-20251101-v1:0": "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "amazon.nova-pro-v1:0": "amazon.nova-lite-v1:0",
+    "amazon.nova-lite-v1:0": "amazon.nova-micro-v1:0",
+    "meta.llama3-1-405b-instruct-v1:0": "meta.llama3-1-70b-instruct-v1:0",
+    "meta.llama3-1-70b-instruct-v1:0": "meta.llama3-1-8b-instruct-v1:0",
+}
+"""A cheaper model of the same family and generation (or the next smaller one) that takes the same requests."""
+
+_NEEDED = (
+    "date",
+    "timestamp",
+    "account_id",
+    "region",
+    "operation",
+    "model_id",
+    "base_model_id",
+    "routing",
+    "inference_profile",
+    "status",
+    "service_tier",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
+    "image_count",
+    "cost_center",
+    "application",
+    "total_cost_usd",
+    "priced",
+    "pricing_routing",
+    "pricing_tier",
+)
+
+
+@dataclass(frozen=True)
+class SavingsSettings:
+    """The `foresight:` keys the scenarios read (defaults as in config)."""
+
+    long_output_tokens: int = 300
+    batch_min_input_tokens: int = 2000
+    default_tier: str = "standard"
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    name: str
+    candidates: pl.Expr
+    change: list[pl.Expr]
+    share: float
+    words: str
+    target_model: pl.Expr | None = None
+    """The catalog id the alternative must be priced by (checked in `price_source`); None: any row."""
+
+
+def _scenarios(s: SavingsSettings) -> list[_Scenario]:
+    asynchronous = (
+        ~pl.col("operation").is_in(STREAMING_OPERATIONS)
+        & (pl.col("status") == "success")
+        & (pl.col("pricing_tier") == "standard")
+        & (
+            (pl.col("input_tokens").fill_null(0) >= s.batch_min_input_tokens)
+            | pl.col("timestamp").dt.hour().is_in(list(OFF_HOURS_UTC))
+        )
+    )
+    global_id = pl.lit("global.") + pl.col("base_model_id")
+    prefix = pl.col("model_id").str.extract(f"^({GEO_PREFIX.pattern[1:]})", 1).fill_null("")
+    sibling = pl.col("base_model_id").replace_strict(SMALLER_SIBLING, default=None)
+    same_route_sibling = (
+        pl.when(pl.col("pricing_routing").is_in(["geo", "global"])).then(prefix).otherwise(pl.lit("")) + sibling
+    )
+    short = (
+        (pl.col("output_tokens").fill_null(0) <= s.long_output_tokens)
+        & (pl.col("input_tokens").fill_null(0) <= SHORT_INPUT_TOKENS)
+        & (pl.col("status") == "success")
+        & sibling.is_not_null()
+        & (pl.col("routing") != "application_profile")
+    )
+    cache_writer = (
+        pl.col("_app_caches")
+        & (pl.col("cache_write_input_tokens").fill_null(0) > 0)
+        & (pl.col("cache_read_input_tokens").fill_null(0) == 0)
+    )
+    return [
+        _Scenario(
+            "global_routing",
+            pl.col("pricing_routing").is_in(["in_region", "geo"]) & pl.col("base_model_id").is_not_null(),
+            [
+                global_id.alias("model_id"),
+                pl.lit("global").alias("routing"),
+                pl.lit(None, pl.String).alias("inference_profile"),
+            ],
+            1.0,
+            "in-region and geo calls of models with a global. price, sent through global.",
+            target_model=global_id,
+        ),
+        _Scenario(
+            "regional_routing",
+            (pl.col("pricing_routing") == "global") & pl.col("base_model_id").is_not_null(),
+            [
+                pl.col("base_model_id").alias("model_id"),
+                pl.lit("in_region").alias("routing"),
+                pl.lit(None, pl.String).alias("inference_profile"),
+            ],
+            1.0,
+            "global. calls sent to the Region's own endpoint",
+        ),
+        _Scenario(
+            "batch",
+            asynchronous,
+            [pl.lit("batch").alias("service_tier")],
+            1.0,
+            f"successful non-streaming calls with ≥ {s.batch_min_input_tokens:,} input tokens or made 00–06 UTC",
+        ),
+        _Scenario(
+            "flex",
+            asynchronous,
+            [pl.lit("flex").alias("service_tier")],
+            1.0,
+            f"successful non-streaming calls with ≥ {s.batch_min_input_tokens:,} input tokens or made 00–06 UTC",
+        ),
+        _Scenario(
+            "smaller_model",
+            short,
+            [
+                same_route_sibling.alias("model_id"),
+                sibling.alias("base_model_id"),
+                pl.lit(None, pl.String).alias("inference_profile"),
+            ],
+            SMALLER_MODEL_SHARE,
+            f"successful calls with ≤ {s.long_output_tokens:,} output and ≤ {SHORT_INPUT_TOKENS:,} input tokens",
+            target_model=same_route_sibling,
+        ),
+        _Scenario(
+            "more_caching",
+            cache_writer,
+            [
+                pl.col("cache_write_input_tokens").alias("cache_read_input_tokens"),
+                pl.lit(0, pl.Int64).alias("cache_write_input_tokens"),
+                pl.lit(0, pl.Int64).alias("cache_write_1h_input_tokens"),
+            ],
+            MORE_CACHING_SHARE,
+            "calls that wrote the cache without reading it, in applications that already read from it",
+        ),
+    ]
+
+
+def savings_opportunities(
+    priced: Frame,
+    catalog: PriceCatalog,
+    day: dt.date,
+    *,
+    settings: SavingsSettings | None = None,
+    profile_models: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Per scenario, in total and per cost center and application: today's candidate calls, their cost now and
+    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`."""
+    s = settings or SavingsSettings()
+    lazy = as_lazy(priced)
+    names = lazy.collect_schema().names()
+    cols = [pl.col(c) if c in names else pl.lit(None).alias(c) for c in _NEEDED]
+    calls = (
+        lazy.select(cols)
+        .filter(pl.col("priced").fill_null(False) & (pl.col("total_cost_usd") > 0))
+        .with_columns(
+            pl.col("cost_center").fill_null(schemas.UNATTRIBUTED),
+            pl.col("application").fill_null(schemas.UNATTRIBUTED),
+            pl.col("cache_write_1h_input_tokens").cast(pl.Int64).fill_null(0),
+        )
+    )
+    # Small aggregates first; then each scenario collects only its own candidates, so a large day is never held
+    # whole (a scan per scenario costs CPU, not memory).
+    by_app = (
+        calls.group_by("application")
+        .agg(pl.col("total_cost_usd").sum(), pl.col("cache_read_input_tokens").fill_null(0).sum().alias("_reads"))
+        .collect()
+    )
+    by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect()
+    caching = by_app.filter(pl.col("_reads") > 0)["application"].to_list()
+    calls = calls.with_columns(pl.col("application").is_in(caching).alias("_app_caches"))
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    totals = {
+        "total": {"total": float(by_cc["total_cost_usd"].sum() or 0.0)},
+        "cost_center": dict(by_cc.iter_rows()),
+        "application": dict(by_app.select("application", "total_cost_usd").iter_rows()),
+    }
+    out: list[pl.DataFrame] = []
+    for sc in _scenarios(s):
+        cand = calls.filter(sc.candidates).collect()
+        if cand.is_empty():
+            continue
+        alt = cand.with_columns(sc.change)
+        target = cand.select(sc.target_model.alias("_target")) if sc.target_model is not None else None
+        repriced = price_invocations(
+            alt.drop("total_cost_usd", "priced", "pricing_routing", "pricing_tier"),
+            catalog,
+            s.default_tier,
+            profile_models=profile_models,
+        )
+        both = cand.select("cost_center", "application", pl.col("total_cost_usd").alias("_now")).with_columns(
+            repriced.select(
+                pl.col("total_cost_usd").alias("_alt"),
+                "priced",
+                "price_source",
+                pl.col("model_id").alias("_model"),
+                pl.col("pricing_routing").alias("_routing"),
+                pl.col("pricing_tier").alias("_tier"),
+            )
+        )
+        ok = pl.col("priced")
+        if target is not None:
+            both = both.with_columns(target)
+            ok = ok & pl.col("price_source").str.contains(pl.lit(":") + pl.col("_target") + pl.lit("|"), literal=True)
+        both = both.filter(ok)
+        if both.is_empty():
+            continue
+        both = both.with_columns(pl.lit("total").alias("total"))
+        for dimension, column in (("total", "total"), ("cost_center", "cost_center"), ("application", "application")):
+            grouped = (
+                both.group_by(pl.col(column).alias("key"))
+                .agg(
+                    pl.len().cast(pl.Int64).alias("calls"),
+                    pl.col("_now").sum().alias("_now"),
+                    pl.col("_alt").sum().alias("_alt"),
+                    pl.col("_model").mode().first().alias("target_model_id"),
+                    pl.col("_routing").mode().first().alias("target_routing"),
+                    pl.col("_tier").mode().first().alias("target_tier"),
+                    pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
+                )
+                .with_columns(
+                    pl.lit(dimension).alias("dimension"),
+                    (pl.lit(sc.share) * (pl.col("_now") - pl.col("_alt"))).alias("savings_usd"),
+                )
+                .filter(pl.col("savings_usd") > 0)
+                .with_columns(
+                    pl.col("_now").alias("current_cost_usd"),
+                    (pl.col("_now") - pl.col("savings_usd")).alias("alternative_cost_usd"),
+                    (pl.col("savings_usd") * days_in_month).alias("monthly_savings_usd"),
+                    pl.col("key")
+                    .replace_strict(totals[dimension], default=None, return_dtype=pl.Float64)
+                    .alias("_key_total"),
+                )
+                .with_columns(
+                    (pl.col("_now") / pl.col("_key_total")).alias("share_of_traffic"),
+                    pl.lit(day).alias("date"),
+                    pl.lit(sc.name).alias("scenario"),
+                    pl.lit(sc.share).alias("assumed_share_async"),
+                    pl.lit(1, pl.Int64).alias("history_days"),
+                    pl.lit(sc.words).alias("candidates"),
+                )
+            )
+            out.append(grouped)
+    if not out:
+        return schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+    frame = pl.concat([schemas.conform(f, schemas.SAVINGS_OPPORTUNITIES) for f in out])
+    order = pl.col("dimension").replace_strict({"total": 0, "cost_center": 1, "application": 2}, default=3)
+    return frame.sort([order, "savings_usd", "scenario", "key"], descending=[False, True, False, False])
+
+
+_VERBS = {
+    "global_routing": "Routing {who}traffic through `global.`",
+    "regional_routing": "Routing {who}`global.` traffic in-Region",
+    "batch": "Sending {who}asynchronous-looking calls to batch",
+    "flex": "Moving {who}asynchronous-looking calls to the flex tier",
+    "smaller_model": "Moving half of {who}short calls to a smaller model of the same family",
+    "more_caching": "Turning half of {who}cache writes into cache reads",
+}
+
+
+def finding(row: Mapping[str, object]) -> str:
+    """One row as a title: "Routing research's traffic through `global.` saves $1,210 a month"."""
+    key = str(row["key"])
+    who = "" if row["dimension"] == "total" else f"{escape_for(key, 'plain')}'s "
+    verb = _VERBS.get(str(row["scenario"]), str(row["scenario"])).format(who=who)
+    return f"{verb} saves {usd(float(row['monthly_savings_usd']))} a month ({usd(float(row['savings_usd']))} today)"  # type: ignore[arg-type]
+
+
+def headline(savings: pl.DataFrame) -> str:
+    """The largest opportunity below the total, as a title (or that the catalog found none)."""
+    per_key = savings.filter(pl.col("dimension") == "cost_center")
+    pool = per_key if not per_key.is_empty() else savings
+    if pool.is_empty():
+        return "No savings found: every alternative the catalog can price costs the same or more"
+    best = pool.sort("savings_usd", descending=True).row(0, named=True)
+    return finding(best)
