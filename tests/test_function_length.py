@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ("pipeline", "benchmarks")
 EXEMPT = (ROOT / "pipeline" / "sample",)
 MAX_LINES = 100
+NOT_YET_SPLIT = {("pipeline/foresight/savings.py", "savings_opportunities")}
+"""(file, function) still over the limit while its package is being changed elsewhere: each is to be split, and
+`test_not_yet_split_is_still_needed` fails once it is, so the entry is removed rather than forgotten."""
 
 
 def _modules() -> list[Path]:
@@ -37,16 +40,30 @@ def long_functions(source: str, max_lines: int = MAX_LINES) -> list[tuple[str, i
     return found
 
 
-def test_no_function_is_over_100_lines() -> None:
-    too_long = [
-        f"{path.relative_to(ROOT)}:{line} {name} is {length} lines"
+def _over_limit() -> list[tuple[str, str, int, int]]:
+    return [
+        (path.relative_to(ROOT).as_posix(), name, line, length)
         for path in _modules()
         for name, line, length in long_functions(path.read_text())
+    ]
+
+
+def test_no_function_is_over_100_lines() -> None:
+    too_long = [
+        f"{path}:{line} {name} is {length} lines"
+        for path, name, line, length in _over_limit()
+        if (path, name) not in NOT_YET_SPLIT
     ]
     assert not too_long, (
         f"functions over {MAX_LINES} lines (split each along the line it already has: decide, then explain; "
         "read, then build):\n" + "\n".join(too_long)
     )
+
+
+def test_not_yet_split_is_still_needed() -> None:
+    still_long = {(path, name) for path, name, _, _ in _over_limit()}
+    done = sorted(NOT_YET_SPLIT - still_long)
+    assert not done, f"now within {MAX_LINES} lines: remove from NOT_YET_SPLIT {done}"
 
 
 def test_the_check_counts_from_def_to_the_last_line() -> None:
