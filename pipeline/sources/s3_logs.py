@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
 
@@ -236,6 +236,8 @@ READ_ATTEMPTS = 3
 given up on."""
 READ_BACKOFF_S = 1.0
 
+T = TypeVar("T")
+
 
 def _read_whole(uri: str) -> bytes:
     with fsspec.open(uri, "rb", **storage_options_for(uri)) as f:
@@ -255,11 +257,25 @@ def read_object(uri: str, sleep: Callable[[float], None] | None = None) -> bytes
     `PermissionError`, …) when the object is. A body shorter than the object's listed size is an error too,
     never a silently shorter log.
     """
-    sleep = sleep or time.sleep
+    return _retrying(uri, lambda: _read_whole(uri), sleep or time.sleep)
+
+
+def _retrying(
+    uri: str,
+    fetch: Callable[[], T],
+    sleep: Callable[[float], None],
+    where: Callable[[], str] = lambda: "",
+    on_failure: Callable[[], None] = lambda: None,
+) -> T:
+    """`fetch()`, tried again `READ_ATTEMPTS` times with doubling waits while it fails for the service or the
+    network (`on_failure` runs after each failure, e.g. to drop a broken handle). What fails for the object
+    (`FileNotFoundError`, `PermissionError`, …) is raised as it came; what still fails for the service after the
+    last try is a `ServiceUnavailable` naming the object (and `where()` in it, e.g. how far a stream got)."""
     for attempt in range(READ_ATTEMPTS):
         try:
-            return _read_whole(uri)
+            return fetch()
         except Exception as exc:
+            on_failure()
             if not is_transient(exc):
                 raise
             if attempt < READ_ATTEMPTS - 1:
@@ -268,8 +284,8 @@ def read_object(uri: str, sleep: Callable[[float], None] | None = None) -> bytes
             if isinstance(exc, ServiceUnavailable):
                 raise
             raise ServiceUnavailable(
-                f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every retry "
-                f"({type(exc).__name__}: {str(exc)[:200]})"
+                f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every "
+                f"retry{where()} ({type(exc).__name__}: {str(exc)[:200]})"
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -287,41 +303,28 @@ def iter_object(uri: str, size: int | None = None, sleep: Callable[[float], None
     yielded chunks stay yielded: the caller keeps what it parsed). An object that ends before its listed `size`
     raises `ServiceUnavailable`: never a silently shorter log.
     """
-    sleep = sleep or time.sleep
     opts = storage_options_for(uri)
-    offset = 0
-    f: Any = None
+    state: dict[str, Any] = {"f": None, "offset": 0}
+
+    def fetch() -> bytes:
+        if state["f"] is None:
+            handle: Any = fsspec.open(uri, "rb", block_size=READ_CHUNK, **opts).open()
+            if state["offset"]:
+                handle.seek(state["offset"])
+            state["f"] = handle
+        return state["f"].read(READ_CHUNK)
+
+    def drop_handle() -> None:
+        if state["f"] is not None:
+            state["f"].close()
+            state["f"] = None
+
     try:
-        while True:
-            for attempt in range(READ_ATTEMPTS):
-                try:
-                    if f is None:
-                        f = fsspec.open(uri, "rb", block_size=READ_CHUNK, **opts).open()
-                        if offset:
-                            f.seek(offset)
-                    chunk = f.read(READ_CHUNK)
-                    break
-                except Exception as exc:
-                    if f is not None:
-                        f.close()
-                        f = None
-                    if not is_transient(exc):
-                        raise
-                    if attempt < READ_ATTEMPTS - 1:
-                        sleep(READ_BACKOFF_S * 2**attempt)
-                        continue
-                    if isinstance(exc, ServiceUnavailable):
-                        raise
-                    raise ServiceUnavailable(
-                        f"cannot read {uri}: S3 kept throttling, failing or dropping the connection after every "
-                        f"retry, {offset} bytes in ({type(exc).__name__}: {str(exc)[:200]})"
-                    ) from exc
-            if not chunk:
-                break
-            offset += len(chunk)
+        while chunk := _retrying(uri, fetch, sleep or time.sleep, lambda: f", {state['offset']} bytes in", drop_handle):
+            state["offset"] += len(chunk)
             yield chunk
     finally:
-        if f is not None:
-            f.close()
+        drop_handle()
+    offset = state["offset"]
     if size is not None and offset != size:
         raise ServiceUnavailable(f"cannot read {uri}: got {offset} of {size} bytes (connection cut short)")
