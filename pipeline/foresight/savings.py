@@ -195,6 +195,94 @@ def _scenarios(s: SavingsSettings) -> list[_Scenario]:
     ]
 
 
+def _priced_calls(priced: Frame) -> pl.LazyFrame:
+    """The day's priced calls with a cost, with the columns the scenarios read (absent ones as nulls)."""
+    lazy = as_lazy(priced)
+    names = lazy.collect_schema().names()
+    cols = [pl.col(c) if c in names else pl.lit(None).alias(c) for c in _NEEDED]
+    return (
+        lazy.select(cols)
+        .filter(pl.col("priced").fill_null(False) & (pl.col("total_cost_usd") > 0))
+        .with_columns(
+            pl.col("cost_center").fill_null(schemas.UNATTRIBUTED),
+            pl.col("application").fill_null(schemas.UNATTRIBUTED),
+            pl.col("cache_write_1h_input_tokens").cast(pl.Int64).fill_null(0),
+        )
+    )
+
+
+def _repriced(
+    cand: pl.DataFrame,
+    sc: _Scenario,
+    catalog: PriceCatalog,
+    s: SavingsSettings,
+    profile_models: Mapping[str, str] | None,
+) -> pl.DataFrame:
+    """The scenario's candidate calls, each with its cost now (`_now`) and repriced under the alternative (`_alt`),
+    kept only where the catalog prices the alternative (by the target model's own row when the scenario names one)."""
+    alt = cand.with_columns(sc.change)
+    target = cand.select(sc.target_model.alias("_target")) if sc.target_model is not None else None
+    repriced = price_invocations(
+        alt.drop("total_cost_usd", "priced", "pricing_routing", "pricing_tier"),
+        catalog,
+        s.default_tier,
+        profile_models=profile_models,
+    )
+    both = cand.select("cost_center", "application", pl.col("total_cost_usd").alias("_now")).with_columns(
+        repriced.select(
+            pl.col("total_cost_usd").alias("_alt"),
+            "priced",
+            "price_source",
+            pl.col("model_id").alias("_model"),
+            pl.col("pricing_routing").alias("_routing"),
+            pl.col("pricing_tier").alias("_tier"),
+        )
+    )
+    ok = pl.col("priced")
+    if target is not None:
+        both = both.with_columns(target)
+        ok = ok & pl.col("price_source").str.contains(pl.lit(":") + pl.col("_target") + pl.lit("|"), literal=True)
+    return both.filter(ok).with_columns(pl.lit("total").alias("total"))
+
+
+def _grouped(
+    both: pl.DataFrame, sc: _Scenario, dimension: str, totals: Mapping[str, float], day: dt.date
+) -> pl.DataFrame:
+    """One scenario's savings per key of `dimension` (only where positive), with its share of the key's traffic."""
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    return (
+        both.group_by(pl.col(dimension).alias("key"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("calls"),
+            pl.col("_now").sum().alias("_now"),
+            pl.col("_alt").sum().alias("_alt"),
+            pl.col("_model").mode().first().alias("target_model_id"),
+            pl.col("_routing").mode().first().alias("target_routing"),
+            pl.col("_tier").mode().first().alias("target_tier"),
+            pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
+        )
+        .with_columns(
+            pl.lit(dimension).alias("dimension"),
+            (pl.lit(sc.share) * (pl.col("_now") - pl.col("_alt"))).alias("savings_usd"),
+        )
+        .filter(pl.col("savings_usd") > 0)
+        .with_columns(
+            pl.col("_now").alias("current_cost_usd"),
+            (pl.col("_now") - pl.col("savings_usd")).alias("alternative_cost_usd"),
+            (pl.col("savings_usd") * days_in_month).alias("monthly_savings_usd"),
+            pl.col("key").replace_strict(dict(totals), default=None, return_dtype=pl.Float64).alias("_key_total"),
+        )
+        .with_columns(
+            (pl.col("_now") / pl.col("_key_total")).alias("share_of_traffic"),
+            pl.lit(day).alias("date"),
+            pl.lit(sc.name).alias("scenario"),
+            pl.lit(sc.share).alias("assumed_share_async"),
+            pl.lit(1, pl.Int64).alias("history_days"),
+            pl.lit(sc.words).alias("candidates"),
+        )
+    )
+
+
 def savings_opportunities(
     priced: Frame,
     catalog: PriceCatalog,
@@ -206,18 +294,7 @@ def savings_opportunities(
     """Per scenario, in total and per cost center and application: today's candidate calls, their cost now and
     repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`."""
     s = settings or SavingsSettings()
-    lazy = as_lazy(priced)
-    names = lazy.collect_schema().names()
-    cols = [pl.col(c) if c in names else pl.lit(None).alias(c) for c in _NEEDED]
-    calls = (
-        lazy.select(cols)
-        .filter(pl.col("priced").fill_null(False) & (pl.col("total_cost_usd") > 0))
-        .with_columns(
-            pl.col("cost_center").fill_null(schemas.UNATTRIBUTED),
-            pl.col("application").fill_null(schemas.UNATTRIBUTED),
-            pl.col("cache_write_1h_input_tokens").cast(pl.Int64).fill_null(0),
-        )
-    )
+    calls = _priced_calls(priced)
     # Small aggregates first; then each scenario collects only its own candidates, so a large day is never held
     # whole (a scan per scenario costs CPU, not memory).
     by_app = (
@@ -228,7 +305,6 @@ def savings_opportunities(
     by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect()
     caching = by_app.filter(pl.col("_reads") > 0)["application"].to_list()
     calls = calls.with_columns(pl.col("application").is_in(caching).alias("_app_caches"))
-    days_in_month = calendar.monthrange(day.year, day.month)[1]
     totals = {
         "total": {"total": float(by_cc["total_cost_usd"].sum() or 0.0)},
         "cost_center": dict(by_cc.iter_rows()),
@@ -239,73 +315,19 @@ def savings_opportunities(
         cand = calls.filter(sc.candidates).collect()
         if cand.is_empty():
             continue
-        alt = cand.with_columns(sc.change)
-        target = cand.select(sc.target_model.alias("_target")) if sc.target_model is not None else None
-        repriced = price_invocations(
-            alt.drop("total_cost_usd", "priced", "pricing_routing", "pricing_tier"),
-            catalog,
-            s.default_tier,
-            profile_models=profile_models,
-        )
-        both = cand.select("cost_center", "application", pl.col("total_cost_usd").alias("_now")).with_columns(
-            repriced.select(
-                pl.col("total_cost_usd").alias("_alt"),
-                "priced",
-                "price_source",
-                pl.col("model_id").alias("_model"),
-                pl.col("pricing_routing").alias("_routing"),
-                pl.col("pricing_tier").alias("_tier"),
-            )
-        )
-        ok = pl.col("priced")
-        if target is not None:
-            both = both.with_columns(target)
-            ok = ok & pl.col("price_source").str.contains(pl.lit(":") + pl.col("_target") + pl.lit("|"), literal=True)
-        both = both.filter(ok)
+        both = _repriced(cand, sc, catalog, s, profile_models)
         if both.is_empty():
             continue
-        both = both.with_columns(pl.lit("total").alias("total"))
-        for dimension, column in (("total", "total"), ("cost_center", "cost_center"), ("application", "application")):
-            grouped = (
-                both.group_by(pl.col(column).alias("key"))
-                .agg(
-                    pl.len().cast(pl.Int64).alias("calls"),
-                    pl.col("_now").sum().alias("_now"),
-                    pl.col("_alt").sum().alias("_alt"),
-                    pl.col("_model").mode().first().alias("target_model_id"),
-                    pl.col("_routing").mode().first().alias("target_routing"),
-                    pl.col("_tier").mode().first().alias("target_tier"),
-                    pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
-                )
-                .with_columns(
-                    pl.lit(dimension).alias("dimension"),
-                    (pl.lit(sc.share) * (pl.col("_now") - pl.col("_alt"))).alias("savings_usd"),
-                )
-                .filter(pl.col("savings_usd") > 0)
-                .with_columns(
-                    pl.col("_now").alias("current_cost_usd"),
-                    (pl.col("_now") - pl.col("savings_usd")).alias("alternative_cost_usd"),
-                    (pl.col("savings_usd") * days_in_month).alias("monthly_savings_usd"),
-                    pl.col("key")
-                    .replace_strict(totals[dimension], default=None, return_dtype=pl.Float64)
-                    .alias("_key_total"),
-                )
-                .with_columns(
-                    (pl.col("_now") / pl.col("_key_total")).alias("share_of_traffic"),
-                    pl.lit(day).alias("date"),
-                    pl.lit(sc.name).alias("scenario"),
-                    pl.lit(sc.share).alias("assumed_share_async"),
-                    pl.lit(1, pl.Int64).alias("history_days"),
-                    pl.lit(sc.words).alias("candidates"),
-                )
-            )
-            out.append(grouped)
+        out += [_grouped(both, sc, dimension, totals[dimension], day) for dimension in ("total", *_DIMENSIONS)]
     if not out:
         return schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
     frame = pl.concat([schemas.conform(f, schemas.SAVINGS_OPPORTUNITIES) for f in out])
     order = pl.col("dimension").replace_strict({"total": 0, "cost_center": 1, "application": 2}, default=3)
     return frame.sort([order, "savings_usd", "scenario", "key"], descending=[False, True, False, False])
 
+
+_DIMENSIONS: tuple[str, ...] = ("cost_center", "application")
+"""The dimensions savings are also given per key of, beside the total."""
 
 _VERBS = {
     "global_routing": "Routing {who}traffic through `global.`",
