@@ -194,6 +194,21 @@ def _logged(priced: Frame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return logged, environments
 
 
+def _unlogged_owner_columns() -> list[pl.Expr]:
+    """The columns of a row whose cost no logged call explains (bill-only spend, unlogged usage): no logged tokens
+    or estimate, an environment only when it has an owner, and its allocation status from its cost center."""
+    unallocated = pl.col("cost_center") == schemas.UNALLOCATED
+    return [
+        pl.when(unallocated)
+        .then(pl.lit(schemas.UNALLOCATED))
+        .otherwise(pl.lit(schemas.UNATTRIBUTED))
+        .alias("environment"),
+        pl.lit(0, dtype=pl.Int64).alias("x_LoggedTokens"),
+        pl.lit(0.0).alias("x_EstimatedCost"),
+        pl.when(unallocated).then(pl.lit(UNALLOCATED_STATUS)).otherwise(pl.lit(ALLOCATED)).alias("x_AllocationStatus"),
+    ]
+
+
 def _billed_by_kind(billing: Frame, by: tuple[str, ...] = ()) -> pl.LazyFrame:
     """The bill's usage rows per bucket and usage kind (and `by`): cost, net cost, tokens, quantity, and what is
     unique."""
@@ -396,16 +411,7 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
         pl.lit(False).alias("_marketplace"),
     )
     extra = pl.concat([spread.drop("_target", "_total"), lone], how="diagonal_relaxed").with_columns(
-        pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
-        .then(pl.lit(schemas.UNALLOCATED))
-        .otherwise(pl.lit(schemas.UNATTRIBUTED))
-        .alias("environment"),
-        pl.lit(0, dtype=pl.Int64).alias("x_LoggedTokens"),
-        pl.lit(0.0).alias("x_EstimatedCost"),
-        pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
-        .then(pl.lit(UNALLOCATED_STATUS))
-        .otherwise(pl.lit(ALLOCATED))
-        .alias("x_AllocationStatus"),
+        *_unlogged_owner_columns(),
     )
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
@@ -569,16 +575,7 @@ def _not_logged_rows(owners: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(*[pl.col(c) * pl.col("_weight") for c in scaled])
         .with_columns(
-            pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
-            .then(pl.lit(schemas.UNALLOCATED))
-            .otherwise(pl.lit(schemas.UNATTRIBUTED))
-            .alias("environment"),
-            pl.lit(0, dtype=pl.Int64).alias("x_LoggedTokens"),
-            pl.lit(0.0).alias("x_EstimatedCost"),
-            pl.when(pl.col("cost_center") == schemas.UNALLOCATED)
-            .then(pl.lit(UNALLOCATED_STATUS))
-            .otherwise(pl.lit(ALLOCATED))
-            .alias("x_AllocationStatus"),
+            *_unlogged_owner_columns(),
             pl.col("spend_kind").alias("_spend_kind"),
             pl.col("usage_source").alias("_usage_source"),
             pl.col("allocation_reason").alias("_reason"),
