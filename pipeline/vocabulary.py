@@ -83,6 +83,12 @@ SPEND_KINDS: tuple[str, ...] = (
 """The kind of Bedrock spend a bill row is (`billing_line_items.spend_kind`, `chargeback`, `bill_coverage`). Never
 `usage_kind`, which stays the token kind: a batch row is `spend_kind = batch` with `usage_kind = input`."""
 
+CAPACITY_SPEND_KINDS: dict[str, str] = {"provisioned": "Provisioned Throughput"}
+"""The spend kinds that are capacity commitments, with the name people know them by: bought per model-unit hour
+(or, for the Reserved tier, per tokens-per-minute commitment) and billed whether calls use them or not. Such a
+row is explained by the resource it is billed for: *used* when the provisioned model served logged calls that day,
+*idle* when it served none (`bill_coverage.capacity_cost_usd`, `idle_capacity_cost_usd`; docs/bill-coverage.md)."""
+
 USAGE_SOURCES: tuple[str, ...] = ("invocation_log", "batch_job", "bill_only")
 """Where the ledger gets the usage that explains a billed dollar: invocation logs, batch job outputs, or nothing
 but the bill itself (`chargeback.usage_source`)."""

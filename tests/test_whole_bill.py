@@ -11,7 +11,7 @@ import pytest
 from pipeline import config, schemas
 from pipeline.reconciliation import chargeback
 from pipeline.reconciliation.chargeback import accounts_off_the_bill
-from tests.test_reconciliation import ACCT, M1, D, bill, billing_df, inv, priced_df
+from tests.test_reconciliation import ACCT, M1, NOVA2, PT_ARN, D, bill, billing_df, inv, priced_df, pt_bill, pt_call
 
 CFG = config.Attribution(
     principals=[config.PrincipalRule(match="arn:aws:bedrock:*:knowledge-base/SALES*", tags={"costCenter": "sales"})]
@@ -286,3 +286,102 @@ def test_report_reads_bill_coverage_and_draws_its_section(tmp_path: Any) -> None
     section = next(s for s in all_sections(inputs) if s.key == "bill_coverage")
     assert "cache_storage $1.00" in section.finding and section.figure is not None
     assert load_inputs(str(tmp_path / "empty"), D)["daily"].bill_coverage is None  # no table, no section
+
+
+IDLE_ARN = PT_ARN.replace("abc123xyz", "idle0reserve")
+OWNED = {IDLE_ARN: config.ProvisionedModel(model_id=NOVA2, tags={"costCenter": "platform"})}
+
+
+def _coverage(logs: list[dict[str, Any]], bills: list[dict[str, Any]], **kw: Any) -> pl.DataFrame:
+    from pipeline.reconciliation.bill_coverage import bill_coverage
+
+    cov = bill_coverage(cb_of(logs, bills, **kw))
+    assert cov.columns == list(schemas.BILL_COVERAGE)
+    return cov
+
+
+def _kind(cov: pl.DataFrame, kind: str) -> dict[str, Any]:
+    return row(cov, spend_kind=kind)
+
+
+def test_provisioned_hours_that_served_logged_calls_are_capacity_used_and_explained() -> None:
+    from pipeline.reconciliation.bill_coverage import by_kind
+
+    cov = _coverage([pt_call(150_000, 50_000, hour) for hour in (8, 9)], [pt_bill()])
+    pt = _kind(cov, "provisioned")
+    assert (pt["billed_cost_usd"], pt["capacity_cost_usd"], pt["idle_capacity_cost_usd"]) == (1452.0, 1452.0, 0.0)
+    assert (pt["explained_cost_usd"], pt["attributed_cost_usd"], pt["unallocated_cost_usd"]) == (1452.0,) * 2 + (0.0,)
+    assert pt["capacity_share"] == 1.0
+    parts = by_kind(cov).row(0, named=True)
+    assert (parts["capacity_used_usd"], parts["idle_capacity_usd"], parts["explained_cost_usd"]) == (1452.0, 0, 0)
+
+
+def test_idle_provisioned_hours_are_owned_idle_capacity_not_unknown() -> None:
+    from pipeline.reconciliation.bill_coverage import by_kind, summary_line
+
+    cov = _coverage([], [pt_bill(resource_id=IDLE_ARN)], provisioned_models=OWNED)
+    pt = _kind(cov, "provisioned")
+    assert (pt["capacity_cost_usd"], pt["idle_capacity_cost_usd"], pt["explained_cost_usd"]) == (1452.0, 1452.0, 0.0)
+    assert (pt["attributed_cost_usd"], pt["unallocated_cost_usd"]) == (1452.0, 0.0)
+    parts = by_kind(cov).row(0, named=True)
+    assert (parts["idle_capacity_usd"], parts["owned_not_explained_usd"], parts["unallocated_cost_usd"]) == (1452, 0, 0)
+    assert summary_line(cov) == (
+        "bill coverage: $1,452 billed: 100.0% capacity (Provisioned Throughput: $1,452 idle, owned), "
+        "0.0% explained from logs or jobs, 0.0% owned by tags, principal or rule, 0.0% unallocated"
+    )
+
+
+def test_idle_provisioned_hours_without_an_owner_stay_unallocated_for_the_check() -> None:
+    from pipeline.reconciliation.bill_coverage import by_kind, summary_line, unallocated_verdict
+
+    cov = _coverage([inv(input_tokens=1_000, cost=48.0)], [bill(tokens=1_000, unblended_cost_usd=48.0), pt_bill()])
+    pt = _kind(cov, "provisioned")
+    assert (pt["idle_capacity_cost_usd"], pt["unallocated_cost_usd"]) == (1452.0, 1452.0)
+    assert pt["unallocated_reasons"] == "no_logged_caller $1,452"
+    parts = by_kind(cov).filter(pl.col("spend_kind") == "provisioned").row(0, named=True)
+    assert (parts["capacity_used_usd"], parts["idle_capacity_usd"], parts["unallocated_cost_usd"]) == (0, 0, 1452)
+    # The check keeps its meaning: $1,452 of $1,500 has no owner, and the fix names the provisioned models' owners.
+    verdict = unallocated_verdict(cov, 0.10)
+    assert not verdict.passed and "96.8%" in verdict.description
+    assert "attribution.provisioned_models" in verdict.description
+    assert summary_line(cov).endswith("96.8% unallocated (provisioned $1,452 idle capacity)")
+
+
+def test_coverage_parts_with_capacity_add_up_to_the_bill() -> None:
+    """Used and idle capacity, logged tokens, tagged and untagged bill-only rows: the parts of `by_kind` and of the
+    CLI line add up to the billed cost, and the unallocated part is exactly what the check counts."""
+    from pipeline.reconciliation.bill_coverage import by_kind, summary_line, unallocated_verdict
+
+    logs = [inv(input_tokens=1_000, cost=3.0), pt_call(150_000, 50_000, 8)]
+    bills = [
+        bill(tokens=1_000, unblended_cost_usd=3.0),
+        pt_bill(unblended_cost_usd=60.5, usage_amount=1.0),
+        pt_bill(resource_id=IDLE_ARN, unblended_cost_usd=121.0, usage_amount=2.0),
+        other(RERANK, 0.5, tags=tags(user_cost_center="search")),
+        other("USE1-MP:USE1_CacheStorage-Units", 0.25),
+    ]
+    cov = _coverage(logs, bills, provisioned_models=OWNED)
+    pt = _kind(cov, "provisioned")
+    assert (pt["capacity_cost_usd"], pt["idle_capacity_cost_usd"], pt["explained_cost_usd"]) == (181.5, 121.0, 60.5)
+    assert cov.filter(pl.col("spend_kind") != "provisioned")["capacity_cost_usd"].to_list() == [0.0, 0.0, 0.0]
+    table = by_kind(cov)
+    usd_parts = ["capacity_used_usd", "idle_capacity_usd", "explained_cost_usd", "owned_not_explained_usd"]
+    parts = pl.sum_horizontal(*usd_parts, "unallocated_cost_usd")
+    assert (table.select(parts - pl.col("billed_cost_usd")).to_series().abs().max() or 0.0) < 1e-9
+    assert table["billed_cost_usd"].sum() == pytest.approx(185.25)
+    assert table["unallocated_cost_usd"].sum() == pytest.approx(0.25)
+    assert unallocated_verdict(cov, 0.10).unallocated_share == pytest.approx(0.25 / 185.25)
+    assert summary_line(cov) == (
+        "bill coverage: $185 billed: 98.0% capacity (Provisioned Throughput: $60.50 serving logged calls, $121 idle, "
+        "owned), 1.6% explained from logs or jobs, 0.3% owned by tags, principal or rule, "
+        "0.1% unallocated (cache_storage $0.25)"
+    )
+
+
+def test_coverage_written_before_the_capacity_columns_reads_idle_from_the_unexplained_part() -> None:
+    from pipeline.reconciliation.bill_coverage import by_kind
+
+    cov = _coverage([], [pt_bill(resource_id=IDLE_ARN)], provisioned_models=OWNED)
+    old = cov.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("capacity_cost_usd",
+                                                                             "idle_capacity_cost_usd"))  # fmt: skip
+    assert by_kind(old).row(0, named=True)["idle_capacity_usd"] == 1452.0
