@@ -385,3 +385,21 @@ def test_coverage_written_before_the_capacity_columns_reads_idle_from_the_unexpl
     old = cov.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("capacity_cost_usd",
                                                                              "idle_capacity_cost_usd"))  # fmt: skip
     assert by_kind(old).row(0, named=True)["idle_capacity_usd"] == 1452.0
+
+
+def test_report_section_names_capacity_and_its_idle_hours() -> None:
+    from pipeline.report.bill_coverage import coverage_figure, coverage_finding, coverage_table
+
+    logs = [inv(input_tokens=1_000, cost=3.2), pt_call(150_000, 50_000, 8)]
+    bills = [
+        bill(tokens=1_000, unblended_cost_usd=3.2),
+        pt_bill(unblended_cost_usd=60.5, usage_amount=1.0),
+        pt_bill(resource_id=IDLE_ARN, unblended_cost_usd=121.0, usage_amount=2.0),
+    ]
+    table = coverage_table(_coverage(logs, bills, provisioned_models=OWNED))
+    assert coverage_finding(table) == (
+        "Of $185 billed, 98% is capacity (Provisioned Throughput: $60.50 served logged calls and $121 sat idle), 2% "
+        "is explained by invocation logs or batch jobs and 100% has an owner; nothing is unallocated."
+    )
+    names = [t["name"] for t in coverage_figure(table, {"height": 200})["data"]]
+    assert names[:2] == ["capacity serving logged calls", "idle capacity, owned"]

@@ -301,8 +301,8 @@ def batch_jobs_of(wh: str, day: dt.date) -> pl.DataFrame | None:
 @for_people
 def bill_coverage(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
     """Per day × account × spend kind (grain and key): billed cost, the part explained from a usage source
-    (invocation logs, batch jobs), the part attributed to an owner, the unallocated part and why. Upstream:
-    chargeback."""
+    (invocation logs, batch jobs), the part attributed to an owner, the unallocated part and why, and the capacity
+    commitments (Provisioned Throughput) with their idle part. Upstream: chargeback."""
     from pipeline.reconciliation.bill_coverage import bill_coverage as coverage_of
     from pipeline.reconciliation.bill_coverage import unallocated_verdict
 
@@ -318,6 +318,8 @@ def bill_coverage(context: AssetExecutionContext, ledger: LedgerResource) -> Ite
         "explained_cost_usd",
         "attributed_cost_usd",
         "unallocated_cost_usd",
+        "capacity_cost_usd",
+        "idle_capacity_cost_usd",
         "unallocated_reasons",
     )
     yield described(
@@ -329,6 +331,8 @@ def bill_coverage(context: AssetExecutionContext, ledger: LedgerResource) -> Ite
             "explained_cost_usd": float(cov["explained_cost_usd"].sum() or 0.0),
             "attributed_cost_usd": float(cov["attributed_cost_usd"].sum() or 0.0),
             "unallocated_cost_usd": float(cov["unallocated_cost_usd"].sum() or 0.0),
+            "capacity_cost_usd": float(cov["capacity_cost_usd"].sum() or 0.0),
+            "idle_capacity_cost_usd": float(cov["idle_capacity_cost_usd"].sum() or 0.0),
             "by_spend_kind": MetadataValue.md(markdown_table(table)),
         },
     )

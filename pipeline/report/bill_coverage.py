@@ -2,7 +2,9 @@
 
 One horizontal bar per spend kind (largest bill first), split into the part explained from a usage source
 (invocation logs, batch jobs), the part owned without one (resource tags, the bill's principal, a rule), and the
-part nobody owns; the finding names the unowned dollars and why. Read from `bill_coverage`, only when it exists.
+part nobody owns; capacity commitments (Provisioned Throughput) split instead into hours that served logged calls
+and idle hours with an owner. The finding names the capacity, the unowned dollars and why. Read from
+`bill_coverage`, only when it exists.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from pipeline.reconciliation.bill_coverage import by_kind
 from pipeline.report.chart import Section, figure_dict, label, labels, layout
 from pipeline.report.data import ReportInputs
 from pipeline.text import usd
+from pipeline.vocabulary import CAPACITY_SPEND_KINDS
 
 PARTS: tuple[tuple[str, str, str], ...] = (
+    ("capacity_used_usd", "capacity serving logged calls", "#56B4E9"),
+    ("idle_capacity_usd", "idle capacity, owned", "#E69F00"),
     ("explained_cost_usd", "explained by logs or batch jobs", "#0072B2"),
     ("owned_not_explained_usd", "owned by tags, principal or rule", "#009E73"),
     ("unallocated_cost_usd", "no owner", "#D55E00"),
 )
+CAPACITY_PARTS = ("capacity_used_usd", "idle_capacity_usd")
 
 
 def coverage_figure(table: pl.DataFrame, look: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +35,8 @@ def coverage_figure(table: pl.DataFrame, look: dict[str, Any]) -> dict[str, Any]
     kinds = labels(list(reversed(table["spend_kind"].to_list())))  # largest on top
     fig = go.Figure()
     for column, name, colour in PARTS:
+        if column in CAPACITY_PARTS and not (table[column] > 0).any():
+            continue  # no capacity billed: no empty legend entries
         values = list(reversed(table[column].to_list()))
         fig.add_trace(
             go.Bar(
@@ -55,8 +63,8 @@ def coverage_finding(table: pl.DataFrame) -> str:
     left = table.filter(pl.col("unallocated_cost_usd") > 0)
     owned = billed - float(left["unallocated_cost_usd"].sum() or 0.0)
     head = (
-        f"Of {usd(billed)} billed, {explained / billed:.0%} is explained by invocation logs or batch jobs and "
-        f"{owned / billed:.0%} has an owner"
+        f"Of {usd(billed)} billed, {_capacity_clause(table, billed)}{explained / billed:.0%} is explained by "
+        f"invocation logs or batch jobs and {owned / billed:.0%} has an owner"
     )
     if left.is_empty():
         return head + "; nothing is unallocated."
@@ -65,6 +73,17 @@ def coverage_finding(table: pl.DataFrame) -> str:
         for r in left.head(3).iter_rows(named=True)
     )
     return f"{head}; unallocated: {worst}."
+
+
+def _capacity_clause(table: pl.DataFrame, billed: float) -> str:
+    """ "98% is capacity (Provisioned Throughput: $X served logged calls, $Y sat idle), " or "" without capacity."""
+    used = float(table["capacity_used_usd"].sum() or 0.0)
+    idle = float(table["idle_capacity_usd"].sum() or 0.0)
+    if used + idle <= 0:
+        return ""
+    names = ", ".join(CAPACITY_SPEND_KINDS[k] for k in table["spend_kind"] if k in CAPACITY_SPEND_KINDS)
+    did = [f"{usd(used)} served logged calls" if used > 0 else "", f"{usd(idle)} sat idle" if idle > 0 else ""]
+    return f"{(used + idle) / billed:.0%} is capacity ({names}: {' and '.join(d for d in did if d)}), "
 
 
 def coverage_table(coverage: pl.DataFrame) -> pl.DataFrame:
