@@ -752,10 +752,10 @@ _SHARED: dict[str, str] = {
     "unallocated_share": "unallocated_cost_usd over billed_cost_usd; null when nothing is billed",
     "usage_sources": "the usage sources behind the kind's rows, comma-separated",
     "unallocated_reasons": "why the unallocated part has no owner, comma-separated reasons",
-    "capacity_cost_usd": "billed cost of capacity commitments (Provisioned Throughput hours, Reserved tier), used or "
-    "idle; explained by the provisioned model it is billed for, not by calls",
-    "idle_capacity_cost_usd": "the part of capacity_cost_usd on provisioned models that served no logged call that "
-    "day (owned by attribution.provisioned_models tags, else unallocated)",
+    "capacity_cost_usd": "billed cost of capacity commitments (Provisioned Throughput hours, Reserved tier), used "
+    "or idle: explained by the provisioned model billed",
+    "idle_capacity_cost_usd": "part of capacity_cost_usd on provisioned models that served no logged call that day "
+    "(owned by its attribution.provisioned_models tags, else unallocated)",
     "capacity_share": "capacity_cost_usd over billed_cost_usd; null when nothing is billed",
     # keys and who
     "date": "UTC day of the row (the partition)",
