@@ -221,6 +221,13 @@ def test_bill_coverage_shows_every_kind_owned_except_the_rows_built_to_have_none
     assert (unowned["unallocated_share"] == 1.0).all() and set(unowned["unallocated_reasons"].str.slice(0, 8)) == {
         "no_owner"
     }
+    # The sample's provisioned model sits idle all day, owned by its config tags: capacity, idle, never "unknown".
+    from pipeline.reconciliation.bill_coverage import summary_line
+
+    pt = cov.filter(pl.col("spend_kind") == "provisioned").row(0, named=True)
+    assert pt["capacity_cost_usd"] == pt["idle_capacity_cost_usd"] == pt["billed_cost_usd"] == pytest.approx(1452.0)
+    assert pt["unallocated_cost_usd"] == 0.0
+    assert "capacity (Provisioned Throughput: $1,452 idle, owned)" in summary_line(cov)
     lc = warehouse.read_partition(wh, "log_completeness", START)
     mantle = lc.filter(pl.col("endpoint") == "mantle")
     assert mantle.height > 0 and set(mantle["status"]) == {"not_logged_by_design"}
