@@ -76,7 +76,8 @@ def coverage_finding(table: pl.DataFrame) -> str:
 
 
 def _capacity_clause(table: pl.DataFrame, billed: float) -> str:
-    """ "98% is capacity (Provisioned Throughput: $X served logged calls, $Y sat idle), " or "" without capacity."""
+    """The finding's capacity part (`98% is capacity (Provisioned Throughput: $X served logged calls and $Y sat
+    idle), `), empty when no capacity with an owner was billed (unowned idle hours are in the unallocated part)."""
     used = float(table["capacity_used_usd"].sum() or 0.0)
     idle = float(table["idle_capacity_usd"].sum() or 0.0)
     if used + idle <= 0:
