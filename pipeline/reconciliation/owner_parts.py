@@ -13,7 +13,6 @@ import polars as pl
 
 from pipeline import schemas
 from pipeline.attribution.bill_tags import PARTIES
-from pipeline.attribution.bill_tags import PARTIES
 from pipeline.vocabulary import Frame, as_lazy
 
 
