@@ -21,6 +21,8 @@ usage row, so that row's cost is not estimated from the logs' shares but charged
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from pipeline import config, schemas
@@ -66,103 +68,124 @@ def _bill_tag_values(named: pl.DataFrame, cfg: config.Attribution) -> pl.DataFra
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
-def _calls_of(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
-    """The billed principals' logged calls, summed per bucket and distinct attribution inputs."""
+def _call_rows(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl.LazyFrame:
+    """The billed principals' logged calls (Provisioned Throughput left out), one row per call, with what decides
+    their owner: request-metadata flags per party and the identity columns `call_rules` reads."""
     principals = named.select(PRINCIPAL_DAY).unique()
-    priced_flag = pl.col("priced").fill_null(False)
-    tokens = pl.sum_horizontal([pl.col(tok).fill_null(0) for tok in TOKEN_COLUMNS])
     md = {p: _metadata_value(cfg.request_metadata_keys.get(p, [])).is_not_null() for p in PARTIES}
     return (
         with_principal_key(as_lazy(priced), "identity_arn")
         .filter(~((pl.col("routing") == PROVISIONED) | (pl.col("pricing_routing") == PROVISIONED)).fill_null(False))
         .join(principals.lazy(), on=list(PRINCIPAL_DAY), how="semi", nulls_equal=True)
         .with_columns(logged_model_key().alias("base_model_id"), *[e.alias(f"_md_{p}") for p, e in md.items()])
-        .group_by(*BUCKET, COLUMN, *_CALL_COLUMNS, *PARTIES, *[f"_md_{p}" for p in PARTIES])
-        .agg(
-            pl.col("total_cost_usd").filter(priced_flag).fill_null(0.0).sum().cast(pl.Float64).alias("_est"),
-            tokens.sum().cast(pl.Float64).alias("_tokens"),
-            tokens.filter(~priced_flag).sum().cast(pl.Float64).alias("_unpriced"),
-            pl.len().cast(pl.Float64).alias("_calls"),
-        )
-        .collect(engine="streaming")
     )
 
 
-def _owners(calls: pl.DataFrame, values: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
-    """Each call group's owner with the bill tags at their rank, summed per bucket, principal and owner.
-
-    A party set by request metadata or an application profile keeps its value; otherwise the bill's tag replaces
-    what a principal rule or the user-name fallback gave. What an identity implies (`call_rules`) is worked out
-    once per distinct identity (a handful of roles), never once per call group, which a day of millions of end
-    users in request metadata has millions of."""
-    if calls.is_empty():
-        return calls.select(*BUCKET, COLUMN, *PARTIES, "_est", "_tokens", "_calls", "_unpriced")
-    idents = calls.select(_CALL_COLUMNS).unique()
+def _identities(calls: pl.LazyFrame, cfg: config.Attribution) -> pl.DataFrame:
+    """What each distinct identity implies (`call_rules`): worked out once per identity (a handful of roles), never
+    once per call group, which a day of millions of end users in request metadata has millions of."""
+    idents = calls.select(_CALL_COLUMNS).unique().collect(engine="streaming")
     rules = [call_rules(c, cfg) for c in idents.iter_rows(named=True)]
-    idents = idents.with_columns(
+    return idents.with_columns(
         *[pl.Series(f"_weak_{p}", [r[p][0] for r in rules], dtype=pl.String) for p in PARTIES],
         *[pl.Series(f"_prof_{p}", [r[p][1] for r in rules], dtype=pl.Boolean) for p in PARTIES],
     )
+
+
+def _resolved(calls: pl.LazyFrame, idents: pl.DataFrame, values: pl.DataFrame) -> pl.LazyFrame:
+    """Each call with its owner, the bill tags at their rank: a party set by request metadata or an application
+    profile keeps its value; otherwise the bill's tag replaces what a principal rule or the user-name fallback
+    gave. Row by row (joins to a few rows), so it streams."""
     billed = values.select(*PRINCIPAL_DAY, *[pl.col(p).alias(f"_bill_{p}") for p in PARTIES])
-    joined = calls.join(idents, on=list(_CALL_COLUMNS), how="left", nulls_equal=True).join(
-        billed, on=list(PRINCIPAL_DAY), how="left", nulls_equal=True
-    )
 
     def owner(p: str) -> pl.Expr:
         current = pl.col(p).fill_null(schemas.UNATTRIBUTED)
         strong = pl.col(f"_md_{p}").fill_null(False) | pl.col(f"_prof_{p}") | (current != pl.col(f"_weak_{p}"))
         return pl.when(strong | pl.col(f"_bill_{p}").is_null()).then(current).otherwise(pl.col(f"_bill_{p}"))
 
-    resolved = joined.with_columns(*[owner(p).alias(p) for p in PARTIES])
-    return resolved.group_by(*BUCKET, COLUMN, *PARTIES).agg(
-        pl.col("_est").sum(), pl.col("_tokens").sum(), pl.col("_calls").sum(), pl.col("_unpriced").sum()
+    priced_flag = pl.col("priced").fill_null(False)
+    tokens = pl.sum_horizontal([pl.col(tok).fill_null(0) for tok in TOKEN_COLUMNS])
+    return (
+        calls.join(idents.lazy(), on=list(_CALL_COLUMNS), how="left", nulls_equal=True)
+        .join(billed.lazy(), on=list(PRINCIPAL_DAY), how="left", nulls_equal=True)
+        .select(
+            *BUCKET,
+            COLUMN,
+            *[owner(p).alias(p) for p in PARTIES],
+            pl.when(priced_flag).then(pl.col("total_cost_usd").fill_null(0.0)).otherwise(0.0).alias("_est"),
+            tokens.alias("_tokens"),
+            pl.when(priced_flag).then(0).otherwise(tokens).alias("_unpriced"),
+        )
     )
 
 
-def _weights(frame: pl.DataFrame, over: list[str]) -> pl.DataFrame:
-    """`_weight` per owner within `over`: by value (estimated cost, unpriced tokens at the group's mean priced
-    rate), else tokens, else calls; with every call priced, value is the estimated cost."""
-    est, tok = pl.col("_est").sum().over(over), pl.col("_tokens").sum().over(over)
-    priced_tokens = (pl.col("_tokens") - pl.col("_unpriced")).sum().over(over)
-    rate = pl.when(priced_tokens > 0).then(est / priced_tokens).otherwise(0.0)
-    value = pl.col("_est") + pl.col("_unpriced") * rate
+_SUMS = ("_est", "_tokens", "_calls", "_unpriced")
+
+
+def _summed(calls: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
+    return calls.group_by(by).agg(
+        pl.col("_est").sum().cast(pl.Float64),
+        pl.col("_tokens").sum().cast(pl.Float64),
+        pl.len().cast(pl.Float64).alias("_calls"),
+        pl.col("_unpriced").sum().cast(pl.Float64),
+    )
+
+
+def _weights(frame: pl.DataFrame, totals: pl.DataFrame, over: list[str]) -> pl.DataFrame:
+    """`_weight` per owner within `over` against that group's `totals` (every owner's sums, `_SUMS`): by value
+    (estimated cost, unpriced tokens at the group's mean priced rate), else tokens, else calls; with every call
+    priced, value is the estimated cost. Totals are a join, not a window, so a part of the owners is weighed
+    against all of them."""
+    t = totals.select(*over, *[pl.col(c).alias(f"_t{c}") for c in _SUMS])
+    priced_tokens = pl.col("_t_tokens") - pl.col("_t_unpriced")
+    rate = pl.when(priced_tokens > 0).then(pl.col("_t_est") / priced_tokens).otherwise(0.0)
+    value, total_value = pl.col("_est") + pl.col("_unpriced") * rate, pl.col("_t_est") + pl.col("_t_unpriced") * rate
     return (
-        frame.with_columns(value.alias("_value"))
+        frame.join(t, on=over, how="left", nulls_equal=True)
         .with_columns(
-            pl.when(pl.col("_value").sum().over(over) > 0)
-            .then(pl.col("_value") / pl.col("_value").sum().over(over))
-            .when(tok > 0)
-            .then(pl.col("_tokens") / tok)
-            .otherwise(pl.col("_calls") / pl.col("_calls").sum().over(over))
+            pl.when(total_value > 0)
+            .then(value / total_value)
+            .when(pl.col("_t_tokens") > 0)
+            .then(pl.col("_tokens") / pl.col("_t_tokens"))
+            .otherwise(pl.col("_calls") / pl.col("_t_calls"))
             .alias("_weight")
         )
-        .drop("_value")
+        .drop([f"_t{c}" for c in _SUMS])
     )
 
 
-def principal_chargeback(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
-    """Chargeback rows (`KEYS`, `estimated_cost_usd` 0, `billed_cost_usd`) for bill rows naming a principal.
+@dataclass(frozen=True)
+class PrincipalDay:
+    """What every owner part of `principal_chargeback` shares: a few rows per billed principal."""
 
-    `named` is `split_bill`'s second frame. Sums exactly (up to float error) to `named`'s unblended cost.
-    """
-    out_schema: dict[str, schemas.DType] = {**{k: schemas.CHARGEBACK[k] for k in KEYS}, "billed_cost_usd": pl.Float64}
-    if named.is_empty():
-        return pl.DataFrame(schema=out_schema).with_columns(pl.lit(0.0).alias("estimated_cost_usd"))
+    calls: pl.LazyFrame
+    """Each logged call of a billed principal with its resolved owner (`_resolved`)."""
+    billed: pl.DataFrame
+    """Billed cost per bucket and principal."""
+    in_bucket: pl.DataFrame
+    """Every owner's sums per bucket and principal (what a bucket's weights are shares of)."""
+    by_day: pl.DataFrame
+    """Every owner's sums per principal and day."""
+    rest_day: pl.DataFrame
+    """Billed cost per principal and day of the buckets the principal logged nothing in."""
+    alone: pl.DataFrame
+    """Chargeback rows of principals with no logged call that day (owned by the principal alone)."""
+
+
+def principal_day(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> PrincipalDay:
+    """The shared inputs of `principal_part` for `named` (`split_bill`'s second frame, not empty)."""
     values = _bill_tag_values(named, cfg)
-    owners = _owners(_calls_of(priced, named, cfg), values, cfg)
+    raw = _call_rows(priced, named, cfg)
+    calls = _resolved(raw, _identities(raw, cfg), values)
+    bucket, day = [*BUCKET, COLUMN], list(PRINCIPAL_DAY)
+    in_bucket = _summed(calls, bucket).collect(engine="streaming")
+    by_day = in_bucket.group_by(day).agg(pl.col(c).sum() for c in _SUMS)
     billed = named.group_by(*BUCKET, COLUMN).agg(
         pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed")
     )
-    bucket, day = [*BUCKET, COLUMN], list(PRINCIPAL_DAY)
-    # 1. The principal's calls in the billed row's own bucket.
-    in_bucket = _weights(owners, bucket).join(billed, on=bucket, how="inner", nulls_equal=True)
-    rest = billed.join(owners.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True)
-    # 2. Billed for a bucket it logged nothing in: its owners of the day.
-    day_owners = owners.group_by(*day, *PARTIES).agg(pl.col("_est", "_tokens", "_calls", "_unpriced").sum())
+    rest = billed.join(in_bucket.select(bucket), on=bucket, how="anti", nulls_equal=True)
     rest_day = rest.group_by(day).agg(pl.col("_billed").sum())
-    by_day = _weights(day_owners, day).join(rest_day, on=day, how="inner", nulls_equal=True)
-    # 3. No logged call that day: the principal alone names its owner.
-    unlogged = rest_day.join(day_owners.select(day).unique(), on=day, how="anti", nulls_equal=True)
+    unlogged = rest_day.join(by_day.select(day), on=day, how="anti", nulls_equal=True)
     tag_rows = {(r["date"], r["account_id"], r[COLUMN]): r for r in values.iter_rows(named=True)}
     alone = [
         {
@@ -173,14 +196,47 @@ def principal_chargeback(priced: Frame, named: pl.DataFrame, cfg: config.Attribu
         }
         for r in unlogged.iter_rows(named=True)
     ]
+    alone_rows = (
+        pl.DataFrame(alone).select(*KEYS, pl.col("_billed").alias("billed_cost_usd"))
+        if alone
+        else pl.DataFrame(schema={**{k: schemas.CHARGEBACK[k] for k in KEYS}, "billed_cost_usd": pl.Float64})
+    )
+    return PrincipalDay(calls, billed, in_bucket, by_day, rest_day, alone_rows)
+
+
+def principal_part(inputs: PrincipalDay, owners: pl.Expr | None = None) -> pl.DataFrame:
+    """Chargeback rows (`KEYS`, `estimated_cost_usd` 0, `billed_cost_usd`) of the owners `owners` selects (all when
+    None) for the billed principals of `inputs`; the parts' rows together are `principal_chargeback`'s."""
+    out_schema: dict[str, schemas.DType] = {**{k: schemas.CHARGEBACK[k] for k in KEYS}, "billed_cost_usd": pl.Float64}
+    calls = inputs.calls if owners is None else inputs.calls.filter(owners)
+    bucket, day = [*BUCKET, COLUMN], list(PRINCIPAL_DAY)
+    mine = _summed(calls, [*bucket, *PARTIES]).collect(engine="streaming")
+    # 1. The principal's calls in the billed row's own bucket.
+    in_bucket = _weights(mine, inputs.in_bucket, bucket).join(inputs.billed, on=bucket, how="inner", nulls_equal=True)
+    # 2. Billed for a bucket it logged nothing in: its owners of the day.
+    day_owners = mine.group_by(*day, *PARTIES).agg(pl.col(c).sum() for c in _SUMS)
+    by_day = _weights(day_owners, inputs.by_day, day).join(inputs.rest_day, on=day, how="inner", nulls_equal=True)
+    # 3. No logged call that day: the principal alone names its owner.
+    alone = inputs.alone if owners is None else inputs.alone.filter(owners)
     parts = [
         f.select(*KEYS, (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd")) for f in (in_bucket, by_day)
     ]
-    if alone:
-        parts.append(pl.DataFrame(alone).select(*KEYS, pl.col("_billed").alias("billed_cost_usd")))
+    parts.append(alone)
     out = pl.concat([p.cast({k: out_schema[k] for k in p.columns}) for p in parts], how="vertical")
     return (
         out.group_by(KEYS)
         .agg(pl.col("billed_cost_usd").sum())
         .select(*KEYS, pl.lit(0.0).alias("estimated_cost_usd"), "billed_cost_usd")
     )
+
+
+def principal_chargeback(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> pl.DataFrame:
+    """Chargeback rows (`KEYS`, `estimated_cost_usd` 0, `billed_cost_usd`) for bill rows naming a principal.
+
+    `named` is `split_bill`'s second frame. Sums exactly (up to float error) to `named`'s unblended cost. A day of
+    many owners is better built a part at a time (`principal_day`, then `principal_part` per part).
+    """
+    out_schema: dict[str, schemas.DType] = {**{k: schemas.CHARGEBACK[k] for k in KEYS}, "billed_cost_usd": pl.Float64}
+    if named.is_empty():
+        return pl.DataFrame(schema=out_schema).with_columns(pl.lit(0.0).alias("estimated_cost_usd"))
+    return principal_part(principal_day(priced, named, cfg))
