@@ -25,13 +25,17 @@ invoice total instead of drifting by up to half a cent per row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 from pipeline import config, schemas
 from pipeline.config import ProvisionedModel
 from pipeline.reconciliation import bill_only, bill_owners
+from pipeline.reconciliation.owner_parts import owners_in_part, part_count
 from pipeline.reconciliation.principals import bill_has_principals
 from pipeline.reconciliation.reconcile import (
     LOG_TOKEN_COLUMNS,
@@ -166,53 +170,61 @@ def _owner_of(tags: Mapping[str, str], metadata_keys: Mapping[str, Sequence[str]
     return {p: out.get(p, schemas.UNATTRIBUTED) for p in PARTIES}
 
 
-def provisioned_allocation(
+@dataclass(frozen=True)
+class ProvisionedDay:
+    """What every owner part of the Provisioned Throughput allocation shares: a few rows per ARN."""
+
+    bills: pl.DataFrame
+    """Billed cost per ARN bucket (`PT_BUCKET`)."""
+    totals: pl.DataFrame
+    """Every caller's tokens and calls per ARN bucket (what a caller's weight is a share of)."""
+    idle: pl.DataFrame
+    """Chargeback rows of ARNs billed with no caller that day (their config owner, else `unallocated`)."""
+
+
+def _provisioned_calls(priced: Frame) -> pl.LazyFrame:
+    return (
+        as_lazy(priced)
+        .filter(is_provisioned_call())
+        .with_columns(pl.col("model_id").alias("resource_id"), *_parties(), _tokens().alias("_call_tokens"))
+    )
+
+
+def provisioned_day(
     priced: Frame,
     billing: Frame,
     provisioned_models: Mapping[str, ProvisionedModel] | None = None,
     metadata_keys: Mapping[str, Sequence[str]] | None = None,
-) -> pl.LazyFrame:
-    """Provisioned Throughput cost per ARN and day, allocated to its callers by tokens (then owner, unallocated)."""
+) -> ProvisionedDay:
+    """The shared inputs of `provisioned_part`: the day's PT bills, their callers' totals and the idle ARNs' rows."""
     bucket = list(PT_BUCKET)
     bills = (
         usage_rows(billing)
         .filter(pl.col("usage_kind") == PROVISIONED)
         .group_by(bucket)
         .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"))
+        .collect()
     )
-    tok_total = pl.col("_tokens").sum().over(bucket)
-    calls_total = pl.col("_calls").sum().over(bucket)
-    callers = (
-        as_lazy(priced)
-        .filter(is_provisioned_call())
-        .with_columns(pl.col("model_id").alias("resource_id"), *_parties(), _tokens().alias("_call_tokens"))
-        .group_by(*bucket, *PARTIES)
-        .agg(pl.col("_call_tokens").sum().cast(pl.Float64).alias("_tokens"), pl.len().cast(pl.Float64).alias("_calls"))
-        .with_columns(
-            pl.when(tok_total > 0)
-            .then(pl.col("_tokens") / tok_total)
-            .otherwise(pl.col("_calls") / calls_total)
-            .alias("_weight")
+    totals = (
+        _provisioned_calls(priced)
+        .group_by(bucket)
+        .agg(
+            pl.col("_call_tokens").sum().cast(pl.Float64).alias("_t_tokens"),
+            pl.len().cast(pl.Float64).alias("_t_calls"),
         )
-    )
-    allocated = callers.join(bills, on=bucket, how="inner", nulls_equal=True).select(
-        *OWNER_KEYS,
-        pl.lit(0.0).alias("estimated_cost_usd"),
-        (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd"),
-        pl.lit("invocation_log").alias("usage_source"),
-        pl.lit("logged_calls").alias("allocation_reason"),
+        .collect(engine="streaming")
     )
     owners = {
         arn: owner
         for arn, m in (provisioned_models or {}).items()
         if (owner := _owner_of(m.tags, metadata_keys or {})) is not None
     }
-    owner_frame = pl.LazyFrame(
+    owner_frame = pl.DataFrame(
         {"resource_id": list(owners), **{p: [o[p] for o in owners.values()] for p in PARTIES}},
         schema={"resource_id": pl.String, **{p: pl.String for p in PARTIES}},
     )
     idle = (
-        bills.join(callers.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True)
+        bills.join(totals.select(bucket), on=bucket, how="anti", nulls_equal=True)
         .join(owner_frame, on="resource_id", how="left")
         .select(
             "date",
@@ -225,9 +237,49 @@ def provisioned_allocation(
             .then(pl.lit("no_logged_caller"))
             .otherwise(pl.lit("provisioned_model_tags"))
             .alias("allocation_reason"),
+            pl.lit(PROVISIONED).alias("spend_kind"),
         )
     )
-    return pl.concat([allocated, idle], how="vertical").with_columns(pl.lit(PROVISIONED).alias("spend_kind"))
+    return ProvisionedDay(bills, totals, idle)
+
+
+def provisioned_part(priced: Frame, inputs: ProvisionedDay, owners: pl.Expr | None = None) -> pl.LazyFrame:
+    """Provisioned Throughput cost per ARN and day allocated to its callers by tokens (then calls), for the owners
+    `owners` selects (all when None); an idle ARN's row goes to the part of its owner."""
+    bucket = list(PT_BUCKET)
+    calls = _provisioned_calls(priced)
+    callers = (
+        (calls if owners is None else calls.filter(owners))
+        .group_by(*bucket, *PARTIES)
+        .agg(pl.col("_call_tokens").sum().cast(pl.Float64).alias("_tokens"), pl.len().cast(pl.Float64).alias("_calls"))
+        .join(inputs.totals.lazy(), on=bucket, how="left", nulls_equal=True)
+        .with_columns(
+            pl.when(pl.col("_t_tokens") > 0)
+            .then(pl.col("_tokens") / pl.col("_t_tokens"))
+            .otherwise(pl.col("_calls") / pl.col("_t_calls"))
+            .alias("_weight")
+        )
+    )
+    allocated = callers.join(inputs.bills.lazy(), on=bucket, how="inner", nulls_equal=True).select(
+        *OWNER_KEYS,
+        pl.lit(0.0).alias("estimated_cost_usd"),
+        (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd"),
+        pl.lit("invocation_log").alias("usage_source"),
+        pl.lit("logged_calls").alias("allocation_reason"),
+        pl.lit(PROVISIONED).alias("spend_kind"),
+    )
+    idle = inputs.idle if owners is None else inputs.idle.filter(owners)
+    return pl.concat([allocated, idle.lazy()], how="vertical")
+
+
+def provisioned_allocation(
+    priced: Frame,
+    billing: Frame,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    metadata_keys: Mapping[str, Sequence[str]] | None = None,
+) -> pl.LazyFrame:
+    """Provisioned Throughput cost per ARN and day, allocated to its callers by tokens (then owner, unallocated)."""
+    return provisioned_part(priced, provisioned_day(priced, billing, provisioned_models, metadata_keys))
 
 
 def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
@@ -286,52 +338,45 @@ def split_by_spend(billing: Frame) -> dict[str, pl.DataFrame]:
     return out
 
 
-def _log_allocation(
+@dataclass(frozen=True)
+class LogDay:
+    """What every owner part of the log allocation shares: a few rows per bucket, bill row and principal."""
+
+    bills: pl.DataFrame
+    """Billed model-token cost per allocation bucket and spend kind (rows no principal decides)."""
+    totals: pl.DataFrame
+    """Every caller's sums per allocation bucket (`bucket_totals`)."""
+    unallocated: pl.DataFrame
+    """Chargeback rows of billed buckets without a logged caller (owner `unallocated`)."""
+    provisioned: ProvisionedDay
+    principals: list[tuple[str, bill_owners.PrincipalDay]]
+    """Per spend kind, the bill rows that name their IAM principal (CUR 2.0 with IAM principal data)."""
+
+
+def log_day(
     priced: Frame,
     billing: pl.DataFrame,
     cfg: config.Attribution,
     provisioned_models: Mapping[str, ProvisionedModel] | None,
     metadata_keys: Mapping[str, Sequence[str]] | None,
-) -> pl.LazyFrame:
-    """Model-token and Provisioned Throughput rows allocated by the logged calls (the original chargeback rule)."""
+) -> LogDay:
+    """The shared inputs of `log_part` for the bill's rows the logs allocate (`split_by_spend`'s `log`)."""
     bucket = list(ALLOCATION_BUCKET)
-    by_principal: list[pl.LazyFrame] = []
+    principals: list[tuple[str, bill_owners.PrincipalDay]] = []
     rows: Frame = billing
     if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
         rows, named = bill_owners.split_bill(billing)
         for kind, group in named.group_by("spend_kind"):
-            owned = bill_owners.principal_chargeback(priced, group, cfg)
-            by_principal.append(
-                owned.with_columns(
-                    pl.lit(kind[0]).alias("spend_kind"),
-                    pl.lit("invocation_log").alias("usage_source"),
-                    pl.lit("bill_principal").alias("allocation_reason"),
-                ).lazy()
-            )
+            principals.append((str(kind[0]), bill_owners.principal_day(priced, group, cfg)))
     bills = (
         usage_rows(rows)
         .filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
         .group_by(*bucket, "spend_kind")
         .agg(pl.col("unblended_cost_usd").fill_null(0.0).sum().cast(pl.Float64).alias("_billed"))
+        .collect()
     )
-    callers = caller_weights(priced)
-    estimates = callers.select(
-        *OWNER_KEYS,
-        "estimated_cost_usd",
-        pl.lit(0.0).alias("billed_cost_usd"),
-        pl.lit("on_demand").alias("spend_kind"),
-        pl.lit("invocation_log").alias("usage_source"),
-        pl.lit(None, dtype=pl.String).alias("allocation_reason"),
-    )
-    allocated = callers.join(bills, on=bucket, how="inner", nulls_equal=True).select(
-        *OWNER_KEYS,
-        pl.lit(0.0).alias("estimated_cost_usd"),
-        (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd"),
-        "spend_kind",
-        pl.lit("invocation_log").alias("usage_source"),
-        pl.lit("logged_calls").alias("allocation_reason"),
-    )
-    unallocated = bills.join(callers.select(bucket).unique(), on=bucket, how="anti", nulls_equal=True).select(
+    totals = bucket_totals(priced).collect(engine="streaming")
+    unallocated = bills.join(totals.select(bucket), on=bucket, how="anti", nulls_equal=True).select(
         "date",
         "account_id",
         *[pl.lit(schemas.UNALLOCATED).alias(p) for p in PARTIES],
@@ -344,7 +389,42 @@ def _log_allocation(
         .otherwise(pl.lit("no_logged_caller"))
         .alias("allocation_reason"),
     )
-    provisioned = provisioned_allocation(priced, rows, provisioned_models, metadata_keys)
+    provisioned = provisioned_day(priced, rows, provisioned_models, metadata_keys)
+    return LogDay(bills, totals, unallocated, provisioned, principals)
+
+
+def log_part(priced: Frame, day: LogDay, owners: pl.Expr | None = None) -> pl.DataFrame:
+    """Model-token and Provisioned Throughput rows allocated by the logged calls (the original chargeback rule),
+    for the owners `owners` selects (all when None): their weights are shares of every caller's bucket totals."""
+    bucket = list(ALLOCATION_BUCKET)
+    callers = caller_weights(priced, owners, day.totals.lazy()).collect(engine="streaming")
+    estimates = callers.select(
+        *OWNER_KEYS,
+        "estimated_cost_usd",
+        pl.lit(0.0).alias("billed_cost_usd"),
+        pl.lit("on_demand").alias("spend_kind"),
+        pl.lit("invocation_log").alias("usage_source"),
+        pl.lit(None, dtype=pl.String).alias("allocation_reason"),
+    )
+    allocated = callers.join(day.bills, on=bucket, how="inner", nulls_equal=True).select(
+        *OWNER_KEYS,
+        pl.lit(0.0).alias("estimated_cost_usd"),
+        (pl.col("_weight") * pl.col("_billed")).alias("billed_cost_usd"),
+        "spend_kind",
+        pl.lit("invocation_log").alias("usage_source"),
+        pl.lit("logged_calls").alias("allocation_reason"),
+    )
+    del callers
+    unallocated = day.unallocated if owners is None else day.unallocated.filter(owners)
+    provisioned = provisioned_part(priced, day.provisioned, owners).collect(engine="streaming")
+    by_principal = [
+        bill_owners.principal_part(inputs, owners).with_columns(
+            pl.lit(kind).alias("spend_kind"),
+            pl.lit("invocation_log").alias("usage_source"),
+            pl.lit("bill_principal").alias("allocation_reason"),
+        )
+        for kind, inputs in day.principals
+    ]
     parts = [estimates, allocated, unallocated, provisioned, *by_principal]
     return pl.concat([p.select(list(bill_only.OUT_SCHEMA)) for p in parts], how="vertical_relaxed")
 
@@ -362,35 +442,27 @@ def not_logged_allocation(
     return pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
 
 
-def chargeback(
-    priced: Frame,
-    billing: Frame,
-    attribution: config.Attribution | None = None,
-    *,
-    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
-    metadata_keys: Mapping[str, Sequence[str]] | None = None,
-    round_cents: bool = False,
-    batch_jobs: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks).
+OWNERS_PER_PART = 250_000
+"""Owners (cost center × application × user) whose chargeback rows are built at a time: a day of millions of
+distinct callers is built and written in parts of about this many (`owner_parts`), never all at once."""
 
-    Model tokens and Provisioned Throughput are allocated by the logged calls; bill rows that name their IAM
-    principal are charged to that principal's owners (`bill_owners`, using `attribution` for the bill's
-    `iamPrincipal/` tags). Batch, guardrail and bill-only spend (mantle included) are owned by `bill_only`, batch
-    by the jobs of `batch_jobs` when given. Provisioned models and metadata keys default to those of `attribution`.
-    """
-    cfg = attribution or config.Attribution()
-    if attribution is not None:
-        provisioned_models = attribution.provisioned_models if provisioned_models is None else provisioned_models
-        if metadata_keys is None:
-            metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
-    paths = split_by_spend(billing)
+
+@dataclass(frozen=True)
+class _Day:
+    log: LogDay
+    not_logged: pl.DataFrame
+    """Batch, guardrail, bill-only and mantle rows: owned by bill rows, jobs and rules, a few per bill row."""
+
+
+def _part_rows(priced: Frame, day: _Day, owners: pl.Expr | None) -> pl.DataFrame:
+    """The chargeback rows (no `share` yet) of the owners `owners` selects (all when None), merged to the grain."""
+    calls = as_lazy(priced)
     parts = [
-        _log_allocation(priced, paths["log"], cfg, provisioned_models, metadata_keys).collect(engine="streaming"),
-        not_logged_allocation(priced, paths, cfg, batch_jobs),
-        bill_only.guardrail_estimates(priced),
+        log_part(priced, day.log, owners),
+        day.not_logged if owners is None else day.not_logged.filter(owners),
+        bill_only.guardrail_estimates(calls if owners is None else calls.filter(owners)),
     ]
-    out = (
+    return (
         pl.concat([bill_only.conform_out(p) for p in parts], how="vertical")
         .group_by(list(KEYS))
         .agg(
@@ -407,13 +479,97 @@ def chargeback(
             .otherwise(pl.col("allocation_reason"))
         )
     )
-    if round_cents:
-        out = round_to_cents(out)
-    billed_total = pl.col("billed_cost_usd").sum().over(list(DAY_ACCOUNT))
-    out = out.with_columns(
+
+
+def _with_share(rows: pl.DataFrame, billed_total: pl.Expr) -> pl.DataFrame:
+    """`rows` with `share` (billed cost over `billed_total`, the day and account's; null when that is 0), sorted
+    by the key and conformed to the contract."""
+    out = rows.with_columns(
         pl.when(billed_total != 0).then(pl.col("billed_cost_usd") / billed_total).alias("share")
     ).sort(list(KEYS), nulls_last=True)
     return schemas.conform(out, schemas.CHARGEBACK)
+
+
+def chargeback_parts(
+    priced: Frame,
+    billing: Frame,
+    attribution: config.Attribution | None = None,
+    *,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    metadata_keys: Mapping[str, Sequence[str]] | None = None,
+    round_cents: bool = False,
+    batch_jobs: pl.DataFrame | None = None,
+    owners_per_part: int = OWNERS_PER_PART,
+) -> Iterator[pl.DataFrame]:
+    """``chargeback`` in parts, each the complete rows of a fixed share of the owners (`owner_parts`), sorted by the
+    key within the part; one part on a day of fewer owners than `owners_per_part`. See `chargeback` for the rule.
+
+    The day's shared figures (bucket totals, bills, principals' totals) are computed once; each part then scans the
+    priced calls for its owners only. `share` needs the day and account's billed total, known only once every part
+    is built: the parts wait in a temporary folder meanwhile, so memory holds one part. Rounding to cents ranks
+    every row of a day and account, so with `round_cents` the day is one part.
+    """
+    cfg = attribution or config.Attribution()
+    if attribution is not None:
+        provisioned_models = attribution.provisioned_models if provisioned_models is None else provisioned_models
+        if metadata_keys is None:
+            metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
+    paths = split_by_spend(billing)
+    day = _Day(
+        log_day(priced, paths["log"], cfg, provisioned_models, metadata_keys),
+        bill_only.conform_out(not_logged_allocation(priced, paths, cfg, batch_jobs)),
+    )
+    parts = 1 if round_cents else part_count(priced, owners_per_part)
+    account_total = pl.col("billed_cost_usd").sum().over(list(DAY_ACCOUNT))
+    if parts == 1:
+        rows = _part_rows(priced, day, None)
+        yield _with_share(round_to_cents(rows) if round_cents else rows, account_total)
+        return
+    with tempfile.TemporaryDirectory(prefix="chargeback-parts-") as folder:
+        files, sums = [], []
+        for part in range(parts):
+            rows = _part_rows(priced, day, owners_in_part(parts, part))
+            files.append(Path(folder) / f"part-{part}.parquet")
+            rows.write_parquet(files[-1])
+            sums.append(rows.group_by(DAY_ACCOUNT).agg(pl.col("billed_cost_usd").sum().alias("_total")))
+            del rows
+        totals = pl.concat(sums).group_by(DAY_ACCOUNT).agg(pl.col("_total").sum())
+        for file in files:
+            rows = pl.read_parquet(file).join(totals, on=list(DAY_ACCOUNT), how="left", nulls_equal=True)
+            yield _with_share(rows, pl.col("_total").fill_null(0.0)).drop("_total", strict=False)
+
+
+def chargeback(
+    priced: Frame,
+    billing: Frame,
+    attribution: config.Attribution | None = None,
+    *,
+    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
+    metadata_keys: Mapping[str, Sequence[str]] | None = None,
+    round_cents: bool = False,
+    batch_jobs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Build ``chargeback`` (see the module docstring for the allocation rule and its fallbacks), whole.
+
+    Model tokens and Provisioned Throughput are allocated by the logged calls; bill rows that name their IAM
+    principal are charged to that principal's owners (`bill_owners`, using `attribution` for the bill's
+    `iamPrincipal/` tags). Batch, guardrail and bill-only spend (mantle included) are owned by `bill_only`, batch
+    by the jobs of `batch_jobs` when given. Provisioned models and metadata keys default to those of `attribution`.
+    A large day is better written part by part (`chargeback_parts`).
+    """
+    frames = list(
+        chargeback_parts(
+            priced,
+            billing,
+            attribution,
+            provisioned_models=provisioned_models,
+            metadata_keys=metadata_keys,
+            round_cents=round_cents,
+            batch_jobs=batch_jobs,
+            owners_per_part=2**62,
+        )
+    )
+    return frames[0] if len(frames) == 1 else pl.concat(frames)
 
 
 SUMS_TO_BILL_TOLERANCE_USD = 0.005
