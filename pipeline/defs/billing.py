@@ -33,17 +33,14 @@ from pipeline.defs.partitions import partition_day
 from pipeline.defs.publish import described, publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.reconciliation import (
-    chargeback as allocate_chargeback,
-)
-from pipeline.reconciliation import (
     gaps_over_tolerance,
     non_usage_summary,
     reconcile,
     reconciliation_summary,
 )
-from pipeline.reconciliation.chargeback import accounts_off_the_bill
+from pipeline.reconciliation.chargeback import accounts_off_the_bill, chargeback_parts
 from pipeline.reconciliation.principals import principal_summary
-from pipeline.vocabulary import NO_BILL_CONFIGURED, USAGE_LINE_TYPES
+from pipeline.vocabulary import NO_BILL_CONFIGURED, USAGE_LINE_TYPES, Frame, as_lazy
 
 GROUP = "billing"
 
@@ -276,15 +273,17 @@ def chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> Iterat
         return
     priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
     billing = warehouse.read_partition(cfg.warehouse, "billing_line_items", day)
-    cb = allocate_chargeback(
+    # Built and written a share of the owners at a time: a day of millions of distinct callers is never whole in
+    # memory; the figures and the check read the written table back as a streaming scan.
+    parts = chargeback_parts(
         priced,
         billing,
         cfg.attribution,
         round_cents=cfg.reconciliation.round_cents,
         batch_jobs=batch_jobs_of(cfg.warehouse, day),
     )
-    path = warehouse.write_partition(cb, cfg.warehouse, "chargeback", day)
-    yield from chargeback_results(cb, billing, path)
+    path = warehouse.write_partition(parts, cfg.warehouse, "chargeback", day)
+    yield from chargeback_results(warehouse.scan_partitions(cfg.warehouse, "chargeback", [day]), billing, path)
 
 
 BATCH_JOBS = "batch_jobs"
@@ -570,21 +569,24 @@ def reconciliation_results(
     )
 
 
-def chargeback_results(cb: pl.DataFrame, billing: pl.DataFrame, path: str) -> Iterator[Any]:
-    """Metadata and the sums-to-bill check for one day of chargeback."""
-    off = accounts_off_the_bill(cb, billing)
-    by_cc = (
-        cb.group_by("cost_center")
-        .agg(pl.col("billed_cost_usd").sum().round(4), pl.col("estimated_cost_usd").sum().round(4))
-        .sort("billed_cost_usd", descending=True)
+def chargeback_results(cb: Frame, billing: pl.DataFrame, path: str) -> Iterator[Any]:
+    """Metadata and the sums-to-bill check for one day of chargeback (a frame, or a scan of the written table:
+    only sums per account and cost center are collected)."""
+    rows = as_lazy(cb)
+    off = accounts_off_the_bill(rows, billing)
+    per_cc = rows.group_by("cost_center").agg(pl.col("billed_cost_usd", "estimated_cost_usd").sum())
+    sums = per_cc.collect(engine="streaming")
+    by_cc = sums.with_columns(pl.col("billed_cost_usd", "estimated_cost_usd").round(4)).sort(
+        "billed_cost_usd", descending=True
     )
-    unallocated = cb.filter(pl.col("cost_center") == schemas.UNALLOCATED)["billed_cost_usd"].sum() or 0.0
+    unallocated = sums.filter(pl.col("cost_center") == schemas.UNALLOCATED)["billed_cost_usd"].sum() or 0.0
+    height = rows.select(pl.len()).collect(engine="streaming").item()
     yield described(
         "chargeback",
-        cb.height,
+        height,
         path,
         {
-            "billed_cost_usd": float(cb["billed_cost_usd"].sum() or 0.0),
+            "billed_cost_usd": float(sums["billed_cost_usd"].sum() or 0.0),
             "unallocated_cost_usd": float(unallocated),
             "by_cost_center": MetadataValue.md(markdown_table(by_cc, others=("billed_cost_usd", "estimated_cost_usd"))),
         },

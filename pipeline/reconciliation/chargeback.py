@@ -576,7 +576,7 @@ SUMS_TO_BILL_TOLERANCE_USD = 0.005
 """Half a cent per account and day: below it a difference is rounding."""
 
 
-def accounts_off_the_bill(cb: pl.DataFrame, billing: pl.DataFrame) -> pl.DataFrame:
+def accounts_off_the_bill(cb: Frame, billing: pl.DataFrame) -> pl.DataFrame:
     """Accounts and days whose chargeback does not add up to the bill's usage cost (the `sums_to_bill` check):
     `date, account_id, bill, allocated`, one row per account off by more than half a cent."""
     billed = (
@@ -584,6 +584,11 @@ def accounts_off_the_bill(cb: pl.DataFrame, billing: pl.DataFrame) -> pl.DataFra
         .group_by("date", "account_id")
         .agg(pl.col("unblended_cost_usd").sum().alias("bill"))
     )
-    allocated = cb.group_by("date", "account_id").agg(pl.col("billed_cost_usd").sum().alias("allocated"))
+    allocated = (
+        as_lazy(cb)
+        .group_by("date", "account_id")
+        .agg(pl.col("billed_cost_usd").sum().alias("allocated"))
+        .collect(engine="streaming")
+    )
     joined = billed.join(allocated, on=["date", "account_id"], how="full", coalesce=True).fill_null(0.0)
     return joined.filter((pl.col("bill") - pl.col("allocated")).abs() > SUMS_TO_BILL_TOLERANCE_USD)
