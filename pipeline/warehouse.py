@@ -166,6 +166,8 @@ def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fss
             if writer is None:
                 writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
             writer.write_table(at)
+            # Let go of this part before the stream builds the next: a day written in parts holds one part.
+            del frame, at
         if writer is None:  # no frames at all: still write an empty, typed partition
             at = to_arrow(pl.DataFrame(schema=TABLES[table]), table)
             writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
