@@ -42,6 +42,7 @@ from pipeline.reconciliation.chargeback import (
     split_by_spend,
 )
 from pipeline.reconciliation.chargeback import caller_weights as _callers
+from pipeline.reconciliation.owner_parts import owners_in_part, part_count
 from pipeline.reconciliation.reconcile import is_provisioned_call, logged_model_key, usage_rows
 from pipeline.vocabulary import TOKEN_KINDS, Frame, as_lazy, with_spend_kind
 
@@ -262,15 +263,6 @@ def _caller_buckets(priced: Frame) -> pl.DataFrame:
     )
 
 
-def _owners(parts: int, part: int) -> pl.Expr:
-    """Whether a row's owner (cost center, application, user; null as `unattributed`) falls in `part` of `parts`:
-    a fixed hash, so an owner's rows are in the same part whichever frame they come from."""
-    if parts == 1:
-        return pl.lit(True)
-    owner = pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES])
-    return (owner.hash(seed=0) % parts) == part
-
-
 def _allocate(
     priced: Frame,
     billing: Frame,
@@ -281,11 +273,12 @@ def _allocate(
     totals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Rows at the export's grain with allocated billed amounts, logged amounts, share and status: all owners, or
-    those of `part` of `parts` (`_owners`), given the buckets that have callers and the `billed` cells when already
+    those of `part` of `parts` (`owner_parts`), given the buckets that have callers and the `billed` cells when already
     computed. The weights are made for the part's owners only (against every caller's bucket totals)."""
     bucket = list(ALLOCATION_BUCKET)
     shares_of = totals.lazy() if totals is not None else None
-    weights = _callers(priced, _owners(parts, part), shares_of).select(*_KEYS, "_weight").collect(engine="streaming")
+    mine = owners_in_part(parts, part)
+    weights = _callers(priced, mine, shares_of).select(*_KEYS, "_weight").collect(engine="streaming")
     if every_bucket is None:
         every_bucket = _caller_buckets(priced)
     if billed is None:
@@ -294,7 +287,7 @@ def _allocate(
     allocated = weights.join(billed, on=bucket, how="inner", nulls_equal=True).with_columns(
         *[(pl.col(c) * pl.col("_weight")).alias(c) for c in scaled]
     )
-    logged, environments = _logged(as_lazy(priced).filter(_owners(parts, part)))
+    logged, environments = _logged(as_lazy(priced).filter(owners_in_part(parts, part)))
     rows = (
         allocated.drop("_weight")
         .join(logged, on=_ROW_KEYS, how="full", coalesce=True, nulls_equal=True)
@@ -315,7 +308,7 @@ def _allocate(
         pl.lit(0.0).alias("x_EstimatedCost"),
         pl.lit(UNALLOCATED_STATUS).alias("x_AllocationStatus"),
     )
-    unallocated = unallocated.filter(_owners(parts, part))
+    unallocated = unallocated.filter(owners_in_part(parts, part))
     return pl.concat([rows, unallocated], how="diagonal_relaxed").with_columns(
         *[pl.col(c).fill_null(0.0) for c in scaled],
         pl.col("x_LoggedTokens").fill_null(0),
@@ -506,20 +499,14 @@ def focus_chargeback_parts(
     attribution: config.Attribution | None = None,
     batch_jobs: pl.DataFrame | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`_owners`): every owner's
-    rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds one part's callers and
-    rows (and the day's buckets), never all callers: the priced calls are scanned once per part instead. With
-    `summary`, each part is tallied into it (with the chargeback rows of its owners) before it is handed out.
+    """``focus_chargeback`` in parts, each the complete rows of a fixed share of the owners (`owner_parts`): every
+    owner's rows in exactly one part, so per-owner sums and checks hold part by part. Memory holds one part's
+    callers and rows (and the day's buckets), never all callers: the priced calls are scanned once per part instead.
+    With `summary`, each part is tallied into it (with the chargeback rows of its owners) before it is handed out.
 
     Spend the logs do not allocate (batch, guardrail, bill-only and mantle rows) is owned as in `chargeback` (same
     `attribution` and `batch_jobs`) and spread over its own bill cells (`_not_logged_rows`); the log-allocated rows
     are conformed to what remains of each owner's chargeback total."""
-    owners = (  # how many distinct owners, about (HyperLogLog): only the number of parts depends on it
-        as_lazy(priced)
-        .select(pl.struct([pl.col(p).fill_null(schemas.UNATTRIBUTED) for p in PARTIES]).hash(seed=0).approx_n_unique())
-        .collect(engine="streaming")
-        .item()
-    )
     totals = bucket_totals(priced).collect(engine="streaming")
     every_bucket = totals.select(list(ALLOCATION_BUCKET))
     paths = split_by_spend(billing)
@@ -528,11 +515,11 @@ def focus_chargeback_parts(
     billing = paths["log"]
     billed = _billed_by_kind(billing).collect()
     owner = ["date", "account_id", *PARTIES]
-    parts = max(1, -(-int(owners) // max(1, owners_per_part)))
+    parts = part_count(priced, owners_per_part)
     for part in range(parts):
         rows = _allocate(priced, billing, every_bucket, billed, parts, part, totals)
-        mine = as_lazy(allocated).filter(_owners(parts, part)).collect() if allocated is not None else None
-        others = not_logged.filter(_owners(parts, part))
+        mine = as_lazy(allocated).filter(owners_in_part(parts, part)).collect() if allocated is not None else None
+        others = not_logged.filter(owners_in_part(parts, part))
         if mine is not None:
             # The logs' part of each owner's chargeback total: the total minus what the not-logged spend gave it.
             logs_part = pl.concat(
