@@ -22,6 +22,7 @@ usage row, so that row's cost is not estimated from the logs' shares but charged
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -172,11 +173,18 @@ class PrincipalDay:
     """Chargeback rows of principals with no logged call that day (owned by the principal alone)."""
 
 
-def principal_day(priced: Frame, named: pl.DataFrame, cfg: config.Attribution) -> PrincipalDay:
-    """The shared inputs of `principal_part` for `named` (`split_bill`'s second frame, not empty)."""
+def principal_day(
+    priced: Frame, named: pl.DataFrame, cfg: config.Attribution, spill: Path | None = None
+) -> PrincipalDay:
+    """The shared inputs of `principal_part` for `named` (`split_bill`'s second frame, not empty). With `spill` (a
+    file path), the resolved calls are written there once, narrow, so that each part reads them back instead of
+    resolving the day's calls again."""
     values = _bill_tag_values(named, cfg)
     raw = _call_rows(priced, named, cfg)
     calls = _resolved(raw, _identities(raw, cfg), values)
+    if spill is not None:
+        calls.sink_ipc(spill, engine="streaming")
+        calls = pl.scan_ipc(spill)
     bucket, day = [*BUCKET, COLUMN], list(PRINCIPAL_DAY)
     in_bucket = _summed(calls, bucket).collect(engine="streaming")
     by_day = in_bucket.group_by(day).agg(pl.col(c).sum() for c in _SUMS)

@@ -359,15 +359,18 @@ def log_day(
     cfg: config.Attribution,
     provisioned_models: Mapping[str, ProvisionedModel] | None,
     metadata_keys: Mapping[str, Sequence[str]] | None,
+    spill: Path | None = None,
 ) -> LogDay:
-    """The shared inputs of `log_part` for the bill's rows the logs allocate (`split_by_spend`'s `log`)."""
+    """The shared inputs of `log_part` for the bill's rows the logs allocate (`split_by_spend`'s `log`). With
+    `spill` (a folder), billed principals' resolved calls are kept there for the parts to read back."""
     bucket = list(ALLOCATION_BUCKET)
     principals: list[tuple[str, bill_owners.PrincipalDay]] = []
     rows: Frame = billing
     if bill_has_principals(billing):  # CUR 2.0 with IAM principal data: the bill decides for its named rows
         rows, named = bill_owners.split_bill(billing)
-        for kind, group in named.group_by("spend_kind"):
-            principals.append((str(kind[0]), bill_owners.principal_day(priced, group, cfg)))
+        for i, (kind, group) in enumerate(named.group_by("spend_kind")):
+            file = spill / f"principal-calls-{i}.arrow" if spill is not None else None
+            principals.append((str(kind[0]), bill_owners.principal_day(priced, group, cfg, file)))
     bills = (
         usage_rows(rows)
         .filter((pl.col("usage_kind") != PROVISIONED).fill_null(True))
@@ -515,17 +518,17 @@ def chargeback_parts(
         if metadata_keys is None:
             metadata_keys = {str(k): v for k, v in attribution.request_metadata_keys.items()}
     paths = split_by_spend(billing)
-    day = _Day(
-        log_day(priced, paths["log"], cfg, provisioned_models, metadata_keys),
-        bill_only.conform_out(not_logged_allocation(priced, paths, cfg, batch_jobs)),
-    )
+    not_logged = bill_only.conform_out(not_logged_allocation(priced, paths, cfg, batch_jobs))
     parts = 1 if round_cents else part_count(priced, owners_per_part)
-    account_total = pl.col("billed_cost_usd").sum().over(list(DAY_ACCOUNT))
     if parts == 1:
-        rows = _part_rows(priced, day, None)
+        rows = _part_rows(
+            priced, _Day(log_day(priced, paths["log"], cfg, provisioned_models, metadata_keys), not_logged), None
+        )
+        account_total = pl.col("billed_cost_usd").sum().over(list(DAY_ACCOUNT))
         yield _with_share(round_to_cents(rows) if round_cents else rows, account_total)
         return
     with tempfile.TemporaryDirectory(prefix="chargeback-parts-") as folder:
+        day = _Day(log_day(priced, paths["log"], cfg, provisioned_models, metadata_keys, Path(folder)), not_logged)
         files, sums = [], []
         for part in range(parts):
             rows = _part_rows(priced, day, owners_in_part(parts, part))
