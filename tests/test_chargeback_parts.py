@@ -79,3 +79,46 @@ def test_rounding_to_cents_is_one_part() -> None:
     parts = list(chargeback_parts(priced, billing, cfg, round_cents=True, owners_per_part=4))
     assert len(parts) == 1
     assert_frame_equal(parts[0], chargeback(priced, billing, cfg, round_cents=True))
+
+
+def test_reconciliations_logged_side_streams_the_same_sums_as_filtered_aggregations() -> None:
+    """The logged side sums row-wise amounts (a filter inside an aggregation held the whole day in the streaming
+    engine): per bucket and kind the same quantities, unpriced tokens, estimates and "any priced" as the filtered
+    aggregation it replaced, on a day mixing priced, unpriced and image calls."""
+    import importlib
+
+    rec = importlib.import_module("pipeline.reconciliation.reconcile")  # the package exports a function by that name
+
+    priced, _, _ = _day()
+    images = [
+        inv(model_id=M2, base_model_id=M2, image_count=2, image_cost_usd=0.08, cost=0.0),
+        inv(model_id=M2, base_model_id=M2, image_count=3, priced=False),
+    ]
+    priced = pl.concat([priced, priced_df(images)], how="vertical_relaxed")
+    out = rec._logged_side(priced)
+    flag = pl.col("priced").fill_null(False)
+    base = [*rec.MODEL_BUCKET, "routing", "tier", "context_tier"]
+    calls = (
+        rec.with_ttl_split(priced.lazy())
+        .filter(~rec.is_provisioned_call())
+        .with_columns(rec.logged_model_key().alias("base_model_id"), rec._pricing_routing().alias("routing"))
+        .with_columns(rec._pricing_tier().alias("tier"))
+        .collect()
+    )
+    kinds = [*rec.TOKEN_KINDS.items(), ("image", ("image_count", "image_cost_usd"))]
+    for kind, (qty, cost) in kinds:
+        amount = pl.col(qty).fill_null(0)
+        any_priced = (flag & (amount > 0)) if kind == "image" else flag
+        expected = (
+            calls.group_by(base)
+            .agg(
+                amount.sum().cast(pl.Int64).alias("_logged_qty"),
+                amount.filter(~flag).sum().cast(pl.Int64).alias("_unpriced_tokens"),
+                pl.when(any_priced.any())
+                .then(pl.col(cost).filter(flag).fill_null(0.0).sum())
+                .alias("estimated_cost_usd"),
+            )
+            .filter(pl.col("_logged_qty") > 0)
+        )
+        got = out.filter(pl.col("usage_kind") == kind).select(*base, *expected.columns[len(base) :])
+        assert_frame_equal(got, expected, check_row_order=False, check_dtypes=False)
