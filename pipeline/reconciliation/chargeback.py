@@ -63,20 +63,32 @@ def _parties() -> list[pl.Expr]:
     return [pl.col(p).fill_null(schemas.UNATTRIBUTED).alias(p) for p in PARTIES]
 
 
+def _call_amounts() -> list[pl.Expr]:
+    """Per call, what the weights sum: the priced estimate, priced and unpriced tokens. Computed row by row so
+    the group-bys only sum (a filter inside an aggregation makes the streaming engine hold the day's calls)."""
+    priced_flag = pl.col("priced").fill_null(False)
+    tokens = _tokens()
+    return [
+        pl.when(priced_flag).then(pl.col("total_cost_usd").fill_null(0.0)).otherwise(0.0).alias("_c_est"),
+        pl.when(priced_flag).then(tokens).otherwise(0).alias("_c_priced"),
+        pl.when(priced_flag).then(0).otherwise(tokens).alias("_c_unpriced"),
+        tokens.alias("_call_tokens"),
+    ]
+
+
 def bucket_totals(priced: Frame) -> pl.LazyFrame:
     """Per allocation bucket, what its callers' weights are shares of: estimated cost, priced, unpriced and all
     tokens, calls, the bucket's effective rate (`_rate`) and value (`_t_value`). A few rows a day."""
-    priced_flag = pl.col("priced").fill_null(False)
     rate = pl.when(pl.col("_t_priced") > 0).then(pl.col("_t_est") / pl.col("_t_priced")).otherwise(0.0)
     return (
         as_lazy(priced)
         .filter(~is_provisioned_call())
-        .with_columns(logged_model_key().alias("base_model_id"), _tokens().alias("_call_tokens"))
+        .select(*ALLOCATION_BUCKET[:-1], logged_model_key().alias("base_model_id"), *_call_amounts())
         .group_by(*ALLOCATION_BUCKET)
         .agg(
-            pl.col("total_cost_usd").filter(priced_flag).fill_null(0.0).sum().cast(pl.Float64).alias("_t_est"),
-            pl.col("_call_tokens").filter(priced_flag).sum().cast(pl.Float64).alias("_t_priced"),
-            pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_t_unpriced"),
+            pl.col("_c_est").sum().cast(pl.Float64).alias("_t_est"),
+            pl.col("_c_priced").sum().cast(pl.Float64).alias("_t_priced"),
+            pl.col("_c_unpriced").sum().cast(pl.Float64).alias("_t_unpriced"),
             pl.col("_call_tokens").sum().cast(pl.Float64).alias("_t_tokens"),
             pl.len().cast(pl.Float64).alias("_t_calls"),
         )
@@ -94,26 +106,17 @@ def caller_weights(priced: Frame, owners: pl.Expr | None = None, totals: pl.Lazy
     every caller (`bucket_totals`, given or computed): a large day's weights can be made a share of the owners at a
     time.
     """
-    priced_flag = pl.col("priced").fill_null(False)
     bucket = list(ALLOCATION_BUCKET)
-    calls = (
-        as_lazy(priced)
-        .filter(~is_provisioned_call())
-        .with_columns(logged_model_key().alias("base_model_id"), *_parties(), _tokens().alias("_call_tokens"))
-    )
+    calls = as_lazy(priced).filter(~is_provisioned_call())
     callers = (
         (calls if owners is None else calls.filter(owners))
+        .select(*ALLOCATION_BUCKET[:-1], logged_model_key().alias("base_model_id"), *_parties(), *_call_amounts())
         .group_by(*ALLOCATION_BUCKET, *PARTIES)
         .agg(
-            pl.col("total_cost_usd")
-            .filter(priced_flag)
-            .fill_null(0.0)
-            .sum()
-            .cast(pl.Float64)
-            .alias("estimated_cost_usd"),
+            pl.col("_c_est").sum().cast(pl.Float64).alias("estimated_cost_usd"),
             pl.col("_call_tokens").sum().cast(pl.Float64).alias("_tokens"),
-            pl.col("_call_tokens").filter(priced_flag).sum().cast(pl.Float64).alias("_priced_tokens"),
-            pl.col("_call_tokens").filter(~priced_flag).sum().cast(pl.Float64).alias("_unpriced_tokens"),
+            pl.col("_c_priced").sum().cast(pl.Float64).alias("_priced_tokens"),
+            pl.col("_c_unpriced").sum().cast(pl.Float64).alias("_unpriced_tokens"),
             pl.len().cast(pl.Float64).alias("_calls"),
         )
     )
@@ -138,20 +141,12 @@ def caller_weights(priced: Frame, owners: pl.Expr | None = None, totals: pl.Lazy
 def logged_costs(priced: Frame) -> pl.DataFrame:
     """The logged estimated cost per day and allocation bucket (priced on-demand calls), the weights a bill row
     longer than a day is spread by (`billing.spread.LOGGED_SCHEMA`). A streaming group-by: a few rows per bucket."""
-    priced_flag = pl.col("priced").fill_null(False)
     return (
         as_lazy(priced)
         .filter(~is_provisioned_call())
-        .with_columns(logged_model_key().alias("base_model_id"))
+        .select(*ALLOCATION_BUCKET[:-1], logged_model_key().alias("base_model_id"), *_call_amounts()[:1])
         .group_by(*ALLOCATION_BUCKET)
-        .agg(
-            pl.col("total_cost_usd")
-            .filter(priced_flag)
-            .fill_null(0.0)
-            .sum()
-            .cast(pl.Float64)
-            .alias("estimated_cost_usd")
-        )
+        .agg(pl.col("_c_est").sum().cast(pl.Float64).alias("estimated_cost_usd"))
         .collect(engine="streaming")
     )
 
