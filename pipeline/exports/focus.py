@@ -411,7 +411,7 @@ def _conform_to_chargeback(rows: pl.DataFrame, allocated: Frame, billing: Frame)
     return pl.concat([kept, extra], how="diagonal_relaxed")
 
 
-OWNERS_PER_PART = 50_000
+OWNERS_PER_PART = 25_000
 """Owners (cost center × application × user per bucket) whose FOCUS rows are built at a time: a day with millions
 of distinct callers is written in parts of about this many, so memory holds a part, never the whole export."""
 
