@@ -21,6 +21,10 @@ same caller's traffic):
 Amounts stay float64 at full precision unless ``reconciliation.round_cents`` is set: then each day and account is
 rounded to cents by largest remainder (`round_to_cents`), so the rounded rows still sum exactly to the rounded
 invoice total instead of drifting by up to half a cent per row.
+
+A day of many owners is built in owner parts (`chargeback_parts`, `owner_parts`): whatever a weight is a share of
+(bucket, Provisioned Throughput and principal totals) is computed once for the day, then each part groups only its
+owners' calls, so memory holds one part of the owners, never all of them.
 """
 
 from __future__ import annotations
