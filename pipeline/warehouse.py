@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # imported where used: loading the definitions must not pay f
 
 STAGING = "_staging"
 PART_NAME = "part-0.parquet"
+ROW_GROUP_ROWS = 131_072
+"""Rows per Parquet row group at most: a reader streams a partition a row group at a time, so a table of a
+million callers is read in bounded memory downstream (the writer's default, 1Mi rows, is one group per day)."""
 
 
 def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -165,7 +168,7 @@ def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fss
             at = to_arrow(frame, table)
             if writer is None:
                 writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
-            writer.write_table(at)
+            writer.write_table(at, row_group_size=ROW_GROUP_ROWS)
         if writer is None:  # no frames at all: still write an empty, typed partition
             at = to_arrow(pl.DataFrame(schema=TABLES[table]), table)
             writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
