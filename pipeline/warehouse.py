@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from pipeline.aws import storage_options_for
+from pipeline.memory import release_unused
 from pipeline.schemas import STR_MAP, TABLES, conform
 from pipeline.vocabulary import is_local
 
@@ -176,6 +177,7 @@ def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fss
     finally:
         if writer is not None:
             writer.close()
+        release_unused()  # the Arrow copies of the frames: free for the next step, not kept in the pool
 
 
 def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:
