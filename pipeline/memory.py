@@ -2,9 +2,10 @@
 freed must be free for the next, not kept by an allocator for later.
 
 Two allocators hold freed memory on purpose: polars' jemalloc keeps freed pages for a while to reuse them (polars
-sets its decay to 500 ms for dirty and 1 s for muzzy pages, and appends `_RJEM_MALLOC_CONF` to that), and Arrow's default pool (mimalloc) keeps freed segments until asked to
-release them. Measured on a day of a million callers, a step's Parquet write left ~180 MiB in Arrow's pool and
-jemalloc's retained pages added ~10 % to a step's peak; both showed up as the next step's starting point.
+sets their decay to 500 ms for dirty and 1 s for muzzy pages, then appends `_RJEM_MALLOC_CONF`), and Arrow's
+default pool (mimalloc) keeps freed segments until asked to release them. Measured on a day of a million callers,
+a step's Parquet write left ~180 MiB in Arrow's pool, and jemalloc's retained pages added ~10 % to a step's peak;
+both showed up as the next step's starting point.
 """
 
 from __future__ import annotations

@@ -1364,7 +1364,11 @@ def test_a_table_written_in_parts_gets_the_same_top_and_others_row() -> None:
     from pipeline.defs.figures import TopTally, markdown_table
 
     users = pl.DataFrame(
-        {"user": [f"u{i:04d}" for i in range(1000)], "invocations": [2] * 1000, "cost_usd": [i / 8 for i in range(1000)]}
+        {
+            "user": [f"u{i:04d}" for i in range(1000)],
+            "invocations": [2] * 1000,
+            "cost_usd": [i / 8 for i in range(1000)],
+        }
     )
     tally = TopTally("user", ("invocations", "cost_usd"), by="cost_usd")
     for part in range(7):
