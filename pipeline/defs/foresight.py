@@ -6,7 +6,6 @@ function, writes the day, and reports numbers Dagster plots across partitions. T
 anomalies at or above `foresight.alert_severity`, and the alert sensor sends it like any other check.
 """
 
-import datetime as dt
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -48,8 +47,15 @@ ANOMALY_CHECKS = [
 ]
 
 
-def _window(day: dt.date) -> list[dt.date]:
-    return [day - dt.timedelta(days=i) for i in range(HISTORY_WINDOW_DAYS, -1, -1)]
+def _day_readers(root: str) -> dict[str, anomalies.DayReader]:
+    """Per dimension, one day of its daily table at a time (the anomaly detector folds the window day by day)."""
+
+    def reader(table: str, key: str) -> anomalies.DayReader:
+        return lambda d: anomalies.spend_rows(warehouse.scan_partitions(root, table, [d]), key).select(
+            "key", "cost_usd", "tokens"
+        )
+
+    return {dimension: reader(table, key) for dimension, table, key in anomalies.SOURCES}
 
 
 def _history(*upstreams: str) -> list[AssetDep]:
@@ -78,12 +84,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
     baseline, for the anomalies and the keys not judged yet. Upstream: the three daily usage tables, 56 days."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    days = _window(day)
-    series = anomalies.dimension_series(
-        warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", days),
-        warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_user", days),
-        warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_model", days),
-    )
+    readers = _day_readers(cfg.warehouse)
     f = cfg.foresight
     settings = anomalies.AnomalySettings(
         min_history_days=f.min_history_days,
@@ -92,7 +93,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
         band_sigmas=f.band_sigmas,
         min_change_usd=f.min_change_usd,
     )
-    found = anomalies.cost_anomalies(series, day, settings)
+    found = anomalies.cost_anomalies_by_day(readers, day, settings)
     judged = found.filter(pl.col("kind") != "insufficient_history")
     counts = {s: judged.filter(pl.col("severity") == s).height for s in ANOMALY_SEVERITIES}
     by_kind = {k: judged.filter(pl.col("kind") == k).height for k in ANOMALY_KINDS if k != "insufficient_history"}
@@ -108,7 +109,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
             **flat_numbers("severity", counts),
             **flat_numbers("kind", by_kind),
             "not_judged_yet": found.height - judged.height,
-            "history_days": len({d for d in series["date"].to_list() if d < day}),
+            "history_days": len(anomalies.ledger_days(readers, day)),
             "anomaly_cost_usd": float(judged["cost_usd"].sum() or 0.0),
             "expected_cost_usd": float(judged["expected_usd"].sum() or 0.0),
             "anomalies_table": MetadataValue.md(
@@ -149,7 +150,7 @@ def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> It
     going over budget. Upstream: daily_usage_by_cost_center, 56 days."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    daily = warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", _window(day))
+    daily = warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", anomalies.window(day))
     budgets = {b.cost_center: float(b.monthly_usd) for b in cfg.budgets}
     out = forecast.spend_forecast(daily, day, budgets, interval=cfg.foresight.interval)
     total = out.filter(pl.col("scope") == "total")
