@@ -242,37 +242,45 @@ def _repriced(
     if target is not None:
         both = both.with_columns(target)
         ok = ok & pl.col("price_source").str.contains(pl.lit(":") + pl.col("_target") + pl.lit("|"), literal=True)
-    return both.filter(ok).with_columns(pl.lit("total").alias("total"))
+    return both.filter(ok)
 
 
-def _grouped(
-    both: pl.DataFrame, sc: _Scenario, dimension: str, totals: Mapping[str, float], day: dt.date
-) -> pl.DataFrame:
-    """One scenario's savings per key of `dimension` (only where positive), with its share of the key's traffic."""
+_TARGET = ("_model", "_routing", "_tier", "price_source")
+
+
+def _cells(both: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Repriced calls summed per key of `by` and alternative (model, routing, tier, rate row): what a key's row is
+    made of, small enough to keep across parts and add up (calls, cost now, cost repriced)."""
+    return both.group_by(by, *_TARGET).agg(
+        pl.len().cast(pl.Int64).alias("calls"), pl.col("_now").sum(), pl.col("_alt").sum()
+    )
+
+
+def _grouped(cells: pl.DataFrame, sc: _Scenario, dimension: str, totals: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """One scenario's savings per key of `dimension` (only where positive), with its share of the key's traffic,
+    from `_cells` (by `dimension`; several parts' cells of one key add up). The target model, routing and tier
+    are those of most of the key's calls; `totals` holds each key's cost today (`key`, `_key_total`)."""
     days_in_month = calendar.monthrange(day.year, day.month)[1]
+    key = pl.col(dimension).alias("key")
+    sums = cells.group_by(key).agg(
+        pl.col("calls").sum(),
+        pl.col("_now").sum(),
+        pl.col("_alt").sum(),
+        pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
+    )
+    for column, name in (("_model", "target_model_id"), ("_routing", "target_routing"), ("_tier", "target_tier")):
+        sums = sums.join(_most_calls(cells, key, column, name), on="key", how="left")
     return (
-        both.group_by(pl.col(dimension).alias("key"))
-        .agg(
-            pl.len().cast(pl.Int64).alias("calls"),
-            pl.col("_now").sum().alias("_now"),
-            pl.col("_alt").sum().alias("_alt"),
-            pl.col("_model").mode().first().alias("target_model_id"),
-            pl.col("_routing").mode().first().alias("target_routing"),
-            pl.col("_tier").mode().first().alias("target_tier"),
-            pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
-        )
-        .with_columns(
+        sums.with_columns(
             pl.lit(dimension).alias("dimension"),
             (pl.lit(sc.share) * (pl.col("_now") - pl.col("_alt"))).alias("savings_usd"),
         )
         .filter(pl.col("savings_usd") > 0)
+        .join(totals, on="key", how="left")
         .with_columns(
             pl.col("_now").alias("current_cost_usd"),
             (pl.col("_now") - pl.col("savings_usd")).alias("alternative_cost_usd"),
             (pl.col("savings_usd") * days_in_month).alias("monthly_savings_usd"),
-            pl.col("key").replace_strict(dict(totals), default=None, return_dtype=pl.Float64).alias("_key_total"),
-        )
-        .with_columns(
             (pl.col("_now") / pl.col("_key_total")).alias("share_of_traffic"),
             pl.lit(day).alias("date"),
             pl.lit(sc.name).alias("scenario"),
@@ -283,6 +291,28 @@ def _grouped(
     )
 
 
+def _most_calls(cells: pl.DataFrame, key: pl.Expr, column: str, name: str) -> pl.DataFrame:
+    """Per key, the value of `column` the most calls share (ties: the first in sort order)."""
+    return (
+        cells.group_by(key, pl.col(column).alias(name))
+        .agg(pl.col("calls").sum())
+        .sort(["calls", name], descending=[True, False], nulls_last=True)
+        .group_by("key", maintain_order=True)
+        .agg(pl.col(name).first())
+    )
+
+
+CALLS_PER_PART = 200_000
+"""Priced calls repriced at a time. A day with more is split by a fixed hash of the application, so each part
+holds whole applications (their rows are complete in one part) and a day of millions of calls is never copied
+and repriced whole; a smaller day is one part."""
+
+
+def _applications(parts: int, part: int) -> pl.Expr:
+    """The calls of a fixed share of the applications (a hash of the name, the same in every scan)."""
+    return (pl.col("application").hash(seed=0) % parts) == part
+
+
 def savings_opportunities(
     priced: Frame,
     catalog: PriceCatalog,
@@ -290,44 +320,55 @@ def savings_opportunities(
     *,
     settings: SavingsSettings | None = None,
     profile_models: Mapping[str, str] | None = None,
+    calls_per_part: int = CALLS_PER_PART,
 ) -> pl.DataFrame:
     """Per scenario, in total and per cost center and application: today's candidate calls, their cost now and
-    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`."""
+    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`.
+
+    The day's calls are read in parts of whole applications (`CALLS_PER_PART`); each part's candidates are
+    repriced per scenario and summed into small cells, from which the application rows are made at once and the
+    cost center and total rows at the end, so memory holds one part and the cells, never the day twice."""
     s = settings or SavingsSettings()
     calls = _priced_calls(priced)
-    # Small aggregates first; then each scenario collects only its own candidates, so a large day is never held
-    # whole (a scan per scenario costs CPU, not memory).
-    by_app = (
-        calls.group_by("application")
-        .agg(pl.col("total_cost_usd").sum(), pl.col("cache_read_input_tokens").fill_null(0).sum().alias("_reads"))
-        .collect()
-    )
-    by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect()
-    caching = by_app.filter(pl.col("_reads") > 0)["application"].to_list()
-    calls = calls.with_columns(pl.col("application").is_in(caching).alias("_app_caches"))
+    by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect(engine="streaming")
     totals = {
-        "total": {"total": float(by_cc["total_cost_usd"].sum() or 0.0)},
-        "cost_center": dict(by_cc.iter_rows()),
-        "application": dict(by_app.select("application", "total_cost_usd").iter_rows()),
+        "total": pl.DataFrame({"key": ["total"], "_key_total": [float(by_cc["total_cost_usd"].sum() or 0.0)]}),
+        "cost_center": by_cc.select(pl.col("cost_center").alias("key"), pl.col("total_cost_usd").alias("_key_total")),
     }
+    n = int(calls.select(pl.len()).collect(engine="streaming").item())
+    parts = max(1, -(-n // max(1, calls_per_part)))
+    scenarios = _scenarios(s)
     out: list[pl.DataFrame] = []
-    for sc in _scenarios(s):
-        cand = calls.filter(sc.candidates).collect()
-        if cand.is_empty():
+    by_cost_center: dict[str, list[pl.DataFrame]] = {sc.name: [] for sc in scenarios}
+    for part in range(parts):
+        chunk = (calls.filter(_applications(parts, part)) if parts > 1 else calls).collect(engine="streaming")
+        by_app = chunk.group_by("application").agg(
+            pl.col("total_cost_usd").sum().alias("_key_total"),
+            (pl.col("cache_read_input_tokens").fill_null(0).sum() > 0).alias("_app_caches"),
+        )
+        chunk = chunk.join(by_app.select("application", "_app_caches"), on="application", how="left")
+        app_totals = by_app.select(pl.col("application").alias("key"), "_key_total")
+        for sc in scenarios:
+            cand = chunk.filter(sc.candidates)
+            if cand.is_empty():
+                continue
+            both = _repriced(cand, sc, catalog, s, profile_models)
+            if both.is_empty():
+                continue
+            out.append(_grouped(_cells(both, "application"), sc, "application", app_totals, day))
+            by_cost_center[sc.name].append(_cells(both, "cost_center"))
+        del chunk
+    for sc in scenarios:
+        if not by_cost_center[sc.name]:
             continue
-        both = _repriced(cand, sc, catalog, s, profile_models)
-        if both.is_empty():
-            continue
-        out += [_grouped(both, sc, dimension, totals[dimension], day) for dimension in ("total", *_DIMENSIONS)]
+        cells = pl.concat(by_cost_center[sc.name]).with_columns(pl.lit("total").alias("total"))
+        out += [_grouped(cells, sc, dimension, totals[dimension], day) for dimension in ("total", "cost_center")]
     if not out:
         return schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
     frame = pl.concat([schemas.conform(f, schemas.SAVINGS_OPPORTUNITIES) for f in out])
     order = pl.col("dimension").replace_strict({"total": 0, "cost_center": 1, "application": 2}, default=3)
     return frame.sort([order, "savings_usd", "scenario", "key"], descending=[False, True, False, False])
 
-
-_DIMENSIONS: tuple[str, ...] = ("cost_center", "application")
-"""The dimensions savings are also given per key of, beside the total."""
 
 _VERBS = {
     "global_routing": "Routing {who}traffic through `global.`",
