@@ -19,7 +19,15 @@ Kinds:
 
 Users are judged only when they matter: today's or their median day's cost reaches `min_user_cost_usd`, or they
 are among the `top_users` by spend over the last 28 days; `new` and `stopped` are not used for users (people come
-and go every day).
+and go every day). Applications are judged the same way once the window has more of them than `top_users`: an
+`applicationId` is set by callers, and a consumer product that puts one per end user has millions. This is an
+assumption: below that many, every application is an organisation's own and all are judged (and listed while
+they are too young); above it, an application that matters to no one's bill (under the floor today and on its
+median day, outside the top) is neither judged nor listed, like a user. `new` and `stopped` still apply to the
+applications that are judged.
+
+Memory: the window is read one day at a time into one row per key (`_key_summary`), so 56 days of a million users
+are never held together; only the judged keys' daily series are read back for the baseline.
 
 Severity: a spike is `high` at ≥ 3× the expected value, `medium` at ≥ 2×, else `low`; a drop `high` at ≤ ⅓,
 `medium` at ≤ ½. `new` and `stopped` are `medium`, `high` when the amount is at least 5 % of the dimension's day.
@@ -160,13 +168,15 @@ def window(day: dt.date) -> list[dt.date]:
     return [day - dt.timedelta(days=i) for i in range(HISTORY_WINDOW_DAYS, -1, -1)]
 
 
-def _days_with_rows(reader: DayReader, day: dt.date) -> list[dt.date]:
-    return [d for d in window(day) if reader(d).select(pl.len()).collect().item() > 0]
+def _rows_by_day(reader: DayReader, day: dt.date) -> dict[dt.date, int]:
+    """The days of `day`'s window on which the reader has rows, with how many."""
+    counts = {d: int(reader(d).select(pl.len()).collect().item()) for d in window(day)}
+    return {d: n for d, n in counts.items() if n > 0}
 
 
 def ledger_days(readers: Mapping[str, DayReader], day: dt.date) -> list[dt.date]:
     """The days before `day` in its window on which any dimension has spend rows (the ledger's history)."""
-    return sorted({d for reader in readers.values() for d in _days_with_rows(reader, day) if d < day})
+    return sorted({d for reader in readers.values() for d in _rows_by_day(reader, day) if d < day})
 
 
 def cost_anomalies_by_day(
@@ -177,7 +187,7 @@ def cost_anomalies_by_day(
     list are chosen and classified from those rows, and only the judged keys' series are read back for the
     baseline. Memory holds one day and one row per key, not 57 days of rows."""
     s = settings or AnomalySettings()
-    present = {dimension: _days_with_rows(reader, day) for dimension, reader in readers.items()}
+    present = {dimension: _rows_by_day(reader, day) for dimension, reader in readers.items()}
     if not any(day in days for days in present.values()):
         return schemas.empty(schemas.COST_ANOMALIES)
     ledger = sorted({d for days in present.values() for d in days if d < day})
@@ -193,15 +203,20 @@ def cost_anomalies_by_day(
     return schemas.conform(frame, schemas.COST_ANOMALIES)
 
 
+KEYS_PER_BUCKET = 250_000
+"""Keys folded together: a dimension with a million keys a day is folded in buckets of about this many (a fixed
+hash of the key), so adding a day regroups a quarter of a million keys at a time, not two million rows."""
+
+
 def _key_summary(
-    reader: DayReader, days: list[dt.date], ledger: list[dt.date], day: dt.date, s: AnomalySettings
+    reader: DayReader, days: list[dt.date], ledger: list[dt.date], day: dt.date, s: AnomalySettings, buckets: int = 1
 ) -> pl.DataFrame:
     """One row per key of a dimension over the window, folded one day at a time: `first_seen` (its first day
     before `day`), `today_usd`, `today_tokens`, `recent_usd` and `recent_days` (over the last 28 ledger days),
     `days_before` (days with rows before `day`) and `days_at_floor` (of those, days at `min_user_cost_usd` or
     more, which decide whether the median day reaches it without holding every day)."""
     recent = set(ledger[-TOP_USER_DAYS:])
-    summary: pl.DataFrame | None = None
+    summaries: dict[int, pl.DataFrame] = {}
     for d in days:
         before, is_recent = d < day, d in recent
         part = (
@@ -220,14 +235,24 @@ def _key_summary(
             )
             .collect(engine="streaming")
         )
-        summary = part if summary is None else _fold(pl.concat([summary, part]))
-    if summary is None:
+        pieces = {0: part} if buckets == 1 else _buckets(part, buckets)
+        del part
+        for b, piece in pieces.items():
+            summaries[b] = _fold(pl.concat([summaries[b], piece])) if b in summaries else piece
+    if not summaries:
         return pl.DataFrame()
+    summary = pl.concat(list(summaries.values()))
     history = pl.DataFrame(
         {"first_seen": ledger, "history_days": list(range(len(ledger), 0, -1))},
         schema={"first_seen": pl.Date, "history_days": pl.Int64},
     )
     return summary.join(history, on="first_seen", how="left").with_columns(pl.col("history_days").fill_null(0))
+
+
+def _buckets(part: pl.DataFrame, buckets: int) -> dict[int, pl.DataFrame]:
+    bucket = (pl.col("key").hash(seed=0) % buckets).alias("_bucket")
+    split = part.with_columns(bucket).partition_by("_bucket", as_dict=True, include_key=False)
+    return {int(str(k[0])): v for k, v in split.items()}
 
 
 def _fold(rows: pl.DataFrame) -> pl.DataFrame:
@@ -256,23 +281,39 @@ def _chosen(
     sure = summary.filter((pl.col("today_usd") >= floor) | usual).select("key")
     unsure = summary.filter((n > 0) & (2 * k == n) & (pl.col("today_usd") < floor)).select("key")
     if not unsure.is_empty():
-        by_day = [
-            reader(d).join(unsure.lazy(), on="key", how="semi").group_by("key").agg(pl.col("cost_usd").sum())
-            for d in days
-            if d < day
-        ]
-        medians = pl.concat(by_day).group_by("key").agg(pl.col("cost_usd").median()).collect(engine="streaming")
+        by_day = _series_of(unsure, reader, [d for d in days if d < day])
+        medians = by_day.group_by("key").agg(pl.col("cost_usd").median())
         sure = pl.concat([sure, medians.filter(pl.col("cost_usd") >= floor).select("key")])
     keys = pl.concat([top, sure]).unique()
     return summary.join(keys, on="key", how="semi")
 
 
+def _series_of(keys: pl.DataFrame, reader: DayReader, days: list[dt.date]) -> pl.DataFrame:
+    """The daily spend (`key, date, cost_usd`) of the keys in `keys` alone, read one day at a time (a query over
+    all days at once may read them all at once)."""
+    wanted = keys.select("key").lazy()
+    return pl.concat(
+        [
+            reader(d)
+            .join(wanted, on="key", how="semi")
+            .group_by("key")
+            .agg(pl.col("cost_usd").sum())
+            .with_columns(pl.lit(d, pl.Date).alias("date"))
+            .collect(engine="streaming")
+            for d in days
+        ]
+        or [pl.DataFrame(schema={"key": pl.String, "cost_usd": pl.Float64, "date": pl.Date})]
+    )
+
+
 def _dimension_anomalies(
-    dim: str, reader: DayReader, days: list[dt.date], ledger: list[dt.date], day: dt.date, s: AnomalySettings
+    dim: str, reader: DayReader, counts: dict[dt.date, int], ledger: list[dt.date], day: dt.date, s: AnomalySettings
 ) -> pl.DataFrame:
     """One dimension's rows: keys new today or too young to judge classified from their summary row, and the
     judged keys' spikes, drops and stops from the baseline of their series."""
-    summary = _key_summary(reader, days, ledger, day, s)
+    days = sorted(counts)
+    buckets = 1 + max(counts.values(), default=0) // KEYS_PER_BUCKET
+    summary = _key_summary(reader, days, ledger, day, s, buckets)
     if summary.is_empty():
         return summary
     day_total = float(summary["today_usd"].sum() or 0.0)
@@ -308,18 +349,7 @@ def _judged_rows(
     """Spikes, drops and stops of keys with enough history, from their daily series read back for them alone."""
     if judged.is_empty():
         return
-    keys = judged.select("key").lazy()
-    series = pl.concat(
-        [
-            reader(d)
-            .join(keys, on="key", how="semi")
-            .group_by("key")
-            .agg(pl.col("cost_usd").sum())
-            .with_columns(pl.lit(d, pl.Date).alias("date"))
-            for d in days
-        ]
-    )
-    per_key = series.group_by("key").agg("date", "cost_usd").collect(engine="streaming")
+    per_key = _series_of(judged, reader, days).group_by("key").agg("date", "cost_usd")
     facts = judged.select("key", "today_tokens", "history_days").join(per_key, on="key", how="left")
     for key, tokens, history_days, dates, costs in facts.sort("key").iter_rows():
         by_day = dict(zip(dates or [], costs or [], strict=True))

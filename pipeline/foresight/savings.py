@@ -302,6 +302,13 @@ def _most_calls(cells: pl.DataFrame, key: pl.Expr, column: str, name: str) -> pl
     )
 
 
+def _own_strings(rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` with their key and target strings copied out of the part they were grouped from: a polars string
+    picked from a large column keeps that column's whole buffer alive, which would hold every part until the end."""
+    copied = ("key", "target_model_id", "target_routing", "target_tier")
+    return rows.with_columns((pl.col(c) + pl.lit("")).alias(c) for c in copied)
+
+
 CALLS_PER_PART = 200_000
 """Priced calls repriced at a time. A day with more is split by a fixed hash of the application, so each part
 holds whole applications (their rows are complete in one part) and a day of millions of calls is never copied
@@ -355,7 +362,7 @@ def savings_opportunities(
             both = _repriced(cand, sc, catalog, s, profile_models)
             if both.is_empty():
                 continue
-            out.append(_grouped(_cells(both, "application"), sc, "application", app_totals, day))
+            out.append(_own_strings(_grouped(_cells(both, "application"), sc, "application", app_totals, day)))
             by_cost_center[sc.name].append(_cells(both, "cost_center"))
         del chunk
     for sc in scenarios:
