@@ -23,10 +23,10 @@ from dagster import (
     asset,
 )
 
-from pipeline import warehouse
+from pipeline import schemas, warehouse
 from pipeline.defs.figures import flat_numbers, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
-from pipeline.defs.publish import publish
+from pipeline.defs.publish import described, publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.foresight import anomalies, forecast, savings
 from pipeline.foresight.anomalies import HISTORY_WINDOW_DAYS
@@ -197,20 +197,34 @@ def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource
         batch_min_input_tokens=cfg.foresight.batch_min_input_tokens,
         default_tier=cfg.pricing.default_tier,
     )
-    out = savings.savings_opportunities(
+    frames = savings.savings_in_order(
         priced,
         load_catalog(cfg.pricing.overrides),
         day,
         settings=settings,
         profile_models=profile_models_from_config(cfg.attribution),
     )
+    kept: list[pl.DataFrame] = []  # the total and cost center rows and the best application's, for the metadata
+    written = [0]
+
+    def tallied() -> Iterator[pl.DataFrame]:
+        for frame in frames:
+            apps = frame.filter(pl.col("dimension") == "application")
+            kept.append(frame.filter(pl.col("dimension") != "application"))
+            if not written[1:] and not apps.is_empty():  # rows come in order: the first is the best application's
+                kept.append(apps.head(1))
+                written.append(1)
+            written[0] += frame.height
+            yield frame
+
+    path = warehouse.write_partition(tallied(), cfg.warehouse, "savings_opportunities", day)
+    out = pl.concat(kept) if kept else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
     totals = out.filter(pl.col("dimension") == "total").sort("savings_usd", descending=True)
     per_scenario = dict(totals.select("scenario", "savings_usd").iter_rows())
-    yield publish(
-        out,
-        cfg.warehouse,
+    yield described(
         "savings_opportunities",
-        day,
+        written[0],
+        path,
         {
             "finding": MetadataValue.text(savings.headline(out)),
             "best_savings_usd": max(totals["savings_usd"].to_list(), default=0.0),

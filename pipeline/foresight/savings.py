@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -330,11 +332,36 @@ def savings_opportunities(
     calls_per_part: int = CALLS_PER_PART,
 ) -> pl.DataFrame:
     """Per scenario, in total and per cost center and application: today's candidate calls, their cost now and
-    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`.
+    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`. Whole; the
+    asset writes `savings_in_order`'s frames one after another instead."""
+    frames = list(
+        savings_in_order(
+            priced, catalog, day, settings=settings, profile_models=profile_models, calls_per_part=calls_per_part
+        )
+    )
+    return pl.concat(frames) if frames else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+
+
+ROWS_PER_BAND = 100_000
+"""Application rows sorted at a time when a large day's rows are put in order (`_in_order`)."""
+
+
+def savings_in_order(
+    priced: Frame,
+    catalog: PriceCatalog,
+    day: dt.date,
+    *,
+    settings: SavingsSettings | None = None,
+    profile_models: Mapping[str, str] | None = None,
+    calls_per_part: int = CALLS_PER_PART,
+) -> Iterator[pl.DataFrame]:
+    """`savings_opportunities` as frames in the table's order (total, cost center, application rows; each by
+    savings, largest first, then scenario and key), so a day with a million applications is never held whole.
 
     The day's calls are read in parts of whole applications (`CALLS_PER_PART`); each part's candidates are
-    repriced per scenario and summed into small cells, from which the application rows are made at once and the
-    cost center and total rows at the end, so memory holds one part and the cells, never the day twice."""
+    repriced per scenario and summed into small cells, from which its application rows are made at once and the
+    cost center and total rows at the end. With one part the rows are sorted in memory; with several, each
+    part's application rows go to a temporary Parquet file and come back in bands of savings (`_in_order`)."""
     s = settings or SavingsSettings()
     calls = _priced_calls(priced)
     by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect(engine="streaming")
@@ -345,36 +372,96 @@ def savings_opportunities(
     n = int(calls.select(pl.len()).collect(engine="streaming").item())
     parts = max(1, -(-n // max(1, calls_per_part)))
     scenarios = _scenarios(s)
-    out: list[pl.DataFrame] = []
     by_cost_center: dict[str, list[pl.DataFrame]] = {sc.name: [] for sc in scenarios}
-    for part in range(parts):
-        chunk = (calls.filter(_applications(parts, part)) if parts > 1 else calls).collect(engine="streaming")
-        by_app = chunk.group_by("application").agg(
-            pl.col("total_cost_usd").sum().alias("_key_total"),
-            (pl.col("cache_read_input_tokens").fill_null(0).sum() > 0).alias("_app_caches"),
-        )
-        chunk = chunk.join(by_app.select("application", "_app_caches"), on="application", how="left")
-        app_totals = by_app.select(pl.col("application").alias("key"), "_key_total")
-        for sc in scenarios:
-            cand = chunk.filter(sc.candidates)
-            if cand.is_empty():
+    with tempfile.TemporaryDirectory(prefix="savings-") as spill:
+        apps: list[pl.DataFrame] = []
+        spilled: list[str] = []
+        for part in range(parts):
+            chunk = (calls.filter(_applications(parts, part)) if parts > 1 else calls).collect(engine="streaming")
+            rows = _part_rows(chunk, scenarios, catalog, s, profile_models, day, by_cost_center)
+            del chunk
+            if rows.is_empty():
                 continue
-            both = _repriced(cand, sc, catalog, s, profile_models)
-            if both.is_empty():
-                continue
-            out.append(_own_strings(_grouped(_cells(both, "application"), sc, "application", app_totals, day)))
-            by_cost_center[sc.name].append(_cells(both, "cost_center"))
-        del chunk
+            if parts == 1:
+                apps.append(rows)
+            else:
+                spilled.append(str(Path(spill) / f"part-{part}.parquet"))
+                rows.write_parquet(spilled[-1])
+        small = [
+            schemas.conform(_grouped(cells, sc, dimension, totals[dimension], day), schemas.SAVINGS_OPPORTUNITIES)
+            for sc in scenarios
+            if (cells := _all_cells(by_cost_center[sc.name])) is not None
+            for dimension in ("total", "cost_center")
+        ]
+        if small:
+            yield _sorted(pl.concat(small))
+        if apps:
+            yield _sorted(pl.concat(apps))
+        if spilled:
+            yield from _in_order(pl.scan_parquet(spilled))
+
+
+def _all_cells(cells: list[pl.DataFrame]) -> pl.DataFrame | None:
+    return pl.concat(cells).with_columns(pl.lit("total").alias("total")) if cells else None
+
+
+def _part_rows(
+    chunk: pl.DataFrame,
+    scenarios: list[_Scenario],
+    catalog: PriceCatalog,
+    s: SavingsSettings,
+    profile_models: Mapping[str, str] | None,
+    day: dt.date,
+    by_cost_center: dict[str, list[pl.DataFrame]],
+) -> pl.DataFrame:
+    """One part's application rows (conformed), every scenario; its cost center cells are added to
+    `by_cost_center` (per scenario) for the cost center and total rows made at the end."""
+    by_app = chunk.group_by("application").agg(
+        pl.col("total_cost_usd").sum().alias("_key_total"),
+        (pl.col("cache_read_input_tokens").fill_null(0).sum() > 0).alias("_app_caches"),
+    )
+    chunk = chunk.join(by_app.select("application", "_app_caches"), on="application", how="left")
+    app_totals = by_app.select(pl.col("application").alias("key"), "_key_total")
+    out: list[pl.DataFrame] = []
     for sc in scenarios:
-        if not by_cost_center[sc.name]:
+        cand = chunk.filter(sc.candidates)
+        if cand.is_empty():
             continue
-        cells = pl.concat(by_cost_center[sc.name]).with_columns(pl.lit("total").alias("total"))
-        out += [_grouped(cells, sc, dimension, totals[dimension], day) for dimension in ("total", "cost_center")]
-    if not out:
-        return schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
-    frame = pl.concat([schemas.conform(f, schemas.SAVINGS_OPPORTUNITIES) for f in out])
+        both = _repriced(cand, sc, catalog, s, profile_models)
+        if both.is_empty():
+            continue
+        rows = _grouped(_cells(both, "application"), sc, "application", app_totals, day)
+        out.append(_own_strings(schemas.conform(rows, schemas.SAVINGS_OPPORTUNITIES)))
+        by_cost_center[sc.name].append(_cells(both, "cost_center"))
+    return pl.concat(out) if out else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+
+
+_ORDER = (["savings_usd", "scenario", "key"], [True, False, False])
+
+
+def _sorted(rows: pl.DataFrame) -> pl.DataFrame:
     order = pl.col("dimension").replace_strict({"total": 0, "cost_center": 1, "application": 2}, default=3)
-    return frame.sort([order, "savings_usd", "scenario", "key"], descending=[False, True, False, False])
+    return rows.sort([order, *_ORDER[0]], descending=[False, *_ORDER[1]])
+
+
+def _in_order(rows: pl.LazyFrame) -> Iterator[pl.DataFrame]:
+    """Rows of one dimension in the table's order, a band of savings at a time: the bands' bounds are every
+    `ROWS_PER_BAND`-th value of the sorted savings (one float a row in memory), so each band holds about that many
+    rows (more only where that many rows have the very same savings) and equal savings share a band."""
+    values = rows.select("savings_usd").collect(engine="streaming").to_series().sort(descending=True)
+    cuts = sorted({values[i] for i in range(ROWS_PER_BAND, values.len(), ROWS_PER_BAND)}, reverse=True)
+    del values
+    upper: float | None = None
+    for cut in [*cuts, None]:
+        band = rows
+        if upper is not None:
+            band = band.filter(pl.col("savings_usd") <= upper)
+        if cut is not None:
+            band = band.filter(pl.col("savings_usd") > cut)
+        frame = band.collect(engine="streaming")
+        if not frame.is_empty():
+            yield frame.sort(*_ORDER[0:1], descending=_ORDER[1])
+        upper = cut
 
 
 _VERBS = {
