@@ -311,7 +311,7 @@ def _own_strings(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns((pl.col(c) + pl.lit("")).alias(c) for c in copied)
 
 
-CALLS_PER_PART = 200_000
+CALLS_PER_PART = 100_000
 """Priced calls repriced at a time. A day with more is split by a fixed hash of the application, so each part
 holds whole applications (their rows are complete in one part) and a day of millions of calls is never copied
 and repriced whole; a smaller day is one part."""
