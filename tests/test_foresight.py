@@ -367,3 +367,34 @@ def test_unpriced_alternatives_are_left_out_never_guessed() -> None:
     out = savings_opportunities(_priced({"model_id": llama8, "input_tokens": 100}), load_catalog(), DAY)
     assert out.filter(pl.col("scenario").is_in(["global_routing", "smaller_model"])).is_empty()
     assert savings_opportunities(schemas.empty(schemas.PRICED_INVOCATIONS), load_catalog(), DAY).is_empty()
+
+
+def test_savings_in_parts_and_bands_equal_the_day_in_one_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large day is repriced in parts of whole applications and its rows come back in bands of savings: the
+    same rows, values and order as one part sorted in memory."""
+    from pipeline.foresight import savings
+
+    rows = [
+        {
+            "operation": "InvokeModel" if i % 2 else "ConverseStream",
+            "model_id": NOVA_PRO if i % 3 == 0 else SONNET45,
+            "input_tokens": 600 + 300 * i,
+            "output_tokens": 50 + 7 * i,
+            "cache_read_input_tokens": 100 if i % 5 == 0 else 0,
+            "cache_write_input_tokens": 200 if i % 4 == 0 else 0,
+            "cost_center": f"cc{i % 3}",
+            "application": f"app{i % 7}",
+        }
+        for i in range(24)
+    ]
+    priced = _priced(*rows)
+    whole = savings_opportunities(priced, load_catalog(), DAY)
+    monkeypatch.setattr(savings, "ROWS_PER_BAND", 3)
+    parted = savings_opportunities(priced, load_catalog(), DAY, calls_per_part=4)
+    assert parted.height == whole.height > 20
+    assert parted.select("scenario", "dimension", "key").equals(whole.select("scenario", "dimension", "key"))
+    for column, dtype in whole.schema.items():
+        if dtype == pl.Float64:
+            assert parted[column].to_list() == pytest.approx(whole[column].to_list()), column
+        else:
+            assert parted[column].equals(whole[column]), column

@@ -18,6 +18,10 @@ Savings = `assumed_share_async` × (current − repriced cost); the assumptions 
 * `more_caching`: only applications that already read from the cache; their calls that wrote the cache without
   reading it, repriced with those writes read instead. Share 0.5: half of the writes become hits.
 
+A day with many calls is repriced in parts of whole applications (`CALLS_PER_PART`, a fixed hash of the name) and
+its application rows are written in bands of savings (`savings_in_order`), so neither the day's calls nor its
+million application rows are held whole; a small day is one part, as before.
+
 Tier prices the catalog lacks are derived by the pricing engine (batch and flex at 0.5 × standard) and
 `rate_source` says so. No Provisioned Throughput scenario: the logs give no per-unit capacity to reason from.
 """
