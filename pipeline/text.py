@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 Context = Literal["html", "plotly_label", "dagster_markdown", "slack_mrkdwn", "plain"]
@@ -31,11 +32,16 @@ def usd(x: float | int | None) -> str:
         return "n/a"
     sign = "-" if x < 0 else ""
     a = abs(float(x))
-    if a >= 100:
-        return f"{sign}${a:,.0f}"
     if 0 < a < 0.005:
         return f"{sign}<$0.01"
-    return f"{sign}${a:,.2f}"
+    cents = _half_up(a, 2)
+    return f"{sign}${_half_up(a, 0):,}" if cents >= 100 else f"{sign}${cents:,}"
+
+
+def _half_up(a: float, places: int) -> Decimal:
+    """`a` rounded as money is (half a cent or half a dollar up, $184.50 → $185), from its shortest decimal form
+    (2.675 is 2.675, not the binary 2.67499…): Python's own formatting rounds halves to even."""
+    return Decimal(repr(a)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def signed_usd(x: float) -> str:

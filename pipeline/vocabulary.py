@@ -26,6 +26,15 @@ docs/formats/billing-exports.md §1.4;
 `FlatRateSubscription`: Provisioned Throughput commitments). Every other type (fees, credits, refunds, taxes,
 Savings Plan negation) is an adjustment. The bill reader, reconciliation and chargeback all use this one list."""
 
+SERVICE_TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
+"""The tiers a call is priced at (`price_catalog.tier`, `priced_invocations.pricing_tier`): a service tier the
+request asked for, batch inference, or latency-optimized inference."""
+BILLED_TIERS: tuple[str, ...] = (*SERVICE_TIERS, "reserved", "custom_model")
+"""The tiers a bill's usage type names (`billing_line_items.tier`): the priced ones, the Reserved tier's
+commitments and custom-model usage."""
+CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
+"""Prompt-length price tiers (`context_tier`): a long-context rate applies above a model's threshold."""
+
 TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 """Usage kinds counted in tokens. `cache_write_1h` is the 1-hour-TTL part of cache writes, which costs more than
 5-minute writes (`billing_line_items.cache_ttl` says which TTL a bill row is)."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from pipeline.aws import storage_options_for
+from pipeline.memory import release_unused
 from pipeline.schemas import STR_MAP, TABLES, conform
 from pipeline.vocabulary import is_local
 
@@ -34,6 +35,9 @@ if TYPE_CHECKING:  # imported where used: loading the definitions must not pay f
 
 STAGING = "_staging"
 PART_NAME = "part-0.parquet"
+ROW_GROUP_ROWS = 131_072
+"""Rows per Parquet row group at most: a reader streams a partition a row group at a time, so a table of a
+million callers is read in bounded memory downstream (the writer's default, 1Mi rows, is one group per day)."""
 
 
 def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -165,7 +169,7 @@ def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fss
             at = to_arrow(frame, table)
             if writer is None:
                 writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
-            writer.write_table(at)
+            writer.write_table(at, row_group_size=ROW_GROUP_ROWS)
         if writer is None:  # no frames at all: still write an empty, typed partition
             at = to_arrow(pl.DataFrame(schema=TABLES[table]), table)
             writer = pq.ParquetWriter(path, at.schema, filesystem=fs, compression="zstd")
@@ -173,6 +177,7 @@ def _write_frames(frames: Iterable[pl.DataFrame], table: str, path: str, fs: fss
     finally:
         if writer is not None:
             writer.close()
+        release_unused()  # the Arrow copies of the frames: free for the next step, not kept in the pool
 
 
 def partition_exists(warehouse: str, table: str, day: dt.date | str) -> bool:

@@ -1359,6 +1359,25 @@ def test_metadata_tables_of_many_keys_end_in_one_others_row() -> None:
     assert table[-1] == "| others (990) | 1980 | $495 |"
 
 
+def test_a_table_written_in_parts_gets_the_same_top_and_others_row() -> None:
+    """Tallied part by part (a user's rows all in one part), the metadata table is the whole table's."""
+    from pipeline.defs.figures import TopTally, markdown_table
+
+    users = pl.DataFrame(
+        {
+            "user": [f"u{i:04d}" for i in range(1000)],
+            "invocations": [2] * 1000,
+            "cost_usd": [i / 8 for i in range(1000)],
+        }
+    )
+    tally = TopTally("user", ("invocations", "cost_usd"), by="cost_usd")
+    for part in range(7):
+        tally.add(users.filter(pl.col("user").hash(seed=1) % 7 == part))
+    whole = markdown_table(users.sort("cost_usd", descending=True), 10, others=("invocations", "cost_usd"))
+    assert tally.markdown() == whole
+    assert whole.splitlines()[-1] == "| others (990) | 1980 | $61,194 |"
+
+
 def test_a_bill_priced_call_past_the_cost_limit_is_unpriced_too() -> None:
     """Whatever set the price (catalog, override, the bill's list rate), a call over `max_cost_per_call_usd` is kept
     unpriced with `implausible_cost`, its costs null."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from pipeline import schemas
 from pipeline.aggregates.cache_economics import cache_economics
@@ -533,3 +534,57 @@ def test_focus_invoice_issuer_and_invoice_id_come_from_the_bill() -> None:
     assert set(others["InvoiceIssuerName"]) == {"Amazon Web Services, Inc."}
     assert others["InvoiceId"].null_count() == others.height
     assert not focus_problems(focus)
+
+
+# --- tables of many callers, computed in parts ----------------------------------------------------------------
+
+
+def _many_callers() -> pl.DataFrame:
+    """Calls of 40 users over 25 applications and 3 cost centers, some without a user or application, one whose
+    user is literally `unattributed` (the same group as a missing one), with cache traffic and unpriced calls."""
+    s = {"base_model_id": SONNET, "price_source": SONNET_ROW}
+    rows = []
+    for i in range(120):
+        rows.append(
+            {
+                **s,
+                "user": None if i % 17 == 0 else "unattributed" if i % 19 == 0 else f"u{i % 40}",
+                "application": None if i % 13 == 0 else f"app{i % 25}",
+                "cost_center": f"cc{i % 3}",
+                "priced": i % 11 != 0,
+                "latency_ms": 100 + i,
+                "input_tokens": 100 * (i % 7),
+                "cache_read_input_tokens": 1000 * (i % 5),
+                "cache_write_input_tokens": 500 * (i % 3),
+                "input_cost_usd": _cost(100 * (i % 7), RATES["input"]),
+                "cache_read_cost_usd": _cost(1000 * (i % 5), RATES["read"]),
+                "cache_write_cost_usd": _cost(500 * (i % 3), RATES["w5"]),
+            }
+        )
+    return _priced(rows)
+
+
+@pytest.mark.parametrize(
+    ("keys", "build", "grain"),
+    [
+        (["application"], "cache", ["date", "account_id", "base_model_id", "application"]),
+        (["user"], "usage", ["date", "user", "cost_center", "application"]),
+        (["cost_center", "application"], "users", ["date", "cost_center", "application"]),
+    ],
+)
+def test_a_table_computed_in_parts_is_the_whole_table(keys: list[str], build: str, grain: list[str]) -> None:
+    """Parts of about four keys each (several parts): every group in exactly one part, the same rows and values."""
+    from pipeline.aggregates import usage_by_user
+    from pipeline.aggregates.parts import by_parts, part_count
+
+    calls = _many_callers()
+    fn = {
+        "cache": lambda f: cache_economics(f, _catalog()),
+        "usage": usage_by_user,
+        "users": user_cost_distribution,
+    }[build]
+    assert part_count(calls, keys, keys_per_part=4) > 3
+    parts = pl.concat(list(by_parts(calls, keys, fn, keys_per_part=4)))
+    whole = fn(calls)
+    assert parts.select(grain).is_duplicated().sum() == 0
+    assert_frame_equal(parts.sort(grain), whole.sort(grain), check_exact=False)

@@ -50,3 +50,8 @@ def test_plain_drops_control_characters_and_caps_length() -> None:
 def test_unknown_context_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown escape context"):
         escape_for("x", "latex")  # type: ignore[arg-type]
+
+
+def test_money_rounds_half_up_as_people_expect() -> None:
+    """Python's formatting rounds halves to even ($184.50 would read $184); money reads $185."""
+    assert [usd(v) for v in (184.5, 0.125, 2.675, 99.995, 99.994)] == ["$185", "$0.13", "$2.68", "$100", "$99.99"]

@@ -27,7 +27,7 @@ Missing key values become ``unattributed`` (never null) so that group sums add u
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -233,20 +233,31 @@ def _source_totals(priced: Frame) -> dict[str, Any]:
     return row
 
 
-def _table_totals(table: pl.DataFrame) -> dict[str, Any]:
+def table_totals(table: pl.DataFrame) -> dict[str, Any]:
+    """The totals `totals_agree` compares, of one daily usage table (or of one part of it: parts add up)."""
     return table.select(
         exact_sum(pl.col(c)).alias(c) if table.schema[c].is_float() else pl.col(c).sum() for c in _TOTAL_METRICS
     ).row(0, named=True)
 
 
+def add_totals(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Two parts' `table_totals` added up."""
+    return {m: (a.get(m) or 0) + (b.get(m) or 0) for m in _TOTAL_METRICS}
+
+
+def _totals_of(table: pl.DataFrame | Mapping[str, Any]) -> Mapping[str, Any]:
+    return table_totals(table) if isinstance(table, pl.DataFrame) else table
+
+
 def totals_agree(
     priced: Frame,
-    by_model: pl.DataFrame,
-    by_user: pl.DataFrame,
-    by_cc: pl.DataFrame,
+    by_model: pl.DataFrame | Mapping[str, Any],
+    by_user: pl.DataFrame | Mapping[str, Any],
+    by_cc: pl.DataFrame | Mapping[str, Any],
     tol: float = 1e-6,
 ) -> tuple[bool, dict[str, Any]]:
     """Check that the three daily tables and ``priced_invocations`` report the same totals (an asset check).
+    A table written in parts is given as its totals, added up part by part (`table_totals`, `add_totals`).
 
     Counts and tokens must agree exactly; cost may differ by float summation order only, so it is compared with
     ``|a − b| ≤ tol × max(1, |reference|)``. Returns ``(ok, details)`` where details holds, per metric, the value in
@@ -254,9 +265,9 @@ def totals_agree(
     """
     tables = {
         "priced_invocations": _source_totals(priced),
-        "daily_usage_by_model": _table_totals(by_model),
-        "daily_usage_by_user": _table_totals(by_user),
-        "daily_usage_by_cost_center": _table_totals(by_cc),
+        "daily_usage_by_model": _totals_of(by_model),
+        "daily_usage_by_user": _totals_of(by_user),
+        "daily_usage_by_cost_center": _totals_of(by_cc),
     }
     details: dict[str, Any] = {}
     mismatches: list[str] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import schemas
-from pipeline.vocabulary import Frame
+from pipeline.vocabulary import Frame, as_lazy
 
 GRAIN: tuple[str, ...] = ("date", "cost_center", "application")
 TOP_NAMES = 5
@@ -108,20 +108,32 @@ def _number(value: object) -> float:
 
 def day_summary(dist: pl.DataFrame, priced: Frame) -> dict[str, float | int]:
     """Numbers for the asset's metadata (plotted across partitions in the UI): the whole day's user distribution."""
+    return {
+        "groups": dist.height,
+        "total_cost_usd": float(dist["total_cost_usd"].sum() or 0.0),
+        **users_summary(priced),
+    }
+
+
+def users_summary(priced: Frame) -> dict[str, float | int]:
+    """The day's cost per user over all groups: users, percentiles, the top 1 % and top 10 shares. Users are
+    grouped by a 64-bit hash of their name (the figures need no names), so a day of millions of users holds
+    16 bytes per user, not their strings."""
+    ok = pl.col("priced").fill_null(False)
     users = (
-        _per_user(priced)
-        .filter((pl.col("user") != schemas.UNATTRIBUTED) & (pl.col("_priced_calls") > 0))
-        .group_by("user")
-        .agg(pl.col("cost").sum())
-        .collect()
+        as_lazy(priced)
+        .select("user", "priced", "total_cost_usd")
+        .filter(pl.col("user").fill_null(schemas.UNATTRIBUTED) != schemas.UNATTRIBUTED)
+        .group_by(pl.col("user").hash(seed=0).alias("_user"))
+        .agg(pl.col("total_cost_usd").filter(ok).fill_null(0.0).sum().alias("cost"), ok.sum().alias("_priced"))
+        .filter(pl.col("_priced") > 0)
+        .collect(engine="streaming")
     )
     cost = users["cost"].sort(descending=True)
     total = float(cost.sum() or 0.0)
     k = max(1, -(-cost.len() // 100))
     return {
-        "groups": dist.height,
         "users": users.height,
-        "total_cost_usd": float(dist["total_cost_usd"].sum() or 0.0),
         "p50_cost_per_user_usd": float(cost.quantile(0.5, "linear") or 0.0),
         "p90_cost_per_user_usd": float(cost.quantile(0.9, "linear") or 0.0),
         "p99_cost_per_user_usd": float(cost.quantile(0.99, "linear") or 0.0),

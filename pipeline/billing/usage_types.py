@@ -24,7 +24,7 @@ import polars as pl
 
 from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.schemas import DType
-from pipeline.vocabulary import GUARDRAIL_POLICIES, TOKEN_KINDS
+from pipeline.vocabulary import BILLED_TIERS, GUARDRAIL_POLICIES, TOKEN_KINDS
 
 # AWS billing region codes (§4.2). eu-west-1 is the bare `EU`; one reconciler
 # also maps `EUW1`, never seen in a bill. The first code per region is the one the sample generator writes.
@@ -71,8 +71,7 @@ REGION_PREFIX: dict[str, str] = {}
 for _code, _region in REGION_CODES.items():
     REGION_PREFIX.setdefault(_region, _code)
 
-CONTEXT_TIERS = ("standard", "long")
-TIERS = ("standard", "batch", "flex", "priority", "latency_optimized", "reserved", "custom_model")
+TIERS = BILLED_TIERS
 
 _PREFIX = re.compile(r"^(?P<code>[A-Z]{2,4}[0-9]?)-(?P<rest>.+)$")
 _MARKETPLACE = re.compile(r"^(?P<code>[A-Z]{2,4}[0-9]?)-MP:(?P<dim>.+)$")

@@ -60,16 +60,24 @@ def _cell(column: str, value: Any) -> str:
     return escape_for(value, "dagster_markdown")
 
 
-def markdown_table(df: pl.DataFrame, max_rows: int = 10, others: Sequence[str] = ()) -> str:
+def markdown_table(
+    df: pl.DataFrame,
+    max_rows: int = 10,
+    others: Sequence[str] = (),
+    rest: tuple[int, Mapping[str, Any]] | None = None,
+) -> str:
     """A small markdown table for asset metadata: the first `max_rows` rows (then how many more), money as
     `usd()`, other floats to four decimals, every other value escaped for Dagster's markdown (a cost center named
     `<a href=…>` or `[x](…)` is text, and a `|` can't split a cell). With `others` (the columns that add up, such
     as calls and cost), the rows past `max_rows` are one last row, "others (N)", holding their sums: a table of
-    millions of users stays ten lines and its total still shows."""
-    if df.is_empty():
+    millions of users stays ten lines and its total still shows. `rest` gives that row's count and sums when
+    they were tallied elsewhere (a table computed in parts, `TopTally`), for rows not in `df` at all."""
+    if df.is_empty() and not (rest and rest[0]):
         return "_none_"
     more = df.height - max_rows
-    rest = df.slice(max_rows) if others else df.clear()
+    tail = df.slice(max_rows) if others else df.clear()
+    count = tail.height + (rest[0] if rest else 0)
+    sums = {c: tail[c].sum() + (rest[1].get(c, 0) if rest else 0) for c in others if c in tail.columns}
     df = df.head(max_rows)
     header = "| " + " | ".join(escape_for(c, "dagster_markdown") for c in df.columns) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
@@ -77,9 +85,8 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10, others: Sequence[str] =
     for row in df.iter_rows():
         cells = [_cell(column, v) for column, v in zip(df.columns, row, strict=True)]
         rows.append("| " + " | ".join(cells) + " |")
-    if rest.height:
-        sums = {c: rest[c].sum() for c in others if c in rest.columns}
-        cells = [f"others ({rest.height:,})"] + [_cell(c, sums[c]) if c in sums else "" for c in df.columns[1:]]
+    if count:
+        cells = [f"others ({count:,})"] + [_cell(c, sums[c]) if c in sums else "" for c in df.columns[1:]]
         rows.append("| " + " | ".join(cells) + " |")
     elif more > 0:
         rows.append(f"\n_and {more:,} more rows_")
@@ -150,3 +157,37 @@ def judged(fn: Callable[P, Any]) -> Callable[P, Any]:
         return _polished(fn(*args, **kwargs), _partition_of(args, kwargs))
 
     return wrapper
+
+
+class TopTally:
+    """The largest keys of a table computed in parts, with one "others" row for the rest: per part, the sums of
+    `sums` per `key`; the `n` largest by `by` are kept and everything else is counted and summed, so millions of
+    keys never reach the metadata (a key's rows must all be in one part, as `aggregates.parts` splits them)."""
+
+    def __init__(self, key: str, sums: Sequence[str], by: str, n: int = 10) -> None:
+        self.key, self.sums, self.by, self.n = key, list(sums), by, n
+        self._top: pl.DataFrame | None = None
+        self._rest_count = 0
+        self._rest: dict[str, Any] = dict.fromkeys(self.sums, 0)
+
+    def add(self, part: pl.DataFrame) -> None:
+        """Tally one part's rows."""
+        import polars as pl
+
+        grouped = part.group_by(self.key).agg(pl.col(c).sum() for c in self.sums)
+        both = grouped if self._top is None else pl.concat([self._top, grouped])
+        ranked = both.sort(self.by, descending=True, nulls_last=True)
+        self._drop(ranked.slice(self.n))
+        self._top = ranked.head(self.n)
+
+    def _drop(self, rows: pl.DataFrame) -> None:
+        self._rest_count += rows.height
+        for c in self.sums:
+            self._rest[c] += rows[c].sum() or 0
+
+    def markdown(self) -> str:
+        """The top `n` and one "others (N)" row, as `markdown_table` writes it."""
+        import polars as pl
+
+        top = self._top if self._top is not None else pl.DataFrame()
+        return markdown_table(top, self.n, others=self.sums, rest=(self._rest_count, self._rest))

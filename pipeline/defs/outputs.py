@@ -21,12 +21,13 @@ from dagster import (
 
 from pipeline import warehouse
 from pipeline.aggregates.cache_economics import cache_economics
-from pipeline.aggregates.user_distribution import day_summary, user_cost_distribution
+from pipeline.aggregates.parts import by_parts
+from pipeline.aggregates.user_distribution import user_cost_distribution, users_summary
 from pipeline.config import LedgerConfig
 from pipeline.defs.billing import batch_jobs_of, without_a_bill
 from pipeline.defs.figures import for_people, markdown_table
 from pipeline.defs.partitions import partition_day
-from pipeline.defs.publish import described, publish
+from pipeline.defs.publish import described
 from pipeline.defs.resources import LedgerResource
 from pipeline.pricing.layers import catalog_for
 
@@ -111,52 +112,107 @@ def focus_chargeback(context: AssetExecutionContext, ledger: LedgerResource) -> 
 def daily_cache_economics(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
     """Per day × account × model × application (grain and key): cache read and write tokens by TTL, hit rate,
     what cached reads would have cost uncached, the write premium, net saving, break-even reads for 5-minute
-    and 1-hour writes, and a recommendation. Upstream: priced_invocations and the price catalog."""
+    and 1-hour writes, and a recommendation. Upstream: priced_invocations and the price catalog. Computed and
+    written a share of the applications at a time (`aggregates.parts`): applications are caller-set, and a day
+    can have millions."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
     priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
-    econ = cache_economics(priced, catalog_for(cfg))
-    reads = int(econ["cache_read_input_tokens"].sum() or 0)
-    uncached = int(econ["input_tokens"].sum() or 0)
-    losing = econ.filter(pl.col("net_saving_usd") < 0).select(
-        "base_model_id", "application", "reads_per_write", "net_saving_usd", "recommendation"
+    catalog = catalog_for(cfg)
+    tally = CacheTally()
+    parts = by_parts(priced, ["application"], lambda part: tally.add(cache_economics(part, catalog)))
+    path = warehouse.write_partition(parts, cfg.warehouse, "daily_cache_economics", day)
+    return described("daily_cache_economics", tally.rows, path, tally.figures())
+
+
+class CacheTally:
+    """What the cache economics asset reports, tallied part by part: token and money totals, and the groups where
+    caching loses money (the most losing first, with how many there are)."""
+
+    SUMS = (
+        "cache_read_input_tokens",
+        "input_tokens",
+        "cache_write_input_tokens",
+        "cache_write_1h_input_tokens",
+        "read_saving_usd",
+        "write_premium_usd",
+        "net_saving_usd",
     )
-    return publish(
-        econ,
-        cfg.warehouse,
-        "daily_cache_economics",
-        day,
-        {
+    LOSING = ("base_model_id", "application", "reads_per_write", "net_saving_usd", "recommendation")
+    SHOWN = 20
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.losing_groups = 0
+        self._sums: dict[str, float] = dict.fromkeys(self.SUMS, 0.0)
+        self._losing: list[pl.DataFrame] = []
+
+    def add(self, econ: pl.DataFrame) -> pl.DataFrame:
+        """Count one part and hand it on unchanged."""
+        self.rows += econ.height
+        for column in self.SUMS:
+            self._sums[column] += float(econ[column].sum() or 0)
+        losing = econ.filter(pl.col("net_saving_usd") < 0).select(self.LOSING)
+        self.losing_groups += losing.height
+        self._losing.append(losing.sort("net_saving_usd").head(self.SHOWN))
+        return econ
+
+    def figures(self) -> dict[str, Any]:
+        """The asset's metadata: hit rate, tokens, savings, and the table of groups losing money."""
+        s = self._sums
+        reads, uncached = int(s["cache_read_input_tokens"]), int(s["input_tokens"])
+        losing = pl.concat(self._losing) if self._losing else pl.DataFrame()
+        table = markdown_table(losing.sort("net_saving_usd").head(self.SHOWN), self.SHOWN) if losing.height else ""
+        if self.losing_groups > self.SHOWN:
+            table += f"\n\n_and {self.losing_groups - self.SHOWN:,} more groups losing money_"
+        return {
             "hit_rate": reads / (reads + uncached) if reads + uncached else 0.0,
             "cache_read_tokens": reads,
-            "cache_write_tokens": int(econ["cache_write_input_tokens"].sum() or 0),
-            "cache_write_1h_tokens": int(econ["cache_write_1h_input_tokens"].sum() or 0),
-            "read_saving_usd": float(econ["read_saving_usd"].sum() or 0.0),
-            "write_premium_usd": float(econ["write_premium_usd"].sum() or 0.0),
-            "net_saving_usd": float(econ["net_saving_usd"].sum() or 0.0),
-            "groups_losing_money": losing.height,
-            "losing_money": MetadataValue.md(markdown_table(losing, 20)),
-        },
-    )
+            "cache_write_tokens": int(s["cache_write_input_tokens"]),
+            "cache_write_1h_tokens": int(s["cache_write_1h_input_tokens"]),
+            "read_saving_usd": s["read_saving_usd"],
+            "write_premium_usd": s["write_premium_usd"],
+            "net_saving_usd": s["net_saving_usd"],
+            "groups_losing_money": self.losing_groups,
+            "losing_money": MetadataValue.md(table or "_none_"),
+        }
 
 
 def daily_user_cost_distribution(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:
     """Per day × cost center × application (grain and key): users, p50/p90/p99/max cost per user, cost share of
-    the top 1% and top 10 users, the top users by name. Upstream: priced_invocations."""
+    the top 1% and top 10 users, the top users by name. Upstream: priced_invocations. Computed and written a
+    share of the applications at a time (`aggregates.parts`): a day can have millions of applications."""
     wh = ledger.config.warehouse
     day = partition_day(context.partition_key)
     priced = warehouse.scan_partitions(wh, "priced_invocations", [day])
-    dist = user_cost_distribution(priced)
-    top = dist.sort("max_cost_per_user_usd", descending=True, nulls_last=True).select(
-        "cost_center", "application", "users", "p50_cost_per_user_usd", "p99_cost_per_user_usd", "top_user"
-    )
-    return publish(
-        dist,
-        wh,
+    rows, total, heaviest = 0, 0.0, []
+    shown = ["cost_center", "application", "users", "p50_cost_per_user_usd", "p99_cost_per_user_usd", "top_user"]
+
+    def tally(dist: pl.DataFrame) -> pl.DataFrame:
+        nonlocal rows, total
+        rows += dist.height
+        total += float(dist["total_cost_usd"].sum() or 0.0)
+        heaviest.append(_heaviest(dist).select("max_cost_per_user_usd", *shown))
+        return dist
+
+    parts = by_parts(priced, ["cost_center", "application"], lambda part: tally(user_cost_distribution(part)))
+    path = warehouse.write_partition(parts, wh, "daily_user_cost_distribution", day)
+    top = _heaviest(pl.concat(heaviest)).select(shown) if heaviest else pl.DataFrame()
+    figures = {"groups": rows, "total_cost_usd": total, **users_summary(priced)}
+    return described(
         "daily_user_cost_distribution",
-        day,
-        {**day_summary(dist, priced), "heaviest_groups": MetadataValue.md(markdown_table(top, 10))},
+        rows,
+        path,
+        {**figures, "heaviest_groups": MetadataValue.md(markdown_table(top, HEAVIEST))},
     )
+
+
+HEAVIEST = 10
+"""Groups shown in the distribution's metadata: those with the costliest single user."""
+
+
+def _heaviest(dist: pl.DataFrame) -> pl.DataFrame:
+    return dist.sort("max_cost_per_user_usd", descending=True, nulls_last=True).head(HEAVIEST)
 
 
 def glue_catalog(context: AssetExecutionContext, ledger: LedgerResource) -> MaterializeResult:

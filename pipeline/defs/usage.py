@@ -23,10 +23,12 @@ from dagster import (
 
 from pipeline import aggregates, warehouse
 from pipeline.aggregates import totals_agree, usage_by_cost_center, usage_by_model, usage_by_user
+from pipeline.aggregates.daily import add_totals, table_totals
+from pipeline.aggregates.parts import by_parts
 from pipeline.defs.completeness import metric_throttles
-from pipeline.defs.figures import for_people, markdown_table
+from pipeline.defs.figures import TopTally, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
-from pipeline.defs.publish import publish
+from pipeline.defs.publish import described, publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.text import usd
 
@@ -102,23 +104,21 @@ BUDGET_CHECKS = [
 
 @for_people
 def daily_usage(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
-    """The day's usage by model, by user and by cost center, and the check that their totals agree."""
+    """The day's usage by model, by user and by cost center, and the check that their totals agree. The per-user
+    table is computed and written a share of the users at a time (`aggregates.parts`): users are caller-set,
+    and a day can have millions."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
     priced = warehouse.scan_partitions(cfg.warehouse, "priced_invocations", [day])
-    tables = {
-        "daily_usage_by_model": (metric_throttles(cfg, day, usage_by_model(priced)), "base_model_id"),
-        "daily_usage_by_user": (usage_by_user(priced), "user"),
-        "daily_usage_by_cost_center": (usage_by_cost_center(priced), "cost_center"),
-    }
-    for name, (df, top_key) in tables.items():
-        yield publish(df, cfg.warehouse, name, day, _usage_figures(df, top_key))
-    ok, details = totals_agree(
-        priced,
-        tables["daily_usage_by_model"][0],
-        tables["daily_usage_by_user"][0],
-        tables["daily_usage_by_cost_center"][0],
-    )
+    by_model = metric_throttles(cfg, day, usage_by_model(priced))
+    yield publish(by_model, cfg.warehouse, "daily_usage_by_model", day, _usage_figures(by_model, "base_model_id"))
+    users = UsageTally("user")
+    parts = by_parts(priced, ["user"], lambda part: users.add(usage_by_user(part)))
+    path = warehouse.write_partition(parts, cfg.warehouse, "daily_usage_by_user", day)
+    yield described("daily_usage_by_user", users.rows, path, users.figures())
+    by_cc = usage_by_cost_center(priced)
+    yield publish(by_cc, cfg.warehouse, "daily_usage_by_cost_center", day, _usage_figures(by_cc, "cost_center"))
+    ok, details = totals_agree(priced, by_model, users.totals, by_cc)
     mismatches = details.get("mismatches", [])
     yield AssetCheckResult(
         asset_key="daily_usage_by_cost_center",
@@ -126,6 +126,37 @@ def daily_usage(context: AssetExecutionContext, ledger: LedgerResource) -> Itera
         passed=ok,
         metadata={"mismatches": MetadataValue.md("\n".join(f"- {m}" for m in mismatches) or "_none_")},
     )
+
+
+class UsageTally:
+    """A daily usage table written in parts, tallied as the parts go by: its row count, the totals the agreement
+    check compares, and the figures `_usage_figures` gives a whole table (the top keys with one "others" row)."""
+
+    def __init__(self, top_key: str) -> None:
+        self.top_key = top_key
+        self.rows = 0
+        self.totals: dict[str, Any] = {}
+        self._errors = 0
+        self._top = TopTally(top_key, ("invocations", "total_cost_usd"), by="total_cost_usd")
+
+    def add(self, part: pl.DataFrame) -> pl.DataFrame:
+        """Count one part and hand it on unchanged."""
+        self.rows += part.height
+        self.totals = add_totals(self.totals, table_totals(part))
+        self._errors += int((part["client_errors"] + part["server_errors"] + part["throttles"]).sum() or 0)
+        self._top.add(part)
+        return part
+
+    def figures(self) -> dict[str, Any]:
+        """The same figures as `_usage_figures` of the whole table."""
+        invocations = int(self.totals.get("invocations") or 0)
+        return {
+            "invocations": invocations,
+            "total_cost_usd": float(self.totals.get("total_cost_usd") or 0.0),
+            "error_rate": self._errors / invocations if invocations else 0.0,
+            "unpriced_invocations": int(self.totals.get("unpriced_invocations") or 0),
+            f"top_{self.top_key}": MetadataValue.md(self._top.markdown()),
+        }
 
 
 @for_people

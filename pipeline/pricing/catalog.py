@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.schemas import DType
-from pipeline.vocabulary import PRICING_ROUTINGS
+from pipeline.vocabulary import CONTEXT_TIERS, PRICING_ROUTINGS, SERVICE_TIERS
 
 BUNDLED_PRICES = Path(__file__).with_name("data") / "prices.csv"
 
@@ -83,8 +83,7 @@ SOURCE_GRAMMAR = re.compile(
 `aws-price-list:<ServiceCode>@<YYYY-MM-DD>` or a public `https://` URL, either optionally followed by one
 parenthesised note: `https://… (note)`. Required of bundled and synced rows, so anyone can follow a price to where it
 was published; a user's override file says it in any words."""
-TIERS: tuple[str, ...] = ("standard", "batch", "flex", "priority", "latency_optimized")
-CONTEXT_TIERS: tuple[str, ...] = ("standard", "long")
+TIERS = SERVICE_TIERS
 CLAUDE_1H_WRITE_MULTIPLIER = 2.0
 """docs/formats/pricing-rules.md §3.4: a Claude 1-hour cache write costs 2x input. Fills an empty
 `cache_write_1h_per_1k_usd` on an

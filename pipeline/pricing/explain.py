@@ -17,8 +17,9 @@ from pipeline.normalize.model_ids import resolve_model_id
 from pipeline.pricing.aliases import load_aliases
 from pipeline.pricing.catalog import PriceCatalog, load_catalog
 from pipeline.pricing.match import catalog_rates, strip_geo_prefix
+from pipeline.vocabulary import SERVICE_TIERS
 
-TIERS = ("standard", "batch", "flex", "priority", "latency_optimized")
+TIERS = SERVICE_TIERS
 LABELS = {
     "input_per_1k_usd": "input",
     "output_per_1k_usd": "output",

@@ -594,9 +594,6 @@ def catalog_rates(keys: pl.DataFrame, catalog: PriceCatalog) -> pl.DataFrame:
         pl.col("_l_price_source").alias("long_price_source"),
         pl.col("_price_origin").alias("price_origin"),
         pl.col("_pricing_routing").alias("pricing_routing"),
-        pl.when(pl.col("_block").is_not_null())
-        .then(pl.col("_block"))
-        .when(pl.col("_matched").is_null())
-        .then(pl.lit(REASON_NO_PRICE))
-        .alias("unpriced_reason"),
+        # The same reason a call would get (no row for the model, none for its tier), before any token counts.
+        _unpriced_reason(pl.lit(None, pl.String)).alias("unpriced_reason"),
     ).rename({"_tier": "tier"})

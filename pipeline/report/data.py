@@ -86,6 +86,26 @@ def _optional(wh: str, table: str, days: list[dt.date]) -> pl.DataFrame | None:
     return _concat([warehouse.read_partition(wh, table, d) for d in present])
 
 
+CACHE_SAVING = "net_saving_usd"
+
+
+def _cache_savings(wh: str, days: list[dt.date]) -> pl.DataFrame | None:
+    """`daily_cache_economics` of `days` as the report uses it: net saving per day and application (the table
+    is per account and model too, and a day can have millions of applications: only these columns are read)."""
+    present = [d for d in days if warehouse.partition_exists(wh, "daily_cache_economics", d)]
+    if not present:
+        return None
+    scan = warehouse.scan_partitions(wh, "daily_cache_economics", present)
+    if CACHE_SAVING not in scan.collect_schema().names():  # a table from before the column: read as it is
+        return _optional(wh, "daily_cache_economics", days)
+    return (
+        scan.group_by("date", "application")
+        .agg(pl.col(CACHE_SAVING).sum())
+        .sort("date", "application", nulls_last=True)
+        .collect(engine="streaming")
+    )
+
+
 def load_inputs(
     wh: str, day: dt.date, start: dt.date | None = None, bill_configured: bool = True
 ) -> dict[ReportKind, ReportInputs]:
@@ -105,7 +125,7 @@ def load_inputs(
     budgets = warehouse.read_partition(wh, "budget_status", day)
     rejects = {d: warehouse.read_partition(wh, "rejected_records", d, columns=["reason"]).height for d in month}
     completeness = _optional(wh, "log_completeness", month)
-    cache = _optional(wh, "daily_cache_economics", month)
+    cache = _cache_savings(wh, month)
     coverage = _optional(wh, "bill_coverage", month)
     month_cc = cc.filter(pl.col("date").is_in(month)) if cc.height else cc
     out: dict[ReportKind, ReportInputs] = {}

@@ -25,15 +25,52 @@ def _read(wh: str, table: str, day: dt.date) -> pl.DataFrame | None:
     return warehouse.read_partition(wh, table, day) if warehouse.partition_exists(wh, table, day) else None
 
 
+WAITING = "insufficient_history"
+
+
+def _anomalies(wh: str, day: dt.date) -> tuple[pl.DataFrame, int] | None:
+    """What the section shows of the day's `cost_anomalies`: every judged row, the `TOP` costliest keys not judged
+    yet, and how many of those there are. A day of a million new callers lists a million keys not judged yet;
+    only their count and the top are read."""
+    if not warehouse.partition_exists(wh, "cost_anomalies", day):
+        return None
+    scan = warehouse.scan_partitions(wh, "cost_anomalies", [day])
+    waiting = pl.col("kind") == WAITING
+    judged = scan.filter(~waiting).collect(engine="streaming")
+    top = scan.filter(waiting).sort("cost_usd", descending=True, nulls_last=True).head(TOP).collect()
+    count = scan.filter(waiting).select(pl.len()).collect().item()
+    return pl.concat([judged, top]), int(count)
+
+
+def _savings(wh: str, day: dt.date) -> pl.DataFrame | None:
+    """What the section shows of the day's `savings_opportunities`: the totals and cost centers, and the 20
+    largest application rows (a day can have millions of applications), in the table's order."""
+    if not warehouse.partition_exists(wh, "savings_opportunities", day):
+        return None
+    scan = warehouse.scan_partitions(wh, "savings_opportunities", [day])
+    apps = pl.col("dimension") == "application"
+    kept = scan.filter(~apps).collect()
+    top = scan.filter(apps).sort("savings_usd", descending=True, nulls_last=True).head(SAVINGS_ROWS).collect()
+    order = pl.col("dimension").replace_strict({"total": 0, "cost_center": 1, "application": 2}, default=3)
+    return pl.concat([kept, top]).sort([order, "savings_usd"], descending=[False, True], maintain_order=True)
+
+
+SAVINGS_ROWS = 20
+"""Rows of the savings section's table by cost center and application."""
+
+
 def _label(dimension: str, key: str) -> str:
     return label(f"{dimension.replace('_', ' ')}: {key}")
 
 
-def anomalies_section(found: pl.DataFrame) -> Section:
+def anomalies_section(found: pl.DataFrame, waiting_keys: int | None = None) -> Section:
     """Today's anomalies: each key's spend against its usual range (the band as an error bar); on a day without
-    any, the keys still building their history, so the chart shows what will be judged."""
-    judged = found.filter(pl.col("kind") != "insufficient_history").head(TOP)
-    waiting = found.filter(pl.col("kind") == "insufficient_history").sort("cost_usd", descending=True).head(TOP)
+    any, the keys still building their history, so the chart shows what will be judged. `waiting_keys`: how many
+    keys are not judged yet, when `found` holds only the costliest of them (`_anomalies`)."""
+    judged = found.filter(pl.col("kind") != WAITING).head(TOP)
+    waiting = found.filter(pl.col("kind") == WAITING).sort("cost_usd", descending=True).head(TOP)
+    shown_waiting = found.height - found.filter(pl.col("kind") != WAITING).height
+    unseen = max(0, (waiting_keys if waiting_keys is not None else shown_waiting) - shown_waiting)
     fig = go.Figure()
     if judged.height:
         names = [_label(d, k) for d, k in judged.select("dimension", "key").iter_rows()]
@@ -69,6 +106,8 @@ def anomalies_section(found: pl.DataFrame) -> Section:
     table = found.select("dimension", "key", "kind", "severity", "cost_usd", "expected_usd", "low_usd", "high_usd",
                          "history_days", "sentence")  # fmt: skip
     title = anomalies.headline(found)
+    if unseen and judged.is_empty():
+        title = anomalies.headline(found.clear()) + f" ({shown_waiting + unseen:,} keys still building their history)"
     return Section(
         key="anomalies",
         question="What is unusual today?",
@@ -76,7 +115,8 @@ def anomalies_section(found: pl.DataFrame) -> Section:
         figure=figure_dict(fig) if judged.height or waiting.height else None,
         data=table,
         note="Each key is compared with its own usual day (weekday pattern × recent level); keys with less history "
-        "than foresight.min_history_days are listed, not judged.",
+        "than foresight.min_history_days are listed, not judged"
+        + (f" (the {shown_waiting:,} costliest here; {unseen:,} more in cost_anomalies)." if unseen else "."),
     )
 
 
@@ -165,13 +205,13 @@ def savings_section(out: pl.DataFrame) -> Section:
 def foresight_sections(wh: str, day: dt.date) -> list[Section]:
     """The foresight sections for `day`, for those of the three tables the day has."""
     out = []
-    found = _read(wh, "cost_anomalies", day)
+    found = _anomalies(wh, day)
     if found is not None:
-        out.append(anomalies_section(found))
+        out.append(anomalies_section(*found))
     fc = _read(wh, "spend_forecast", day)
     if fc is not None:
         out.append(forecast_section(fc))
-    sv = _read(wh, "savings_opportunities", day)
+    sv = _savings(wh, day)
     if sv is not None:
         out.append(savings_section(sv))
     return out
