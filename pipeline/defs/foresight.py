@@ -7,7 +7,8 @@ anomalies at or above `foresight.alert_severity`, and the alert sensor sends it 
 """
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -182,6 +183,29 @@ def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> It
     )
 
 
+@dataclass
+class _SavingsTally:
+    """What the metadata shows of savings rows written frame by frame: how many, the total and cost center rows,
+    and the largest application row (rows come in the table's order, so it is the first one)."""
+
+    rows: int = 0
+    kept: list[pl.DataFrame] = field(default_factory=list)
+    best_application: bool = False
+
+    def passing(self, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        applications = pl.col("dimension") == "application"
+        for frame in frames:
+            self.rows += frame.height
+            self.kept.append(frame.filter(~applications))
+            if not self.best_application and not (best := frame.filter(applications).head(1)).is_empty():
+                self.kept.append(best)
+                self.best_application = True
+            yield frame
+
+    def shown(self) -> pl.DataFrame:
+        return pl.concat(self.kept) if self.kept else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+
+
 @for_people
 def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
     """Per day × scenario × dimension (total, cost center, application) × key: the day's calls repriced under
@@ -204,26 +228,14 @@ def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource
         settings=settings,
         profile_models=profile_models_from_config(cfg.attribution),
     )
-    kept: list[pl.DataFrame] = []  # the total and cost center rows and the best application's, for the metadata
-    written = [0]
-
-    def tallied() -> Iterator[pl.DataFrame]:
-        for frame in frames:
-            apps = frame.filter(pl.col("dimension") == "application")
-            kept.append(frame.filter(pl.col("dimension") != "application"))
-            if not written[1:] and not apps.is_empty():  # rows come in order: the first is the best application's
-                kept.append(apps.head(1))
-                written.append(1)
-            written[0] += frame.height
-            yield frame
-
-    path = warehouse.write_partition(tallied(), cfg.warehouse, "savings_opportunities", day)
-    out = pl.concat(kept) if kept else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+    tally = _SavingsTally()
+    path = warehouse.write_partition(tally.passing(frames), cfg.warehouse, "savings_opportunities", day)
+    out = tally.shown()
     totals = out.filter(pl.col("dimension") == "total").sort("savings_usd", descending=True)
     per_scenario = dict(totals.select("scenario", "savings_usd").iter_rows())
     yield described(
         "savings_opportunities",
-        written[0],
+        tally.rows,
         path,
         {
             "finding": MetadataValue.text(savings.headline(out)),
