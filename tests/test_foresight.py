@@ -11,7 +11,16 @@ import polars as pl
 import pytest
 
 from pipeline import schemas
-from pipeline.foresight.anomalies import AnomalySettings, alerting, cost_anomalies, dimension_series, headline
+from pipeline.foresight.anomalies import (
+    SOURCES,
+    AnomalySettings,
+    alerting,
+    cost_anomalies,
+    cost_anomalies_by_day,
+    dimension_series,
+    headline,
+    spend_rows,
+)
 from pipeline.foresight.baseline import baseline
 from pipeline.foresight.forecast import month_end, spend_forecast
 from pipeline.foresight.savings import SMALLER_SIBLING, savings_opportunities
@@ -104,6 +113,81 @@ def test_users_below_the_floor_outside_the_top_are_not_judged() -> None:
     series = _with_today(_with_today(series, "user", "tiny", 3.0), "user", "big", 400.0)
     found = cost_anomalies(series, DAY, AnomalySettings(top_users=1, min_user_cost_usd=5.0))
     assert found["key"].to_list() == ["big"]
+
+
+def test_applications_are_judged_like_users_once_there_are_more_than_top_users() -> None:
+    apps = {("application", f"app{i}"): 0.5 + i for i in range(5)}
+    series = _with_today(_series(apps, 40, seed=5), "application", "app0", 9.0)
+    many = cost_anomalies(series, DAY, AnomalySettings(top_users=2, min_user_cost_usd=5.0, min_history_days=60))
+    # the top two by 28-day spend, and app0 whose day reached the floor; app1 and app2 are not listed
+    assert sorted(many["key"]) == ["app0", "app3", "app4"]
+    few = cost_anomalies(series, DAY, AnomalySettings(top_users=5, min_user_cost_usd=5.0, min_history_days=60))
+    assert sorted(few["key"]) == [f"app{i}" for i in range(5)]
+
+
+def test_a_median_day_exactly_between_two_days_is_computed_not_counted() -> None:
+    """Two days each, one of them at the floor: counting days cannot tell, so the median is computed."""
+    rows = [(DAY - dt.timedelta(days=2), 4.0, 4.0), (DAY - dt.timedelta(days=1), 7.0, 5.5), (DAY, 1.0, 1.0)]
+    series = pl.DataFrame(
+        [(d, "user", key, cost, 1) for d, a, b in rows for key, cost in (("a", a), ("b", b))],
+        schema=["date", "dimension", "key", "cost_usd", "tokens"],
+        orient="row",
+    )
+    found = cost_anomalies(series, DAY, AnomalySettings(top_users=0, min_user_cost_usd=5.0))
+    assert found["key"].to_list() == ["a"]  # median 5.5 reaches $5; b's 4.75 does not
+
+
+def test_the_window_read_day_by_day_from_the_tables_equals_the_long_series() -> None:
+    """What the asset does (one day of each daily table at a time) gives the rows of the whole long frame."""
+    keys = {**STEADY, **{("user", f"tiny{i}"): 0.3 for i in range(30)}}
+    series = _with_today(_series(keys, 60, seed=6), "cost_center", "cc2", 900.0)
+    tables = {
+        "daily_usage_by_cost_center": series.filter(pl.col("dimension") == "cost_center").select(
+            "date", pl.col("key").alias("cost_center"), pl.col("cost_usd").alias("total_cost_usd"),
+            pl.col("tokens").alias("input_tokens"),
+        ),
+        "daily_usage_by_model": series.filter(pl.col("dimension") == "model").select(
+            "date", pl.col("key").alias("base_model_id"), pl.col("cost_usd").alias("total_cost_usd"),
+            pl.col("tokens").alias("output_tokens"),
+        ),
+        # users and applications share a table: each user row under one application, split in two rows a day
+        "daily_usage_by_user": pl.concat(
+            [
+                series.filter(pl.col("dimension") == "user").select(
+                    "date", pl.col("key").alias("user"), pl.lit(app).alias("application"),
+                    (pl.col("cost_usd") / 2).alias("total_cost_usd"), (pl.col("tokens") // 2).alias("input_tokens"),
+                )
+                for app in ("x", "y")
+            ]
+        ),
+    }  # fmt: skip
+    settings = AnomalySettings(top_users=5)
+    whole = cost_anomalies(
+        dimension_series(
+            *(tables[t] for t in ("daily_usage_by_cost_center", "daily_usage_by_user", "daily_usage_by_model"))
+        ),
+        DAY,
+        settings,
+    )
+
+    def reader(table: str, key: str) -> Any:
+        return lambda d: spend_rows(tables[table].filter(pl.col("date") == d), key).select("key", "cost_usd", "tokens")
+
+    by_day = cost_anomalies_by_day({dim: reader(table, key) for dim, table, key in SOURCES}, DAY, settings)
+    assert by_day.equals(whole)
+    assert ("cost_center", "cc2", "spike") in by_day.select("dimension", "key", "kind").rows()
+
+
+def test_the_key_summary_folded_in_buckets_equals_one_fold() -> None:
+    from pipeline.foresight.anomalies import _key_summary, readers_from_series
+
+    series = _series({("user", f"u{i}"): 1.0 + i for i in range(40)}, 30, seed=7)
+    reader = readers_from_series(series)["user"]
+    days = sorted(set(series["date"]))
+    ledger = [d for d in days if d < DAY]
+    one = _key_summary(reader, days, ledger, DAY, AnomalySettings())
+    several = _key_summary(reader, days, ledger, DAY, AnomalySettings(), buckets=4)
+    assert several.sort("key").equals(one.sort("key")) and one.height == 40
 
 
 def test_dimension_series_reads_the_daily_tables() -> None:
@@ -283,3 +367,34 @@ def test_unpriced_alternatives_are_left_out_never_guessed() -> None:
     out = savings_opportunities(_priced({"model_id": llama8, "input_tokens": 100}), load_catalog(), DAY)
     assert out.filter(pl.col("scenario").is_in(["global_routing", "smaller_model"])).is_empty()
     assert savings_opportunities(schemas.empty(schemas.PRICED_INVOCATIONS), load_catalog(), DAY).is_empty()
+
+
+def test_savings_in_parts_and_bands_equal_the_day_in_one_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large day is repriced in parts of whole applications and its rows come back in bands of savings: the
+    same rows, values and order as one part sorted in memory."""
+    from pipeline.foresight import savings
+
+    rows = [
+        {
+            "operation": "InvokeModel" if i % 2 else "ConverseStream",
+            "model_id": NOVA_PRO if i % 3 == 0 else SONNET45,
+            "input_tokens": 600 + 300 * i,
+            "output_tokens": 50 + 7 * i,
+            "cache_read_input_tokens": 100 if i % 5 == 0 else 0,
+            "cache_write_input_tokens": 200 if i % 4 == 0 else 0,
+            "cost_center": f"cc{i % 3}",
+            "application": f"app{i % 7}",
+        }
+        for i in range(24)
+    ]
+    priced = _priced(*rows)
+    whole = savings_opportunities(priced, load_catalog(), DAY)
+    monkeypatch.setattr(savings, "ROWS_PER_BAND", 3)
+    parted = savings_opportunities(priced, load_catalog(), DAY, calls_per_part=4)
+    assert parted.height == whole.height > 20
+    assert parted.select("scenario", "dimension", "key").equals(whole.select("scenario", "dimension", "key"))
+    for column, dtype in whole.schema.items():
+        if dtype == pl.Float64:
+            assert parted[column].to_list() == pytest.approx(whole[column].to_list()), column
+        else:
+            assert parted[column].equals(whole[column]), column

@@ -6,9 +6,9 @@ function, writes the day, and reports numbers Dagster plots across partitions. T
 anomalies at or above `foresight.alert_severity`, and the alert sensor sends it like any other check.
 """
 
-import datetime as dt
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -24,10 +24,10 @@ from dagster import (
     asset,
 )
 
-from pipeline import warehouse
+from pipeline import schemas, warehouse
 from pipeline.defs.figures import flat_numbers, for_people, markdown_table
 from pipeline.defs.partitions import partition_day
-from pipeline.defs.publish import publish
+from pipeline.defs.publish import described, publish
 from pipeline.defs.resources import LedgerResource
 from pipeline.foresight import anomalies, forecast, savings
 from pipeline.foresight.anomalies import HISTORY_WINDOW_DAYS
@@ -48,8 +48,15 @@ ANOMALY_CHECKS = [
 ]
 
 
-def _window(day: dt.date) -> list[dt.date]:
-    return [day - dt.timedelta(days=i) for i in range(HISTORY_WINDOW_DAYS, -1, -1)]
+def _day_readers(root: str) -> dict[str, anomalies.DayReader]:
+    """Per dimension, one day of its daily table at a time (the anomaly detector folds the window day by day)."""
+
+    def reader(table: str, key: str) -> anomalies.DayReader:
+        return lambda d: anomalies.spend_rows(warehouse.scan_partitions(root, table, [d]), key).select(
+            "key", "cost_usd", "tokens"
+        )
+
+    return {dimension: reader(table, key) for dimension, table, key in anomalies.SOURCES}
 
 
 def _history(*upstreams: str) -> list[AssetDep]:
@@ -78,12 +85,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
     baseline, for the anomalies and the keys not judged yet. Upstream: the three daily usage tables, 56 days."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    days = _window(day)
-    series = anomalies.dimension_series(
-        warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", days),
-        warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_user", days),
-        warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_model", days),
-    )
+    readers = _day_readers(cfg.warehouse)
     f = cfg.foresight
     settings = anomalies.AnomalySettings(
         min_history_days=f.min_history_days,
@@ -92,7 +94,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
         band_sigmas=f.band_sigmas,
         min_change_usd=f.min_change_usd,
     )
-    found = anomalies.cost_anomalies(series, day, settings)
+    found = anomalies.cost_anomalies_by_day(readers, day, settings)
     judged = found.filter(pl.col("kind") != "insufficient_history")
     counts = {s: judged.filter(pl.col("severity") == s).height for s in ANOMALY_SEVERITIES}
     by_kind = {k: judged.filter(pl.col("kind") == k).height for k in ANOMALY_KINDS if k != "insufficient_history"}
@@ -108,7 +110,7 @@ def cost_anomalies(context: AssetExecutionContext, ledger: LedgerResource) -> It
             **flat_numbers("severity", counts),
             **flat_numbers("kind", by_kind),
             "not_judged_yet": found.height - judged.height,
-            "history_days": len({d for d in series["date"].to_list() if d < day}),
+            "history_days": len(anomalies.ledger_days(readers, day)),
             "anomaly_cost_usd": float(judged["cost_usd"].sum() or 0.0),
             "expected_cost_usd": float(judged["expected_usd"].sum() or 0.0),
             "anomalies_table": MetadataValue.md(
@@ -149,7 +151,7 @@ def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> It
     going over budget. Upstream: daily_usage_by_cost_center, 56 days."""
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    daily = warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", _window(day))
+    daily = warehouse.scan_partitions(cfg.warehouse, "daily_usage_by_cost_center", anomalies.window(day))
     budgets = {b.cost_center: float(b.monthly_usd) for b in cfg.budgets}
     out = forecast.spend_forecast(daily, day, budgets, interval=cfg.foresight.interval)
     total = out.filter(pl.col("scope") == "total")
@@ -181,6 +183,29 @@ def spend_forecast(context: AssetExecutionContext, ledger: LedgerResource) -> It
     )
 
 
+@dataclass
+class _SavingsTally:
+    """What the metadata shows of savings rows written frame by frame: how many, the total and cost center rows,
+    and the largest application row (rows come in the table's order, so it is the first one)."""
+
+    rows: int = 0
+    kept: list[pl.DataFrame] = field(default_factory=list)
+    best_application: bool = False
+
+    def passing(self, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        applications = pl.col("dimension") == "application"
+        for frame in frames:
+            self.rows += frame.height
+            self.kept.append(frame.filter(~applications))
+            if not self.best_application and not (best := frame.filter(applications).head(1)).is_empty():
+                self.kept.append(best)
+                self.best_application = True
+            yield frame
+
+    def shown(self) -> pl.DataFrame:
+        return pl.concat(self.kept) if self.kept else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+
+
 @for_people
 def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource) -> Iterator[Any]:
     """Per day × scenario × dimension (total, cost center, application) × key: the day's calls repriced under
@@ -196,20 +221,22 @@ def savings_opportunities(context: AssetExecutionContext, ledger: LedgerResource
         batch_min_input_tokens=cfg.foresight.batch_min_input_tokens,
         default_tier=cfg.pricing.default_tier,
     )
-    out = savings.savings_opportunities(
+    frames = savings.savings_in_order(
         priced,
         load_catalog(cfg.pricing.overrides),
         day,
         settings=settings,
         profile_models=profile_models_from_config(cfg.attribution),
     )
+    tally = _SavingsTally()
+    path = warehouse.write_partition(tally.passing(frames), cfg.warehouse, "savings_opportunities", day)
+    out = tally.shown()
     totals = out.filter(pl.col("dimension") == "total").sort("savings_usd", descending=True)
     per_scenario = dict(totals.select("scenario", "savings_usd").iter_rows())
-    yield publish(
-        out,
-        cfg.warehouse,
+    yield described(
         "savings_opportunities",
-        day,
+        tally.rows,
+        path,
         {
             "finding": MetadataValue.text(savings.headline(out)),
             "best_savings_usd": max(totals["savings_usd"].to_list(), default=0.0),

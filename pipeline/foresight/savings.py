@@ -18,6 +18,10 @@ Savings = `assumed_share_async` × (current − repriced cost); the assumptions 
 * `more_caching`: only applications that already read from the cache; their calls that wrote the cache without
   reading it, repriced with those writes read instead. Share 0.5: half of the writes become hits.
 
+A day with many calls is repriced in parts of whole applications (`CALLS_PER_PART`, a fixed hash of the name) and
+its application rows are written in bands of savings (`savings_in_order`), so neither the day's calls nor its
+million application rows are held whole; a small day is one part, as before.
+
 Tier prices the catalog lacks are derived by the pricing engine (batch and flex at 0.5 × standard) and
 `rate_source` says so. No Provisioned Throughput scenario: the logs give no per-unit capacity to reason from.
 """
@@ -26,8 +30,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -242,37 +248,45 @@ def _repriced(
     if target is not None:
         both = both.with_columns(target)
         ok = ok & pl.col("price_source").str.contains(pl.lit(":") + pl.col("_target") + pl.lit("|"), literal=True)
-    return both.filter(ok).with_columns(pl.lit("total").alias("total"))
+    return both.filter(ok)
 
 
-def _grouped(
-    both: pl.DataFrame, sc: _Scenario, dimension: str, totals: Mapping[str, float], day: dt.date
-) -> pl.DataFrame:
-    """One scenario's savings per key of `dimension` (only where positive), with its share of the key's traffic."""
+_TARGET = ("_model", "_routing", "_tier", "price_source")
+
+
+def _cells(both: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Repriced calls summed per key of `by` and alternative (model, routing, tier, rate row): what a key's row is
+    made of, small enough to keep across parts and add up (calls, cost now, cost repriced)."""
+    return both.group_by(by, *_TARGET).agg(
+        pl.len().cast(pl.Int64).alias("calls"), pl.col("_now").sum(), pl.col("_alt").sum()
+    )
+
+
+def _grouped(cells: pl.DataFrame, sc: _Scenario, dimension: str, totals: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """One scenario's savings per key of `dimension` (only where positive), with its share of the key's traffic,
+    from `_cells` (by `dimension`; several parts' cells of one key add up). The target model, routing and tier
+    are those of most of the key's calls; `totals` holds each key's cost today (`key`, `_key_total`)."""
     days_in_month = calendar.monthrange(day.year, day.month)[1]
+    key = pl.col(dimension).alias("key")
+    sums = cells.group_by(key).agg(
+        pl.col("calls").sum(),
+        pl.col("_now").sum(),
+        pl.col("_alt").sum(),
+        pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
+    )
+    for column, name in (("_model", "target_model_id"), ("_routing", "target_routing"), ("_tier", "target_tier")):
+        sums = sums.join(_most_calls(cells, key, column, name), on="key", how="left")
     return (
-        both.group_by(pl.col(dimension).alias("key"))
-        .agg(
-            pl.len().cast(pl.Int64).alias("calls"),
-            pl.col("_now").sum().alias("_now"),
-            pl.col("_alt").sum().alias("_alt"),
-            pl.col("_model").mode().first().alias("target_model_id"),
-            pl.col("_routing").mode().first().alias("target_routing"),
-            pl.col("_tier").mode().first().alias("target_tier"),
-            pl.col("price_source").unique().sort().head(3).str.join("; ").alias("rate_source"),
-        )
-        .with_columns(
+        sums.with_columns(
             pl.lit(dimension).alias("dimension"),
             (pl.lit(sc.share) * (pl.col("_now") - pl.col("_alt"))).alias("savings_usd"),
         )
         .filter(pl.col("savings_usd") > 0)
+        .join(totals, on="key", how="left")
         .with_columns(
             pl.col("_now").alias("current_cost_usd"),
             (pl.col("_now") - pl.col("savings_usd")).alias("alternative_cost_usd"),
             (pl.col("savings_usd") * days_in_month).alias("monthly_savings_usd"),
-            pl.col("key").replace_strict(dict(totals), default=None, return_dtype=pl.Float64).alias("_key_total"),
-        )
-        .with_columns(
             (pl.col("_now") / pl.col("_key_total")).alias("share_of_traffic"),
             pl.lit(day).alias("date"),
             pl.lit(sc.name).alias("scenario"),
@@ -283,6 +297,35 @@ def _grouped(
     )
 
 
+def _most_calls(cells: pl.DataFrame, key: pl.Expr, column: str, name: str) -> pl.DataFrame:
+    """Per key, the value of `column` the most calls share (ties: the first in sort order)."""
+    return (
+        cells.group_by(key, pl.col(column).alias(name))
+        .agg(pl.col("calls").sum())
+        .sort(["calls", name], descending=[True, False], nulls_last=True)
+        .group_by("key", maintain_order=True)
+        .agg(pl.col(name).first())
+    )
+
+
+def _own_strings(rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` with their key and target strings copied out of the part they were grouped from: a polars string
+    picked from a large column keeps that column's whole buffer alive, which would hold every part until the end."""
+    copied = ("key", "target_model_id", "target_routing", "target_tier")
+    return rows.with_columns((pl.col(c) + pl.lit("")).alias(c) for c in copied)
+
+
+CALLS_PER_PART = 100_000
+"""Priced calls repriced at a time. A day with more is split by a fixed hash of the application, so each part
+holds whole applications (their rows are complete in one part) and a day of millions of calls is never copied
+and repriced whole; a smaller day is one part."""
+
+
+def _applications(parts: int, part: int) -> pl.Expr:
+    """The calls of a fixed share of the applications (a hash of the name, the same in every scan)."""
+    return (pl.col("application").hash(seed=0) % parts) == part
+
+
 def savings_opportunities(
     priced: Frame,
     catalog: PriceCatalog,
@@ -290,44 +333,140 @@ def savings_opportunities(
     *,
     settings: SavingsSettings | None = None,
     profile_models: Mapping[str, str] | None = None,
+    calls_per_part: int = CALLS_PER_PART,
 ) -> pl.DataFrame:
     """Per scenario, in total and per cost center and application: today's candidate calls, their cost now and
-    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`."""
+    repriced, and the savings (only where positive). `priced` is the day's `priced_invocations`. Whole; the
+    asset writes `savings_in_order`'s frames one after another instead."""
+    frames = list(
+        savings_in_order(
+            priced, catalog, day, settings=settings, profile_models=profile_models, calls_per_part=calls_per_part
+        )
+    )
+    return pl.concat(frames) if frames else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+
+
+ROWS_PER_BAND = 100_000
+"""Application rows sorted at a time when a large day's rows are put in order (`_in_order`)."""
+
+
+def savings_in_order(
+    priced: Frame,
+    catalog: PriceCatalog,
+    day: dt.date,
+    *,
+    settings: SavingsSettings | None = None,
+    profile_models: Mapping[str, str] | None = None,
+    calls_per_part: int = CALLS_PER_PART,
+) -> Iterator[pl.DataFrame]:
+    """`savings_opportunities` as frames in the table's order (total, cost center, application rows; each by
+    savings, largest first, then scenario and key), so a day with a million applications is never held whole.
+
+    The day's calls are read in parts of whole applications (`CALLS_PER_PART`); each part's candidates are
+    repriced per scenario and summed into small cells, from which its application rows are made at once and the
+    cost center and total rows at the end. With one part the rows are sorted in memory; with several, each
+    part's application rows go to a temporary Parquet file and come back in bands of savings (`_in_order`)."""
     s = settings or SavingsSettings()
     calls = _priced_calls(priced)
-    # Small aggregates first; then each scenario collects only its own candidates, so a large day is never held
-    # whole (a scan per scenario costs CPU, not memory).
-    by_app = (
-        calls.group_by("application")
-        .agg(pl.col("total_cost_usd").sum(), pl.col("cache_read_input_tokens").fill_null(0).sum().alias("_reads"))
-        .collect()
-    )
-    by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect()
-    caching = by_app.filter(pl.col("_reads") > 0)["application"].to_list()
-    calls = calls.with_columns(pl.col("application").is_in(caching).alias("_app_caches"))
+    by_cc = calls.group_by("cost_center").agg(pl.col("total_cost_usd").sum()).collect(engine="streaming")
     totals = {
-        "total": {"total": float(by_cc["total_cost_usd"].sum() or 0.0)},
-        "cost_center": dict(by_cc.iter_rows()),
-        "application": dict(by_app.select("application", "total_cost_usd").iter_rows()),
+        "total": pl.DataFrame({"key": ["total"], "_key_total": [float(by_cc["total_cost_usd"].sum() or 0.0)]}),
+        "cost_center": by_cc.select(pl.col("cost_center").alias("key"), pl.col("total_cost_usd").alias("_key_total")),
     }
+    n = int(calls.select(pl.len()).collect(engine="streaming").item())
+    parts = max(1, -(-n // max(1, calls_per_part)))
+    scenarios = _scenarios(s)
+    by_cost_center: dict[str, list[pl.DataFrame]] = {sc.name: [] for sc in scenarios}
+    with tempfile.TemporaryDirectory(prefix="savings-") as spill:
+        apps: list[pl.DataFrame] = []
+        spilled: list[str] = []
+        for part in range(parts):
+            chunk = (calls.filter(_applications(parts, part)) if parts > 1 else calls).collect(engine="streaming")
+            rows = _part_rows(chunk, scenarios, catalog, s, profile_models, day, by_cost_center)
+            del chunk
+            if rows.is_empty():
+                continue
+            if parts == 1:
+                apps.append(rows)
+            else:
+                spilled.append(str(Path(spill) / f"part-{part}.parquet"))
+                rows.write_parquet(spilled[-1])
+        small = [
+            schemas.conform(_grouped(cells, sc, dimension, totals[dimension], day), schemas.SAVINGS_OPPORTUNITIES)
+            for sc in scenarios
+            if (cells := _all_cells(by_cost_center[sc.name])) is not None
+            for dimension in ("total", "cost_center")
+        ]
+        if small:
+            yield _sorted(pl.concat(small))
+        if apps:
+            yield _sorted(pl.concat(apps))
+        if spilled:
+            yield from _in_order(pl.scan_parquet(spilled))
+
+
+def _all_cells(cells: list[pl.DataFrame]) -> pl.DataFrame | None:
+    return pl.concat(cells).with_columns(pl.lit("total").alias("total")) if cells else None
+
+
+def _part_rows(
+    chunk: pl.DataFrame,
+    scenarios: list[_Scenario],
+    catalog: PriceCatalog,
+    s: SavingsSettings,
+    profile_models: Mapping[str, str] | None,
+    day: dt.date,
+    by_cost_center: dict[str, list[pl.DataFrame]],
+) -> pl.DataFrame:
+    """One part's application rows (conformed), every scenario; its cost center cells are added to
+    `by_cost_center` (per scenario) for the cost center and total rows made at the end."""
+    by_app = chunk.group_by("application").agg(
+        pl.col("total_cost_usd").sum().alias("_key_total"),
+        (pl.col("cache_read_input_tokens").fill_null(0).sum() > 0).alias("_app_caches"),
+    )
+    chunk = chunk.join(by_app.select("application", "_app_caches"), on="application", how="left")
+    app_totals = by_app.select(pl.col("application").alias("key"), "_key_total")
     out: list[pl.DataFrame] = []
-    for sc in _scenarios(s):
-        cand = calls.filter(sc.candidates).collect()
+    for sc in scenarios:
+        cand = chunk.filter(sc.candidates)
         if cand.is_empty():
             continue
         both = _repriced(cand, sc, catalog, s, profile_models)
         if both.is_empty():
             continue
-        out += [_grouped(both, sc, dimension, totals[dimension], day) for dimension in ("total", *_DIMENSIONS)]
-    if not out:
-        return schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
-    frame = pl.concat([schemas.conform(f, schemas.SAVINGS_OPPORTUNITIES) for f in out])
+        rows = _grouped(_cells(both, "application"), sc, "application", app_totals, day)
+        out.append(_own_strings(schemas.conform(rows, schemas.SAVINGS_OPPORTUNITIES)))
+        by_cost_center[sc.name].append(_cells(both, "cost_center"))
+    return pl.concat(out) if out else schemas.empty(schemas.SAVINGS_OPPORTUNITIES)
+
+
+_ORDER = (["savings_usd", "scenario", "key"], [True, False, False])
+
+
+def _sorted(rows: pl.DataFrame) -> pl.DataFrame:
     order = pl.col("dimension").replace_strict({"total": 0, "cost_center": 1, "application": 2}, default=3)
-    return frame.sort([order, "savings_usd", "scenario", "key"], descending=[False, True, False, False])
+    return rows.sort([order, *_ORDER[0]], descending=[False, *_ORDER[1]])
 
 
-_DIMENSIONS: tuple[str, ...] = ("cost_center", "application")
-"""The dimensions savings are also given per key of, beside the total."""
+def _in_order(rows: pl.LazyFrame) -> Iterator[pl.DataFrame]:
+    """Rows of one dimension in the table's order, a band of savings at a time: the bands' bounds are every
+    `ROWS_PER_BAND`-th value of the sorted savings (one float a row in memory), so each band holds about that many
+    rows (more only where that many rows have the very same savings) and equal savings share a band."""
+    values = rows.select("savings_usd").collect(engine="streaming").to_series().sort(descending=True)
+    cuts = sorted({values[i] for i in range(ROWS_PER_BAND, values.len(), ROWS_PER_BAND)}, reverse=True)
+    del values
+    upper: float | None = None
+    for cut in [*cuts, None]:
+        band = rows
+        if upper is not None:
+            band = band.filter(pl.col("savings_usd") <= upper)
+        if cut is not None:
+            band = band.filter(pl.col("savings_usd") > cut)
+        frame = band.collect(engine="streaming")
+        if not frame.is_empty():
+            yield frame.sort(*_ORDER[0:1], descending=_ORDER[1])
+        upper = cut
+
 
 _VERBS = {
     "global_routing": "Routing {who}traffic through `global.`",
