@@ -307,7 +307,7 @@ def bill_coverage(context: AssetExecutionContext, ledger: LedgerResource) -> Ite
 
     cfg = ledger.config
     day = partition_day(context.partition_key)
-    cov = coverage_of(warehouse.read_partition(cfg.warehouse, "chargeback", day))
+    cov = coverage_of(warehouse.scan_partitions(cfg.warehouse, "chargeback", [day]))
     path = warehouse.write_partition(cov, cfg.warehouse, "bill_coverage", day)
     verdict = unallocated_verdict(cov, cfg.quality.max_unallocated_share)
     table = cov.select(

@@ -29,13 +29,13 @@ from pipeline.text import usd
 from pipeline.vocabulary import CAPACITY_SPEND_KINDS, Frame, as_lazy
 
 KEYS: tuple[str, ...] = ("date", "account_id", "spend_kind")
+_OWNER = ("cost_center", "user", "allocation_reason")
 
 
 def bill_coverage(cb: Frame) -> pl.DataFrame:
-    """`bill_coverage` rows from a day's `chargeback` (see the module docstring)."""
-    frame = as_lazy(cb).collect()
-    if frame.is_empty():
-        return schemas.empty(schemas.BILL_COVERAGE)
+    """`bill_coverage` rows from a day's `chargeback` (see the module docstring). A scan is read for the columns
+    used only and summed as it streams: the chargeback of a day of many callers has a row per caller."""
+    frame = as_lazy(cb).select(*KEYS, "billed_cost_usd", "estimated_cost_usd", *_OWNER, "usage_source")
     billed = pl.col("billed_cost_usd").fill_null(0.0)
     unallocated = (pl.col("cost_center") == schemas.UNALLOCATED) & (pl.col("user") == schemas.UNALLOCATED)
     explained = pl.col("usage_source").is_in(["invocation_log", "batch_job"]).fill_null(False)
@@ -44,6 +44,7 @@ def bill_coverage(cb: Frame) -> pl.DataFrame:
         frame.filter(unallocated & (billed != 0))
         .group_by(*KEYS, "allocation_reason")
         .agg(billed.sum().alias("_r"))
+        .collect(engine="streaming")
         .sort("_r", descending=True)
         .group_by(KEYS, maintain_order=True)
         .agg(
@@ -75,8 +76,11 @@ def bill_coverage(cb: Frame) -> pl.DataFrame:
             .str.join(", ")
             .alias("usage_sources"),
         )
+        .collect(engine="streaming")
         .join(by_reason, on=list(KEYS), how="left", nulls_equal=True)
     )
+    if out.is_empty():
+        return schemas.empty(schemas.BILL_COVERAGE)
     share = {
         f"{part}_share": pl.when(pl.col("billed_cost_usd") != 0).then(
             pl.col(f"{part}_cost_usd") / pl.col("billed_cost_usd")
