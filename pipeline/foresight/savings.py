@@ -38,6 +38,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline import schemas
+from pipeline.aggregates.parts import in_part
 from pipeline.pricing import PriceCatalog, price_invocations
 from pipeline.pricing.match import GEO_PREFIX
 from pipeline.text import escape_for, usd
@@ -324,11 +325,6 @@ holds whole applications (their rows are complete in one part) and a day of mill
 and repriced whole; a smaller day is one part."""
 
 
-def _applications(parts: int, part: int) -> pl.Expr:
-    """The calls of a fixed share of the applications (a hash of the name, the same in every scan)."""
-    return (pl.col("application").hash(seed=0) % parts) == part
-
-
 def savings_opportunities(
     priced: Frame,
     catalog: PriceCatalog,
@@ -384,7 +380,9 @@ def savings_in_order(
         apps: list[pl.DataFrame] = []
         spilled: list[str] = []
         for part in range(parts):
-            chunk = (calls.filter(_applications(parts, part)) if parts > 1 else calls).collect(engine="streaming")
+            chunk = (calls.filter(in_part(["application"], parts, part)) if parts > 1 else calls).collect(
+                engine="streaming"
+            )
             rows = _part_rows(chunk, scenarios, catalog, s, profile_models, day, by_cost_center)
             del chunk
             if rows.is_empty():
