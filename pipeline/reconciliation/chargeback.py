@@ -9,8 +9,8 @@ same caller's traffic):
   effective rate (priced cost / priced tokens). One unpriced call therefore weighs what its tokens are worth and
   never switches the whole bucket to another rule. Only a bucket with no priced cost at all falls back to token
   counts, and one with no tokens to invocation counts.
-* Provisioned Throughput (`provisioned_allocation`): a day's PT cost per provisioned-model ARN, idle hours
-  included, goes to that ARN's callers by their tokens; with no caller that day, to the owner in
+* Provisioned Throughput (`provisioned_day`, then `provisioned_part`): a day's PT cost per provisioned-model
+  ARN, idle hours included, goes to that ARN's callers by their tokens; with no caller that day, to the owner in
   ``attribution.provisioned_models`` tags, else ``unallocated``.
 * Billed cost with no logged caller — models billed but never logged, unmapped bill rows — goes to one row per
   day and account whose ``cost_center``, ``application`` and ``user`` are ``unallocated``, so it stays visible.
@@ -269,16 +269,6 @@ def provisioned_part(priced: Frame, inputs: ProvisionedDay, owners: pl.Expr | No
     )
     idle = inputs.idle if owners is None else inputs.idle.filter(owners)
     return pl.concat([allocated, idle.lazy()], how="vertical")
-
-
-def provisioned_allocation(
-    priced: Frame,
-    billing: Frame,
-    provisioned_models: Mapping[str, ProvisionedModel] | None = None,
-    metadata_keys: Mapping[str, Sequence[str]] | None = None,
-) -> pl.LazyFrame:
-    """Provisioned Throughput cost per ARN and day, allocated to its callers by tokens (then owner, unallocated)."""
-    return provisioned_part(priced, provisioned_day(priced, billing, provisioned_models, metadata_keys))
 
 
 def round_to_cents(cb: pl.DataFrame) -> pl.DataFrame:
