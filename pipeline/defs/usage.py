@@ -36,20 +36,10 @@ GROUP = "usage"
 
 
 def _usage_figures(df: pl.DataFrame, top_key: str) -> dict[str, Any]:
-    invocations = int(df["invocations"].sum() or 0)
-    errors = int((df["client_errors"] + df["server_errors"] + df["throttles"]).sum() or 0)
-    top = (
-        df.group_by(top_key)
-        .agg(pl.col("invocations").sum(), pl.col("total_cost_usd").sum().round(4))
-        .sort("total_cost_usd", descending=True)
-    )
-    return {
-        "invocations": invocations,
-        "total_cost_usd": float(df["total_cost_usd"].sum() or 0.0),
-        "error_rate": errors / invocations if invocations else 0.0,
-        "unpriced_invocations": int(df["unpriced_invocations"].sum() or 0),
-        f"top_{top_key}": MetadataValue.md(markdown_table(top, others=("invocations", "total_cost_usd"))),
-    }
+    """A whole daily usage table's figures: the same tally as a table written in parts (`UsageTally`), in one."""
+    tally = UsageTally(top_key)
+    tally.add(df)
+    return tally.figures()
 
 
 def daily_usage_specs(partitions_def: PartitionsDefinition) -> list[AssetSpec]:
@@ -148,7 +138,7 @@ class UsageTally:
         return part
 
     def figures(self) -> dict[str, Any]:
-        """The same figures as `_usage_figures` of the whole table."""
+        """Calls, cost, error rate, unpriced calls, and the top keys with one "others" row."""
         invocations = int(self.totals.get("invocations") or 0)
         return {
             "invocations": invocations,
